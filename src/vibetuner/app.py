@@ -1,0 +1,83 @@
+"""``create_app``: a FastAPI app wired to vibetuner's database, sessions and routes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from beanie import Document
+from fastapi import APIRouter, FastAPI
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vibetuner.config import Settings, get_settings
+from vibetuner.errors import VibetunerError
+from vibetuner.frontend.health import router as health_router
+from vibetuner.frontend.lifespan import AppLifespan, vibetuner_lifespan
+from vibetuner.frontend.sessions import session_middleware_options
+
+
+def create_app(
+    *,
+    models: Sequence[type[Document]] = (),
+    routers: Sequence[APIRouter] = (),
+    lifespan: AppLifespan | None = None,
+    settings: Settings | None = None,
+    **fastapi_kwargs: Any,
+) -> FastAPI:
+    """Build the app: core + ``models`` registered at startup, sessions, ``/health``.
+
+    ``lifespan`` is the app's own lifespan; it runs inside the framework's, after the
+    database is ready. Extra keyword arguments go to ``FastAPI``.
+    """
+    active = settings or get_settings()
+    fastapi_kwargs.setdefault("title", active.app_name)
+    app = FastAPI(
+        lifespan=vibetuner_lifespan(models, settings=active, app_lifespan=lifespan),
+        **fastapi_kwargs,
+    )
+    app.state.settings = active
+    app.add_middleware(SessionMiddleware, **session_middleware_options(active))
+    app.add_middleware(StartupErrorMiddleware)
+    app.include_router(health_router)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+class StartupErrorMiddleware:
+    """Report a vibetuner error during startup as one clear line, not a traceback.
+
+    Starlette sends the formatted traceback as the ``lifespan.startup.failed`` message,
+    which servers print; for our own errors (database unreachable, bad settings) the
+    message alone says what to fix. The server still exits non-zero.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_plain(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                error = _vibetuner_error(sys.exc_info()[1])
+                if error is not None:
+                    message = {**message, "message": f"{type(error).__name__}: {error}"}
+            await send(message)
+
+        await self.app(scope, receive, send_plain)
+
+
+def _vibetuner_error(exc: BaseException | None) -> VibetunerError | None:
+    while exc is not None:
+        if isinstance(exc, VibetunerError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]
+        else:
+            exc = exc.__cause__ or exc.__context__
+    return None

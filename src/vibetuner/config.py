@@ -1,0 +1,135 @@
+"""Settings read from environment variables and a `.env` file.
+
+Every setting is one typed field; its environment variable is the field name in
+upper case (``mongodb_url`` -> ``MONGODB_URL``). Secrets are ``SecretStr`` so they
+never show up in ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that look like a key but are copied from examples; refused in production.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "change-me", "changeme", "secret", "please-change-me", "replace-me", "dev", "development"}
+)
+
+
+class OIDCProviderSettings(BaseModel):
+    """One generic OpenID Connect provider, configured in ``OIDC_PROVIDERS``."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    client_id: str
+    client_secret: SecretStr
+    discovery_url: str
+    scopes: str = "openid email profile"
+    label: str | None = None
+
+
+class Settings(BaseSettings):
+    """All vibetuner settings. Create one per app; tests pass their own instance."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- application -------------------------------------------------------------------
+    environment: Literal["development", "test", "production"] = "development"
+    app_name: str = "vibetuner"
+    base_url: str = "http://127.0.0.1:8000"
+    data_dir: Path = Path("data")
+    log_level: str = "INFO"
+
+    # --- MongoDB ---------------------------------------------------------------------
+    mongodb_url: SecretStr | None = None
+    mongodb_db: str | None = None
+    mongodb_timeout_ms: int = Field(default=3000, ge=100, le=60000)
+
+    # --- sessions --------------------------------------------------------------------
+    session_key: SecretStr | None = None
+    session_cookie: str = "vibetuner_session"
+    session_max_age: int = Field(default=14 * 24 * 3600, ge=60)
+
+    # --- sign-in ---------------------------------------------------------------------
+    magic_link_ttl_seconds: int = Field(default=15 * 60, ge=60, le=7 * 24 * 3600)
+    magic_link_rate_per_email: int = Field(default=5, ge=1)
+    magic_link_rate_per_ip: int = Field(default=30, ge=1)
+    magic_link_rate_window_seconds: int = Field(default=15 * 60, ge=1)
+    login_redirect: str = "/"
+    token_encryption_key: SecretStr | None = None
+
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    github_client_id: str | None = None
+    github_client_secret: SecretStr | None = None
+    oidc_providers: list[OIDCProviderSettings] = Field(default_factory=list)
+
+    # --- email -----------------------------------------------------------------------
+    email_backend: Literal["console", "file", "smtp"] = "console"
+    email_from: str = "vibetuner <no-reply@localhost>"
+    email_file_dir: Path = Path("data/outbox")
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_timeout: float = Field(default=10.0, gt=0)
+
+    # --- blob storage ----------------------------------------------------------------
+    blob_backend: Literal["local", "s3"] = "local"
+    blob_dir: Path | None = None
+    blob_max_size: int = Field(default=50 * 1024 * 1024, ge=1)
+    blob_url_ttl_seconds: int = Field(default=3600, ge=1)
+    blob_redirect_to_presigned: bool = False
+    blob_chunk_size: int = Field(default=1024 * 1024, ge=4096)
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_create_bucket: bool = False
+    s3_part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    s3_max_concurrency: int = Field(default=2, ge=1)
+    s3_max_io_queue: int = Field(default=2, ge=1)
+
+    @field_validator("oidc_providers", mode="before")
+    @classmethod
+    def _parse_oidc_providers(cls, value: Any) -> Any:
+        # Accept a JSON string from the environment as well as a list.
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
+
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.environment == "production":
+            key = self.session_key.get_secret_value() if self.session_key else ""
+            if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+                raise ValueError(
+                    "SESSION_KEY must be set to a random value of at least 32 characters "
+                    "when ENVIRONMENT=production (generate one with: "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        """True when running with ``ENVIRONMENT=production``."""
+        return self.environment == "production"
+
+    @property
+    def blob_directory(self) -> Path:
+        """Directory of the local blob backend (``BLOB_DIR``, else ``DATA_DIR/blobs``)."""
+        return self.blob_dir if self.blob_dir is not None else self.data_dir / "blobs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment and `.env`."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Web layer: lifespan, sessions, dependencies and routers."""

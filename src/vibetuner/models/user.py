@@ -1,0 +1,69 @@
+"""The user account."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import pymongo
+from beanie import Document, Link
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, Field
+from pymongo import IndexModel
+
+from vibetuner.errors import DuplicateEmail
+from vibetuner.models.mixins import DomainErrorsMixin, TimeStampMixin
+
+if TYPE_CHECKING:
+    from vibetuner.models.oauth import OAuthAccount
+
+
+def normalize_email(value: str) -> str:
+    """Validate an email address and return the form stored and looked up.
+
+    The whole address is lower-cased, so lookups are case-insensitive. Raises
+    ``ValueError`` with a readable reason when the address is not valid.
+    """
+    if not isinstance(value, str):
+        raise ValueError("email must be a string")
+    try:
+        checked = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    return checked.normalized.lower()
+
+
+Email = Annotated[str, AfterValidator(normalize_email)]
+
+
+class UserModel(DomainErrorsMixin, TimeStampMixin, Document):
+    """A person who can sign in. ``email`` is unique and stored lower-cased."""
+
+    email: Email
+    name: str | None = Field(default=None, max_length=200)
+    picture: str | None = Field(default=None, max_length=2048)
+    oauth_accounts: list[Link[OAuthAccount]] = Field(default_factory=list)
+    is_active: bool = True
+    email_verified_at: datetime | None = None
+    last_login_at: datetime | None = None
+    session_version: int = 1
+
+    class Settings:
+        name = "users"
+        indexes = [IndexModel([("email", pymongo.ASCENDING)], name="email_unique", unique=True)]
+
+    def duplicate_error(self) -> Exception:
+        return DuplicateEmail(self.email)
+
+    @classmethod
+    async def get_by_email(cls, email: str, **kwargs: Any) -> UserModel | None:
+        """The user with this email (any letter case), or None. Invalid addresses give None."""
+        try:
+            normalized = normalize_email(email)
+        except ValueError:
+            return None
+        return await cls.find_one({"email": normalized}, **kwargs)
+
+    async def sign_out_everywhere(self) -> None:
+        """Invalidate every session of this user by bumping ``session_version``."""
+        await self.inc({UserModel.session_version: 1})

@@ -1,0 +1,131 @@
+"""The MongoDB connection: a real server when ``MONGODB_URL`` is set, else in memory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from beanie import Document, init_beanie
+
+from vibetuner.config import Settings
+from vibetuner.errors import ConfigurationError, DatabaseUnavailable
+
+logger = logging.getLogger("vibetuner.mongo")
+
+DEFAULT_DB_NAME = "vibetuner"
+MEMORY_WARNING = (
+    "MONGODB_URL is not set: using an in-memory database. Data is lost when the process "
+    "stops. Set MONGODB_URL (for example mongodb://localhost:27017/myapp) to use a real server."
+)
+
+
+@dataclass
+class Mongo:
+    """An open connection: the client, the database and whether it is in memory."""
+
+    client: Any
+    database: Any
+    in_memory: bool
+    hosts: str
+
+    async def ping(self) -> bool:
+        """True when the database answers a ``ping``."""
+        try:
+            await self.database.command("ping")
+        except Exception:  # any failure means "not reachable" to a health check
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Close the client (idempotent)."""
+        result = self.client.close()
+        if hasattr(result, "__await__"):
+            await result
+
+
+def describe_hosts(url: str) -> str:
+    """``host:port`` list of a MongoDB URL, without user name or password."""
+    from pymongo.uri_parser import parse_uri
+
+    try:
+        parsed = parse_uri(url, warn=True)
+    except Exception:
+        # An SRV URL cannot be resolved offline; take the host part by hand.
+        rest = url.split("://", 1)[-1].split("/", 1)[0]
+        return rest.rsplit("@", 1)[-1]
+    return ",".join(f"{host}:{port}" for host, port in parsed["nodelist"])
+
+
+def database_name(url: str, configured: str | None) -> str:
+    """``MONGODB_DB`` when set, else the database in the URL path, else ``vibetuner``."""
+    if configured:
+        return configured
+    path = url.split("://", 1)[-1].split("/", 1)
+    if len(path) == 2:
+        name = path[1].split("?", 1)[0]
+        if name:
+            return name
+    return DEFAULT_DB_NAME
+
+
+async def connect(settings: Settings) -> Mongo:
+    """Open the database named by the settings and check that it answers.
+
+    Raises ``DatabaseUnavailable`` (host named, password never) when a real server
+    cannot be reached within ``MONGODB_TIMEOUT_MS``.
+    """
+    if settings.mongodb_url is None:
+        from vibetuner.mongo_memory import create_memory_client
+
+        logger.warning(MEMORY_WARNING)
+        client = create_memory_client()
+        name = settings.mongodb_db or DEFAULT_DB_NAME
+        return Mongo(client=client, database=client[name], in_memory=True, hosts="memory")
+
+    from pymongo import AsyncMongoClient
+    from pymongo.errors import ConfigurationError as PyMongoConfigurationError
+    from pymongo.errors import InvalidURI, PyMongoError
+
+    url = settings.mongodb_url.get_secret_value()
+    hosts = describe_hosts(url)
+    timeout = settings.mongodb_timeout_ms
+    try:
+        client: Any = AsyncMongoClient(
+            url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout,
+            connectTimeoutMS=timeout,
+            appname=settings.app_name,
+        )
+    except (InvalidURI, PyMongoConfigurationError, ValueError) as exc:
+        raise ConfigurationError(f"MONGODB_URL is not a valid MongoDB URL ({hosts}): {exc}") from None
+    mongo = Mongo(
+        client=client,
+        database=client[database_name(url, settings.mongodb_db)],
+        in_memory=False,
+        hosts=hosts,
+    )
+    try:
+        await client.admin.command("ping")
+    except PyMongoError as exc:
+        await mongo.close()
+        reason = type(exc).__name__
+        raise DatabaseUnavailable(
+            f"cannot reach MongoDB at {hosts} within {timeout} ms ({reason}); "
+            "check that the server runs and that MONGODB_URL is right"
+        ) from None
+    return mongo
+
+
+async def init_models(mongo: Mongo, models: Sequence[type[Document]]) -> None:
+    """Register ``models`` with Beanie on ``mongo`` and build their indexes."""
+    from pymongo.errors import PyMongoError
+
+    try:
+        await init_beanie(database=mongo.database, document_models=list(models))
+    except PyMongoError as exc:
+        raise DatabaseUnavailable(
+            f"MongoDB at {mongo.hosts} failed while building indexes: {type(exc).__name__}: {exc}"
+        ) from None
