@@ -6,7 +6,9 @@ does not fully match. ``apply_compat()`` closes the gaps:
 * ``list_collection_names(authorizedCollections=..., nameOnly=...)`` is accepted;
 * aggregation cursors can be awaited (PyMongo's ``await collection.aggregate(...)``);
 * ``$lookup`` follows DBRef ``$id`` paths on either side and runs a sub-``pipeline``,
-  the form Beanie emits for ``fetch_links`` (cyclic links included).
+  the form Beanie emits for ``fetch_links`` (cyclic links included);
+* queries step into DBRefs, so ``Model.find(Model.owner.id == user.id)`` (``owner.$id``)
+  matches as it does on MongoDB.
 
 The patches are idempotent and only touch mongomock classes.
 """
@@ -36,6 +38,7 @@ def apply_compat() -> None:
     if _applied:
         return
     import mongomock.aggregate
+    import mongomock.filtering
     import mongomock_motor
 
     db_class = mongomock_motor.AsyncMongoMockDatabase
@@ -56,7 +59,24 @@ def apply_compat() -> None:
         cursor_class.__await__ = _await_self
 
     mongomock.aggregate._PIPELINE_HANDLERS["$lookup"] = _handle_lookup_stage
+
+    original_candidates = mongomock.filtering.iter_key_candidates
+
+    def iter_key_candidates(key: str, doc: Any) -> Any:
+        # Let queries step into DBRefs: {"owner.$id": ...} is how Beanie filters on a Link.
+        if key:
+            if isinstance(doc, DBRef):
+                doc = _dbref_as_dict(doc)
+            elif isinstance(doc, list):
+                doc = [_dbref_as_dict(item) if isinstance(item, DBRef) else item for item in doc]
+        return original_candidates(key, doc)
+
+    mongomock.filtering.iter_key_candidates = iter_key_candidates
     _applied = True
+
+
+def _dbref_as_dict(ref: DBRef) -> dict[str, Any]:
+    return {"$ref": ref.collection, "$id": ref.id, **({"$db": ref.database} if ref.database else {})}
 
 
 def _await_self(self: Any) -> Any:

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Service and database health")
+class HealthStatus(BaseModel):
+    """Body of ``GET /health``."""
+
+    status: Literal["ok", "error"]
+    database: Literal["ok", "unreachable"]
+    backend: Literal["memory", "mongodb"]
+
+
+@router.get(
+    "/health",
+    summary="Service and database health",
+    response_model=HealthStatus,
+    responses={503: {"model": HealthStatus, "description": "The database does not answer"}},
+)
 async def health(request: Request) -> JSONResponse:
     """200 with ``{"status": "ok", "database": "ok"}``; 503 when MongoDB does not answer."""
     mongo = getattr(request.app.state, "mongo", None)
     reachable = mongo is not None and await mongo.ping()
-    backend = "memory" if mongo is not None and mongo.in_memory else "mongodb"
-    if not reachable:
-        return JSONResponse(
-            {"status": "error", "database": "unreachable", "backend": backend}, status_code=503
-        )
-    return JSONResponse({"status": "ok", "database": "ok", "backend": backend})
+    body = HealthStatus(
+        status="ok" if reachable else "error",
+        database="ok" if reachable else "unreachable",
+        backend="memory" if mongo is not None and mongo.in_memory else "mongodb",
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if reachable else 503)

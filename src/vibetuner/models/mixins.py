@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Iterator
 
-from beanie import Insert, Replace, SaveChanges, Update, before_event
+from beanie import Insert, Replace, Save, SaveChanges, Update, before_event
 from pydantic import BaseModel, Field
 from pymongo.errors import DuplicateKeyError
 
@@ -42,7 +42,7 @@ class TimeStampMixin(BaseModel):
         self.db_insert_dt = now
         self.db_update_dt = now
 
-    @before_event(Replace, SaveChanges, Update)
+    @before_event(Save, Replace, SaveChanges, Update)
     def stamp_update(self) -> None:
         now = utcnow()
         # save() of a new document goes through an upsert, not an insert.

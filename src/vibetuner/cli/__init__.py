@@ -1,0 +1,23 @@
+"""The ``vibetuner`` command line.
+
+Sub-command modules import only typer and rich at module level; anything heavy
+(copier, uvicorn, beanie, aioboto3) is imported inside the command that needs it, so
+``vibetuner --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="vibetuner",
+    help="vibetuner: scaffold, run and manage FastAPI + MongoDB apps.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def main() -> None:
+    """Entry point of the ``vibetuner`` script."""
+    app()

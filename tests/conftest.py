@@ -1,0 +1,1 @@
+"""Shared test configuration; the vibetuner pytest plugin provides the fixtures."""

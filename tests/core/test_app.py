@@ -1,0 +1,239 @@
+"""create_app, the lifespan, sessions, the current-user dependencies and /health."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from beanie import Document
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+
+from vibetuner import create_app
+from vibetuner.config import Settings
+from vibetuner.frontend.deps import CurrentUser, RequireUser
+from vibetuner.frontend.sessions import login, logout
+from vibetuner.models import TimeStampMixin, UserModel
+from vibetuner.mongo import Mongo
+from vibetuner.testing import session_cookie
+
+
+class Widget(TimeStampMixin, Document):
+    name: str
+
+    class Settings:
+        name = "test_widgets"
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/whoami")
+    async def whoami(user: CurrentUser) -> dict:
+        return {"email": user.email if user else None}
+
+    @router.get("/private")
+    async def private(user: RequireUser) -> dict:
+        return {"email": user.email}
+
+    return router
+
+
+@pytest.fixture
+async def widget_app(vibetuner_settings):
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def app_lifespan(app):
+        # The app's lifespan runs inside the framework's: models are ready here.
+        await Widget(name="made at startup").insert()
+        events.append("app-start")
+        yield
+        events.append("app-stop")
+
+    application = create_app(
+        models=[Widget], routers=[build_router()], lifespan=app_lifespan, settings=vibetuner_settings
+    )
+
+    @application.post("/do-login/{user_id}")
+    async def do_login(user_id: str, request: Request) -> dict:
+        user = await UserModel.get(user_id)
+        await login(request, user)
+        return {"ok": True}
+
+    @application.post("/do-logout")
+    async def do_logout(request: Request) -> dict:
+        logout(request)
+        return {"ok": True}
+
+    async with application.router.lifespan_context(application):
+        yield application, events
+    assert events == ["app-start", "app-stop"]
+
+
+@pytest.fixture
+async def http(widget_app):
+    application, _ = widget_app
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as c:
+        yield c
+
+
+async def test_lifespan_registers_core_and_app_models(widget_app):
+    application, events = widget_app
+    assert events == ["app-start"]
+    assert await Widget.find_one(Widget.name == "made at startup") is not None
+    names = await application.state.mongo.database.list_collection_names()
+    assert {"users", "test_widgets"} <= set(names)
+
+
+async def test_health(http):
+    response = await http.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "backend": "memory"}
+
+
+async def test_health_503_when_database_unreachable(widget_app, http):
+    from pymongo import AsyncMongoClient
+
+    application, _ = widget_app
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = AsyncMongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=200)
+    healthy = application.state.mongo
+    application.state.mongo = Mongo(client=dead, database=dead["x"], in_memory=False, hosts=f"127.0.0.1:{port}")
+    try:
+        response = await http.get("/health")
+    finally:
+        application.state.mongo = healthy
+        await dead.close()
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
+
+
+async def make_user(email: str = "me@example.com", **fields) -> UserModel:
+    user = UserModel(email=email, **fields)
+    await user.insert()
+    return user
+
+
+async def test_login_sets_a_safe_cookie_and_current_user(http):
+    user = await make_user()
+    response = await http.post(f"/do-login/{user.id}")
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
+    assert (await http.get("/whoami")).json() == {"email": "me@example.com"}
+    assert (await http.get("/private")).json() == {"email": "me@example.com"}
+    assert (await UserModel.get(user.id)).last_login_at is not None
+    await http.post("/do-logout")
+    assert (await http.get("/whoami")).json() == {"email": None}
+
+
+async def test_require_user_answers_401_json_to_api_clients(http):
+    response = await http.get("/private", headers={"accept": "application/json"})
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Not signed in."}
+
+
+async def test_require_user_redirects_browsers_to_login(http):
+    response = await http.get("/private?tab=2", headers={"accept": "text/html,application/xhtml+xml"})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/auth/login?next=%2Fprivate%3Ftab%3D2"
+
+
+@pytest.mark.parametrize("change", ["inactive", "deleted", "signed_out_everywhere", "tampered"])
+async def test_stale_sessions_are_rejected(http, widget_app, change):
+    application, _ = widget_app
+    user = await make_user()
+    await http.post(f"/do-login/{user.id}")
+    assert (await http.get("/whoami")).json()["email"] == "me@example.com"
+    if change == "inactive":
+        await user.set({UserModel.is_active: False})
+    elif change == "deleted":
+        await user.delete()
+    elif change == "signed_out_everywhere":
+        await user.sign_out_everywhere()
+    else:
+        forged = session_cookie(application.state.settings, {"uid": str(user.id), "sv": 1})
+        http.cookies.clear()
+        http.cookies.set(application.state.settings.session_cookie, forged[:-3] + "AAA")
+    assert (await http.get("/whoami")).json() == {"email": None}
+    assert (await http.get("/private", headers={"accept": "application/json"})).status_code == 401
+
+
+async def test_garbage_user_id_in_session_is_ignored(http, widget_app):
+    application, _ = widget_app
+    http.cookies.set(application.state.settings.session_cookie, session_cookie(application.state.settings, {"uid": "nope"}))
+    assert (await http.get("/whoami")).json() == {"email": None}
+
+
+def test_production_requires_a_real_session_key():
+    with pytest.raises(ValidationError, match="SESSION_KEY"):
+        Settings(_env_file=None, environment="production")
+    with pytest.raises(ValidationError, match="SESSION_KEY"):
+        Settings(_env_file=None, environment="production", session_key="change-me")
+    settings = Settings(_env_file=None, environment="production", session_key="k" * 40)
+    assert "k" * 40 not in repr(settings)
+
+
+async def test_production_cookie_is_secure():
+    settings = Settings(_env_file=None, environment="production", session_key="p" * 40)
+    application = create_app(settings=settings)
+
+    @application.get("/touch")
+    async def touch(request: Request) -> dict:
+        request.session["x"] = 1
+        return {}
+
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+            cookie = (await c.get("/touch")).headers["set-cookie"].lower()
+    assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_importing_models_stays_light():
+    code = textwrap.dedent(
+        """
+        import sys, vibetuner.models
+        heavy = [m for m in ("aioboto3", "authlib", "copier", "uvicorn") if m in sys.modules]
+        print(",".join(heavy))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_server_exits_with_one_clear_line_when_mongodb_is_unreachable(tmp_path):
+    port = free_port()
+    (tmp_path / "unreachable_app.py").write_text("from vibetuner import create_app\napp = create_app()\n")
+    env = {
+        **os.environ,
+        "MONGODB_URL": f"mongodb://admin:topsecret@127.0.0.1:{port}/app",
+        "MONGODB_TIMEOUT_MS": "1000",
+        "PYTHONPATH": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "unreachable_app:app", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=30,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"cannot reach MongoDB at 127.0.0.1:{port}" in output
+    assert "topsecret" not in output and "Traceback" not in output
