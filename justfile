@@ -1,0 +1,31 @@
+# Tasks for working on vibetuner itself. `just --list` shows them.
+
+# Install vibetuner with everything the tests and tools need.
+install:
+    python -m pip install -e ".[test]"
+
+# Run the whole test suite (in-memory MongoDB; set TEST_MONGODB_URL to add a real server).
+test *args:
+    python -m pytest {{args}}
+
+# Run the test suite against the MongoDB of docker-compose.yml as well.
+test-mongo *args:
+    docker compose up -d --wait mongo
+    TEST_MONGODB_URL=mongodb://127.0.0.1:27017 python -m pytest {{args}}
+
+# Lint and check formatting.
+lint:
+    python -m ruff check src tests bench
+    python -m ruff format --check src tests bench
+
+# Format the code.
+fmt:
+    python -m ruff format src tests bench
+    python -m ruff check --fix src tests bench
+
+# Run every benchmark in bench/ (each prints ratios and exits non-zero on a missed target).
+bench:
+    python bench/startup.py
+    python bench/requests.py
+    python bench/scaffold.py
+    python bench/blob_memory.py
