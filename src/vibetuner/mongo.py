@@ -100,7 +100,9 @@ async def connect(settings: Settings) -> Mongo:
             appname=settings.app_name,
         )
     except (InvalidURI, PyMongoConfigurationError, ValueError) as exc:
-        raise ConfigurationError(f"MONGODB_URL is not a valid MongoDB URL ({hosts}): {exc}") from None
+        raise ConfigurationError(
+            f"MONGODB_URL is not a valid MongoDB URL ({hosts}): {exc}"
+        ) from None
     mongo = Mongo(
         client=client,
         database=client[database_name(url, settings.mongodb_db)],

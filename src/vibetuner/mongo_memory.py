@@ -76,7 +76,11 @@ def apply_compat() -> None:
 
 
 def _dbref_as_dict(ref: DBRef) -> dict[str, Any]:
-    return {"$ref": ref.collection, "$id": ref.id, **({"$db": ref.database} if ref.database else {})}
+    return {
+        "$ref": ref.collection,
+        "$id": ref.id,
+        **({"$db": ref.database} if ref.database else {}),
+    }
 
 
 def _await_self(self: Any) -> Any:

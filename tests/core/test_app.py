@@ -58,7 +58,10 @@ async def widget_app(vibetuner_settings):
         events.append("app-stop")
 
     application = create_app(
-        models=[Widget], routers=[build_router()], lifespan=app_lifespan, settings=vibetuner_settings
+        models=[Widget],
+        routers=[build_router()],
+        lifespan=app_lifespan,
+        settings=vibetuner_settings,
     )
 
     @application.post("/do-login/{user_id}")
@@ -80,7 +83,9 @@ async def widget_app(vibetuner_settings):
 @pytest.fixture
 async def http(widget_app):
     application, _ = widget_app
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://testserver") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+    ) as c:
         yield c
 
 
@@ -107,7 +112,9 @@ async def test_health_503_when_database_unreachable(widget_app, http):
         port = sock.getsockname()[1]
     dead = AsyncMongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=200)
     healthy = application.state.mongo
-    application.state.mongo = Mongo(client=dead, database=dead["x"], in_memory=False, hosts=f"127.0.0.1:{port}")
+    application.state.mongo = Mongo(
+        client=dead, database=dead["x"], in_memory=False, hosts=f"127.0.0.1:{port}"
+    )
     try:
         response = await http.get("/health")
     finally:
@@ -142,7 +149,9 @@ async def test_require_user_answers_401_json_to_api_clients(http):
 
 
 async def test_require_user_redirects_browsers_to_login(http):
-    response = await http.get("/private?tab=2", headers={"accept": "text/html,application/xhtml+xml"})
+    response = await http.get(
+        "/private?tab=2", headers={"accept": "text/html,application/xhtml+xml"}
+    )
     assert response.status_code == 303
     assert response.headers["location"] == "/auth/login?next=%2Fprivate%3Ftab%3D2"
 
@@ -169,7 +178,10 @@ async def test_stale_sessions_are_rejected(http, widget_app, change):
 
 async def test_garbage_user_id_in_session_is_ignored(http, widget_app):
     application, _ = widget_app
-    http.cookies.set(application.state.settings.session_cookie, session_cookie(application.state.settings, {"uid": "nope"}))
+    http.cookies.set(
+        application.state.settings.session_cookie,
+        session_cookie(application.state.settings, {"uid": "nope"}),
+    )
     assert (await http.get("/whoami")).json() == {"email": None}
 
 
@@ -218,7 +230,9 @@ def free_port() -> int:
 
 def test_server_exits_with_one_clear_line_when_mongodb_is_unreachable(tmp_path):
     port = free_port()
-    (tmp_path / "unreachable_app.py").write_text("from vibetuner import create_app\napp = create_app()\n")
+    (tmp_path / "unreachable_app.py").write_text(
+        "from vibetuner import create_app\napp = create_app()\n"
+    )
     env = {
         **os.environ,
         "MONGODB_URL": f"mongodb://admin:topsecret@127.0.0.1:{port}/app",

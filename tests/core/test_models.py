@@ -10,7 +10,14 @@ from beanie import Document, Link
 from pydantic import ValidationError
 
 from vibetuner.errors import DuplicateEmail, DuplicateKey, DuplicateOAuthAccount
-from vibetuner.models import Blob, BlobStatus, EmailVerificationToken, OAuthAccount, TimeStampMixin, UserModel
+from vibetuner.models import (
+    Blob,
+    BlobStatus,
+    EmailVerificationToken,
+    OAuthAccount,
+    TimeStampMixin,
+    UserModel,
+)
 from vibetuner.models.email_verification import hash_token
 from vibetuner.mongo import init_models
 
@@ -128,7 +135,11 @@ async def test_tokens_are_stored_but_never_dumped(db):
     user = UserModel(email="tok@example.com")
     await user.insert()
     account = OAuthAccount(
-        provider="github", provider_user_id="9", user=user, access_token="at-secret", refresh_token="rt-secret"
+        provider="github",
+        provider_user_id="9",
+        user=user,
+        access_token="at-secret",
+        refresh_token="rt-secret",
     )
     await account.insert()
     raw = await OAuthAccount.get_pymongo_collection().find_one({"_id": account.id})
@@ -167,7 +178,11 @@ async def test_blob_key_is_unique(db):
 
 def _is_recent(value: datetime) -> bool:
     assert value.tzinfo is not None and value.utcoffset() == timedelta(0)
-    return datetime.now(UTC) - timedelta(seconds=30) < value <= datetime.now(UTC) + timedelta(seconds=1)
+    return (
+        datetime.now(UTC) - timedelta(seconds=30)
+        < value
+        <= datetime.now(UTC) + timedelta(seconds=1)
+    )
 
 
 async def _stamps(note: Note) -> tuple[datetime, datetime]:
@@ -283,7 +298,9 @@ async def test_new_token_invalidates_older_unused_ones(db):
 async def test_sort_skip_limit(db):
     for index in range(5):
         await UserModel(email=f"u{index}@example.com", name=f"n{index}").insert()
-    names = [u.name for u in await UserModel.find().sort(-UserModel.name).skip(1).limit(2).to_list()]
+    names = [
+        u.name for u in await UserModel.find().sort(-UserModel.name).skip(1).limit(2).to_list()
+    ]
     assert names == ["n3", "n2"]
 
 

@@ -18,7 +18,9 @@ def closed_port() -> int:
 
 
 def test_describe_hosts_never_shows_credentials():
-    assert describe_hosts("mongodb://alice:s3cret@db.example.com:27018/app") == "db.example.com:27018"
+    assert (
+        describe_hosts("mongodb://alice:s3cret@db.example.com:27018/app") == "db.example.com:27018"
+    )
     assert describe_hosts("mongodb://u:p@h1:1,h2:2/?replicaSet=rs") == "h1:1,h2:2"
     assert "s3cret" not in describe_hosts("mongodb+srv://alice:s3cret@cluster.example.net/app")
 
@@ -32,7 +34,11 @@ def test_database_name_from_setting_url_or_default():
 
 async def test_unreachable_server_raises_a_clear_error_without_password():
     port = closed_port()
-    settings = Settings(_env_file=None, mongodb_url=f"mongodb://bob:hunter2@127.0.0.1:{port}/x", mongodb_timeout_ms=300)
+    settings = Settings(
+        _env_file=None,
+        mongodb_url=f"mongodb://bob:hunter2@127.0.0.1:{port}/x",
+        mongodb_timeout_ms=300,
+    )
     with pytest.raises(DatabaseUnavailable) as caught:
         await connect(settings)
     message = str(caught.value)

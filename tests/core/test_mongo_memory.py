@@ -32,7 +32,9 @@ async def test_datetimes_come_back_timezone_aware():
 async def test_lookup_through_dbref_ids_in_both_directions():
     db = create_memory_client()["compat"]
     user_id, other_id = ObjectId(), ObjectId()
-    await db["users"].insert_many([{"_id": user_id, "name": "ada"}, {"_id": other_id, "name": "bob"}])
+    await db["users"].insert_many(
+        [{"_id": user_id, "name": "ada"}, {"_id": other_id, "name": "bob"}]
+    )
     await db["accounts"].insert_many(
         [
             {"_id": 1, "user": DBRef("users", user_id)},
@@ -42,17 +44,38 @@ async def test_lookup_through_dbref_ids_in_both_directions():
     )
     forward = await (
         await db["accounts"].aggregate(
-            [{"$lookup": {"from": "users", "localField": "user.$id", "foreignField": "_id", "as": "u"}}]
+            [
+                {
+                    "$lookup": {
+                        "from": "users",
+                        "localField": "user.$id",
+                        "foreignField": "_id",
+                        "as": "u",
+                    }
+                }
+            ]
         )
     ).to_list(None)
     assert {doc["_id"]: doc["u"][0]["name"] for doc in forward} == {1: "ada", 2: "ada", 3: "bob"}
 
     back = await (
         await db["users"].aggregate(
-            [{"$lookup": {"from": "accounts", "localField": "_id", "foreignField": "user.$id", "as": "a"}}]
+            [
+                {
+                    "$lookup": {
+                        "from": "accounts",
+                        "localField": "_id",
+                        "foreignField": "user.$id",
+                        "as": "a",
+                    }
+                }
+            ]
         )
     ).to_list(None)
-    assert {doc["name"]: sorted(a["_id"] for a in doc["a"]) for doc in back} == {"ada": [1, 2], "bob": [3]}
+    assert {doc["name"]: sorted(a["_id"] for a in doc["a"]) for doc in back} == {
+        "ada": [1, 2],
+        "bob": [3],
+    }
 
 
 async def test_lookup_with_a_list_of_dbrefs_and_a_sub_pipeline():
@@ -80,7 +103,9 @@ async def test_lookup_with_a_list_of_dbrefs_and_a_sub_pipeline():
 async def test_queries_step_into_dbrefs():
     db = create_memory_client()["compat"]
     owner = ObjectId()
-    await db["notes"].insert_many([{"owner": DBRef("users", owner)}, {"owner": DBRef("users", ObjectId())}])
+    await db["notes"].insert_many(
+        [{"owner": DBRef("users", owner)}, {"owner": DBRef("users", ObjectId())}]
+    )
     assert await db["notes"].count_documents({"owner.$id": owner}) == 1
     assert await db["notes"].count_documents({"owner": DBRef("users", owner)}) == 1
 

@@ -33,7 +33,11 @@ async def current_user(request: Request) -> UserModel | None:
         session.clear()
         return None
     user = await UserModel.get(user_id)
-    if user is None or not user.is_active or session.get(SESSION_VERSION_KEY) != user.session_version:
+    if (
+        user is None
+        or not user.is_active
+        or session.get(SESSION_VERSION_KEY) != user.session_version
+    ):
         session.clear()
         return None
     return user

@@ -41,8 +41,12 @@ class EmailVerificationToken(TimeStampMixin, Document):
         name = "email_verification_tokens"
         indexes = [
             IndexModel([("token_hash", pymongo.ASCENDING)], name="token_hash_unique", unique=True),
-            IndexModel([("email", pymongo.ASCENDING), ("purpose", pymongo.ASCENDING)], name="email"),
-            IndexModel([("expires_at", pymongo.ASCENDING)], name="expires_ttl", expireAfterSeconds=0),
+            IndexModel(
+                [("email", pymongo.ASCENDING), ("purpose", pymongo.ASCENDING)], name="email"
+            ),
+            IndexModel(
+                [("expires_at", pymongo.ASCENDING)], name="expires_ttl", expireAfterSeconds=0
+            ),
         ]
 
     @classmethod
@@ -55,7 +59,9 @@ class EmailVerificationToken(TimeStampMixin, Document):
         tokens of the same email and purpose are deleted, so only the newest link works.
         """
         raw = secrets.token_urlsafe(TOKEN_BYTES)
-        record = cls(email=email, token_hash=hash_token(raw), purpose=purpose, expires_at=utcnow() + ttl)
+        record = cls(
+            email=email, token_hash=hash_token(raw), purpose=purpose, expires_at=utcnow() + ttl
+        )
         await cls.get_pymongo_collection().delete_many(
             {"email": record.email, "purpose": purpose, "used_at": None}
         )
@@ -74,7 +80,12 @@ class EmailVerificationToken(TimeStampMixin, Document):
             return None
         now = utcnow()
         raw = await cls.get_pymongo_collection().find_one_and_update(
-            {"token_hash": hash_token(token), "purpose": purpose, "used_at": None, "expires_at": {"$gt": now}},
+            {
+                "token_hash": hash_token(token),
+                "purpose": purpose,
+                "used_at": None,
+                "expires_at": {"$gt": now},
+            },
             {"$set": {"used_at": now}},
             return_document=ReturnDocument.AFTER,
         )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Iterator
+from typing import Any
 
 from beanie import Insert, Replace, Save, SaveChanges, Update, before_event
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
 from vibetuner.errors import DuplicateKey
