@@ -1,0 +1,82 @@
+"""Helpers shared by the bench scripts: timing, medians, free ports, waiting for servers."""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def median_time(run: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``run()`` in seconds over ``repeat`` runs."""
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def run_quiet(cmd: Sequence[str], **kwargs: object) -> None:
+    """Run a command, failing loudly (with its output) if it fails."""
+    result = subprocess.run(list(cmd), capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        sys.exit(f"command failed: {' '.join(cmd)}\n{result.stdout}\n{result.stderr}")
+
+
+def wait_for_200(url: str, process: subprocess.Popen, timeout: float = 60.0) -> float:
+    """Poll ``url`` until it answers 200; return the time it took. Fails if the process dies."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if process.poll() is not None:
+            out = process.stdout.read() if process.stdout else ""
+            sys.exit(f"server exited with {process.returncode} before answering {url}\n{out}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return time.perf_counter() - start
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.005)
+    sys.exit(f"{url} did not answer 200 within {timeout} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a server process and wait for it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def report(rows: Sequence[tuple[str, float, float, float, str]]) -> bool:
+    """Print ``(name, ours, baseline, target, op)`` rows with their ratio; True if all met.
+
+    ``op`` is ``"<="`` when the ratio ours/baseline must not exceed ``target``, ``">="``
+    when it must reach it.
+    """
+    ok = True
+    print(f"{'measure':52} {'vibetuner':>11} {'baseline':>11} {'ratio':>7} {'target':>9}  result")
+    for name, ours, base, target, op in rows:
+        ratio = ours / base if base else float("inf")
+        met = ratio <= target if op == "<=" else ratio >= target
+        ok &= met
+        print(f"{name:52} {ours:11.4f} {base:11.4f} {ratio:7.2f} {op + ' ' + str(target):>9}  {'ok' if met else 'MISSED'}")
+    return ok

@@ -1,0 +1,166 @@
+"""Throughput and p99 latency of ``GET /auth/me`` with a session cookie.
+
+vibetuner's route (session middleware + ``current_user`` + response model) against a
+hand-written FastAPI endpoint doing the same work: decode the signed cookie, load the
+user by id, answer JSON. Both run in one uvicorn worker on the same in-memory database;
+the load comes from a separate process over loopback (``bench/_load.py``). Rounds
+alternate between the two servers and the medians are compared.
+
+Targets: throughput >= 0.9x the baseline, p99 latency <= 1.2x.
+Usage: python bench/requests.py [--rounds N] [--seconds S] [--connections C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from _common import free_port, report, stop, wait_for_200
+
+PYTHON = sys.executable
+HERE = Path(__file__).resolve().parent
+
+SEED = textwrap.dedent(
+    """
+    import base64, json, os
+    import itsdangerous
+    from vibetuner.models import UserModel
+
+    async def seed_user():
+        user = UserModel(email="bench@example.com", name="Bench User")
+        await user.insert()
+        signer = itsdangerous.TimestampSigner(os.environ["SESSION_KEY"])
+        payload = base64.b64encode(json.dumps({"uid": str(user.id), "sv": user.session_version}).encode())
+        with open(os.environ["BENCH_COOKIE_FILE"], "w") as fh:
+            fh.write(signer.sign(payload).decode())
+    """
+)
+
+OURS = SEED + textwrap.dedent(
+    """
+    from contextlib import asynccontextmanager
+    from vibetuner import create_app
+    from vibetuner.frontend.auth import router as auth_router
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await seed_user()
+        yield
+
+    app = create_app(routers=[auth_router], lifespan=lifespan)
+    """
+)
+
+BASELINE = SEED + textwrap.dedent(
+    """
+    from contextlib import asynccontextmanager
+
+    from beanie import PydanticObjectId, init_beanie
+    from fastapi import FastAPI, HTTPException, Request
+    from pydantic import BaseModel
+
+    from vibetuner.models import core_document_models
+    from vibetuner.mongo_memory import create_memory_client
+
+    signer = itsdangerous.TimestampSigner(os.environ["SESSION_KEY"])
+
+    class Me(BaseModel):
+        id: str
+        email: str
+        name: str | None
+        picture: str | None
+        providers: list[str]
+
+    @asynccontextmanager
+    async def lifespan(app):
+        client = create_memory_client()
+        await init_beanie(database=client["bench"], document_models=core_document_models())
+        await seed_user()
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/auth/me", response_model=Me)
+    async def me(request: Request):
+        try:
+            raw = signer.unsign(request.cookies["vibetuner_session"], max_age=14 * 24 * 3600)
+            data = json.loads(base64.b64decode(raw))
+            user = await UserModel.get(PydanticObjectId(data["uid"]))
+        except Exception:
+            raise HTTPException(401)
+        if user is None or not user.is_active or data.get("sv") != user.session_version:
+            raise HTTPException(401)
+        return Me(id=str(user.id), email=user.email, name=user.name, picture=user.picture, providers=[])
+    """
+)
+
+
+def measure(module: str, workdir: Path, env: dict[str, str], args: argparse.Namespace) -> dict:
+    port = free_port()
+    cookie_file = workdir / f"{module}.cookie"
+    server = subprocess.Popen(
+        [PYTHON, "-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--log-level", "warning", "--no-access-log"],
+        cwd=workdir, env={**env, "BENCH_COOKIE_FILE": str(cookie_file)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_for_200(f"http://127.0.0.1:{port}/docs", server)
+        cookie = f"vibetuner_session={cookie_file.read_text()}"
+        load = subprocess.run(
+            [PYTHON, str(HERE / "_load.py"), "--port", str(port), "--path", "/auth/me", "--cookie", cookie,
+             "--connections", str(args.connections), "--seconds", str(args.seconds)],
+            capture_output=True, text=True, check=True,
+        )
+        result = json.loads(load.stdout)
+        if result["errors"]:
+            sys.exit(f"{module}: {result['errors']} responses were not 200")
+        return result
+    finally:
+        stop(server)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="vibetuner-bench-"))
+    try:
+        (workdir / "ours_app.py").write_text(OURS)
+        (workdir / "baseline_app.py").write_text(BASELINE)
+        env = {**os.environ, "PYTHONPATH": str(workdir), "SESSION_KEY": secrets.token_urlsafe(48),
+               "EMAIL_BACKEND": "console", "DATA_DIR": str(workdir / "data")}
+        env.pop("MONGODB_URL", None)
+        ours, base = [], []
+        for _ in range(args.rounds):
+            ours.append(measure("ours_app", workdir, env, args))
+            base.append(measure("baseline_app", workdir, env, args))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    def med(runs: list[dict], key: str) -> float:
+        return statistics.median(run[key] for run in runs)
+
+    ok = report(
+        [
+            ("GET /auth/me requests per second", med(ours, "rps"), med(base, "rps"), 0.9, ">="),
+            ("GET /auth/me p99 latency (ms)", med(ours, "p99_ms"), med(base, "p99_ms"), 1.2, "<="),
+        ]
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

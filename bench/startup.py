@@ -1,0 +1,128 @@
+"""Start-up costs of vibetuner against what it is built on, measured in the same run.
+
+1. ``import vibetuner.models`` vs ``import beanie, pymongo``          target ratio <= 1.2
+2. ``vibetuner --help`` vs ``python -c "import typer"``               target ratio <  3
+3. process start to first 200 from /health: a scaffolded app vs a
+   hand-written FastAPI + Beanie app registering the same models on
+   the same in-memory database                                        target ratio <= 1.3
+
+Prints medians and ratios; exits 1 when a target is missed.
+Usage: python bench/startup.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from _common import free_port, median_time, report, run_quiet, stop, wait_for_200
+
+PYTHON = sys.executable
+
+BASELINE_APP = textwrap.dedent(
+    """
+    # A hand-written FastAPI + Beanie app: the same models, the same in-memory database.
+    from contextlib import asynccontextmanager
+
+    from beanie import init_beanie
+    from fastapi import FastAPI
+
+    from vibetuner.models import Blob, EmailVerificationToken, OAuthAccount, UserModel
+    from vibetuner.models import core_document_models
+    from vibetuner.mongo_memory import create_memory_client
+    {app_models_import}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        client = create_memory_client()
+        await init_beanie(database=client["bench"], document_models=[*core_document_models(), *APP_MODELS])
+        app.state.db = client["bench"]
+        yield
+        client.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/health")
+    async def health():
+        await app.state.db.command("ping")
+        return {{"status": "ok"}}
+    """
+)
+
+
+def time_to_health(cmd: list[str], cwd: Path, env: dict[str, str], port: int) -> float:
+    process = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        return wait_for_200(f"http://127.0.0.1:{port}/health", process)
+    finally:
+        stop(process)
+
+
+def bench_first_request(repeat: int) -> tuple[float, float]:
+    """Median seconds from process start to a 200 from /health, scaffolded vs hand-written."""
+    work = Path(tempfile.mkdtemp(prefix="vibetuner-bench-"))
+    try:
+        project = work / "benchapp"
+        run_quiet([PYTHON, "-m", "vibetuner.cli", "scaffold", "new", str(project), "--defaults",
+                   "--data", "project_name=benchapp", "--data", "package_name=benchapp"])
+        src = project / "src"
+        (src / "baseline_app.py").write_text(
+            BASELINE_APP.format(app_models_import="from benchapp.models import DOCUMENT_MODELS as APP_MODELS")
+        )
+        env = {**os.environ, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
+        env.pop("MONGODB_URL", None)
+        env["EMAIL_BACKEND"] = "console"
+        env["DATA_DIR"] = str(work / "data")
+
+        def serve(module: str) -> float:
+            port = free_port()
+            cmd = [PYTHON, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port),
+                   "--log-level", "warning"]
+            return time_to_health(cmd, project, env, port)
+
+        ours, base = [], []
+        for _ in range(repeat):  # interleave so drift hits both alike
+            ours.append(serve("benchapp.app:app"))
+            base.append(serve("baseline_app:app"))
+        ours.sort()
+        base.sort()
+        return ours[len(ours) // 2], base[len(base) // 2]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    n = args.repeat
+
+    def python(code: str):
+        return lambda: run_quiet([PYTHON, "-c", code])
+
+    imports_base = median_time(python("import beanie, pymongo"), n)
+    imports_ours = median_time(python("import vibetuner.models"), n)
+    help_base = median_time(python("import typer"), n)
+    script = shutil.which("vibetuner") or sys.exit("the vibetuner script is not on PATH; pip install -e .")
+    help_ours = median_time(lambda: run_quiet([script, "--help"]), n)
+    first_ours, first_base = bench_first_request(max(3, n // 2))
+    ok = report(
+        [
+            ("import vibetuner.models / import beanie, pymongo (s)", imports_ours, imports_base, 1.2, "<="),
+            ("vibetuner --help / import typer (s)", help_ours, help_base, 3.0, "<="),
+            ("start to first /health 200: scaffolded / hand-written (s)", first_ours, first_base, 1.3, "<="),
+        ]
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

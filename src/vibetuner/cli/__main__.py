@@ -1,0 +1,5 @@
+"""``python -m vibetuner.cli`` runs the ``vibetuner`` command."""
+
+from vibetuner.cli import main
+
+main()
