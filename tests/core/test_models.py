@@ -162,7 +162,7 @@ async def test_indexes(db):
     assert any(dict(spec["key"]) == {"user.$id": 1} for spec in accounts.values())
     tokens = await EmailVerificationToken.get_pymongo_collection().index_information()
     ttl = [spec for spec in tokens.values() if dict(spec["key"]) == {"expires_at": 1}]
-    assert ttl and ttl[0]["expireAfterSeconds"] == 0
+    assert ttl and ttl[0]["expireAfterSeconds"] == 24 * 3600
     blobs = await Blob.get_pymongo_collection().index_information()
     assert any(spec.get("unique") and dict(spec["key"]) == {"key": 1} for spec in blobs.values())
     assert any(dict(spec["key"]) == {"uploaded_by.$id": 1} for spec in blobs.values())

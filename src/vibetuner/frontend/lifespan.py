@@ -52,6 +52,15 @@ def vibetuner_lifespan(
             await init_models(mongo, document_models(models))
             app.state.mongo = mongo
             app.state.resources = await stack.enter_async_context(AsyncExitStack())
+            from vibetuner.services.blob import BlobStore
+
+            store = BlobStore.from_settings(active)
+            app.state.blobs = await app.state.resources.enter_async_context(store)
+            if any(getattr(route, "path", "").startswith("/auth/") for route in app.routes):
+                # Sign-in settings are checked now, not on the first sign-in.
+                from vibetuner.frontend.auth import init_auth
+
+                init_auth(app)
             logger.info("vibetuner started (database: %s)", mongo.hosts)
             if app_lifespan is None:
                 yield None

@@ -10,12 +10,21 @@ from vibetuner.models.blob import Blob, BlobStatus
 from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.mixins import TimeStampMixin
 from vibetuner.models.oauth import OAuthAccount
+from vibetuner.models.rate_limit import RateLimitCounter
 from vibetuner.models.user import UserModel
 
 # UserModel refers to OAuthAccount by name (the two link to each other).
 UserModel.model_rebuild(_types_namespace={"OAuthAccount": OAuthAccount})
 
-__all__ = ["UserModel", "OAuthAccount", "EmailVerificationToken", "Blob", "TimeStampMixin", "BlobStatus"]
+__all__ = [
+    "UserModel",
+    "OAuthAccount",
+    "EmailVerificationToken",
+    "Blob",
+    "TimeStampMixin",
+    "BlobStatus",
+    "RateLimitCounter",
+]
 
 
 def core_document_models() -> list[type[Document]]:

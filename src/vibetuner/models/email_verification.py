@@ -16,6 +16,9 @@ from vibetuner.models.mixins import TimeStampMixin, utcnow
 from vibetuner.models.user import Email
 
 TOKEN_BYTES = 32
+# Expired and used tokens are kept this long, so a late click is told "expired" or
+# "already used" rather than "not valid"; then MongoDB's TTL monitor removes them.
+KEEP_AFTER_EXPIRY_SECONDS = 24 * 3600
 TokenStatus = Literal["valid", "used", "expired", "unknown"]
 
 
@@ -27,8 +30,8 @@ def hash_token(token: str) -> str:
 class EmailVerificationToken(TimeStampMixin, Document):
     """A one-time token for ``email``. Only its SHA-256 is stored.
 
-    MongoDB removes expired tokens through a TTL index on ``expires_at``; ``consume``
-    also refuses expired ones itself, since MongoDB's TTL monitor runs once a minute.
+    MongoDB removes tokens a day after ``expires_at`` through a TTL index; ``consume``
+    refuses expired ones itself.
     """
 
     email: Email
@@ -45,7 +48,9 @@ class EmailVerificationToken(TimeStampMixin, Document):
                 [("email", pymongo.ASCENDING), ("purpose", pymongo.ASCENDING)], name="email"
             ),
             IndexModel(
-                [("expires_at", pymongo.ASCENDING)], name="expires_ttl", expireAfterSeconds=0
+                [("expires_at", pymongo.ASCENDING)],
+                name="expires_ttl",
+                expireAfterSeconds=KEEP_AFTER_EXPIRY_SECONDS,
             ),
         ]
 

@@ -1,0 +1,404 @@
+"""Sign-in routes: login page, magic links, OAuth flows, sign-out and ``/auth/me``.
+
+Pages are Jinja2 templates under ``auth/`` (an app overrides them with its own
+templates of the same name). API clients -- requests that do not ask for HTML -- get
+JSON errors instead of pages.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from vibetuner.config import Settings
+from vibetuner.frontend.deps import current_user, wants_html
+from vibetuner.frontend.redirects import safe_next
+from vibetuner.frontend.sessions import login, logout
+from vibetuner.models.user import UserModel
+from vibetuner.services.auth import (
+    AccountDisabled,
+    AuthService,
+    InvalidEmail,
+    MagicLinkRefused,
+    OAuthSignInRefused,
+    linked_providers,
+)
+from vibetuner.services.email import EmailDeliveryError, Mailer, backend_from_settings
+from vibetuner.services.rate_limit import RateLimitExceeded
+from vibetuner.templating import app_environment
+
+logger = logging.getLogger("vibetuner.auth")
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+LOGIN_URL = "/auth/login"
+NEXT_SESSION_KEY = "auth_next"
+MAX_FORM_BYTES = 16 * 1024
+
+LINK_REFUSED = {
+    "used": ("This link was already used", "Each sign-in link works only once. Ask for a new one."),
+    "expired": ("This link has expired", "Sign-in links expire after a while. Ask for a new one."),
+    "unknown": (
+        "This link is not valid",
+        "The link is not one we sent, or a newer link replaced it. Ask for a new one.",
+    ),
+}
+
+
+class MeResponse(BaseModel):
+    """The signed-in user as ``GET /auth/me`` returns it (no tokens, no internals)."""
+
+    id: str
+    email: str
+    name: str | None = None
+    picture: str | None = None
+    email_verified: bool
+    providers: list[str]
+
+
+@dataclass
+class AuthState:
+    """What the routes need, built once per app."""
+
+    service: AuthService
+    providers: Any  # OAuthProviders; typed loosely so authlib loads only when used
+
+
+def init_auth(app: Any) -> AuthState:
+    """Build the sign-in services of ``app`` from its settings (called at startup).
+
+    Bad settings (``EMAIL_FROM``, ``TOKEN_ENCRYPTION_KEY``) fail here, at startup, with
+    a ``ConfigurationError`` that says what to fix.
+    """
+    from vibetuner.services.crypto import cipher_from_settings
+    from vibetuner.services.oauth import OAuthProviders
+
+    settings: Settings = app.state.settings
+    mailer = Mailer(backend_from_settings(settings), app_environment(app), settings.email_from)
+    providers = OAuthProviders(settings)
+    service = AuthService(
+        settings, mailer, cipher_from_settings(settings), [p.name for p in providers.offered()]
+    )
+    state = AuthState(service=service, providers=providers)
+    app.state.auth = state
+    return state
+
+
+def auth_state(request: Request) -> AuthState:
+    """The app's sign-in services, built on first use when startup did not build them."""
+    state = getattr(request.app.state, "auth", None)
+    return state if state is not None else init_auth(request.app)
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+def render(
+    request: Request,
+    name: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """Render template ``name`` with the app name and ``context``."""
+    settings: Settings = request.app.state.settings
+    values = {"request": request, "app_name": settings.app_name, "title": "", **context}
+    html = app_environment(request.app).get_template(name).render(values)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def problem(
+    request: Request,
+    status_code: int,
+    title: str,
+    message: str,
+    *,
+    html: bool | None = None,
+    headers: dict[str, str] | None = None,
+    link: tuple[str, str] = (LOGIN_URL, "Back to sign-in"),
+) -> Response:
+    """An error answer: a page for browsers, ``{"detail": message}`` for API clients."""
+    if html if html is not None else wants_html(request):
+        return render(
+            request,
+            "auth/message.html",
+            status_code,
+            headers,
+            title=title,
+            message=message,
+            link_url=link[0],
+            link_text=link[1],
+        )
+    return JSONResponse({"detail": message}, status_code=status_code, headers=headers)
+
+
+def _login_redirect(request: Request, next_value: Any) -> str:
+    return safe_next(next_value, request.app.state.settings.login_redirect)
+
+
+# --- login page and magic links -------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse, summary="Sign-in page")
+async def login_page(request: Request, next: str | None = None) -> Response:
+    """The email form plus one button per configured provider; keeps a safe ``next``."""
+    state = auth_state(request)
+    return render(
+        request,
+        "auth/login.html",
+        title="Sign in",
+        providers=state.providers.offered(),
+        next=_login_redirect(request, next),
+        email="",
+        error=None,
+    )
+
+
+async def _read_body(request: Request) -> dict[str, Any]:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = await request.json()
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+    form = await request.form(max_files=0, max_fields=20, max_part_size=MAX_FORM_BYTES)
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+@router.post("/magic-link", summary="Email a sign-in link")
+async def request_magic_link(request: Request) -> Response:
+    """Issue and send a sign-in link; the answer is the same whether or not an account exists."""
+    state = auth_state(request)
+    settings: Settings = request.app.state.settings
+    body = await _read_body(request)
+    raw_email = body.get("email")
+    next_path = _login_redirect(request, body.get("next"))
+    html = wants_html(request)
+    if not isinstance(raw_email, str) or not raw_email.strip():
+        return _invalid_email(request, html, "", "Enter your email address.", next_path)
+    client_ip = request.client.host if request.client else None
+    try:
+        address = await state.service.send_magic_link(
+            raw_email, next_path=next_path, client_ip=client_ip
+        )
+    except InvalidEmail as exc:
+        return _invalid_email(
+            request, html, raw_email, f"That email address is not valid: {exc}", next_path
+        )
+    except RateLimitExceeded as exc:
+        minutes = max(1, (exc.retry_after + 59) // 60)
+        return problem(
+            request,
+            429,
+            "Too many sign-in links",
+            f"Too many sign-in links were requested. Try again in {minutes} minute(s).",
+            html=html,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    except EmailDeliveryError:
+        return problem(
+            request,
+            502,
+            "We could not send the email",
+            "The sign-in email could not be sent right now, so no link was created. "
+            "Please try again in a few minutes.",
+            html=html,
+        )
+    ttl_minutes = max(1, settings.magic_link_ttl_seconds // 60)
+    if html:
+        return render(
+            request,
+            "auth/check_inbox.html",
+            title="Check your inbox",
+            email=address,
+            ttl_minutes=ttl_minutes,
+            next=next_path,
+        )
+    return JSONResponse(
+        {
+            "status": "sent",
+            "detail": f"If {address} can receive email, a sign-in link is on its way.",
+        }
+    )
+
+
+def _invalid_email(
+    request: Request, html: bool, email: str, message: str, next_path: str
+) -> Response:
+    if html:
+        return render(
+            request,
+            "auth/login.html",
+            422,
+            title="Sign in",
+            providers=auth_state(request).providers.offered(),
+            next=next_path,
+            email=email[:320],
+            error=message,
+        )
+    return JSONResponse(
+        {"detail": [{"loc": ["body", "email"], "msg": message, "type": "value_error"}]},
+        status_code=422,
+    )
+
+
+@router.get("/magic-link/{token}", summary="Follow a sign-in link")
+async def follow_magic_link(request: Request, token: str, next: str | None = None) -> Response:
+    """Consume the link (once), sign in (creating the user if new) and redirect to ``next``."""
+    state = auth_state(request)
+    try:
+        user = await state.service.sign_in_with_magic_link(token)
+    except MagicLinkRefused as exc:
+        title, message = LINK_REFUSED[exc.status]
+        return problem(
+            request, 400, title, message, html=True, link=(LOGIN_URL, "Get a new sign-in link")
+        )
+    except AccountDisabled:
+        return problem(request, 403, "Account disabled", "This account is disabled.", html=True)
+    await login(request, user)
+    return RedirectResponse(_login_redirect(request, next), status_code=303)
+
+
+# --- sign-out --------------------------------------------------------------------------------
+
+
+def same_origin(request: Request) -> bool:
+    """False when ``Origin`` (or else ``Referer``) names another site than this one.
+
+    Requests with neither header (API clients, some privacy settings) pass; SameSite=Lax
+    cookies already keep other sites' form posts from carrying the session.
+    """
+    settings: Settings = request.app.state.settings
+    source = request.headers.get("origin")
+    if source is None:
+        source = request.headers.get("referer")
+        if source is None:
+            return True
+    parts = urlsplit(source)
+    if not parts.scheme or not parts.netloc:
+        return False  # "null" or garbage
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    allowed = {_origin_of(settings.base_url)}
+    host = request.headers.get("host")
+    if host:
+        allowed.add(f"{request.url.scheme}://{host}".lower())
+    return origin in allowed
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _signed_out(request: Request) -> Response:
+    if wants_html(request):
+        return RedirectResponse("/", status_code=303)
+    return JSONResponse({"status": "signed_out"})
+
+
+def _cross_site(request: Request) -> Response:
+    return problem(
+        request, 403, "Request refused", "This request came from another site and was refused."
+    )
+
+
+@router.post("/logout", summary="Sign out of this browser")
+async def sign_out(request: Request) -> Response:
+    """Clear this session."""
+    if not same_origin(request):
+        return _cross_site(request)
+    logout(request)
+    return _signed_out(request)
+
+
+@router.post("/logout-everywhere", summary="Sign out of every browser")
+async def sign_out_everywhere(request: Request) -> Response:
+    """End every session of the signed-in user (bumps ``session_version``)."""
+    if not same_origin(request):
+        return _cross_site(request)
+    user = await current_user(request)
+    if user is None:
+        return problem(request, 401, "Not signed in", "You are not signed in.")
+    await user.sign_out_everywhere()
+    logout(request)
+    return _signed_out(request)
+
+
+# --- OAuth -----------------------------------------------------------------------------------
+
+
+def _unknown_provider(request: Request, provider: str) -> Response:
+    return problem(
+        request,
+        404,
+        "Unknown sign-in provider",
+        "This site does not offer sign-in with that provider.",
+        html=True,
+    )
+
+
+@router.get("/oauth/{provider}", summary="Start signing in with a provider")
+async def oauth_start(request: Request, provider: str, next: str | None = None) -> Response:
+    """Redirect to the provider's authorization page."""
+    from vibetuner.services.oauth import OAuthFlowError
+
+    providers = auth_state(request).providers
+    if provider not in providers.providers:
+        return _unknown_provider(request, provider)
+    request.session[NEXT_SESSION_KEY] = _login_redirect(request, next)
+    try:
+        return await providers.start(request, provider)
+    except OAuthFlowError as exc:
+        return problem(request, exc.status_code, "Sign-in failed", str(exc), html=True)
+
+
+@router.get("/oauth/{provider}/callback", summary="Finish signing in with a provider")
+async def oauth_callback(request: Request, provider: str) -> Response:
+    """Check the provider's answer, apply the account rules, sign in and redirect."""
+    from vibetuner.services.oauth import OAuthFlowError
+
+    state = auth_state(request)
+    if provider not in state.providers.providers:
+        return _unknown_provider(request, provider)
+    try:
+        identity, token = await state.providers.finish(request, provider)
+    except OAuthFlowError as exc:
+        return problem(request, exc.status_code, "Sign-in failed", str(exc), html=True)
+    signed_in = await current_user(request)
+    try:
+        outcome = await state.service.oauth_sign_in(identity, token, signed_in)
+    except OAuthSignInRefused as exc:
+        status_code = 409 if exc.reason in ("unverified_email", "already_linked") else 400
+        return problem(request, status_code, "Sign-in refused", str(exc), html=True)
+    except AccountDisabled:
+        return problem(request, 403, "Account disabled", "This account is disabled.", html=True)
+    target = _login_redirect(request, request.session.pop(NEXT_SESSION_KEY, None))
+    await login(request, outcome.user)
+    logger.info("user %s signed in with %s (%s)", outcome.user.id, provider, outcome.action)
+    return RedirectResponse(target, status_code=303)
+
+
+# --- current user ----------------------------------------------------------------------------
+
+
+@router.get("/me", response_model=MeResponse, summary="The signed-in user")
+async def me(request: Request) -> Response:
+    """The signed-in user's public fields and linked providers; 401 when signed out."""
+    user: UserModel | None = await current_user(request)
+    if user is None:
+        return JSONResponse({"detail": "Not signed in."}, status_code=401)
+    body = MeResponse(
+        id=str(user.id),
+        email=user.email,
+        name=user.name,
+        picture=user.picture,
+        email_verified=user.email_verified_at is not None,
+        providers=await linked_providers(user),
+    )
+    return JSONResponse(body.model_dump())

@@ -1,0 +1,334 @@
+"""Sign-in rules: magic links by email and accounts from OAuth / OpenID Connect providers.
+
+Nothing here knows about HTTP; the routes in ``vibetuner.frontend.auth`` turn the
+errors raised here into pages.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import quote
+
+from beanie import PydanticObjectId
+from pydantic import SecretStr
+
+from vibetuner.config import Settings
+from vibetuner.errors import DuplicateEmail, DuplicateOAuthAccount, VibetunerError
+from vibetuner.models.email_verification import EmailVerificationToken, TokenStatus
+from vibetuner.models.mixins import utcnow
+from vibetuner.models.oauth import OAuthAccount
+from vibetuner.models.user import UserModel, normalize_email
+from vibetuner.services import rate_limit
+from vibetuner.services.crypto import TokenCipher
+from vibetuner.services.email import EmailDeliveryError, Mailer
+
+logger = logging.getLogger("vibetuner.auth")
+
+MAGIC_LINK_PURPOSE = "login"
+MAGIC_LINK_PATH = "/auth/magic-link"
+
+
+class InvalidEmail(VibetunerError):
+    """The submitted address is not a valid email address; the message says why."""
+
+
+class MagicLinkRefused(VibetunerError):
+    """A magic link cannot be used; ``status`` is ``used``, ``expired`` or ``unknown``."""
+
+    def __init__(self, status: TokenStatus) -> None:
+        super().__init__(f"magic link refused: {status}")
+        self.status = status
+
+
+class AccountDisabled(VibetunerError):
+    """The account exists but is deactivated."""
+
+
+class OAuthSignInRefused(VibetunerError):
+    """The provider account cannot be used to sign in; ``reason`` is a short code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class OAuthIdentity:
+    """Who the provider says the person is."""
+
+    provider: str
+    provider_user_id: str
+    email: str | None = None
+    email_verified: bool = False
+    name: str | None = None
+    picture: str | None = None
+
+
+@dataclass(frozen=True)
+class OAuthOutcome:
+    """The user signed in and which callback rule applied."""
+
+    user: UserModel
+    action: Literal["signed_in", "linked", "created"]
+
+
+@dataclass
+class AuthService:
+    """The sign-in rules of one app, with its settings, mailer and optional token cipher."""
+
+    settings: Settings
+    mailer: Mailer
+    cipher: TokenCipher | None = None
+    providers: list[str] = field(default_factory=list)
+
+    # --- magic links -------------------------------------------------------------------
+
+    def magic_link_url(self, token: str, next_path: str | None = None) -> str:
+        """The absolute link for ``token`` (on ``BASE_URL``), carrying ``next`` when given."""
+        url = f"{self.settings.base_url.rstrip('/')}{MAGIC_LINK_PATH}/{token}"
+        if next_path and next_path != self.settings.login_redirect:
+            url += f"?next={quote(next_path, safe='/')}"
+        return url
+
+    async def send_magic_link(
+        self, email: str, *, next_path: str | None = None, client_ip: str | None = None
+    ) -> str:
+        """Issue a sign-in link for ``email`` and send it; returns the normalized address.
+
+        Raises :class:`InvalidEmail` (nothing stored), ``RateLimitExceeded`` (per client
+        address, then per email) or :class:`EmailDeliveryError` (the token is deleted).
+        The answer never depends on whether an account exists.
+        """
+        try:
+            address = normalize_email(email)
+        except ValueError as exc:
+            raise InvalidEmail(str(exc)) from None
+        settings = self.settings
+        window = settings.magic_link_rate_window_seconds
+        if client_ip:
+            await rate_limit.enforce(
+                "magic-link-ip",
+                client_ip,
+                limit=settings.magic_link_rate_per_ip,
+                window_seconds=window,
+            )
+        await rate_limit.enforce(
+            "magic-link-email",
+            address,
+            limit=settings.magic_link_rate_per_email,
+            window_seconds=window,
+        )
+        ttl = timedelta(seconds=settings.magic_link_ttl_seconds)
+        token, record = await EmailVerificationToken.issue(
+            address, purpose=MAGIC_LINK_PURPOSE, ttl=ttl
+        )
+        context = {
+            "app_name": settings.app_name,
+            "link": self.magic_link_url(token, next_path),
+            "email": address,
+            "ttl_minutes": max(1, settings.magic_link_ttl_seconds // 60),
+        }
+        try:
+            await self.mailer.send_template("magic_link", to=address, context=context)
+        except EmailDeliveryError as exc:
+            await record.delete()
+            logger.error("sign-in email to %s not sent, link withdrawn: %s", _mask(address), exc)
+            raise
+        return address
+
+    async def sign_in_with_magic_link(self, token: str) -> UserModel:
+        """Consume ``token`` and return its user, created on first sign-in.
+
+        The email counts as verified: following the link proved the mailbox. Raises
+        :class:`MagicLinkRefused` or :class:`AccountDisabled`.
+        """
+        record = await EmailVerificationToken.consume(token, purpose=MAGIC_LINK_PURPOSE)
+        if record is None:
+            raise MagicLinkRefused(
+                await EmailVerificationToken.status(token, purpose=MAGIC_LINK_PURPOSE)
+            )
+        user = await UserModel.get_by_email(record.email)
+        now = utcnow()
+        if user is None:
+            user = UserModel(email=record.email, email_verified_at=now)
+            try:
+                await user.insert()
+            except DuplicateEmail:
+                user = await UserModel.get_by_email(record.email)
+                if user is None:  # deleted in between; nothing sensible to sign in
+                    raise MagicLinkRefused("unknown") from None
+        elif user.email_verified_at is None:
+            await _drop_unverified_links(user)
+            await user.set({UserModel.email_verified_at: now})
+        if not user.is_active:
+            raise AccountDisabled("this account is disabled")
+        return user
+
+    # --- OAuth -------------------------------------------------------------------------
+
+    async def oauth_sign_in(
+        self, identity: OAuthIdentity, token: dict[str, Any], current: UserModel | None
+    ) -> OAuthOutcome:
+        """Apply the callback rules, in order, and return the user to sign in.
+
+        1. this provider account is known: its user, with the stored tokens refreshed;
+        2. someone is signed in: the account is linked to them;
+        3. a user has the same email: linked only when the provider says it is verified;
+        4. otherwise a new user with this account.
+        """
+        account = await OAuthAccount.find_one(
+            {"provider": identity.provider, "provider_user_id": identity.provider_user_id}
+        )
+        if account is not None:
+            user = await UserModel.get(_link_id(account.user))
+            if user is None:
+                # The user was deleted; the orphaned account may be claimed again.
+                await account.delete()
+            else:
+                await self._refresh_account(account, identity, token)
+                return OAuthOutcome(_active(user), "signed_in")
+
+        if current is not None:
+            await self._link(current, identity, token)
+            return OAuthOutcome(_active(current), "linked")
+
+        if not identity.email:
+            raise OAuthSignInRefused(
+                "no_email",
+                f"{identity.provider} did not share an email address with this site. Allow access "
+                "to your email address there, or sign in with an email link.",
+            )
+        try:
+            email = normalize_email(identity.email)
+        except ValueError:
+            raise OAuthSignInRefused(
+                "bad_email", f"{identity.provider} sent an email address that is not valid."
+            ) from None
+
+        existing = await UserModel.get_by_email(email)
+        if existing is not None:
+            if not identity.email_verified:
+                raise OAuthSignInRefused(
+                    "unverified_email",
+                    f"An account with {email} already exists, and {identity.provider} does not "
+                    "confirm that this address is verified. Sign in with an email link first, "
+                    f"then link your {identity.provider} account from there.",
+                )
+            await self._link(existing, identity, token)
+            if existing.email_verified_at is None:
+                await existing.set({UserModel.email_verified_at: utcnow()})
+            return OAuthOutcome(_active(existing), "linked")
+
+        user = UserModel(
+            email=email,
+            name=identity.name,
+            picture=identity.picture,
+            email_verified_at=utcnow() if identity.email_verified else None,
+        )
+        try:
+            await user.insert()
+        except DuplicateEmail:
+            # Created at the same moment by another request: apply rule 3 to it.
+            return await self.oauth_sign_in(identity, token, current)
+        await self._link(user, identity, token)
+        return OAuthOutcome(user, "created")
+
+    async def _link(self, user: UserModel, identity: OAuthIdentity, token: dict[str, Any]) -> None:
+        account = OAuthAccount(
+            provider=identity.provider,
+            provider_user_id=identity.provider_user_id,
+            user=user,  # type: ignore[arg-type]
+            email=identity.email,
+            email_verified=identity.email_verified,
+            **self._token_fields(token),
+        )
+        try:
+            await account.insert()
+        except DuplicateOAuthAccount:
+            raise OAuthSignInRefused(
+                "already_linked",
+                f"This {identity.provider} account is already linked to another user.",
+            ) from None
+        user.oauth_accounts.append(account)  # type: ignore[arg-type]
+        await user.save()
+
+    async def _refresh_account(
+        self, account: OAuthAccount, identity: OAuthIdentity, token: dict[str, Any]
+    ) -> None:
+        fields = self._token_fields(token)
+        if fields.get("refresh_token") is None:
+            # Providers send a refresh token only sometimes; keep the one we have.
+            fields.pop("refresh_token", None)
+        for name, value in fields.items():
+            setattr(account, name, value)
+        account.email = identity.email
+        account.email_verified = identity.email_verified
+        await account.save()
+
+    def _token_fields(self, token: dict[str, Any]) -> dict[str, Any]:
+        expires_at = token.get("expires_at")
+        return {
+            "access_token": self._seal(token.get("access_token")),
+            "refresh_token": self._seal(token.get("refresh_token")),
+            "expires_at": datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
+            "scope": token.get("scope") if isinstance(token.get("scope"), str) else None,
+        }
+
+    def _seal(self, value: Any) -> SecretStr | None:
+        if not value or not isinstance(value, str):
+            return None
+        return SecretStr(self.cipher.encrypt(value) if self.cipher else value)
+
+    def reveal(self, value: SecretStr | None) -> str | None:
+        """The clear text of a stored provider token (for app code calling the provider's API)."""
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        return self.cipher.decrypt(raw) if self.cipher else raw
+
+
+async def linked_providers(user: UserModel) -> list[str]:
+    """Names of the providers linked to ``user``, sorted."""
+    ids = [_link_id(link) for link in user.oauth_accounts]
+    if not ids:
+        return []
+    accounts = await OAuthAccount.find({"_id": {"$in": ids}}).to_list()
+    return sorted({account.provider for account in accounts})
+
+
+async def _drop_unverified_links(user: UserModel) -> None:
+    # Someone may have created this account through a provider that did not verify the
+    # address, before the mailbox owner ever signed in. Now that the owner proves the
+    # mailbox, those links go, so the earlier party cannot keep a way in.
+    ids = [_link_id(link) for link in user.oauth_accounts]
+    if not ids:
+        return
+    unverified = await OAuthAccount.find({"_id": {"$in": ids}, "email_verified": False}).to_list()
+    if not unverified:
+        return
+    dropped = {account.id for account in unverified}
+    for account in unverified:
+        await account.delete()
+    user.oauth_accounts = [link for link in user.oauth_accounts if _link_id(link) not in dropped]
+    await user.save()
+    logger.info("removed %d unverified provider link(s) from user %s", len(dropped), user.id)
+
+
+def _link_id(link: Any) -> PydanticObjectId:
+    # A Link that was not fetched carries a DBRef; a fetched one is the document itself.
+    ref = getattr(link, "ref", None)
+    return ref.id if ref is not None else link.id
+
+
+def _active(user: UserModel) -> UserModel:
+    if not user.is_active:
+        raise AccountDisabled("this account is disabled")
+    return user
+
+
+def _mask(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"
