@@ -1,0 +1,310 @@
+"""Blob routes: upload, metadata, download (ranges, ETag) and delete, for signed-in users.
+
+* ``POST /blobs`` -- multipart field ``file``; 201 with the blob's JSON.
+* ``GET /blobs/{id}`` -- the JSON again.
+* ``GET /blobs/{id}/content`` -- the bytes (``Range``, ``If-None-Match``, ``ETag``).
+* ``DELETE /blobs/{id}`` -- 204.
+* ``GET /blobs/{id}/signed?token=...`` -- the bytes through a signed, expiring link
+  (``BlobStore.url`` on local disk); no session needed.
+
+A blob of another user answers 404 everywhere, exactly like a blob that does not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from beanie import PydanticObjectId
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
+
+from vibetuner.frontend.blob_upload import MultipartFileReader, UploadError, multipart_boundary
+from vibetuner.frontend.deps import RequireUser
+from vibetuner.models.blob import Blob
+from vibetuner.models.user import UserModel
+from vibetuner.services.blob import (
+    BlobNotFound,
+    BlobStorageError,
+    BlobStore,
+    BlobTooLarge,
+    content_disposition,
+)
+from vibetuner.services.blob_backend import format_size
+
+logger = logging.getLogger("vibetuner.blobs")
+
+FILE_FIELD = "file"
+# Room for the multipart framing and small form fields around the file.
+MULTIPART_OVERHEAD = 64 * 1024
+NOT_FOUND = "Blob not found."
+
+router = APIRouter(prefix="/blobs", tags=["blobs"])
+
+
+class BlobOut(BaseModel):
+    """A blob as the API shows it."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    url: str
+
+
+def get_blob_store(request: Request) -> BlobStore:
+    """The app's ``BlobStore`` (``app.state.blobs``, opened by the lifespan)."""
+    store = getattr(request.app.state, "blobs", None)
+    if store is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Blob storage is not running.")
+    return store
+
+
+Store = Annotated[BlobStore, Depends(get_blob_store)]
+
+
+def blob_json(request: Request, blob: Blob) -> BlobOut:
+    """The API representation of ``blob``; ``url`` is its content route."""
+    return BlobOut(
+        id=str(blob.id),
+        filename=blob.filename,
+        content_type=blob.content_type,
+        size=blob.size,
+        sha256=blob.sha256 or "",
+        url=str(request.url_for("blob_content", blob_id=str(blob.id))),
+    )
+
+
+async def find_blob(blob_id: str) -> Blob | None:
+    """The available blob with this id; None for malformed ids, missing or unfinished blobs."""
+    try:
+        object_id = PydanticObjectId(blob_id)
+    except Exception:
+        return None
+    blob = await Blob.get(object_id)
+    if blob is None or not blob.is_available:
+        return None
+    return blob
+
+
+async def owned_blob(blob_id: str, user: UserModel) -> Blob:
+    """The user's available blob, else 404 (the same for blobs of other users)."""
+    blob = await find_blob(blob_id)
+    owner = blob.uploaded_by if blob is not None else None
+    owner_id = getattr(owner, "id", None) or getattr(getattr(owner, "ref", None), "id", None)
+    if blob is None or owner_id is None or owner_id != user.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return blob
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=BlobOut,
+    summary="Upload a file (multipart field 'file')",
+    responses={413: {"description": "Larger than BLOB_MAX_SIZE"}, 422: {"description": "No file"}},
+)
+async def upload_blob(request: Request, user: RequireUser, store: Store) -> BlobOut | Response:
+    """Stream the ``file`` field of a multipart body into blob storage."""
+    max_body = store.max_size + MULTIPART_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not _is_digits(declared):
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "Invalid Content-Length header.")
+        if int(declared) > max_body:
+            return too_large(store)
+    boundary = multipart_boundary(request.headers.get("content-type"))
+    if boundary is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"Send the file as multipart/form-data in a field named '{FILE_FIELD}'.",
+        )
+    reader = MultipartFileReader(request.stream(), boundary, field=FILE_FIELD, max_body=max_body)
+    try:
+        part = await reader.file()
+        if part is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"No file: send it in the field '{FILE_FIELD}'.",
+            )
+        blob = await store.put(
+            reader.chunks(),
+            filename=part.filename,
+            content_type=part.content_type,
+            uploaded_by=user,
+        )
+    except BlobTooLarge:
+        return too_large(store)
+    except UploadError as exc:
+        if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
+            return too_large(store)
+        raise HTTPException(exc.status_code, exc.detail) from None
+    except ClientDisconnect:
+        # Nothing was stored; the client is gone and will not read an answer.
+        return Response(status_code=status.HTTP_400_BAD_REQUEST)
+    except BlobStorageError:
+        logger.exception("blob upload failed")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "Storage is unavailable; try again later."
+        ) from None
+    return blob_json(request, blob)
+
+
+def too_large(store: BlobStore) -> JSONResponse:
+    """413, closing the connection so the rest of the body is never read."""
+    return JSONResponse(
+        {"detail": f"The file is larger than the limit of {format_size(store.max_size)}."},
+        status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+        headers={"Connection": "close"},
+    )
+
+
+@router.get("/{blob_id}", response_model=BlobOut, summary="A blob's metadata")
+async def get_blob(blob_id: str, request: Request, user: RequireUser) -> BlobOut:
+    """The blob's JSON; 404 when it does not exist or belongs to someone else."""
+    return blob_json(request, await owned_blob(blob_id, user))
+
+
+@router.api_route(
+    "/{blob_id}/content", methods=["GET", "HEAD"], name="blob_content", summary="A blob's bytes"
+)
+async def blob_content(blob_id: str, request: Request, user: RequireUser, store: Store) -> Response:
+    """The bytes, with ``Range``/``If-None-Match`` support; optionally a presigned redirect."""
+    blob = await owned_blob(blob_id, user)
+    if store.settings.blob_redirect_to_presigned and store.backend.name == "s3":
+        target = await store.url(blob)
+        return RedirectResponse(
+            target,
+            status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+            headers={"Cache-Control": "no-store"},
+        )
+    return await serve_blob(request, store, blob)
+
+
+@router.api_route(
+    "/{blob_id}/signed", methods=["GET", "HEAD"], name="blob_signed", summary="A signed link"
+)
+async def blob_signed(blob_id: str, request: Request, store: Store, token: str = "") -> Response:
+    """The bytes for anyone holding a valid, unexpired link made by ``BlobStore.url``."""
+    if not token or not store.check_token(blob_id, token):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "This link is invalid or has expired.")
+    blob = await find_blob(blob_id)
+    if blob is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return await serve_blob(request, store, blob)
+
+
+@router.delete("/{blob_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a blob")
+async def delete_blob(blob_id: str, user: RequireUser, store: Store) -> Response:
+    """Remove the bytes and the metadata."""
+    blob = await owned_blob(blob_id, user)
+    await store.delete(blob)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --- serving bytes -------------------------------------------------------------------
+
+
+async def serve_blob(request: Request, store: BlobStore, blob: Blob) -> Response:
+    """A response with the blob's bytes, honouring ``If-None-Match``, ``Range``, ``If-Range``."""
+    etag = f'"{blob.sha256}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, no-cache",
+        "Content-Type": blob.content_type,
+        "Content-Disposition": content_disposition(blob.filename, blob.content_type),
+        # Uploaded HTML or SVG must never run as the app's own page.
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+    }
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=_cache_headers(headers))
+
+    start, end, code = 0, blob.size - 1, status.HTTP_200_OK
+    wanted = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if wanted and (if_range is None or if_range.strip() == etag):
+        byte_range = parse_range(wanted, blob.size)
+        if byte_range == "unsatisfiable":
+            return Response(
+                status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE,
+                headers={"Content-Range": f"bytes */{blob.size}", "ETag": etag},
+            )
+        if byte_range is not None:
+            start, end = byte_range
+            code = status.HTTP_206_PARTIAL_CONTENT
+            headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
+    length = max(end - start + 1, 0)
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        return Response(status_code=code, headers=headers)
+
+    chunks = store.open(blob, start=start, end=end) if length else store.open(blob)
+    try:
+        first = await anext(chunks, b"")
+    except BlobNotFound:
+        logger.error("blob %s has metadata but no stored object", blob.id)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
+    return StreamingResponse(_send(first, chunks), status_code=code, headers=headers)
+
+
+async def _send(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        if first:
+            yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()  # type: ignore[attr-defined]
+
+
+def _cache_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {name: headers[name] for name in ("ETag", "Cache-Control")}
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """True when an ``If-None-Match`` value names ``etag`` (weak comparison) or is ``*``."""
+    if not header:
+        return False
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """One ``bytes=`` range as ``(start, end)``; ``"unsatisfiable"``; None to send it all.
+
+    Several ranges or malformed values are ignored (RFC 9110 allows serving the whole
+    representation); a well-formed range outside the file is unsatisfiable (416).
+    """
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (_is_digits(first) or _is_digits(last)):
+        return None
+    if (first and not _is_digits(first)) or (last and not _is_digits(last)):
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(size - suffix, 0), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if end < start:
+        return None
+    if start >= size:
+        return "unsatisfiable"
+    return start, min(end, size - 1)
+
+
+def _is_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
