@@ -14,17 +14,25 @@ Fixtures, each fresh per test:
   ``settings=``); without it, a bare ``create_app`` with the auth and blob routers.
 * ``client`` -- an ``httpx.AsyncClient`` on ``app``.
 * ``user`` / ``signed_in_client`` -- a new user and a client whose session is signed in.
+* ``client_for`` -- ``client_for(some_user)`` gives another signed-in client.
+* ``outbox`` -- the emails sent so far (the ``file`` backend's ``.eml`` files), parsed.
+* ``blob_store`` -- a ``BlobStore`` on local disk in a temporary directory: the app's
+  when the test also uses ``app``, else one of its own on ``vibetuner_db``.
 """
 
 from __future__ import annotations
 
 import base64
+import email
+import email.policy
 import importlib
 import json
 import os
+import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +45,7 @@ BACKENDS = ("memory", "mongodb")
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "vibetuner_app",
-        "App factory for the vibetuner fixtures, as 'package.module:function' (called with settings=)",
+        "App factory for the vibetuner fixtures: 'package.module:function', called with settings=",
         default="",
     )
 
@@ -104,7 +112,9 @@ def load_app_factory(config: pytest.Config) -> Callable[..., Any]:
         return default_app
     module_name, _, attr = spec.partition(":")
     if not attr:
-        raise pytest.UsageError(f"vibetuner_app must look like 'package.module:function', got {spec!r}")
+        raise pytest.UsageError(
+            f"vibetuner_app must look like 'package.module:function', got {spec!r}"
+        )
     return getattr(importlib.import_module(module_name), attr)
 
 
@@ -145,7 +155,9 @@ async def user(app: Any) -> Any:
     from vibetuner.models.mixins import utcnow
 
     person = UserModel(
-        email=f"user-{uuid.uuid4().hex[:8]}@example.com", name="Test User", email_verified_at=utcnow()
+        email=f"user-{uuid.uuid4().hex[:8]}@example.com",
+        name="Test User",
+        email_verified_at=utcnow(),
     )
     await person.insert()
     return person
@@ -168,7 +180,9 @@ async def signed_in_client(app: Any, user: Any) -> AsyncIterator[Any]:
     from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 
     settings = app.state.settings
-    cookie = session_cookie(settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version})
+    cookie = session_cookie(
+        settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport,
@@ -176,3 +190,118 @@ async def signed_in_client(app: Any, user: Any) -> AsyncIterator[Any]:
         cookies={settings.session_cookie: cookie},
     ) as http:
         yield http
+
+
+@pytest.fixture
+async def client_for(app: Any) -> AsyncIterator[Callable[[Any], Any]]:
+    """A factory of signed-in clients: ``client_for(user)`` -> ``httpx.AsyncClient``."""
+    import httpx
+
+    from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
+
+    settings = app.state.settings
+    opened: list[httpx.AsyncClient] = []
+
+    def make(person: Any) -> httpx.AsyncClient:
+        cookie = session_cookie(
+            settings, {USER_ID_KEY: str(person.id), SESSION_VERSION_KEY: person.session_version}
+        )
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://testserver",
+            cookies={settings.session_cookie: cookie},
+        )
+        opened.append(http)
+        return http
+
+    yield make
+    for http in opened:
+        await http.aclose()
+
+
+URL_PATTERN = re.compile(r"https?://[^\s<>\"']+")
+
+
+class Outbox:
+    """The emails the ``file`` backend wrote to ``directory``, oldest first.
+
+    Every access reads the directory again, so it sees messages sent since the last look.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """Every message sent so far, parsed, oldest first (file names start with the time)."""
+        if not self.directory.is_dir():
+            return []
+        return [
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for path in sorted(self.directory.glob("*.eml"))
+        ]
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def __iter__(self) -> Iterator[EmailMessage]:
+        return iter(self.messages)
+
+    def __getitem__(self, index: int) -> EmailMessage:
+        return self.messages[index]
+
+    @property
+    def last(self) -> EmailMessage:
+        """The newest message; ``AssertionError`` when none was sent."""
+        messages = self.messages
+        assert messages, f"no email was sent (nothing in {self.directory})"
+        return messages[-1]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Messages with ``address`` among their recipients (any letter case)."""
+        wanted = address.strip().lower()
+        return [
+            m
+            for m in self.messages
+            if any(wanted == a.addr_spec.lower() for h in ("To", "Cc") for a in _addresses(m, h))
+        ]
+
+    @staticmethod
+    def text(message: EmailMessage) -> str:
+        """The plain-text body (else the HTML body) of ``message``."""
+        part = message.get_body(preferencelist=("plain", "html"))
+        return part.get_content() if part is not None else ""
+
+    def links(self, message: EmailMessage | None = None) -> list[str]:
+        """The URLs in the text of ``message`` (default: the newest one)."""
+        return URL_PATTERN.findall(self.text(message if message is not None else self.last))
+
+    def clear(self) -> None:
+        """Forget the messages sent so far."""
+        for path in self.directory.glob("*.eml"):
+            path.unlink()
+
+
+def _addresses(message: EmailMessage, header: str) -> list[Any]:
+    value = message.get(header)
+    return list(value.addresses) if value is not None else []
+
+
+@pytest.fixture
+def outbox(vibetuner_settings: Any) -> Outbox:
+    """The emails sent during the test (``EMAIL_BACKEND=file`` in ``vibetuner_settings``)."""
+    return Outbox(vibetuner_settings.email_file_dir)
+
+
+@pytest.fixture
+async def blob_store(request: pytest.FixtureRequest, vibetuner_settings: Any) -> AsyncIterator[Any]:
+    """A ``BlobStore`` on local disk under the test's temporary directory."""
+    if "app" in request.fixturenames:
+        yield request.getfixturevalue("app").state.blobs
+        return
+    from vibetuner.services.blob import BlobStore
+
+    request.getfixturevalue("vibetuner_db")
+    settings = vibetuner_settings.model_copy(update={"blob_backend": "local"})
+    async with BlobStore.from_settings(settings) as store:
+        yield store

@@ -21,3 +21,15 @@ app = typer.Typer(
 def main() -> None:
     """Entry point of the ``vibetuner`` script."""
     app()
+
+
+def _register() -> None:
+    # Each sub-command module imports only typer and rich at module level.
+    from vibetuner.cli import db, run, scaffold
+
+    app.add_typer(scaffold.app, name="scaffold")
+    app.add_typer(run.app, name="run")
+    app.add_typer(db.app, name="db")
+
+
+_register()

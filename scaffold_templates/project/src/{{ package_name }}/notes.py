@@ -1,0 +1,109 @@
+"""Notes with file attachments: the example feature, end to end.
+
+A signed-in user writes notes and attaches files. The files go to vibetuner's blob
+store (local disk or S3, by setting) and are served by its ``/blobs`` routes, which
+check ownership, so a note only links to ``/blobs/{id}/content``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from beanie import PydanticObjectId
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile, status
+from fastapi.responses import HTMLResponse, RedirectResponse
+from vibetuner.frontend.deps import RequireUser
+from vibetuner.models import Blob, UserModel
+from vibetuner.services.blob_backend import BlobStorageError, BlobTooLarge
+
+from .models import Note
+from .web import render
+
+router = APIRouter(prefix="/notes", tags=["notes"])
+
+MAX_ATTACHMENTS = 10
+
+
+async def owned_note(note_id: str, user: UserModel) -> Note:
+    """The user's note ``note_id``; 404 when it does not exist or belongs to someone else."""
+    try:
+        oid = PydanticObjectId(note_id)
+    except Exception:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Note not found.") from None
+    note = await Note.find_one(Note.id == oid, Note.owner.id == user.id)
+    if note is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Note not found.")
+    return note
+
+
+@router.get("", response_class=HTMLResponse)
+async def list_notes(request: Request, user: RequireUser) -> HTMLResponse:
+    """The user's notes, newest first, and the form to write one."""
+    notes = await Note.find(Note.owner.id == user.id).sort(-Note.db_insert_dt).to_list()
+    return render(request, "notes/index.html", {"user": user, "notes": notes})
+
+
+@router.post("")
+async def create_note(
+    request: Request,
+    user: RequireUser,
+    title: Annotated[str, Form(min_length=1, max_length=200)],
+    body: Annotated[str, Form(max_length=20_000)] = "",
+    files: Annotated[list[UploadFile] | None, Form()] = None,
+) -> RedirectResponse:
+    """Create a note and store its attachments; redirect to the new note."""
+    uploads = [f for f in files or [] if f.filename]
+    if len(uploads) > MAX_ATTACHMENTS:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"At most {MAX_ATTACHMENTS} files per note."
+        )
+    title = title.strip()
+    if not title:
+        raise HTTPException(422, "The title must not be blank.")
+    blobs: list[Blob] = []
+    store = request.app.state.blobs
+    try:
+        for upload in uploads:
+            blob = await store.put(
+                upload,
+                filename=upload.filename,
+                content_type=upload.content_type,
+                uploaded_by=user,
+                namespace="notes",
+            )
+            blobs.append(blob)
+        note = Note(title=title, body=body, owner=user, attachments=blobs)
+        await note.insert()
+    except BaseException as exc:
+        # Never leave files behind that no note points to.
+        for blob in blobs:
+            await store.delete(blob)
+        if isinstance(exc, BlobTooLarge):
+            raise HTTPException(413, str(exc)) from None
+        if isinstance(exc, BlobStorageError):
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "The file could not be stored; try again."
+            ) from None
+        raise
+    return RedirectResponse(f"/notes/{note.id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/{note_id}", response_class=HTMLResponse)
+async def show_note(request: Request, note_id: str, user: RequireUser) -> HTMLResponse:
+    """One note with links to its attachments."""
+    note = await owned_note(note_id, user)
+    await note.fetch_all_links()
+    return render(request, "notes/detail.html", {"user": user, "note": note})
+
+
+@router.post("/{note_id}/delete")
+async def delete_note(request: Request, note_id: str, user: RequireUser) -> RedirectResponse:
+    """Delete a note and its stored files; redirect to the list."""
+    note = await owned_note(note_id, user)
+    await note.fetch_all_links()
+    store = request.app.state.blobs
+    for blob in note.attachments:
+        if isinstance(blob, Blob):
+            await store.delete(blob)
+    await note.delete()
+    return RedirectResponse("/notes", status_code=status.HTTP_303_SEE_OTHER)

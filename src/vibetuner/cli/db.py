@@ -1,0 +1,312 @@
+"""``vibetuner db indexes|migrate``: database chores for the project in the current directory.
+
+The database is the one the app uses: ``MONGODB_URL`` from the environment or the
+project's ``.env`` (in memory when unset).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from beanie import Document
+
+    from vibetuner.mongo import Mongo
+
+app = typer.Typer(help="Indexes and migrations of the project's database.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+class CommandError(Exception):
+    """A failure reported as one line and an exit code, not a traceback."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """One index of one collection and how it compares with the declaration."""
+
+    collection: str
+    name: str
+    keys: str
+    status: str  # ok | built | missing | differs | extra
+
+
+def project_models() -> tuple[list[type[Document]], Path | None]:
+    """Core models plus the project's (``[tool.vibetuner] models``), and its migrations folder.
+
+    Outside a project only the core models are known.
+    """
+    from vibetuner.cli.project import ProjectError, find_project, load_object
+    from vibetuner.frontend.lifespan import document_models
+
+    try:
+        project = find_project()
+    except ProjectError:
+        err.print("[dim]No vibetuner project here: only vibetuner's own models.[/dim]")
+        return document_models(), None
+    project.activate()
+    app_models: list[Any] = []
+    if project.models:
+        try:
+            app_models = list(load_object(project.models))
+        except ProjectError as exc:
+            raise CommandError(str(exc), 2) from None
+    return document_models(app_models), project.migrations
+
+
+def load_settings() -> Any:
+    """The app's settings, or a ``CommandError`` that names the bad setting."""
+    from pydantic import ValidationError
+
+    from vibetuner.config import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise CommandError(f"invalid settings: {exc}", 2) from None
+
+
+def declared_indexes(model: type[Document]) -> list[Any]:
+    """The indexes ``model`` declares (``Settings.indexes``, ``Indexed`` fields), as Beanie does."""
+    from beanie.odm.fields import IndexModelField
+    from beanie.odm.utils.pydantic import get_model_fields
+    from beanie.odm.utils.typing import get_index_attributes
+    from pymongo import IndexModel
+
+    from_fields = []
+    for name, field in get_model_fields(model).items():
+        attrs = get_index_attributes(field)
+        if attrs is not None:
+            from_fields.append(
+                IndexModelField(IndexModel([(field.alias or name, attrs[0])], **attrs[1]))
+            )
+    return IndexModelField.merge_indexes(from_fields, list(model.get_settings().indexes))
+
+
+def describe_keys(index: Any) -> str:
+    return ", ".join(
+        f"{field} {direction}" for field, direction in index.index.document["key"].items()
+    )
+
+
+async def compare_indexes(
+    mongo: Mongo, models: list[type[Document]], *, build: bool
+) -> list[IndexStatus]:
+    """Register ``models`` (building their indexes when ``build``) and compare with the database."""
+    from beanie import init_beanie
+    from beanie.odm.fields import IndexModelField
+
+    from vibetuner.mongo import init_models
+
+    if build:
+        await init_models(mongo, models)
+    else:
+        await init_beanie(database=mongo.database, document_models=list(models), skip_indexes=True)
+    rows: list[IndexStatus] = []
+    for model in models:
+        collection = model.get_pymongo_collection()
+        present = IndexModelField.from_pymongo_index_information(
+            await collection.index_information()
+        )
+        declared = declared_indexes(model)
+        for index in declared:
+            if index in present:
+                status = "ok"
+            elif any(index.same_fields(p) for p in present):
+                status = "differs"
+            else:
+                status = "missing"
+            rows.append(IndexStatus(collection.name, index.name, describe_keys(index), status))
+        for index in present:
+            if not any(index.same_fields(d) for d in declared):
+                rows.append(IndexStatus(collection.name, index.name, describe_keys(index), "extra"))
+    return rows
+
+
+async def with_database(action: Any) -> Any:
+    """Open the app's database, run ``action(mongo)``, close it."""
+    from vibetuner.errors import VibetunerError
+    from vibetuner.mongo import connect
+
+    settings = load_settings()
+    try:
+        mongo = await connect(settings)
+    except VibetunerError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        if mongo.in_memory:
+            err.print(
+                "[yellow]MONGODB_URL is not set: working on an empty in-memory database.[/yellow]"
+            )
+        return await action(mongo)
+    except VibetunerError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        await mongo.close()
+
+
+def run_command(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except CommandError as exc:
+        err.print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(exc.code) from None
+
+
+STYLE = {"ok": "green", "built": "green", "missing": "red", "differs": "red", "extra": "yellow"}
+
+
+@app.command()
+def indexes(
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Only compare; build nothing. Exit 1 when an index is missing or differs.",
+        ),
+    ] = False,
+) -> None:
+    """Build the indexes of vibetuner's and the app's models, and list them.
+
+    `extra` marks indexes found in the database that no model declares (they are left alone).
+    """
+
+    async def action() -> list[IndexStatus]:
+        try:
+            models, _ = project_models()
+        except CommandError:
+            raise
+        return await with_database(lambda mongo: compare_indexes(mongo, models, build=not check))
+
+    rows = run_command(action())
+    table = Table("collection", "index", "keys", "status")
+    for row in rows:
+        table.add_row(row.collection, row.name, row.keys, f"[{STYLE[row.status]}]{row.status}[/]")
+    out.print(table)
+    bad = [r for r in rows if r.status in ("missing", "differs")]
+    if bad:
+        out.print(
+            f"[red]{len(bad)} index(es) missing or different.[/red] "
+            "Run `vibetuner db indexes` to build them."
+        )
+        raise typer.Exit(1)
+    out.print("[green]All declared indexes are in place.[/green]")
+
+
+class _NoSession:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> bool:
+        return False
+
+
+class _SessionlessClient:
+    """The in-memory client has no sessions; migrations run there without one."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def start_session(self, **_: Any) -> _NoSession:
+        return _NoSession()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def migration_names(folder: Path) -> list[str]:
+    """Migration modules of ``folder`` in the order they run (as Beanie orders them)."""
+    return sorted(p.name for p in folder.glob("[!_]*.py"))
+
+
+async def run_migrations(
+    mongo: Mongo,
+    folder: Path,
+    *,
+    backward: bool = False,
+    distance: int = 0,
+    use_transaction: bool = False,
+) -> list[str]:
+    """Run Beanie's migrations in ``folder`` on ``mongo``; return the names applied (or undone).
+
+    ``distance`` 0 means all of them. Transactions need a replica set, so they are off
+    unless asked for; the in-memory database supports neither sessions nor transactions.
+    """
+    from beanie.migrations.database import DBHandler
+    from beanie.migrations.models import MigrationLog, RunningDirections, RunningMode
+    from beanie.migrations.runner import MigrationNode
+
+    if mongo.in_memory and use_transaction:
+        raise CommandError("the in-memory database has no transactions; drop --transaction", 2)
+    DBHandler.client = _SessionlessClient(mongo.client) if mongo.in_memory else mongo.client
+    DBHandler.database = mongo.database
+    names = migration_names(folder)
+    root = await MigrationNode.build(folder)
+    before = root.name if root.name in names else None
+    direction = RunningDirections.BACKWARD if backward else RunningDirections.FORWARD
+    await root.run(
+        mode=RunningMode(direction=direction, distance=distance),
+        allow_index_dropping=False,
+        use_transaction=use_transaction,
+    )
+    current = await MigrationLog.find_one({"is_current": True})
+    after = current.name if current is not None else None
+    start = names.index(before) + 1 if before else 0
+    end = names.index(after) + 1 if after else 0
+    return names[start:end] if not backward else list(reversed(names[end:start]))
+
+
+@app.command()
+def migrate(
+    backward: Annotated[
+        bool, typer.Option("--backward", help="Undo migrations instead of applying them.")
+    ] = False,
+    distance: Annotated[int, typer.Option(min=0, help="How many to run (0: all).")] = 0,
+    transaction: Annotated[
+        bool,
+        typer.Option(
+            "--transaction", help="Run each migration in a transaction (needs a replica set)."
+        ),
+    ] = False,
+    path: Annotated[
+        Path | None,
+        typer.Option(
+            help="Migrations folder (default: [tool.vibetuner] migrations, else ./migrations)."
+        ),
+    ] = None,
+) -> None:
+    """Apply the project's Beanie migrations (in file-name order, each once)."""
+
+    async def action() -> list[str]:
+        _, configured = project_models()
+        folder = (path or configured or Path("migrations")).resolve()
+        if not folder.is_dir():
+            raise CommandError(f"no migrations folder at {folder}", 2)
+        if not migration_names(folder):
+            return []
+        return await with_database(
+            lambda mongo: run_migrations(
+                mongo, folder, backward=backward, distance=distance, use_transaction=transaction
+            )
+        )
+
+    done = run_command(action())
+    verb = "Undid" if backward else "Applied"
+    if not done:
+        out.print("[green]Nothing to migrate.[/green]")
+        return
+    out.print(f"[green]{verb} {len(done)} migration(s):[/green]")
+    for name in done:
+        out.print(f"  {name}")

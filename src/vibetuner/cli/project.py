@@ -1,0 +1,107 @@
+"""The project in the current directory, as its ``pyproject.toml`` describes it.
+
+A generated project says where its app and models are::
+
+    [tool.vibetuner]
+    app = "my_app.app:app"
+    models = "my_app.models:MODELS"
+    migrations = "migrations"
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ProjectError(Exception):
+    """The project cannot be found or its ``[tool.vibetuner]`` table is wrong."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """Where a vibetuner project lives and what its ``[tool.vibetuner]`` table says."""
+
+    root: Path
+    app: str
+    models: str | None
+    migrations: Path
+
+    @property
+    def source_dir(self) -> Path | None:
+        """``src/`` when the project uses the src layout."""
+        src = self.root / "src"
+        return src if src.is_dir() else None
+
+    def activate(self) -> None:
+        """Make the project importable and its ``.env`` the one read, as a server would."""
+        os.chdir(self.root)
+        for path in (self.source_dir, self.root):
+            if path is not None and str(path) not in sys.path:
+                sys.path.insert(0, str(path))
+
+
+def find_project(start: Path | None = None) -> Project:
+    """The project whose ``pyproject.toml`` is in ``start`` (default: the current directory)
+    or the nearest parent directory that has one."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return read_project(candidate)
+    raise ProjectError(
+        f"no pyproject.toml in {here} or its parents; run this inside a vibetuner project "
+        "(create one with: vibetuner scaffold new DIR)"
+    )
+
+
+def read_project(pyproject: Path) -> Project:
+    """Read the ``[tool.vibetuner]`` table of ``pyproject``."""
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ProjectError(f"cannot read {pyproject}: {exc}") from None
+    table: dict[str, Any] = data.get("tool", {}).get("vibetuner", {})
+    app = table.get("app")
+    if not isinstance(app, str) or not valid_spec(app):
+        raise ProjectError(
+            f"{pyproject} has no valid [tool.vibetuner] app entry; add one such as\n"
+            '  [tool.vibetuner]\n  app = "my_app.app:app"'
+        )
+    models = table.get("models")
+    if models is not None and (not isinstance(models, str) or not valid_spec(models)):
+        raise ProjectError(
+            f"[tool.vibetuner] models in {pyproject} must look like 'package.module:NAME', "
+            f"got {models!r}"
+        )
+    migrations = table.get("migrations", "migrations")
+    if not isinstance(migrations, str):
+        raise ProjectError(f"[tool.vibetuner] migrations in {pyproject} must be a folder name")
+    root = pyproject.parent
+    return Project(root=root, app=app, models=models, migrations=root / migrations)
+
+
+def valid_spec(spec: str) -> bool:
+    """True for ``package.module:attribute`` with identifiers on both sides."""
+    module, sep, attr = spec.partition(":")
+    return bool(sep) and all(p.isidentifier() for p in module.split(".")) and attr.isidentifier()
+
+
+def load_object(spec: str) -> Any:
+    """Import ``package.module:attribute`` and return the attribute."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ProjectError(
+            f"cannot import {module_name!r} ({exc}); is the project installed (pip install -e .)?"
+        ) from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ProjectError(f"{module_name!r} has no attribute {attr!r}") from None

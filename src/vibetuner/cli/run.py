@@ -1,0 +1,88 @@
+"""``vibetuner run dev|prod``: serve the app of the project in the current directory."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from vibetuner.cli.project import Project, ProjectError, find_project
+
+app = typer.Typer(
+    help="Serve the app of the project in the current directory.", no_args_is_help=True
+)
+err = Console(stderr=True)
+
+
+def project_or_exit() -> Project:
+    try:
+        return find_project()
+    except ProjectError as exc:
+        err.print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def workers_from_env() -> int:
+    """``WEB_CONCURRENCY`` (the usual variable of hosting platforms), else 1."""
+    raw = os.environ.get("WEB_CONCURRENCY", "").strip() or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        err.print(f"[red]Error:[/red] WEB_CONCURRENCY must be a positive number, got {raw!r}")
+        raise typer.Exit(2)
+    return int(raw)
+
+
+@app.command()
+def dev(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve with auto-reload on code changes (development)."""
+    import uvicorn
+
+    project = project_or_exit()
+    project.activate()
+    watched = project.source_dir or project.root
+    err.print(
+        f"[bold]{project.app}[/bold] on [cyan]http://{host}:{port}[/cyan] "
+        f"(reloading on changes in {watched})"
+    )
+    uvicorn.run(
+        project.app,
+        host=host,
+        port=port,
+        reload=True,
+        reload_dirs=[str(watched)],
+        app_dir=str(watched),
+        log_level=log_level,
+    )
+
+
+@app.command()
+def prod(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes (default: WEB_CONCURRENCY, else 1)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve without reload, with several worker processes (production)."""
+    import uvicorn
+
+    project = project_or_exit()
+    project.activate()
+    count = workers or workers_from_env()
+    err.print(f"[bold]{project.app}[/bold] on {host}:{port} with {count} worker(s)")
+    uvicorn.run(
+        project.app,
+        host=host,
+        port=port,
+        workers=count,
+        app_dir=str(project.source_dir or project.root),
+        proxy_headers=True,
+        log_level=log_level,
+    )
