@@ -42,14 +42,18 @@ async def test_link_signs_in_a_new_user(client, outbox, vibetuner_settings):
     assert set(body) == {"id", "email", "name", "picture", "email_verified", "providers"}
 
     user = await UserModel.get_by_email("new.person@example.com")
-    assert user is not None and user.last_login_at is not None and user.email_verified_at is not None
+    assert (
+        user is not None and user.last_login_at is not None and user.email_verified_at is not None
+    )
 
 
 async def test_only_the_hash_of_the_token_is_stored(client, outbox):
     await request_link(client, "hash@example.com")
     token = magic_link(outbox()[0]).rsplit("/", 1)[1]
     assert len(token) >= 43  # 32 random bytes, URL-safe base64
-    raw = await EmailVerificationToken.get_pymongo_collection().find_one({"email": "hash@example.com"})
+    raw = await EmailVerificationToken.get_pymongo_collection().find_one(
+        {"email": "hash@example.com"}
+    )
     assert token not in str(raw)
     assert raw["token_hash"] != token
 
@@ -119,7 +123,9 @@ async def test_twenty_concurrent_follows_sign_in_exactly_once(app, client, outbo
     await request_link(client, "race@example.com")
     path = link_path(magic_link(outbox()[0]))
     transport = httpx.ASGITransport(app=app)
-    clients = [httpx.AsyncClient(transport=transport, base_url="http://testserver") for _ in range(20)]
+    clients = [
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") for _ in range(20)
+    ]
     try:
         responses = await asyncio.gather(*(c.get(path) for c in clients))
         statuses = sorted(r.status_code for r in responses)

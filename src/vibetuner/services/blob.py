@@ -69,6 +69,7 @@ logger = logging.getLogger("vibetuner.blobs")
 MAX_FILENAME_LENGTH = 255
 FALLBACK_FILENAME = "download"
 URL_SALT = "vibetuner.blobs.signed-url"
+_THREAD_HASH_MIN = 256 * 1024
 # type/subtype with optional parameters (RFC 9110 tokens), e.g. "text/plain; charset=utf-8".
 _TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
 _CONTENT_TYPE = re.compile(
@@ -366,13 +367,26 @@ class _Meter:
         self.source_error: BaseException | None = None
 
     async def count(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        # Large chunks are hashed in a worker thread (hashlib releases the GIL) while the
+        # consumer stores this chunk and the loop receives the next one; updates stay in
+        # order because each waits for the one before.
+        loop = asyncio.get_running_loop()
+        hashing: asyncio.Future[None] | None = None
         try:
             async for chunk in chunks:
                 self.size += len(chunk)
                 if self.size > self.limit:
                     raise BlobTooLarge(self.limit)
-                self._hash.update(chunk)
+                if hashing is not None:
+                    await hashing
+                    hashing = None
+                if len(chunk) >= _THREAD_HASH_MIN:
+                    hashing = loop.run_in_executor(None, self._hash.update, chunk)
+                else:
+                    self._hash.update(chunk)
                 yield chunk
+            if hashing is not None:
+                await hashing
         except BlobError:
             raise
         except BaseException as exc:

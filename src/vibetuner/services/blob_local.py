@@ -52,12 +52,21 @@ class LocalBackend:
         temp = temp_dir / f"{uuid.uuid4().hex}.part"
         await asyncio.to_thread(_make_dirs, temp_dir, final.parent)
         handle = await asyncio.to_thread(open, temp, "xb")
+        loop = asyncio.get_running_loop()
+        writing: asyncio.Future[int] | None = None
         try:
             try:
+                # Each chunk is written in a worker thread while the next one arrives.
                 async for chunk in chunks:
-                    await asyncio.to_thread(handle.write, chunk)
+                    if writing is not None:
+                        await writing
+                    writing = loop.run_in_executor(None, handle.write, chunk)
+                if writing is not None:
+                    await writing
                 await asyncio.to_thread(_finish, handle, self.fsync)
             finally:
+                if writing is not None and not writing.done():
+                    await asyncio.wait([writing])
                 await asyncio.to_thread(handle.close)
             await asyncio.to_thread(os.replace, temp, final)
         except BaseException:

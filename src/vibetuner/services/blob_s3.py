@@ -141,11 +141,11 @@ class S3Backend:
         """One ``put_object`` for files up to a part; a bounded multipart upload above."""
         check_key(key)
         parts = _parts(chunks, self.part_size)
-        first = await anext(parts, None)
-        second = await anext(parts, None) if first is not None else None
-        if second is None:
+        head = [part async for part in _take(parts, 2)]
+        if len(head) < 2:
+            body = bytes(head[0]) if head else b""
             await self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=first or b"", ContentType=content_type
+                Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
             )
             return
         upload = await self.client.create_multipart_upload(
@@ -153,7 +153,7 @@ class S3Backend:
         )
         upload_id = upload["UploadId"]
         try:
-            etags = await self._upload_parts(key, upload_id, _chain(first, second, parts))
+            etags = await self._upload_parts(key, upload_id, _chain(head, parts))
             await self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,
@@ -172,19 +172,27 @@ class S3Backend:
             raise
 
     async def _upload_parts(
-        self, key: str, upload_id: str, parts: AsyncIterator[bytes]
+        self, key: str, upload_id: str, parts: AsyncIterator[bytearray]
     ) -> dict[int, str]:
         # Parts wait in a queue of S3_MAX_IO_QUEUE for one of S3_MAX_CONCURRENCY uploaders;
         # the reader blocks when the queue is full, which is what bounds memory.
-        queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=self.max_io_queue)
+        queue: asyncio.Queue[tuple[int, bytearray] | None] = asyncio.Queue(
+            maxsize=self.max_io_queue
+        )
         etags: dict[int, str] = {}
 
         async def uploader() -> None:
             while (item := await queue.get()) is not None:
-                number, body = item
+                number, part = item
                 response = await self.client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=_PartBody(part),
+                    ContentLength=len(part),
                 )
+                del item, part
                 etags[number] = response["ETag"]
 
         try:
@@ -261,23 +269,75 @@ class S3Backend:
         )
 
 
-async def _parts(chunks: AsyncIterator[bytes], part_size: int) -> AsyncIterator[bytes]:
-    """Regroup ``chunks`` into parts of exactly ``part_size`` bytes (the last may be shorter)."""
-    buffer = bytearray()
+async def _parts(chunks: AsyncIterator[bytes], part_size: int) -> AsyncIterator[bytearray]:
+    """Regroup ``chunks`` into parts of exactly ``part_size`` bytes (the last may be shorter).
+
+    Each part is filled in place, so building it costs one part of memory, not two.
+    """
+    part = bytearray(part_size)
+    filled = 0
     async for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= part_size:
-            with memoryview(buffer) as view:
-                part = bytes(view[:part_size])
-            del buffer[:part_size]
-            yield part
-    if buffer:
-        yield bytes(buffer)
+        view = memoryview(chunk)
+        while view:
+            take = min(len(view), part_size - filled)
+            part[filled : filled + take] = view[:take]
+            filled += take
+            view = view[take:]
+            if filled == part_size:
+                yield part
+                part, filled = bytearray(part_size), 0
+    if filled:
+        del part[filled:]
+        yield part
 
 
-async def _chain(first: bytes, second: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    yield second
+class _PartBody:
+    """A read-only file over one part, so the HTTP client streams it in small reads.
+
+    Given bytes, the client hands the whole part to the socket transport, which copies
+    what the socket does not take at once: a second part-sized buffer per upload.
+    """
+
+    def __init__(self, data: bytearray) -> None:
+        self._view = memoryview(data)
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else self._position + size
+        data = bytes(self._view[self._position : end])
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._position, len(self._view))[whence]
+        self._position = min(max(base + offset, 0), len(self._view))
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+
+async def _take(parts: AsyncIterator[bytearray], count: int) -> AsyncIterator[bytearray]:
+    for _ in range(count):
+        part = await anext(parts, None)
+        if part is None:
+            return
+        yield part
+
+
+async def _chain(head: list[bytearray], rest: AsyncIterator[bytearray]) -> AsyncIterator[bytearray]:
+    # Pop the parts so this generator does not keep them alive while they upload.
+    while head:
+        yield head.pop(0)
     async for part in rest:
         yield part
 
