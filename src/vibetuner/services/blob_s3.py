@@ -10,6 +10,7 @@ of the file.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -291,7 +292,7 @@ async def _parts(chunks: AsyncIterator[bytes], part_size: int) -> AsyncIterator[
         yield part
 
 
-class _PartBody:
+class _PartBody(io.RawIOBase):
     """A read-only file over one part, so the HTTP client streams it in small reads.
 
     Given bytes, the client hands the whole part to the socket transport, which copies
@@ -299,14 +300,20 @@ class _PartBody:
     """
 
     def __init__(self, data: bytearray) -> None:
+        super().__init__()
         self._view = memoryview(data)
         self._position = 0
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         end = len(self._view) if size is None or size < 0 else self._position + size
         data = bytes(self._view[self._position : end])
         self._position += len(data)
         return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def seek(self, offset: int, whence: int = 0) -> int:
         base = (0, self._position, len(self._view))[whence]

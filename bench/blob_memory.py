@@ -1,0 +1,282 @@
+"""Memory and throughput of blob uploads through ``POST /blobs`` (not a test).
+
+For each backend (local disk, then S3 on a moto server process) this starts the app
+under uvicorn in its own process, uploads a file of ``--size-mib`` (512 by default)
+with curl, and prints:
+
+* the peak RSS growth of the server process during the upload (target: < 64 MiB), and
+* the upload throughput as a ratio to ``cp`` of the same file on the same disk
+  (target for local disk: >= 0.5).
+
+Exits 1 when a target is missed. Usage: ``python bench/blob_memory.py [--size-mib N]``.
+Needs curl, Linux ``/proc`` and the test extra (moto[server], aioboto3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import free_port, stop, wait_for_200  # noqa: E402
+
+MiB = 1024 * 1024
+RSS_TARGET_MIB = 64.0
+LOCAL_THROUGHPUT_TARGET = 0.5
+
+
+# --- server side (``blob_memory.py serve ...`` runs in the uvicorn process) -----------
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Run the app with the blob routers; write a signed-in session cookie to a file."""
+    from contextlib import asynccontextmanager
+
+    import itsdangerous
+    import uvicorn
+    from pydantic import SecretStr
+
+    from vibetuner import create_app
+    from vibetuner.config import Settings
+    from vibetuner.frontend.blobs import router as blobs_router
+    from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
+    from vibetuner.models import UserModel
+
+    values: dict[str, object] = {
+        "environment": "development",
+        "data_dir": Path(args.workdir) / "data",
+        "blob_dir": Path(args.workdir) / "blobs",
+        "session_key": "bench-" + "k" * 40,
+        "blob_max_size": args.max_size,
+        "mongodb_url": None,
+    }
+    if args.backend == "s3":
+        values.update(
+            blob_backend="s3",
+            s3_bucket="bench",
+            s3_endpoint_url=args.s3_endpoint,
+            s3_access_key_id="bench",
+            s3_secret_access_key=SecretStr("bench"),
+            s3_create_bucket=True,
+        )
+    settings = Settings(_env_file=None, **values)
+
+    @asynccontextmanager
+    async def signed_in(app):  # type: ignore[no-untyped-def]
+        user = UserModel(email="bench@example.com", name="Bench")
+        await user.insert()
+        data = {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
+        signer = itsdangerous.TimestampSigner(settings.session_key.get_secret_value())
+        cookie = signer.sign(base64.b64encode(json.dumps(data).encode())).decode()
+        Path(args.cookie_file).write_text(f"{settings.session_cookie}={cookie}")
+        yield
+
+    app = create_app(settings=settings, routers=[blobs_router], lifespan=signed_in)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+# --- measuring ---------------------------------------------------------------------
+
+
+def proc_status(pid: int, field: str) -> int:
+    """A ``/proc/<pid>/status`` memory field in bytes (``VmRSS``, ``VmHWM``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/{pid}/status")
+
+
+class PeakRSS:
+    """Peak RSS of a process while the block runs: the kernel's high-water mark (reset
+    first through ``clear_refs``) and a 5 ms poll, whichever is higher."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, proc_status(self.pid, "VmRSS"))
+            time.sleep(0.005)
+
+    def __enter__(self) -> PeakRSS:
+        try:
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        except OSError:
+            pass  # no reset: the poll still sees the peak
+        self.baseline = proc_status(self.pid, "VmRSS")
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        hwm = proc_status(self.pid, "VmHWM")
+        if hwm >= self.baseline:  # the reset worked, so the high-water mark is this run's
+            self.peak = max(self.peak, hwm)
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.baseline
+
+
+def make_file(path: Path, size: int) -> str:
+    """Write ``size`` pseudo-random bytes; return their SHA-256."""
+    digest = hashlib.sha256()
+    block = os.urandom(4 * MiB)
+    with path.open("wb") as handle:
+        written = 0
+        while written < size:
+            piece = block[: min(len(block), size - written)]
+            # Vary every block so no layer can deduplicate or compress the upload.
+            piece = written.to_bytes(8, "little") + piece[8:]
+            handle.write(piece)
+            digest.update(piece)
+            written += len(piece)
+    return digest.hexdigest()
+
+
+def time_cp(source: Path, workdir: Path) -> float:
+    """Best wall time of ``cp`` of ``source`` to a new file on the same disk (3 runs)."""
+    best = float("inf")
+    for attempt in range(3):
+        target = workdir / f"cp-{attempt}.bin"
+        subprocess.run(["sync"], check=True)
+        start = time.perf_counter()
+        subprocess.run(["cp", str(source), str(target)], check=True)
+        best = min(best, time.perf_counter() - start)
+        target.unlink()
+    subprocess.run(["sync"], check=True)
+    return best
+
+
+def curl_upload(port: int, cookie: str, path: Path) -> tuple[int, str, float]:
+    """Upload ``path`` with curl; return (status, response body, seconds)."""
+    result = subprocess.run(
+        [
+            "curl", "-sS", "-H", f"Cookie: {cookie}", "-H", "Expect:",
+            "-F", f"file=@{path};type=application/octet-stream",
+            "-w", "\n%{http_code} %{time_total}",
+            f"http://127.0.0.1:{port}/blobs",
+        ],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    body, _, tail = result.stdout.rpartition("\n")
+    code, seconds = tail.split()
+    return int(code), body, float(seconds)
+
+
+def start_server(backend: str, workdir: Path, size: int, s3_endpoint: str | None) -> tuple:
+    port = free_port()
+    cookie_file = workdir / f"cookie-{backend}.txt"
+    cmd = [
+        sys.executable, __file__, "serve", "--backend", backend, "--port", str(port),
+        "--workdir", str(workdir), "--cookie-file", str(cookie_file),
+        "--max-size", str(size + MiB),
+    ]  # fmt: skip
+    if s3_endpoint:
+        cmd += ["--s3-endpoint", s3_endpoint]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_200(f"http://127.0.0.1:{port}/health", process)
+    return process, port, cookie_file.read_text()
+
+
+def measure(backend: str, workdir: Path, source: Path, sha256: str, s3_endpoint: str | None):
+    """Upload ``source`` once to a fresh server; return (RSS growth bytes, seconds)."""
+    process, port, cookie = start_server(backend, workdir, source.stat().st_size, s3_endpoint)
+    try:
+        warm = workdir / "warm.bin"
+        warm.write_bytes(os.urandom(2 * MiB))  # loads every code path before measuring
+        code, body, _ = curl_upload(port, cookie, warm)
+        if code != 201:
+            sys.exit(f"{backend}: warm-up upload answered {code}: {body}")
+        subprocess.run(["sync"], check=True)
+        with PeakRSS(process.pid) as rss:
+            code, body, seconds = curl_upload(port, cookie, source)
+        if code != 201:
+            sys.exit(f"{backend}: upload answered {code}: {body}")
+        if json.loads(body)["sha256"] != sha256:
+            sys.exit(f"{backend}: the stored SHA-256 differs from the file's")
+        return rss.growth, seconds
+    finally:
+        stop(process)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=512)
+    parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
+    parser.add_argument("--backend", choices=["local", "s3"], action="append", dest="backends")
+    args = parser.parse_args()
+    if shutil.which("curl") is None:
+        sys.exit("curl is needed: apt-get install curl")
+    size = args.size_mib * MiB
+
+    workdir = Path(tempfile.mkdtemp(prefix="blob-bench-", dir=args.dir))
+    moto = None
+    try:
+        source = workdir / "upload.bin"
+        sha256 = make_file(source, size)
+        cp_seconds = time_cp(source, workdir)
+        moto_port = free_port()
+        moto = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        s3_endpoint = f"http://127.0.0.1:{moto_port}"
+        wait_for_200(f"{s3_endpoint}/moto-api/", moto)
+
+        print(f"file: {args.size_mib} MiB; cp on the same disk: {cp_seconds:.2f} s "
+              f"({size / MiB / cp_seconds:.0f} MiB/s)")  # fmt: skip
+        print(f"{'backend':8} {'peak RSS growth':>16} {'upload':>9} {'MiB/s':>7} {'vs cp':>6}  result")
+        ok = True
+        for backend in args.backends or ("local", "s3"):
+            growth, seconds = measure(
+                backend, workdir, source, sha256, s3_endpoint if backend == "s3" else None
+            )
+            ratio = cp_seconds / seconds
+            met = growth < RSS_TARGET_MIB * MiB
+            if backend == "local":
+                met &= ratio >= LOCAL_THROUGHPUT_TARGET
+            ok &= met
+            print(
+                f"{backend:8} {growth / MiB:13.1f} MiB {seconds:7.2f} s {size / MiB / seconds:7.0f} "
+                f"{ratio:5.2f}x  {'ok' if met else 'MISSED'}"
+            )
+        print(
+            f"targets: peak RSS growth < {RSS_TARGET_MIB:g} MiB on each backend; "
+            f"local throughput >= {LOCAL_THROUGHPUT_TARGET}x cp"
+        )
+        return 0 if ok else 1
+    finally:
+        if moto is not None:
+            stop(moto)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "serve":
+        serve_parser = argparse.ArgumentParser()
+        serve_parser.add_argument("serve")
+        serve_parser.add_argument("--backend", choices=["local", "s3"], required=True)
+        serve_parser.add_argument("--port", type=int, required=True)
+        serve_parser.add_argument("--workdir", required=True)
+        serve_parser.add_argument("--cookie-file", required=True)
+        serve_parser.add_argument("--max-size", type=int, required=True)
+        serve_parser.add_argument("--s3-endpoint", default=None)
+        serve(serve_parser.parse_args())
+    else:
+        sys.exit(main())
