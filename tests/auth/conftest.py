@@ -130,3 +130,123 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+PROVIDER_USERS = {
+    "alice": {
+        "sub": "alice-0001",
+        "email": "alice@example.com",
+        "email_verified": True,
+        "name": "Alice Example",
+        "picture": "https://pictures.example/alice.png",
+        "github_id": 1001,
+    },
+    "bob": {
+        "sub": "bob-0002",
+        "email": "bob@example.com",
+        "email_verified": False,
+        "name": "Bob",
+        "github_id": 1002,
+    },
+    "carol": {
+        "sub": "carol-0003",
+        "email": "carol@example.com",
+        "email_verified": True,
+        "name": "Carol",
+        "github_id": 1003,
+    },
+    "nomail": {
+        "sub": "nomail-0004",
+        "email": None,
+        "email_verified": False,
+        "name": "No Mail",
+        "github_id": 1004,
+    },
+}
+
+
+class OIDCProvider:
+    """The provider process: its issuer URL and the client registered for the app."""
+
+    client_id = "vibetuner-test-client"
+    client_secret = "test-client-secret-4f1c2a"
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.issuer = f"http://127.0.0.1:{port}"
+        self.discovery_url = f"{self.issuer}/.well-known/openid-configuration"
+
+    def settings(self, name: str = "testidp") -> dict[str, Any]:
+        """An ``OIDC_PROVIDERS`` entry for this provider."""
+        return {
+            "name": name,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "discovery_url": self.discovery_url,
+            "label": "Test IdP",
+        }
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory):
+    """A real OpenID Connect provider process on 127.0.0.1, stopped after the session."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    redirect_uris = [
+        f"http://testserver/auth/oauth/{name}/callback" for name in ("testidp", "github", "other")
+    ]
+    config = {
+        "clients": [
+            {
+                "client_id": OIDCProvider.client_id,
+                "client_secret": OIDCProvider.client_secret,
+                "redirect_uris": redirect_uris,
+            }
+        ],
+        "users": PROVIDER_USERS,
+    }
+    config_path = tmp_path_factory.mktemp("oidc") / "config.json"
+    config_path.write_text(json.dumps(config))
+    log_path = config_path.with_name("provider.log")
+    script = Path(__file__).with_name("oidc_provider.py")
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(config_path), str(port)], stdout=log, stderr=log
+        )
+    provider = OIDCProvider(port)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"OIDC provider exited: {log_path.read_text()}")
+            try:
+                if httpx.get(f"{provider.issuer}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"OIDC provider did not start: {log_path.read_text()}")
+            time.sleep(0.1)
+        yield provider
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+async def provider_browser():
+    """The browser's side of the provider: plain HTTP, redirects not followed."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        yield http

@@ -82,9 +82,7 @@ def init_auth(app: Any) -> AuthState:
     settings: Settings = app.state.settings
     mailer = Mailer(backend_from_settings(settings), app_environment(app), settings.email_from)
     providers = OAuthProviders(settings)
-    service = AuthService(
-        settings, mailer, cipher_from_settings(settings), [p.name for p in providers.offered()]
-    )
+    service = AuthService(settings, mailer, cipher_from_settings(settings))
     state = AuthState(service=service, providers=providers)
     app.state.auth = state
     return state

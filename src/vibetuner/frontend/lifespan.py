@@ -56,7 +56,7 @@ def vibetuner_lifespan(
 
             store = BlobStore.from_settings(active)
             app.state.blobs = await app.state.resources.enter_async_context(store)
-            if any(getattr(route, "path", "").startswith("/auth/") for route in app.routes):
+            if _has_route(app, "login_page"):
                 # Sign-in settings are checked now, not on the first sign-in.
                 from vibetuner.frontend.auth import init_auth
 
@@ -69,3 +69,13 @@ def vibetuner_lifespan(
                     yield state
 
     return lifespan
+
+
+def _has_route(app: FastAPI, name: str) -> bool:
+    from starlette.routing import NoMatchFound
+
+    try:
+        app.url_path_for(name)
+    except NoMatchFound:
+        return False
+    return True

@@ -7,7 +7,7 @@ errors raised here into pages.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
@@ -82,7 +82,6 @@ class AuthService:
     settings: Settings
     mailer: Mailer
     cipher: TokenCipher | None = None
-    providers: list[str] = field(default_factory=list)
 
     # --- magic links -------------------------------------------------------------------
 
