@@ -59,7 +59,9 @@ def blob_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def vibetuner_settings(vibetuner_settings: Any, blob_backend: str, request: pytest.FixtureRequest) -> Any:
+def vibetuner_settings(
+    vibetuner_settings: Any, blob_backend: str, request: pytest.FixtureRequest
+) -> Any:
     """The plugin's settings with small blob limits, on the backend under test."""
     values: dict[str, Any] = {
         "blob_max_size": 12 * MiB,

@@ -298,12 +298,11 @@ def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
             return "unsatisfiable"
         return max(size - suffix, 0), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
+    if last and int(last) < start:
         return None
     if start >= size:
         return "unsatisfiable"
-    return start, min(end, size - 1)
+    return start, min(int(last), size - 1) if last else size - 1
 
 
 def _is_digits(text: str) -> bool:
