@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from vibetuner.cli.project import Project, ProjectError, find_project
 
@@ -20,7 +21,7 @@ def project_or_exit() -> Project:
     try:
         return find_project()
     except ProjectError as exc:
-        err.print(f"[red]Error:[/red] {exc}")
+        err.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 

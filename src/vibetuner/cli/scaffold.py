@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 
 app = typer.Typer(
@@ -25,7 +26,7 @@ BAD_INPUT = 2
 
 def fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
     """Print ``message`` as an error; the caller raises the returned ``Exit``."""
-    err.print(f"[red]Error:[/red] {message}")
+    err.print(f"[red]Error:[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -271,13 +272,18 @@ def update(
             "template's files by hand."
         )
 
+    if Path(str(old_src)).resolve() != Path(src_path).resolve():
+        raise fail(
+            f"{ANSWERS_FILE} records the template at {old_src}, but it is now at {src_path}; "
+            f"set _src_path in {ANSWERS_FILE} to the new place, commit, and retry"
+        )
+
     import copier
     from copier.errors import CopierError
 
     try:
         copier.run_update(
             project,
-            src_path=src_path,
             vcs_ref=ref,
             data=answers,
             defaults=True,

@@ -4,7 +4,8 @@
 was made from and one for the version to update to. The template ships as plain files
 (inside the wheel, or the checkout for editable installs), so every render goes through
 a cached git repository: each distinct template content becomes a commit with a tag
-(``v<vibetuner version>``, then ``.post1`` ...), and projects record that tag.
+(``v<vibetuner version>+<content hash>``, then ``.post1`` ...), and projects record
+that tag.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def versioned(template: Path) -> tuple[Path, str]:
         sync_files(template, repo)
         git(repo, "add", "--all")
         git(repo, "commit", "--quiet", "--allow-empty", "-m", f"Template content {digest[:12]}")
-        tag = next_tag(repo)
+        tag = next_tag(repo, digest)
         git(repo, "tag", "-a", tag, "-m", f"content {digest}")
         return repo, tag
 
@@ -164,16 +165,21 @@ def sync_files(template: Path, repo: Path) -> None:
         shutil.copy2(path, target)
 
 
-def next_tag(repo: Path) -> str:
-    """``v<version>`` the first time, then ``v<version>.post<N>`` for later contents."""
+def next_tag(repo: Path, digest: str) -> str:
+    """``v<version>+<content>``, then ``v<version>.post<N>+<content>`` for later contents.
+
+    The content hash in the tag means a rebuilt history never reuses a name for other
+    content; the ``.post`` number keeps the versions of one release in order.
+    """
     base = f"v{vibetuner.__version__}"
-    existing = set(git(repo, "tag", "--list").splitlines())
-    if base not in existing:
-        return base
-    n = 1
-    while f"{base}.post{n}" in existing:
-        n += 1
-    return f"{base}.post{n}"
+    releases = [
+        tag.split("+", 1)[0]
+        for tag in git(repo, "tag", "--list").splitlines()
+        if tag.startswith(base)
+    ]
+    count = sum(1 for r in releases if r == base or r.startswith(f"{base}.post"))
+    release = base if count == 0 else f"{base}.post{count}"
+    return f"{release}+{digest[:10]}"
 
 
 def has_ref(repo: Path, ref: str) -> bool:

@@ -1,0 +1,1 @@
+"""The app package; see README.md."""
