@@ -312,3 +312,30 @@ async def test_unreachable_provider_gives_a_clear_page(app_with, vibetuner_setti
         response = await client.get("/auth/oauth/other")
     assert response.status_code == 502
     assert "cannot be reached" in response.text
+
+
+async def test_google_is_offered_when_configured(app_with, vibetuner_settings):
+    async with app_with(
+        vibetuner_settings, google_client_id="id.apps.example", google_client_secret="s"
+    ) as client:
+        page = await client.get("/auth/login")
+    assert 'data-provider="google"' in page.text
+    assert ">Google<" in page.text
+
+
+async def test_bad_encryption_key_stops_startup_with_a_clear_error(app_with, vibetuner_settings):
+    from vibetuner.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="TOKEN_ENCRYPTION_KEY"):
+        async with app_with(vibetuner_settings, token_encryption_key="not-a-fernet-key"):
+            pass
+
+
+async def test_key_rotation_keeps_old_tokens_readable():
+    from vibetuner.services.crypto import TokenCipher
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    sealed = TokenCipher([old_key]).encrypt("provider-token")
+    rotated = TokenCipher([new_key, old_key])
+    assert rotated.decrypt(sealed) == "provider-token"
+    assert TokenCipher([new_key]).decrypt(rotated.encrypt("x")) == "x"

@@ -260,6 +260,7 @@ async def follow_magic_link(request: Request, token: str, next: str | None = Non
     except AccountDisabled:
         return problem(request, 403, "Account disabled", "This account is disabled.", html=True)
     await login(request, user)
+    logger.info("user %s signed in with an email link", user.id)
     return RedirectResponse(_login_redirect(request, next), status_code=303)
 
 

@@ -136,6 +136,7 @@ class AuthService:
             await record.delete()
             logger.error("sign-in email to %s not sent, link withdrawn: %s", _mask(address), exc)
             raise
+        logger.info("sign-in link sent to %s", _mask(address))
         return address
 
     async def sign_in_with_magic_link(self, token: str) -> UserModel:
