@@ -339,3 +339,12 @@ async def test_key_rotation_keeps_old_tokens_readable():
     rotated = TokenCipher([new_key, old_key])
     assert rotated.decrypt(sealed) == "provider-token"
     assert TokenCipher([new_key]).decrypt(rotated.encrypt("x")) == "x"
+
+
+async def test_oidc_provider_without_credentials_is_not_offered(app_with, vibetuner_settings):
+    blank = {"name": "blank", "client_id": "", "client_secret": "", "discovery_url": "http://x"}
+    async with app_with(vibetuner_settings, oidc_providers=[blank]) as client:
+        page = await client.get("/auth/login")
+        assert 'data-provider="blank"' not in page.text
+        assert 'data-provider="testidp"' not in page.text
+        assert (await client.get("/auth/oauth/blank")).status_code == 404

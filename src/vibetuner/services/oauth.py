@@ -69,6 +69,11 @@ class OAuthProviders:
             if entry.name in self.providers:
                 logger.warning("OIDC provider %r ignored: the name is already taken", entry.name)
                 continue
+            if not (entry.client_id and entry.client_secret.get_secret_value()):
+                logger.info(
+                    "%s sign-in is off: its client_id or client_secret is empty", entry.name
+                )
+                continue
             self._register_oidc(
                 entry.name,
                 entry.label or entry.name.replace("-", " ").replace("_", " ").title(),
