@@ -1,0 +1,119 @@
+"""Orphan detection and removal (``vibetuner blobs check``), on local disk and S3."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from rich.console import Console
+from typer.testing import CliRunner
+
+from tests.blobs.conftest import stored_keys
+from vibetuner.cli import app as cli_app
+from vibetuner.cli.blobs import run_check
+from vibetuner.models import Blob, BlobStatus
+from vibetuner.models.mixins import utcnow
+from vibetuner.services.blob_check import find_orphans, remove_orphans
+
+
+async def make_orphans(store: Any) -> dict[str, Any]:
+    healthy = await store.put(b"healthy", filename="ok.txt")
+    lost = await store.put(b"lost", filename="lost.txt")
+    await store.backend.delete(lost.key)  # metadata without object
+
+    async def one(data: bytes):  # type: ignore[no-untyped-def]
+        yield data
+
+    stray_key = f"blobs/{uuid.uuid4().hex}"
+    await store.backend.write(stray_key, one(b"stray"), content_type="text/plain")
+
+    failed = Blob(
+        key=f"blobs/{uuid.uuid4().hex}", backend=store.backend.name, status=BlobStatus.FAILED
+    )
+    await failed.insert()
+    await store.backend.write(failed.key, one(b"half"), content_type="text/plain")
+
+    stale = Blob(key=f"blobs/{uuid.uuid4().hex}", backend=store.backend.name)
+    await stale.insert()
+    await stale.set({Blob.db_insert_dt: utcnow() - timedelta(hours=3)})
+    in_progress = Blob(key=f"blobs/{uuid.uuid4().hex}", backend=store.backend.name)
+    await in_progress.insert()
+    other_backend = Blob(
+        key=f"blobs/{uuid.uuid4().hex}",
+        backend="elsewhere",
+        status=BlobStatus.AVAILABLE,
+    )
+    await other_backend.insert()
+    return {
+        "healthy": healthy,
+        "lost": lost,
+        "stray": stray_key,
+        "failed": failed,
+        "stale": stale,
+        "in_progress": in_progress,
+        "other_backend": other_backend,
+    }
+
+
+async def test_find_and_remove_orphans(store: Any) -> None:
+    made = await make_orphans(store)
+    report = await find_orphans(store)
+    assert report.objects_without_metadata == [made["stray"]]
+    assert [b.id for b in report.metadata_without_objects] == [made["lost"].id]
+    assert {b.id for b in report.unfinished} == {made["failed"].id, made["stale"].id}
+    assert not report.clean
+
+    assert await remove_orphans(store, report) == 4
+    after = await find_orphans(store)
+    assert after.clean
+    assert await stored_keys(store) == [made["healthy"].key]
+    remaining = {blob.id async for blob in Blob.find_all()}
+    assert remaining == {made["healthy"].id, made["in_progress"].id, made["other_backend"].id}
+
+
+async def test_run_check_reports_then_deletes(app: Any, store: Any) -> None:
+    made = await make_orphans(store)
+    settings = app.state.settings
+    console = Console(record=True, width=200)
+    clean = await run_check(
+        settings, delete=False, grace=timedelta(hours=1), console=console, mongo=app.state.mongo
+    )
+    text = console.export_text()
+    assert clean is False
+    assert f"object without metadata: {made['stray']}" in text
+    assert f"metadata without object: {made['lost'].id}" in text
+    assert "unfinished upload (failed)" in text and "unfinished upload (pending)" in text
+    assert "4 orphans; run with --delete" in text
+    assert len(await stored_keys(store)) == 3  # nothing removed without --delete
+
+    console = Console(record=True, width=200)
+    await run_check(
+        settings, delete=True, grace=timedelta(hours=1), console=console, mongo=app.state.mongo
+    )
+    assert "Removed 4 orphans." in console.export_text()
+    console = Console(record=True, width=200)
+    assert await run_check(
+        settings, delete=False, grace=timedelta(hours=1), console=console, mongo=app.state.mongo
+    )
+    assert "No orphans." in console.export_text()
+
+
+def test_cli_refuses_the_in_memory_database(monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MONGODB_URL", raising=False)
+    result = CliRunner().invoke(cli_app, ["blobs", "check", "--delete"])
+    assert result.exit_code == 2
+    assert "MONGODB_URL is not set" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_reports_an_unreachable_database_in_one_line(monkeypatch, tmp_path) -> None:
+    from tests.blobs.conftest import free_port
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MONGODB_URL", f"mongodb://127.0.0.1:{free_port()}/x")
+    monkeypatch.setenv("MONGODB_TIMEOUT_MS", "200")
+    result = CliRunner().invoke(cli_app, ["blobs", "check"])
+    assert result.exit_code == 2
+    assert "Error:" in result.output and "Traceback" not in result.output
