@@ -294,14 +294,22 @@ def outbox(vibetuner_settings: Any) -> Outbox:
 
 
 @pytest.fixture
-async def blob_store(request: pytest.FixtureRequest, vibetuner_settings: Any) -> AsyncIterator[Any]:
-    """A ``BlobStore`` on local disk under the test's temporary directory."""
+def blob_store(request: pytest.FixtureRequest) -> Any:
+    """A ``BlobStore`` on local disk under the test's temporary directory.
+
+    The app's store when the test uses ``app`` (or a fixture built on it), so both see
+    the same files and database; else ``vibetuner_blob_store``.
+    """
     if "app" in request.fixturenames:
-        yield request.getfixturevalue("app").state.blobs
-        return
+        return request.getfixturevalue("app").state.blobs
+    return request.getfixturevalue("vibetuner_blob_store")
+
+
+@pytest.fixture
+async def vibetuner_blob_store(vibetuner_settings: Any, vibetuner_db: Any) -> AsyncIterator[Any]:
+    """A local ``BlobStore`` of its own on ``vibetuner_db``, without an app."""
     from vibetuner.services.blob import BlobStore
 
-    request.getfixturevalue("vibetuner_db")
     settings = vibetuner_settings.model_copy(update={"blob_backend": "local"})
     async with BlobStore.from_settings(settings) as store:
         yield store

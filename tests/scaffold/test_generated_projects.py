@@ -7,10 +7,12 @@ and installs this checkout and the project into itself, offline (``--no-index``)
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -106,68 +108,112 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_health(url: str, process: subprocess.Popen, timeout: float = 60) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}")
+class Server:
+    """A ``vibetuner run`` process in its own process group, its output collected."""
+
+    def __init__(self, project: Path, venv: Path, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [str(python_in(venv).parent / "vibetuner"), "run", *args],
+            cwd=project,
+            env=clean_env(venv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_health(self, url: str, timeout: float = 60) -> httpx.Response:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"the server exited with {self.process.returncode}:\n{self.output}")
+            try:
+                return httpx.get(url, timeout=2)
+            except httpx.TransportError:
+                time.sleep(0.2)
+        pytest.fail(f"no answer from {url} within {timeout} s")
+
+    def stop(self) -> str:
+        """Stop the server and its reloader or workers (the whole group); return the output."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            return httpx.get(url, timeout=2)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail(f"no answer from {url} within {timeout} s")
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.reader.join(timeout=5)
+        return self.output
 
 
-def serve(project: Path, venv: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [str(python_in(venv).parent / "vibetuner"), "run", *args],
-        cwd=project,
-        env=clean_env(venv),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def stop(process: subprocess.Popen) -> str:
-    """Stop the server and its reloader or workers (one process group); return its output."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        output, _ = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-    return output
-
-
-def test_run_dev_serves_health(installed):
+def test_run_dev_quick_start(installed):
+    """What the README promises: sign in with the printed link, then keep a file in a note."""
     project, venv = installed["defaults"]
     port = free_port()
-    process = serve(project, venv, "dev", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    server = Server(project, venv, "dev", "--port", str(port))
     try:
-        health = wait_for_health(f"http://127.0.0.1:{port}/health", process)
+        health = server.wait_for_health(f"{base}/health")
         assert health.status_code == 200
         assert health.json() == {"status": "ok", "database": "ok", "backend": "memory"}
-        home = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
-        assert home.status_code == 200 and 'href="/auth/login"' in home.text
-        login = httpx.get(f"http://127.0.0.1:{port}/auth/login", timeout=5)
-        assert login.status_code == 200
+
+        with httpx.Client(base_url=base, timeout=10) as browser:
+            home = browser.get("/")
+            assert home.status_code == 200 and 'href="/auth/login"' in home.text
+            assert browser.get("/auth/login").status_code == 200
+            sent = browser.post(
+                "/auth/magic-link",
+                data={"email": "ada@example.com"},
+                headers={"accept": "text/html"},
+            )
+            assert sent.status_code == 200
+
+            link = None
+            deadline = time.monotonic() + 10
+            while link is None and time.monotonic() < deadline:
+                found = re.findall(r"(http://\S+/auth/magic-link/\S+)", server.output)
+                link = found[-1] if found else None
+                time.sleep(0.1)
+            assert link, f"no sign-in link printed:\n{server.output}"
+            assert browser.get(link.replace("http://127.0.0.1:8000", base)).status_code in (
+                302,
+                303,
+            )
+
+            created = browser.post(
+                "/notes",
+                data={"title": "First note"},
+                files={"files": ("hello.txt", b"hello from the quick start", "text/plain")},
+            )
+            assert created.status_code == 303
+            page = browser.get(created.headers["location"])
+            [content_url] = re.findall(r'href="(/blobs/[^"]+/content)"', page.text)
+            assert browser.get(content_url).content == b"hello from the quick start"
     finally:
-        output = stop(process)
-    assert "Will watch for changes" in output or "reload" in output.lower()
+        output = server.stop()
+    assert "Will watch for changes" in output
 
 
 def test_run_prod_serves_health_with_workers(installed):
     project, venv = installed["s3-all-providers"]
     port = free_port()
-    process = serve(
-        project, venv, "prod", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"
-    )
+    args = ("prod", "--host", "127.0.0.1", "--port", str(port), "--workers", "2")
+    server = Server(project, venv, *args)
     try:
-        health = wait_for_health(f"http://127.0.0.1:{port}/health", process)
+        health = server.wait_for_health(f"http://127.0.0.1:{port}/health")
         assert health.status_code == 200
     finally:
-        output = stop(process)
+        output = server.stop()
     assert output.count("Started server process") >= 2, output
