@@ -209,6 +209,9 @@ async def test_error_without_a_flow_is_400(client):
     )
     assert response.status_code == 400
     assert "refused the sign-in" in response.text
+    bare = await client.get("/auth/oauth/testidp/callback")
+    assert bare.status_code == 400
+    assert "Please start again" in bare.text
 
 
 async def test_state_mismatch_is_refused(app, client, provider_browser):
