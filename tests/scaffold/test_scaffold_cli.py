@@ -262,3 +262,13 @@ def test_update_when_the_old_version_is_unknown_explains(tmp_path, template_copy
     result = run_cli("scaffold", "update", str(project), "--template", str(template_copy))
     assert result.exit_code == 2
     assert "not in the local template history" in " ".join(result.output.split())
+
+
+def test_update_with_the_installed_template(tmp_path):
+    # No --template: the project records the installed template's local history.
+    project = scaffold(tmp_path / "project")
+    git(project, "init", "-q")
+    commit_all(project, "new project")
+    result = run_cli("scaffold", "update", str(project))
+    assert result.exit_code == 0, result.output
+    assert "Already up to date" in result.output
