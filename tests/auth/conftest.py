@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-LINK_RE = re.compile(r"https?://[^\s\"'<>]+/auth/magic-link/[A-Za-z0-9_\-]+(?:\?[^\s\"'<>]*)?")
+LINK_RE = re.compile(r"https?://[^\s\"'<>]+/auth/magic-link/[A-Za-z0-9_.\-]+(?:\?[^\s\"'<>]*)?")
 
 
 def read_outbox(directory: Path) -> list[EmailMessage]:

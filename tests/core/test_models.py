@@ -162,7 +162,7 @@ async def test_indexes(db):
     assert any(dict(spec["key"]) == {"user.$id": 1} for spec in accounts.values())
     tokens = await EmailVerificationToken.get_pymongo_collection().index_information()
     ttl = [spec for spec in tokens.values() if dict(spec["key"]) == {"expires_at": 1}]
-    assert ttl and ttl[0]["expireAfterSeconds"] == 24 * 3600
+    assert ttl and ttl[0]["expireAfterSeconds"] == 0
     blobs = await Blob.get_pymongo_collection().index_information()
     assert any(spec.get("unique") and dict(spec["key"]) == {"key": 1} for spec in blobs.values())
     assert any(dict(spec["key"]) == {"uploaded_by.$id": 1} for spec in blobs.values())
@@ -276,14 +276,28 @@ async def test_token_concurrent_consumption(db):
 
 
 async def test_expired_token_refused(db):
-    raw, record = await EmailVerificationToken.issue("late@example.com")
+    raw, record = await EmailVerificationToken.issue("late@example.com", ttl=timedelta(seconds=-1))
+    assert await EmailVerificationToken.consume(raw) is None
+    # Whether or not the TTL index has removed the record yet, the token reads as expired.
+    assert await EmailVerificationToken.status(raw) == "expired"
+    await EmailVerificationToken.get_pymongo_collection().delete_many({})
+    assert await EmailVerificationToken.status(raw) == "expired"
+
+
+async def test_unexpired_record_refused_once_its_expiry_passes(db):
+    raw, record = await EmailVerificationToken.issue("later@example.com")
     await EmailVerificationToken.get_pymongo_collection().update_one(
         {"_id": record.id}, {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}}
     )
-    # MongoDB's TTL monitor may already have removed it ("unknown"); in-memory removes it
-    # as soon as the collection is read.
-    assert await EmailVerificationToken.status(raw) in ("expired", "unknown")
     assert await EmailVerificationToken.consume(raw) is None
+
+
+async def test_forged_expiry_prefix_does_not_help(db):
+    raw, _ = await EmailVerificationToken.issue("prefix@example.com")
+    _, _, secret = raw.partition(".")
+    assert await EmailVerificationToken.consume("zzzzzz." + secret) is None
+    assert await EmailVerificationToken.status("zzzzzz." + secret) == "unknown"
+    assert await EmailVerificationToken.status("not-a-token") == "unknown"
 
 
 async def test_new_token_invalidates_older_unused_ones(db):

@@ -16,9 +16,6 @@ from vibetuner.models.mixins import TimeStampMixin, utcnow
 from vibetuner.models.user import Email
 
 TOKEN_BYTES = 32
-# Expired and used tokens are kept this long, so a late click is told "expired" or
-# "already used" rather than "not valid"; then MongoDB's TTL monitor removes them.
-KEEP_AFTER_EXPIRY_SECONDS = 24 * 3600
 TokenStatus = Literal["valid", "used", "expired", "unknown"]
 
 
@@ -30,8 +27,10 @@ def hash_token(token: str) -> str:
 class EmailVerificationToken(TimeStampMixin, Document):
     """A one-time token for ``email``. Only its SHA-256 is stored.
 
-    MongoDB removes tokens a day after ``expires_at`` through a TTL index; ``consume``
-    refuses expired ones itself.
+    MongoDB removes expired tokens through a TTL index on ``expires_at``
+    (``expireAfterSeconds=0``); ``consume`` also refuses them itself, since the TTL
+    monitor runs only once a minute. The raw token starts with its expiry time, so a
+    token whose record is gone can still be recognised as expired rather than unknown.
     """
 
     email: Email
@@ -48,9 +47,7 @@ class EmailVerificationToken(TimeStampMixin, Document):
                 [("email", pymongo.ASCENDING), ("purpose", pymongo.ASCENDING)], name="email"
             ),
             IndexModel(
-                [("expires_at", pymongo.ASCENDING)],
-                name="expires_ttl",
-                expireAfterSeconds=KEEP_AFTER_EXPIRY_SECONDS,
+                [("expires_at", pymongo.ASCENDING)], name="expires_ttl", expireAfterSeconds=0
             ),
         ]
 
@@ -60,13 +57,13 @@ class EmailVerificationToken(TimeStampMixin, Document):
     ) -> tuple[str, EmailVerificationToken]:
         """Create a token for ``email`` and return ``(raw_token, document)``.
 
-        The raw token (32 random bytes, URL-safe) is returned only here. Older unused
-        tokens of the same email and purpose are deleted, so only the newest link works.
+        The raw token -- its expiry in base 36, a dot, then 32 random bytes, URL-safe -- is
+        returned only here. Older unused tokens of the same email and purpose are deleted,
+        so only the newest link works.
         """
-        raw = secrets.token_urlsafe(TOKEN_BYTES)
-        record = cls(
-            email=email, token_hash=hash_token(raw), purpose=purpose, expires_at=utcnow() + ttl
-        )
+        expires_at = utcnow() + ttl
+        raw = f"{_base36(int(expires_at.timestamp()))}.{secrets.token_urlsafe(TOKEN_BYTES)}"
+        record = cls(email=email, token_hash=hash_token(raw), purpose=purpose, expires_at=expires_at)
         await cls.get_pymongo_collection().delete_many(
             {"email": record.email, "purpose": purpose, "used_at": None}
         )
@@ -79,7 +76,7 @@ class EmailVerificationToken(TimeStampMixin, Document):
 
         One ``find_one_and_update`` matches only an unused, unexpired token and marks it
         used in the same step, so of many concurrent requests exactly one gets the record.
-        Used tokens stay until their TTL so that ``status`` can tell "used" from "unknown".
+        Used tokens stay until they expire so that ``status`` can say "used".
         """
         if not _plausible(token):
             return None
@@ -103,7 +100,9 @@ class EmailVerificationToken(TimeStampMixin, Document):
             return "unknown"
         record = await cls.find_one({"token_hash": hash_token(token), "purpose": purpose})
         if record is None:
-            return "unknown"
+            # Removed by the TTL index, or never issued: the token's prefix tells which.
+            expiry = _expiry_of(token)
+            return "expired" if expiry is not None and expiry <= utcnow().timestamp() else "unknown"
         if record.used_at is not None:
             return "used"
         return "expired" if record.expires_at <= utcnow() else "valid"
@@ -111,3 +110,24 @@ class EmailVerificationToken(TimeStampMixin, Document):
 
 def _plausible(token: object) -> bool:
     return isinstance(token, str) and 0 < len(token) <= 256
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, rest = divmod(number, 36)
+        text = digits[rest] + text
+        if number == 0:
+            return text
+
+
+def _expiry_of(token: str) -> int | None:
+    """The expiry (Unix seconds) written at the start of a token, if it has one."""
+    prefix, dot, _ = token.partition(".")
+    if not dot or not 0 < len(prefix) <= 8:
+        return None
+    try:
+        return int(prefix, 36)
+    except ValueError:
+        return None
