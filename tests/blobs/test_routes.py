@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -267,3 +269,34 @@ async def test_presigned_redirect_setting(
     else:
         # Local disk has no presigned URLs: the app serves the bytes itself.
         assert answer.status_code == 200 and answer.content == data
+
+
+async def break_storage(store: Any, key: str) -> None:
+    """Make the backend fail for real: on disk a file where the key's directory was, on S3
+    a bucket that no longer exists."""
+    backend = store.backend
+    if backend.name == "local":
+        shard = backend.path(key).parent
+        await asyncio.to_thread(shutil.rmtree, shard)
+        await asyncio.to_thread(shard.write_bytes, b"not a directory")
+    else:
+        for stored in [k async for k in backend.keys()]:
+            await backend.client.delete_object(Bucket=backend.bucket, Key=stored)
+        await backend.client.delete_bucket(Bucket=backend.bucket)
+
+
+async def test_storage_failure_on_delete_is_503_and_keeps_the_metadata(
+    signed_in_client: httpx.AsyncClient, store: Any
+) -> None:
+    blob_id = (await upload(signed_in_client, b"keep my metadata")).json()["id"]
+    blob = await Blob.get(blob_id)
+    await break_storage(store, blob.key)
+
+    answer = await signed_in_client.delete(f"/blobs/{blob_id}")
+    assert answer.status_code == 503
+    assert answer.json() == {"detail": "Storage is unavailable; try again later."}
+    assert await Blob.get(blob_id) is not None
+
+    content = await signed_in_client.get(f"/blobs/{blob_id}/content")
+    # The disk error is a failure (503); a missing bucket means the object is gone (404).
+    assert content.status_code == (503 if store.backend.name == "local" else 404)

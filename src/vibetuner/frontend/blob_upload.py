@@ -148,7 +148,8 @@ class MultipartFileReader:
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file and end > start:
-            self._pending.append(data[start:end])
+            # Most network chunks are file data only: keep them without a copy.
+            self._pending.append(data if start == 0 and end == len(data) else data[start:end])
 
     def _on_part_end(self) -> None:
         if self._in_file:

@@ -148,10 +148,15 @@ async def upload_blob(request: Request, user: RequireUser, store: Store) -> Blob
         return Response(status_code=status.HTTP_400_BAD_REQUEST)
     except BlobStorageError:
         logger.exception("blob upload failed")
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "Storage is unavailable; try again later."
-        ) from None
+        raise storage_unavailable() from None
     return blob_json(request, blob)
+
+
+def storage_unavailable() -> HTTPException:
+    """503 for a failing backend; the details go to the log, not to the client."""
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE, "Storage is unavailable; try again later."
+    )
 
 
 def too_large(store: BlobStore) -> JSONResponse:
@@ -202,7 +207,11 @@ async def blob_signed(blob_id: str, request: Request, store: Store, token: str =
 async def delete_blob(blob_id: str, user: RequireUser, store: Store) -> Response:
     """Remove the bytes and the metadata."""
     blob = await owned_blob(blob_id, user)
-    await store.delete(blob)
+    try:
+        await store.delete(blob)
+    except BlobStorageError:
+        logger.exception("blob %s could not be deleted", blob.id)
+        raise storage_unavailable() from None
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -250,6 +259,9 @@ async def serve_blob(request: Request, store: BlobStore, blob: Blob) -> Response
     except BlobNotFound:
         logger.error("blob %s has metadata but no stored object", blob.id)
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
+    except BlobStorageError:
+        logger.exception("blob %s could not be read", blob.id)
+        raise storage_unavailable() from None
     return StreamingResponse(_send(first, chunks), status_code=code, headers=headers)
 
 

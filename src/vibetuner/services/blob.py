@@ -200,10 +200,7 @@ class BlobStore:
             if exc is meter.source_error or isinstance(exc, (BlobError, ValueError, TypeError)):
                 raise
             if isinstance(exc, Exception):
-                raise BlobStorageError(
-                    f"the {self.backend.name} blob backend could not store the file: "
-                    f"{_describe(exc)}"
-                ) from exc
+                raise self._storage_error("store", exc) from exc
             raise
         return blob
 
@@ -247,17 +244,42 @@ class BlobStore:
         if start > last:
             raise ValueError(f"byte range starts at {start}, after the end of the blob")
         if start == 0 and end == last:
-            return self.backend.read(blob.key)
-        return self.backend.read(blob.key, start, end)
+            return self._reading(self.backend.read(blob.key))
+        return self._reading(self.backend.read(blob.key, start, end))
+
+    async def _reading(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except BlobError:
+            raise
+        except Exception as exc:
+            raise self._storage_error("read", exc) from exc
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
 
     async def exists(self, blob: Blob) -> bool:
         """True when the blob's bytes are in the backend."""
-        return await self.backend.exists(blob.key)
+        try:
+            return await self.backend.exists(blob.key)
+        except Exception as exc:
+            raise self._storage_error("check", exc) from exc
 
     async def delete(self, blob: Blob) -> None:
-        """Remove the stored object and then the ``Blob``."""
-        await self.backend.delete(blob.key)
+        """Remove the stored object and then the ``Blob``.
+
+        Raises ``BlobStorageError`` (and keeps the ``Blob``) when the object cannot be removed.
+        """
+        try:
+            await self.backend.delete(blob.key)
+        except Exception as exc:
+            raise self._storage_error("delete", exc) from exc
         await blob.delete()
+
+    def _storage_error(self, action: str, exc: BaseException) -> BlobStorageError:
+        return BlobStorageError(
+            f"the {self.backend.name} blob backend could not {action} the file: {_describe(exc)}"
+        )
 
     # --- links ---------------------------------------------------------------------
 
@@ -421,19 +443,21 @@ async def _chunks(data: Source, chunk_size: int) -> AsyncIterator[bytes]:
     if hasattr(data, "__aiter__"):
         # Regroup small chunks (a network stream gives ~64 KiB) so each backend write is
         # about chunk_size: fewer thread hops on disk, fewer calls on S3.
-        buffer = bytearray()
+        pieces: list[bytes] = []
+        pending = 0
         async for chunk in data:
             if not isinstance(chunk, (bytes, bytearray, memoryview)):
                 raise TypeError(f"blob chunks must be bytes, got {type(chunk).__name__}")
-            if not buffer and len(chunk) >= chunk_size:
+            if not pieces and len(chunk) >= chunk_size:
                 yield bytes(chunk)
                 continue
-            buffer += chunk
-            if len(buffer) >= chunk_size:
-                yield bytes(buffer)
-                buffer.clear()
-        if buffer:
-            yield bytes(buffer)
+            pieces.append(chunk)
+            pending += len(chunk)
+            if pending >= chunk_size:
+                yield b"".join(pieces)
+                pieces, pending = [], 0
+        if pieces:
+            yield b"".join(pieces)
         return
     raise TypeError(
         "blob data must be bytes, a file object, an async iterator of bytes or an UploadFile, "
