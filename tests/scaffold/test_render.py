@@ -33,6 +33,7 @@ EXPECTED_FILES = {
     "src/{pkg}/models.py",
     "src/{pkg}/notes.py",
     "src/{pkg}/pages.py",
+    "src/{pkg}/settings.py",
     "src/{pkg}/web.py",
     "src/{pkg}/templates/base.html",
     "src/{pkg}/templates/home.html",
@@ -40,6 +41,7 @@ EXPECTED_FILES = {
     "src/{pkg}/templates/notes/detail.html",
     "tests/test_notes.py",
     "tests/test_pages.py",
+    "tests/test_settings.py",
 }
 
 
@@ -298,4 +300,5 @@ def test_project_name_gives_package_name(tmp_path):
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
     assert answers["package_name"] == "field_notes"
     assert (root / "src/field_notes/app.py").is_file()
-    assert "APP_NAME=42 Field Notes!" in (root / ".env.example").read_text()
+    assert 'APP_NAME="42 Field Notes!"' in (root / ".env.example").read_text()
+    assert Settings(_env_file=root / ".env.example").app_name == "42 Field Notes!"

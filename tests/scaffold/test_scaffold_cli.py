@@ -29,6 +29,7 @@ from vibetuner.cli.template import installed_template
         ("python_version=2.7", "'2.7' is not in"),
         ("author_email=nobody", "'nobody' is not an email address"),
         ("project_name=  ", "the project name must not be empty"),
+        ('project_name=My "App"', "without double quotes or backslashes"),
         ("colour=blue", "unknown question 'colour'"),
         ("package_name", "--data takes key=value"),
     ],
