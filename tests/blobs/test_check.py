@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from typer.testing import CliRunner
 
-from tests.blobs.conftest import stored_keys
+from tests.blobs.conftest import leftovers, stored_keys
 from vibetuner.cli import app as cli_app
 from vibetuner.cli.blobs import run_check
 from vibetuner.models import Blob, BlobStatus
@@ -117,3 +118,30 @@ def test_cli_reports_an_unreachable_database_in_one_line(monkeypatch, tmp_path) 
     result = CliRunner().invoke(cli_app, ["blobs", "check"])
     assert result.exit_code == 2
     assert "Error:" in result.output and "Traceback" not in result.output
+
+
+async def interrupted_upload(store: Any) -> str:
+    """What a crash in the middle of an upload leaves in the backend; returns the key."""
+    key = f"blobs/{uuid.uuid4().hex}"
+    backend = store.backend
+    if backend.name == "local":
+        temp = backend.root / ".tmp" / f"{uuid.uuid4().hex}.part"
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_bytes(b"half a file")
+        old = utcnow().timestamp() - 3 * 3600
+        os.utime(temp, (old, old))
+    else:
+        await backend.client.create_multipart_upload(Bucket=backend.bucket, Key=key)
+    return key
+
+
+async def test_interrupted_uploads_are_found_and_removed(store: Any) -> None:
+    await interrupted_upload(store)
+    # The temp file is three hours old; moto stamps the multipart upload now, hence grace 0.
+    report = await find_orphans(
+        store, grace=timedelta(hours=1) if store.backend.name == "local" else timedelta(0)
+    )
+    assert len(report.stale_uploads) == 1 and not report.clean
+    assert await remove_orphans(store, report) == 1
+    assert await leftovers(store) == []
+    assert (await find_orphans(store, grace=timedelta(0))).clean

@@ -101,14 +101,12 @@ async def run_check(
                 console.print(
                     f"unfinished upload ({blob.status.value}): {blob.id} ({escape(blob.key)})"
                 )
+            for ref in report.stale_uploads:
+                console.print(f"interrupted upload: {escape(ref)}")
             if report.clean:
                 console.print("[green]No orphans.[/green]")
                 return True
-            total = (
-                len(report.objects_without_metadata)
-                + len(report.metadata_without_objects)
-                + len(report.unfinished)
-            )
+            total = report.total
             if delete:
                 removed = await remove_orphans(store, report)
                 console.print(f"[green]Removed {removed} orphans.[/green]")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Protocol
 
 from vibetuner.errors import VibetunerError
@@ -77,6 +78,12 @@ class BlobBackend(Protocol):
         self, key: str, *, expires_in: int, content_type: str, content_disposition: str
     ) -> str | None:
         """A URL that serves the object directly, or None when the backend has none."""
+
+    async def stale_uploads(self, older_than: datetime) -> list[str]:
+        """Uploads a crash left unfinished before ``older_than`` (temp files, multipart)."""
+
+    async def remove_stale_upload(self, ref: str) -> None:
+        """Remove one unfinished upload named by ``stale_uploads``."""
 
 
 def check_key(key: str) -> str:

@@ -30,12 +30,23 @@ class OrphanReport:
     #: Uploads that failed, or stayed pending longer than the grace period.
     unfinished: list[Blob] = field(default_factory=list)
 
+    #: Backend leftovers of interrupted uploads: temporary files, open multipart uploads.
+    stale_uploads: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """How many orphans were found."""
+        return (
+            len(self.objects_without_metadata)
+            + len(self.metadata_without_objects)
+            + len(self.unfinished)
+            + len(self.stale_uploads)
+        )
+
     @property
     def clean(self) -> bool:
         """True when nothing is orphaned."""
-        return not (
-            self.objects_without_metadata or self.metadata_without_objects or self.unfinished
-        )
+        return self.total == 0
 
 
 async def find_orphans(store: BlobStore, *, grace: timedelta = DEFAULT_GRACE) -> OrphanReport:
@@ -58,6 +69,7 @@ async def find_orphans(store: BlobStore, *, grace: timedelta = DEFAULT_GRACE) ->
             report.unfinished.append(blob)
     unfinished_keys = {blob.key for blob in report.unfinished}
     report.objects_without_metadata = sorted(stored - claimed - unfinished_keys)
+    report.stale_uploads = await store.backend.stale_uploads(cutoff)
     return report
 
 
@@ -73,6 +85,9 @@ async def remove_orphans(store: BlobStore, report: OrphanReport) -> int:
         removed += 1
     for blob in report.metadata_without_objects:
         await blob.delete()
+        removed += 1
+    for ref in report.stale_uploads:
+        await store.backend.remove_stale_upload(ref)
         removed += 1
     return removed
 

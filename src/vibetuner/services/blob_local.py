@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 from vibetuner.services.blob_backend import KEY_PATTERN, NAMESPACE_PATTERN, BlobNotFound, check_key
 
 TEMP_DIR_NAME = ".tmp"
+_TEMP_REF = re.compile(r"^\.tmp/[0-9a-f]{32}\.part$")
 
 
 class LocalBackend:
@@ -68,7 +71,7 @@ class LocalBackend:
                 if writing is not None and not writing.done():
                     await asyncio.wait([writing])
                 await asyncio.to_thread(handle.close)
-            await asyncio.to_thread(os.replace, temp, final)
+            await asyncio.to_thread(_rename_durably, temp, final, self.fsync)
         except BaseException:
             await asyncio.to_thread(temp.unlink, True)
             raise
@@ -114,6 +117,25 @@ class LocalBackend:
         """Local files have no URL of their own; the app serves them."""
         return None
 
+    async def stale_uploads(self, older_than: datetime) -> list[str]:
+        """Temporary files last written before ``older_than``, as ``.tmp/<name>.part``."""
+        cutoff = older_than.timestamp()
+
+        def scan() -> list[str]:
+            return [
+                f"{TEMP_DIR_NAME}/{path.name}"
+                for path in self.temp_files()
+                if path.stat().st_mtime < cutoff
+            ]
+
+        return await asyncio.to_thread(scan)
+
+    async def remove_stale_upload(self, ref: str) -> None:
+        """Delete one temporary file named by ``stale_uploads``."""
+        if not _TEMP_REF.fullmatch(ref):
+            raise ValueError(f"not a temporary upload: {ref!r}")
+        await asyncio.to_thread((self.root / ref).unlink, True)
+
     def temp_files(self) -> list[Path]:
         """Temporary files of uploads in progress or interrupted by a crash."""
         temp_dir = self.root / TEMP_DIR_NAME
@@ -129,6 +151,17 @@ def _finish(handle, fsync: bool) -> None:  # type: ignore[no-untyped-def]
     handle.flush()
     if fsync:
         os.fsync(handle.fileno())
+
+
+def _rename_durably(temp: Path, final: Path, fsync: bool) -> None:
+    os.replace(temp, final)
+    if fsync:
+        # The rename itself is only durable once the directory entry is on disk.
+        descriptor = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def _list_keys(root: Path) -> list[str]:

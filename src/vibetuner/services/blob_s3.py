@@ -14,6 +14,7 @@ import io
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import datetime
 from typing import Any
 
 from vibetuner.errors import ConfigurationError
@@ -267,6 +268,23 @@ class S3Backend:
                 "ResponseContentDisposition": content_disposition,
             },
             ExpiresIn=expires_in,
+        )
+
+    async def stale_uploads(self, older_than: datetime) -> list[str]:
+        """Multipart uploads begun before ``older_than`` and never completed or aborted."""
+        found: list[str] = []
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        async for page in paginator.paginate(Bucket=self.bucket):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < older_than and KEY_PATTERN.fullmatch(upload["Key"]):
+                    found.append(f"{upload['Key']}?uploadId={upload['UploadId']}")
+        return found
+
+    async def remove_stale_upload(self, ref: str) -> None:
+        """Abort one multipart upload named by ``stale_uploads``."""
+        key, _, upload_id = ref.partition("?uploadId=")
+        await self.client.abort_multipart_upload(
+            Bucket=self.bucket, Key=check_key(key), UploadId=upload_id
         )
 
 
