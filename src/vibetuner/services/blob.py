@@ -168,8 +168,9 @@ class BlobStore:
         byte chunks, or an ``UploadFile``. ``filename`` is the client's name, kept for
         display only; the storage key is generated here. Raises ``BlobTooLarge`` above
         ``max_size`` (default ``BLOB_MAX_SIZE``) and ``BlobStorageError`` when the
-        backend fails; an error raised by ``data`` itself propagates unchanged. In every
-        failure case nothing is left stored and no ``Blob`` is left.
+        backend fails; an error raised by ``data`` itself propagates unchanged. On every
+        failure the object is removed and the ``Blob`` deleted (or, when even the removal
+        fails, kept as ``failed`` for ``vibetuner blobs check``); it is never ``available``.
         """
         space = namespace or DEFAULT_NAMESPACE
         if not NAMESPACE_PATTERN.fullmatch(space):
@@ -196,7 +197,8 @@ class BlobStore:
             blob.status = BlobStatus.AVAILABLE
             await blob.save()
         except BaseException as exc:
-            await self._discard(blob)
+            # Shielded: a cancelled request must still clean up after itself.
+            await asyncio.shield(self._discard(blob))
             if exc is meter.source_error or isinstance(exc, (BlobError, ValueError, TypeError)):
                 raise
             if isinstance(exc, Exception):
