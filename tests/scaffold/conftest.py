@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from vibetuner.cli import app as cli_app
@@ -28,7 +29,7 @@ def template_cache(
     return cache
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str] | object:
+def run_cli(*args: str, cwd: Path | None = None) -> Result:
     """Run ``vibetuner ARGS`` in process; returns click's result (exit_code, output)."""
     runner = CliRunner()
     if cwd is None:

@@ -42,6 +42,7 @@ EXPECTED_FILES = {
     "tests/test_notes.py",
     "tests/test_pages.py",
     "tests/test_settings.py",
+    "tests/test_limits.py",
 }
 
 
@@ -228,8 +229,9 @@ def test_no_oauth_provider(tmp_path):
     assert "Sign-in providers" not in (root / "README.md").read_text()
 
 
-def test_several_providers(tmp_path):
-    root = scaffold(tmp_path / "app", "oauth_providers=github,google")
+@pytest.mark.parametrize("value", ["github,google", "[github, google]", " google , github "])
+def test_several_providers(tmp_path, value):
+    root = scaffold(tmp_path / "app", f"oauth_providers={value}")
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
     assert answers["oauth_providers"] == ["google", "github"]
 

@@ -45,7 +45,8 @@ def parse_data(items: list[str], questions: dict[str, dict]) -> dict[str, Any]:
         if key not in questions:
             raise ValueError(f"unknown question {key!r}; the questions are: {', '.join(questions)}")
         if questions[key].get("multiselect"):
-            parts = [p.strip() for p in value.split(",") if p.strip()]
+            # Also accept the YAML list form copier itself takes: [google, github].
+            parts = [p.strip() for p in value.strip().strip("[]").split(",") if p.strip()]
             data[key] = [] if parts in ([], ["none"]) else parts
         else:
             data[key] = value
