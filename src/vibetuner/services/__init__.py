@@ -1,1 +1,1 @@
-"""Services used by the routes: email delivery, sign-in, rate limits, OAuth providers."""
+"""Services used by the routes: email, sign-in, rate limits, OAuth providers, blob storage."""
