@@ -254,7 +254,7 @@ def update(
         )
     if template is not None:
         source_dir = template.resolve()
-    elif Path(str(old_src)).name == INSTALLED_KEY or not Path(str(old_src)).exists():
+    elif recorded_installed(Path(str(old_src)), INSTALLED_KEY) or not Path(str(old_src)).exists():
         source_dir = installed_template()
     elif is_git_root(Path(str(old_src))):
         source_dir = Path(str(old_src))
@@ -309,6 +309,11 @@ def update(
             f"  {c}" for c in conflicts
         )
     out.print(Panel(summary, border_style="yellow" if conflicts else "green", expand=False))
+
+
+def recorded_installed(src: Path, key: str) -> bool:
+    """True when ``src`` is a local history of the installed template (``.../templates/<key>``)."""
+    return src.name == key and src.parent.name == "templates"
 
 
 def conflict_markers(path: Path) -> bool:
