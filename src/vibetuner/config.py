@@ -35,8 +35,13 @@ class OIDCProviderSettings(BaseModel):
 class Settings(BaseSettings):
     """All vibetuner settings. Create one per app; tests pass their own instance."""
 
+    # An empty variable (``MONGODB_URL=``) counts as unset, as in most .env templates.
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,
     )
 
     # --- application -------------------------------------------------------------------

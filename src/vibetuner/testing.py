@@ -172,6 +172,15 @@ def session_cookie(settings: Any, data: dict[str, Any]) -> str:
     return signer.sign(payload).decode("utf-8")
 
 
+def set_session_cookie(http: Any, settings: Any, value: str) -> None:
+    """Put a session cookie in ``http``'s jar where the server's own cookies go.
+
+    httpx files cookies of a dotless host such as ``testserver`` under
+    ``testserver.local``; a cookie set there is replaced when the app signs out.
+    """
+    http.cookies.set(settings.session_cookie, value, domain="testserver.local", path="/")
+
+
 @pytest.fixture
 async def signed_in_client(app: Any, user: Any) -> AsyncIterator[Any]:
     """An ``httpx.AsyncClient`` whose session cookie signs in ``user``."""
@@ -184,11 +193,8 @@ async def signed_in_client(app: Any, user: Any) -> AsyncIterator[Any]:
         settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
     )
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://testserver",
-        cookies={settings.session_cookie: cookie},
-    ) as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        set_session_cookie(http, settings, cookie)
         yield http
 
 
@@ -206,11 +212,8 @@ async def client_for(app: Any) -> AsyncIterator[Callable[[Any], Any]]:
         cookie = session_cookie(
             settings, {USER_ID_KEY: str(person.id), SESSION_VERSION_KEY: person.session_version}
         )
-        http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            cookies={settings.session_cookie: cookie},
-        )
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        set_session_cookie(http, settings, cookie)
         opened.append(http)
         return http
 

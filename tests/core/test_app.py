@@ -251,3 +251,10 @@ def test_server_exits_with_one_clear_line_when_mongodb_is_unreachable(tmp_path):
     assert result.returncode != 0
     assert f"cannot reach MongoDB at 127.0.0.1:{port}" in output
     assert "topsecret" not in output and "Traceback" not in output
+
+
+async def test_signed_in_client_fixture_is_signed_out_by_the_app(signed_in_client, user):
+    assert (await signed_in_client.get("/auth/me")).json()["email"] == user.email
+    response = await signed_in_client.post("/auth/logout", headers={"origin": "http://testserver"})
+    assert response.status_code in (200, 303)
+    assert (await signed_in_client.get("/auth/me")).status_code == 401

@@ -60,3 +60,8 @@ async def test_in_memory_when_no_url(caplog):
         assert any("in-memory database" in record.message for record in caplog.records)
     finally:
         await mongo.close()
+
+
+def test_empty_mongodb_url_means_in_memory(monkeypatch):
+    monkeypatch.setenv("MONGODB_URL", "")
+    assert Settings(_env_file=None).mongodb_url is None

@@ -9,18 +9,27 @@ PKCE (S256) and a state; OpenID Connect flows also send and check a nonce.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.starlette_client import OAuth, OAuthError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from vibetuner.config import Settings
 from vibetuner.errors import VibetunerError
 from vibetuner.services.auth import OAuthIdentity
+
+with warnings.catch_warnings():
+    # Authlib warns on import that its httpx client moves to httpx2; nothing a vibetuner
+    # user can act on, so keep it out of their console and test output. authlib.deprecate
+    # installs an "always" filter when imported, so it goes first and ours on top of it.
+    import authlib.deprecate
+
+    warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
+    from authlib.common.errors import AuthlibBaseError
+    from authlib.integrations.starlette_client import OAuth, OAuthError
 
 logger = logging.getLogger("vibetuner.oauth")
 
