@@ -75,7 +75,7 @@ def bench_first_request(repeat: int) -> tuple[float, float]:
                    "--data", "project_name=benchapp", "--data", "package_name=benchapp"])
         src = project / "src"
         (src / "baseline_app.py").write_text(
-            BASELINE_APP.format(app_models_import="from benchapp.models import DOCUMENT_MODELS as APP_MODELS")
+            BASELINE_APP.format(app_models_import="from benchapp.models import MODELS as APP_MODELS")
         )
         env = {**os.environ, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
         env.pop("MONGODB_URL", None)

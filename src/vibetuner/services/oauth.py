@@ -13,23 +13,12 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 
 from vibetuner.config import Settings
 from vibetuner.errors import VibetunerError
 from vibetuner.services.auth import OAuthIdentity
-
-with warnings.catch_warnings():
-    # Authlib warns on import that its httpx client moves to httpx2; nothing a vibetuner
-    # user can act on, so keep it out of their console and test output. authlib.deprecate
-    # installs an "always" filter when imported, so it goes first and ours on top of it.
-    import authlib.deprecate
-
-    warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
-    from authlib.common.errors import AuthlibBaseError
-    from authlib.integrations.starlette_client import OAuth, OAuthError
 
 logger = logging.getLogger("vibetuner.oauth")
 
@@ -70,7 +59,7 @@ class OAuthProviders:
 
     def __init__(self, settings: Settings, *, github: GitHubEndpoints | None = None) -> None:
         self.settings = settings
-        self.registry = OAuth()
+        self._registry: Any = None
         self.providers: dict[str, ProviderInfo] = {}
         self._register_google(settings)
         self._register_github(settings, github or GitHubEndpoints())
@@ -157,6 +146,13 @@ class OAuthProviders:
 
     # --- flows ---------------------------------------------------------------------------
 
+    @property
+    def registry(self) -> Any:
+        """Authlib's client registry, loaded on first use so apps without providers skip it."""
+        if self._registry is None:
+            self._registry = authlib_client().OAuth()
+        return self._registry
+
     def offered(self) -> list[ProviderInfo]:
         """The providers to show on the login page, in registration order."""
         return list(self.providers.values())
@@ -167,6 +163,9 @@ class OAuthProviders:
 
     async def start(self, request: Request, name: str) -> Response:
         """The redirect to the provider's authorization page (state, PKCE, nonce in the session)."""
+        import httpx
+        from authlib.common.errors import AuthlibBaseError
+
         client = self.registry.create_client(name)
         try:
             return await client.authorize_redirect(request, self.callback_url(name))
@@ -193,7 +192,7 @@ class OAuthProviders:
                 identity = await self._github_identity(client, token)
             else:
                 identity = await self._oidc_identity(client, name, token)
-        except OAuthError as exc:
+        except authlib_client().OAuthError as exc:
             logger.info("%s sign-in failed: %s", name, exc.error)
             if exc.error == "mismatching_state":
                 raise OAuthFlowError(
@@ -254,7 +253,24 @@ def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+def authlib_client() -> Any:
+    """``authlib.integrations.starlette_client``, imported quietly on first use.
+
+    Authlib warns on import that its httpx client moves to httpx2; nothing a vibetuner
+    user can act on. ``authlib.deprecate`` installs an "always" filter when imported, so
+    it is imported first and our filter goes on top of it.
+    """
+    with warnings.catch_warnings():
+        import authlib.deprecate
+
+        warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
+        import authlib.integrations.starlette_client as client
+    return client
+
+
 def _provider_failure(exc: Exception) -> bool:
+    import httpx
+    from authlib.common.errors import AuthlibBaseError
     from joserfc.errors import JoseError
 
     return isinstance(
