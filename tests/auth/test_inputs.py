@@ -71,7 +71,8 @@ async def test_tokens_never_reach_the_logs(client, outbox, caplog):
         ({"json": {"email": 42}}, 422),
         ({"data": {}}, 422),
         ({"files": {"email": ("e.txt", b"a@example.com")}}, 400),
-        ({"data": {"email": "a" * 70_000 + "@example.com"}}, 400),
+        ({"data": {"email": "a" * 70_000 + "@example.com"}}, 413),
+        ({"json": {"email": "a@example.com", "pad": "x" * 70_000}}, 413),
     ],
 )
 async def test_malformed_requests_are_4xx(client, outbox, kwargs, expected):
@@ -79,6 +80,30 @@ async def test_malformed_requests_are_4xx(client, outbox, kwargs, expected):
     assert response.status_code == expected
     assert outbox() == []
     assert await EmailVerificationToken.find_all().count() == 0
+
+
+async def test_oversized_body_without_length_is_413(client, outbox):
+    async def chunks():
+        yield b"email=a%40example.com&pad="
+        for _ in range(10):
+            yield b"x" * 8192
+
+    response = await client.post(
+        "/auth/magic-link",
+        content=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 413
+    assert outbox() == []
+    assert await EmailVerificationToken.find_all().count() == 0
+
+
+@pytest.mark.parametrize("header", ["origin", "referer"])
+@pytest.mark.parametrize("value", ["http://[::1", "http://[bad", "null", "\x7f"])
+async def test_malformed_origin_headers_are_refused_not_500(signed_in_client, header, value):
+    response = await signed_in_client.post("/auth/logout", headers={header: value})
+    assert response.status_code == 403
+    assert (await signed_in_client.get("/auth/me")).status_code == 200
 
 
 @pytest.mark.parametrize("token", ["x", "A" * 300, "%00", "a b", "%E2%80%AE"])

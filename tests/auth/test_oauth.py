@@ -191,6 +191,28 @@ async def test_unverified_email_for_a_new_user_stays_unverified(
     assert mine["email_verified"] is True
     assert mine["providers"] == []
     assert await OAuthAccount.find_all().count() == 0
+    # Whoever signed in through the unverified provider is signed out by the owner's proof.
+    assert (await client.get("/auth/me")).status_code == 401
+
+
+async def test_linking_does_not_undo_a_concurrent_sign_out_everywhere(app, user):
+    from vibetuner.services.auth import OAuthIdentity
+
+    # The request loaded the user; before it links the account, the user signs out
+    # everywhere from another device. The link must not bring the old session_version
+    # (nor any other stale field) back.
+    stale = await UserModel.get(user.id)
+    await UserModel.find_one(UserModel.id == user.id).inc({UserModel.session_version: 1})
+    await UserModel.find_one(UserModel.id == user.id).set({UserModel.name: "Renamed"})
+    identity = OAuthIdentity(
+        provider="testidp", provider_user_id="race-1", email="race@example.com", email_verified=True
+    )
+    outcome = await app.state.auth.service.oauth_sign_in(identity, {}, stale)
+    assert outcome.user.id == user.id
+    stored = await UserModel.get(user.id)
+    assert stored.session_version == user.session_version + 1
+    assert stored.name == "Renamed"
+    assert len(stored.oauth_accounts) == 1
 
 
 async def test_provider_error_ends_on_a_clear_page(client, provider_browser):

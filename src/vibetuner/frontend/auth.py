@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
@@ -19,6 +19,13 @@ from pydantic import BaseModel
 from vibetuner.config import Settings
 from vibetuner.frontend.deps import current_user, wants_html
 from vibetuner.frontend.redirects import safe_next
+from vibetuner.frontend.responses import (
+    HTML,
+    SIGN_IN_REQUIRED,
+    ValidationProblem,
+    problem as documented_problem,
+    redirect,
+)
 from vibetuner.frontend.sessions import login, logout
 from vibetuner.models.user import UserModel
 from vibetuner.services.auth import (
@@ -49,6 +56,19 @@ LINK_REFUSED = {
         "The link is not one we sent, or a newer link replaced it. Ask for a new one.",
     ),
 }
+
+
+class MagicLinkSent(BaseModel):
+    """``POST /auth/magic-link`` to an API client: the same for every valid address."""
+
+    status: Literal["sent"]
+    detail: str
+
+
+class SignedOut(BaseModel):
+    """``POST /auth/logout`` and ``/auth/logout-everywhere`` to an API client."""
+
+    status: Literal["signed_out"]
 
 
 class MeResponse(BaseModel):
@@ -158,7 +178,22 @@ async def login_page(request: Request, next: str | None = None) -> Response:
     )
 
 
+class FormTooLarge(Exception):
+    """The request body is over ``MAX_FORM_BYTES``."""
+
+
 async def _read_body(request: Request) -> dict[str, Any]:
+    # Read at most MAX_FORM_BYTES whatever the encoding: form.max_part_size only limits
+    # multipart bodies, and request.json() would read anything.
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise FormTooLarge
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > MAX_FORM_BYTES:
+            raise FormTooLarge
+    request._body = bytes(received)  # Starlette's json() and form() read the cached body
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = await request.json()
@@ -169,12 +204,52 @@ async def _read_body(request: Request) -> dict[str, Any]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-@router.post("/magic-link", summary="Email a sign-in link")
+# The body is read by hand (form or JSON, with tight limits), so it is described here.
+MAGIC_LINK_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["email"],
+    "properties": {
+        "email": {"type": "string", "format": "email", "maxLength": 320},
+        # Untyped on purpose: anything that is not a same-site path is ignored, not refused.
+        "next": {"description": "Where to go after signing in (a path on this site)"},
+    },
+}
+
+
+@router.post(
+    "/magic-link",
+    summary="Email a sign-in link",
+    response_model=MagicLinkSent,
+    responses={
+        200: {"content": dict(HTML), "description": "Sent (browsers get a 'check your inbox' page)"},
+        400: documented_problem("Malformed form body"),
+        413: documented_problem("The form is larger than 16 KiB", html=True),
+        422: {
+            "model": ValidationProblem,
+            "content": dict(HTML),
+            "description": "Missing or invalid email address",
+        },
+        429: documented_problem("Too many links requested; see Retry-After", html=True),
+        502: documented_problem("The email could not be sent; no link was created", html=True),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": MAGIC_LINK_FORM},
+                "application/json": {"schema": MAGIC_LINK_FORM},
+            },
+        }
+    },
+)
 async def request_magic_link(request: Request) -> Response:
     """Issue and send a sign-in link; the answer is the same whether or not an account exists."""
     state = auth_state(request)
     settings: Settings = request.app.state.settings
-    body = await _read_body(request)
+    try:
+        body = await _read_body(request)
+    except FormTooLarge:
+        return problem(request, 413, "Too large", "The form is too large.")
     raw_email = body.get("email")
     next_path = _login_redirect(request, body.get("next"))
     html = wants_html(request)
@@ -246,7 +321,17 @@ def _invalid_email(
     )
 
 
-@router.get("/magic-link/{token}", summary="Follow a sign-in link")
+@router.get(
+    "/magic-link/{token}",
+    summary="Follow a sign-in link",
+    response_class=RedirectResponse,
+    status_code=303,
+    responses={
+        303: redirect("Signed in: sent to `next` (a safe, same-site path)"),
+        400: documented_problem("The link is unknown, used or expired", html=True),
+        403: documented_problem("The account is disabled", html=True),
+    },
+)
 async def follow_magic_link(request: Request, token: str, next: str | None = None) -> Response:
     """Consume the link (once), sign in (creating the user if new) and redirect to ``next``."""
     state = auth_state(request)
@@ -279,7 +364,10 @@ def same_origin(request: Request) -> bool:
         source = request.headers.get("referer")
         if source is None:
             return True
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 host)
+        return False
     if not parts.scheme or not parts.netloc:
         return False  # "null" or garbage
     origin = f"{parts.scheme}://{parts.netloc}".lower()
@@ -307,7 +395,18 @@ def _cross_site(request: Request) -> Response:
     )
 
 
-@router.post("/logout", summary="Sign out of this browser")
+SIGN_OUT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: redirect("Signed out (browsers): sent to the home page"),
+    403: documented_problem("The request came from another site", html=True),
+}
+
+
+@router.post(
+    "/logout",
+    summary="Sign out of this browser",
+    response_model=SignedOut,
+    responses=SIGN_OUT_RESPONSES,
+)
 async def sign_out(request: Request) -> Response:
     """Clear this session."""
     if not same_origin(request):
@@ -316,7 +415,12 @@ async def sign_out(request: Request) -> Response:
     return _signed_out(request)
 
 
-@router.post("/logout-everywhere", summary="Sign out of every browser")
+@router.post(
+    "/logout-everywhere",
+    summary="Sign out of every browser",
+    response_model=SignedOut,
+    responses={**SIGN_OUT_RESPONSES, 401: documented_problem("Not signed in", html=True)},
+)
 async def sign_out_everywhere(request: Request) -> Response:
     """End every session of the signed-in user (bumps ``session_version``)."""
     if not same_origin(request):
@@ -342,7 +446,20 @@ def _unknown_provider(request: Request, provider: str) -> Response:
     )
 
 
-@router.get("/oauth/{provider}", summary="Start signing in with a provider")
+OAUTH_FAILED: dict[int | str, dict[str, Any]] = {
+    400: documented_problem("The provider refused or the answer did not check out", html=True),
+    404: documented_problem("No such provider is configured", html=True),
+    502: documented_problem("The provider could not be reached", html=True),
+}
+
+
+@router.get(
+    "/oauth/{provider}",
+    summary="Start signing in with a provider",
+    response_class=RedirectResponse,
+    status_code=302,
+    responses={302: redirect("To the provider's authorization page"), **OAUTH_FAILED},
+)
 async def oauth_start(request: Request, provider: str, next: str | None = None) -> Response:
     """Redirect to the provider's authorization page."""
     from vibetuner.services.oauth import OAuthFlowError
@@ -357,7 +474,18 @@ async def oauth_start(request: Request, provider: str, next: str | None = None) 
         return problem(request, exc.status_code, "Sign-in failed", str(exc), html=True)
 
 
-@router.get("/oauth/{provider}/callback", summary="Finish signing in with a provider")
+@router.get(
+    "/oauth/{provider}/callback",
+    summary="Finish signing in with a provider",
+    response_class=RedirectResponse,
+    status_code=303,
+    responses={
+        303: redirect("Signed in: sent to the page asked for at the start"),
+        **OAUTH_FAILED,
+        403: documented_problem("The account is disabled", html=True),
+        409: documented_problem("The identity cannot be linked to this account", html=True),
+    },
+)
 async def oauth_callback(request: Request, provider: str) -> Response:
     """Check the provider's answer, apply the account rules, sign in and redirect."""
     from vibetuner.services.oauth import OAuthFlowError
@@ -386,7 +514,12 @@ async def oauth_callback(request: Request, provider: str) -> Response:
 # --- current user ----------------------------------------------------------------------------
 
 
-@router.get("/me", response_model=MeResponse, summary="The signed-in user")
+@router.get(
+    "/me",
+    response_model=MeResponse,
+    summary="The signed-in user",
+    responses={401: SIGN_IN_REQUIRED[401]},
+)
 async def me(request: Request) -> Response:
     """The signed-in user's public fields and linked providers; 401 when signed out."""
     user: UserModel | None = await current_user(request)

@@ -161,8 +161,15 @@ class AuthService:
                 if user is None:  # deleted in between; nothing sensible to sign in
                     raise MagicLinkRefused("unknown") from None
         elif user.email_verified_at is None:
+            # Until now nobody had proven this mailbox: whoever holds a session of this
+            # account (say, through a provider that does not verify addresses) loses it.
             await _drop_unverified_links(user)
-            await user.set({UserModel.email_verified_at: now})
+            await user.update(
+                {"$set": {"email_verified_at": now}, "$inc": {"session_version": 1}}
+            )
+            user = await UserModel.get(user.id)
+            if user is None:  # deleted in between
+                raise MagicLinkRefused("unknown")
         if not user.is_active:
             raise AccountDisabled("this account is disabled")
         return user
@@ -252,8 +259,10 @@ class AuthService:
                 "already_linked",
                 f"This {identity.provider} account is already linked to another user.",
             ) from None
+        # An atomic push: saving the whole user loaded earlier in this request could undo
+        # a sign-out everywhere or a deactivation that happened meanwhile.
+        await user.update({"$push": {"oauth_accounts": account.to_ref()}})
         user.oauth_accounts.append(account)  # type: ignore[arg-type]
-        await user.save()
 
     async def _refresh_account(
         self, account: OAuthAccount, identity: OAuthIdentity, token: dict[str, Any]
@@ -312,8 +321,10 @@ async def _drop_unverified_links(user: UserModel) -> None:
     dropped = {account.id for account in unverified}
     for account in unverified:
         await account.delete()
+    await user.update(
+        {"$pull": {"oauth_accounts": {"$in": [account.to_ref() for account in unverified]}}}
+    )
     user.oauth_accounts = [link for link in user.oauth_accounts if _link_id(link) not in dropped]
-    await user.save()
     logger.info("removed %d unverified provider link(s) from user %s", len(dropped), user.id)
 
 
