@@ -114,13 +114,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
         if self.environment == "production":
-            key = self.session_key.get_secret_value() if self.session_key else ""
-            if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < 32:
-                raise ValueError(
-                    "SESSION_KEY must be set to a random value of at least 32 characters "
-                    "when ENVIRONMENT=production (generate one with: "
-                    "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
-                )
+            problems = production_problems(self)
+            if problems:
+                raise ValueError("ENVIRONMENT=production refuses unsafe settings: " + "; ".join(problems))
         return self
 
     @property
@@ -132,6 +128,24 @@ class Settings(BaseSettings):
     def blob_directory(self) -> Path:
         """Directory of the local blob backend (``BLOB_DIR``, else ``DATA_DIR/blobs``)."""
         return self.blob_dir if self.blob_dir is not None else self.data_dir / "blobs"
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What makes ``settings`` unsafe for production, one readable sentence each."""
+    problems = []
+    key = settings.session_key.get_secret_value() if settings.session_key else ""
+    if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+        problems.append(
+            "SESSION_KEY must be a random value of at least 32 characters (generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    if settings.mongodb_url is None:
+        problems.append("MONGODB_URL must be set (the in-memory database keeps nothing)")
+    if settings.email_backend == "console":
+        problems.append("EMAIL_BACKEND=console would print sign-in links to the logs; use smtp")
+    if not settings.base_url.startswith("https://"):
+        problems.append("BASE_URL must be the public https:// address (session cookies are Secure)")
+    return problems
 
 
 @lru_cache(maxsize=1)

@@ -45,7 +45,7 @@ def session_middleware_options(settings: Settings) -> dict[str, Any]:
         "session_cookie": settings.session_cookie,
         "max_age": settings.session_max_age,
         "same_site": "lax",
-        "https_only": settings.environment == "production",
+        "https_only": settings.is_production,
     }
 
 
