@@ -73,6 +73,27 @@ async def test_find_and_remove_orphans(store: Any) -> None:
     assert remaining == {made["healthy"].id, made["in_progress"].id, made["other_backend"].id}
 
 
+async def test_remove_keeps_what_became_whole_after_the_scan(store: Any) -> None:
+    async def one(data: bytes):  # type: ignore[no-untyped-def]
+        yield data
+
+    lost = await store.put(b"late", filename="late.txt")
+    await store.backend.delete(lost.key)
+    stray_key = f"blobs/{uuid.uuid4().hex}"
+    await store.backend.write(stray_key, one(b"stray"), content_type="text/plain")
+    report = await find_orphans(store)
+    assert [b.id for b in report.metadata_without_objects] == [lost.id]
+    assert report.objects_without_metadata == [stray_key]
+
+    # Between the scan and the removal the object arrives, and the stray gets its metadata.
+    await store.backend.write(lost.key, one(b"late"), content_type="text/plain")
+    await Blob(key=stray_key, backend=store.backend.name, status=BlobStatus.AVAILABLE).insert()
+
+    assert await remove_orphans(store, report) == 0
+    assert await Blob.get(lost.id) is not None
+    assert sorted(await stored_keys(store)) == sorted([lost.key, stray_key])
+
+
 async def test_run_check_reports_then_deletes(app: Any, store: Any) -> None:
     made = await make_orphans(store)
     settings = app.state.settings

@@ -74,9 +74,15 @@ async def find_orphans(store: BlobStore, *, grace: timedelta = DEFAULT_GRACE) ->
 
 
 async def remove_orphans(store: BlobStore, report: OrphanReport) -> int:
-    """Delete everything in ``report``; returns how many objects and documents were removed."""
+    """Delete everything in ``report``; returns how many objects and documents were removed.
+
+    Each orphan is checked again just before it goes: an upload that finished after
+    ``find_orphans`` looked is no longer an orphan and is kept.
+    """
     removed = 0
     for key in report.objects_without_metadata:
+        if await Blob.find_one(Blob.key == key) is not None:
+            continue
         await store.backend.delete(key)
         removed += 1
     for blob in report.unfinished:
@@ -84,6 +90,8 @@ async def remove_orphans(store: BlobStore, report: OrphanReport) -> int:
         await blob.delete()
         removed += 1
     for blob in report.metadata_without_objects:
+        if await store.backend.exists(blob.key):
+            continue
         await blob.delete()
         removed += 1
     for ref in report.stale_uploads:
