@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from beanie import PydanticObjectId
-from fastapi import APIRouter, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from vibetuner.frontend.deps import RequireUser
+from vibetuner.frontend.responses import SIGN_IN_REQUIRED, problem, redirect
 from vibetuner.models import Blob, UserModel
 from vibetuner.services.blob_backend import BlobStorageError, BlobTooLarge
 
@@ -22,6 +23,9 @@ from .web import render
 router = APIRouter(prefix="/notes", tags=["notes"])
 
 MAX_ATTACHMENTS = 10
+# A title is one line of text: no control characters (NUL, CR, LF ...), not only spaces.
+ONE_LINE_NOT_BLANK = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+NOT_FOUND = {404: problem("No such note, or it belongs to someone else")}
 
 
 async def owned_note(note_id: str, user: UserModel) -> Note:
@@ -36,30 +40,36 @@ async def owned_note(note_id: str, user: UserModel) -> Note:
     return note
 
 
-@router.get("", response_class=HTMLResponse)
+@router.get("", response_class=HTMLResponse, responses=SIGN_IN_REQUIRED)
 async def list_notes(request: Request, user: RequireUser) -> HTMLResponse:
     """The user's notes, newest first, and the form to write one."""
     notes = await Note.find(Note.owner.id == user.id).sort(-Note.db_insert_dt).to_list()
     return render(request, "notes/index.html", {"user": user, "notes": notes})
 
 
-@router.post("")
+@router.post(
+    "",
+    response_class=RedirectResponse,
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses={
+        **SIGN_IN_REQUIRED,
+        303: redirect("Created: sent to the new note"),
+        400: problem("A malformed form"),
+        413: problem("A file is larger than BLOB_MAX_SIZE"),
+        503: problem("A file could not be stored"),
+    },
+)
 async def create_note(
     request: Request,
     user: RequireUser,
-    title: Annotated[str, Form(min_length=1, max_length=200)],
+    title: Annotated[str, Form(min_length=1, max_length=200, pattern=ONE_LINE_NOT_BLANK)],
     body: Annotated[str, Form(max_length=20_000)] = "",
-    files: Annotated[list[UploadFile] | None, Form()] = None,
+    files: Annotated[list[UploadFile], File(max_length=MAX_ATTACHMENTS)] = [],  # noqa: B006
 ) -> RedirectResponse:
     """Create a note and store its attachments; redirect to the new note."""
-    uploads = [f for f in files or [] if f.filename]
-    if len(uploads) > MAX_ATTACHMENTS:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, f"At most {MAX_ATTACHMENTS} files per note."
-        )
+    # (FastAPI copies the default list for each request.)
+    uploads = [f for f in files if f.filename]
     title = title.strip()
-    if not title:
-        raise HTTPException(422, "The title must not be blank.")
     blobs: list[Blob] = []
     store = request.app.state.blobs
     try:
@@ -88,7 +98,11 @@ async def create_note(
     return RedirectResponse(f"/notes/{note.id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
-@router.get("/{note_id}", response_class=HTMLResponse)
+@router.get(
+    "/{note_id}",
+    response_class=HTMLResponse,
+    responses={**SIGN_IN_REQUIRED, **NOT_FOUND},
+)
 async def show_note(request: Request, note_id: str, user: RequireUser) -> HTMLResponse:
     """One note with links to its attachments."""
     note = await owned_note(note_id, user)
@@ -96,7 +110,12 @@ async def show_note(request: Request, note_id: str, user: RequireUser) -> HTMLRe
     return render(request, "notes/detail.html", {"user": user, "note": note})
 
 
-@router.post("/{note_id}/delete")
+@router.post(
+    "/{note_id}/delete",
+    response_class=RedirectResponse,
+    status_code=status.HTTP_303_SEE_OTHER,
+    responses={**SIGN_IN_REQUIRED, **NOT_FOUND, 303: redirect("Deleted: sent to the list")},
+)
 async def delete_note(request: Request, note_id: str, user: RequireUser) -> RedirectResponse:
     """Delete a note and its stored files; redirect to the list."""
     note = await owned_note(note_id, user)
