@@ -7,14 +7,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from beanie import Document
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import Settings, get_settings
 from vibetuner.errors import VibetunerError
 from vibetuner.frontend.health import router as health_router
 from vibetuner.frontend.lifespan import AppLifespan, vibetuner_lifespan
+from vibetuner.frontend.routers import add_router
 from vibetuner.frontend.sessions import session_middleware_options
 
 
@@ -40,10 +45,35 @@ def create_app(
     app.state.settings = active
     app.add_middleware(SessionMiddleware, **session_middleware_options(active))
     app.add_middleware(StartupErrorMiddleware)
-    app.include_router(health_router)
+    app.add_exception_handler(405, method_not_allowed)
+    add_router(app, health_router)
     for router in routers:
-        app.include_router(router)
+        add_router(app, router)
     return app
+
+
+KNOWN_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 whose ``Allow`` names every method of the path.
+
+    Starlette answers with the methods of the first route whose path matched; a path
+    served by several routes (``GET`` and ``DELETE /blobs/{id}``) needs all of them.
+    """
+    # Ask every route the way the router does (``matches``), once per method: included
+    # routers are routes too, and their own routes are not in ``app.router.routes``.
+    allowed = [
+        method
+        for method in KNOWN_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    detail = exc.detail if isinstance(exc, HTTPException) else "Method Not Allowed"
+    headers = {"Allow": ", ".join(allowed)} if allowed else None
+    return await http_exception_handler(request, HTTPException(405, detail, headers=headers))
 
 
 class StartupErrorMiddleware:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
@@ -23,9 +23,10 @@ from vibetuner.frontend.responses import (
     HTML,
     SIGN_IN_REQUIRED,
     ValidationProblem,
-    problem as documented_problem,
     redirect,
 )
+from vibetuner.frontend.responses import problem as documented_problem
+from vibetuner.frontend.routers import FlatRouter
 from vibetuner.frontend.sessions import login, logout
 from vibetuner.models.user import UserModel
 from vibetuner.services.auth import (
@@ -42,7 +43,7 @@ from vibetuner.templating import app_environment
 
 logger = logging.getLogger("vibetuner.auth")
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = FlatRouter(prefix="/auth", tags=["auth"])
 
 LOGIN_URL = "/auth/login"
 NEXT_SESSION_KEY = "auth_next"
@@ -221,7 +222,7 @@ MAGIC_LINK_FORM: dict[str, Any] = {
     summary="Email a sign-in link",
     response_model=MagicLinkSent,
     responses={
-        200: {"content": dict(HTML), "description": "Sent (browsers get a 'check your inbox' page)"},
+        200: {"content": dict(HTML), "description": "Sent (browsers: a 'check your inbox' page)"},
         400: documented_problem("Malformed form body"),
         413: documented_problem("The form is larger than 16 KiB", html=True),
         422: {
@@ -312,7 +313,8 @@ def _invalid_email(
             title="Sign in",
             providers=auth_state(request).providers.offered(),
             next=next_path,
-            email=email[:320],
+            # Shown back in the form: without control characters (NUL, CR, LF ...).
+            email="".join(c for c in email[:320] if c.isprintable()),
             error=message,
         )
     return JSONResponse(

@@ -17,13 +17,21 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from beanie import PydanticObjectId
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from vibetuner.frontend.blob_upload import MultipartFileReader, UploadError, multipart_boundary
 from vibetuner.frontend.deps import RequireUser
+from vibetuner.frontend.responses import (
+    ANY_CONTENT,
+    SIGN_IN_REQUIRED,
+    OpenAPIResponses,
+    problem,
+    redirect,
+)
+from vibetuner.frontend.routers import FlatRouter
 from vibetuner.models.blob import Blob
 from vibetuner.models.user import UserModel
 from vibetuner.services.blob import (
@@ -42,7 +50,7 @@ FILE_FIELD = "file"
 MULTIPART_OVERHEAD = 64 * 1024
 NOT_FOUND = "Blob not found."
 
-router = APIRouter(prefix="/blobs", tags=["blobs"])
+router = FlatRouter(prefix="/blobs", tags=["blobs"])
 
 
 class BlobOut(BaseModel):
@@ -101,12 +109,46 @@ async def owned_blob(blob_id: str, user: UserModel) -> Blob:
     return blob
 
 
+NOT_FOUND_RESPONSE = problem("No such blob, or it belongs to someone else")
+UNAVAILABLE_RESPONSE = problem("The storage backend failed; try again later")
+# Download answers: the bytes, a part of them, or a cache hit.
+CONTENT_RESPONSES: OpenAPIResponses = {
+    200: {"content": dict(ANY_CONTENT), "description": "The bytes, with the blob's content type"},
+    206: {"content": dict(ANY_CONTENT), "description": "The range asked for with `Range`"},
+    304: {"description": "Not modified (`If-None-Match` names the current ETag)"},
+    404: NOT_FOUND_RESPONSE,
+    416: {"description": "The range is outside the file"},
+    503: UNAVAILABLE_RESPONSE,
+}
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=BlobOut,
     summary="Upload a file (multipart field 'file')",
-    responses={413: {"description": "Larger than BLOB_MAX_SIZE"}, 422: {"description": "No file"}},
+    responses={
+        **SIGN_IN_REQUIRED,
+        400: problem("Malformed multipart body, or the upload ended early"),
+        413: problem("Larger than BLOB_MAX_SIZE"),
+        422: problem("Not multipart/form-data, or no 'file' field"),
+        503: UNAVAILABLE_RESPONSE,
+    },
+    # The body is streamed by hand (not parsed by FastAPI), so it is described here.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [FILE_FIELD],
+                        "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    },
 )
 async def upload_blob(request: Request, user: RequireUser, store: Store) -> BlobOut | Response:
     """Stream the ``file`` field of a multipart body into blob storage."""
@@ -168,14 +210,34 @@ def too_large(store: BlobStore) -> JSONResponse:
     )
 
 
-@router.get("/{blob_id}", response_model=BlobOut, summary="A blob's metadata")
+@router.get(
+    "/{blob_id}",
+    response_model=BlobOut,
+    summary="A blob's metadata",
+    responses={**SIGN_IN_REQUIRED, 404: NOT_FOUND_RESPONSE},
+)
 async def get_blob(blob_id: str, request: Request, user: RequireUser) -> BlobOut:
     """The blob's JSON; 404 when it does not exist or belongs to someone else."""
     return blob_json(request, await owned_blob(blob_id, user))
 
 
-@router.api_route(
-    "/{blob_id}/content", methods=["GET", "HEAD"], name="blob_content", summary="A blob's bytes"
+@router.get(
+    "/{blob_id}/content",
+    name="blob_content",
+    summary="A blob's bytes",
+    response_class=Response,
+    responses={
+        **CONTENT_RESPONSES,
+        **SIGN_IN_REQUIRED,
+        307: redirect("To a presigned S3 URL (BLOB_REDIRECT_TO_PRESIGNED)"),
+    },
+)
+@router.head(
+    "/{blob_id}/content",
+    name="blob_content_head",
+    summary="A blob's headers",
+    response_class=Response,
+    responses={**CONTENT_RESPONSES, **SIGN_IN_REQUIRED, 307: redirect("To a presigned S3 URL")},
 )
 async def blob_content(blob_id: str, request: Request, user: RequireUser, store: Store) -> Response:
     """The bytes, with ``Range``/``If-None-Match`` support; optionally a presigned redirect."""
@@ -190,8 +252,25 @@ async def blob_content(blob_id: str, request: Request, user: RequireUser, store:
     return await serve_blob(request, store, blob)
 
 
-@router.api_route(
-    "/{blob_id}/signed", methods=["GET", "HEAD"], name="blob_signed", summary="A signed link"
+SIGNED_RESPONSES: OpenAPIResponses = {
+    **CONTENT_RESPONSES,
+    403: problem("The link is invalid or has expired"),
+}
+
+
+@router.get(
+    "/{blob_id}/signed",
+    name="blob_signed",
+    summary="A blob's bytes through a signed link",
+    response_class=Response,
+    responses=SIGNED_RESPONSES,
+)
+@router.head(
+    "/{blob_id}/signed",
+    name="blob_signed_head",
+    summary="A blob's headers through a signed link",
+    response_class=Response,
+    responses=SIGNED_RESPONSES,
 )
 async def blob_signed(blob_id: str, request: Request, store: Store, token: str = "") -> Response:
     """The bytes for anyone holding a valid, unexpired link made by ``BlobStore.url``."""
@@ -203,7 +282,12 @@ async def blob_signed(blob_id: str, request: Request, store: Store, token: str =
     return await serve_blob(request, store, blob)
 
 
-@router.delete("/{blob_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a blob")
+@router.delete(
+    "/{blob_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a blob",
+    responses={**SIGN_IN_REQUIRED, 404: NOT_FOUND_RESPONSE, 503: UNAVAILABLE_RESPONSE},
+)
 async def delete_blob(blob_id: str, user: RequireUser, store: Store) -> Response:
     """Remove the bytes and the metadata."""
     blob = await owned_blob(blob_id, user)
