@@ -279,3 +279,38 @@ async def test_signed_in_client_fixture_is_signed_out_by_the_app(signed_in_clien
     response = await signed_in_client.post("/auth/logout", headers={"origin": "http://testserver"})
     assert response.status_code in (200, 303)
     assert (await signed_in_client.get("/auth/me")).status_code == 401
+
+
+async def test_flat_routers_keep_prefix_tags_and_dependencies(vibetuner_settings):
+    from fastapi import Depends
+
+    from vibetuner.frontend.routers import FlatRouter
+
+    calls: list[str] = []
+
+    async def audit(request: Request) -> None:
+        calls.append(request.url.path)
+
+    flat = FlatRouter(prefix="/flat", tags=["flat"], dependencies=[Depends(audit)])
+
+    @flat.get("/ping")
+    async def ping() -> dict:
+        return {"pong": True}
+
+    plain = APIRouter(prefix="/plain")
+
+    @plain.get("/ping")
+    async def plain_ping() -> dict:
+        return {"pong": True}
+
+    application = create_app(settings=vibetuner_settings, routers=[flat, plain])
+    # The flat router's routes are the app's own; the plain one stays an included router.
+    assert any(getattr(route, "path", None) == "/flat/ping" for route in application.router.routes)
+    assert not any(getattr(route, "path", None) == "/plain/ping" for route in application.router.routes)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            assert (await c.get("/flat/ping")).json() == {"pong": True}
+            assert (await c.get("/plain/ping")).json() == {"pong": True}
+    assert calls == ["/flat/ping"]
+    assert application.openapi()["paths"]["/flat/ping"]["get"]["tags"] == ["flat"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-router = APIRouter(tags=["health"])
+from vibetuner.frontend.routers import FlatRouter
+
+router = FlatRouter(tags=["health"])
 
 
 class HealthStatus(BaseModel):
