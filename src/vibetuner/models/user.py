@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 import pymongo
@@ -26,6 +27,13 @@ def normalize_email(value: str) -> str:
     """
     if not isinstance(value, str):
         raise ValueError("email must be a string")
+    return _normalize(value)
+
+
+# Every user loaded from the database is validated again; the same few addresses come
+# back on every request, and email-validator's checks are not cheap.
+@lru_cache(maxsize=4096)
+def _normalize(value: str) -> str:
     try:
         checked = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
