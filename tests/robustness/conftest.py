@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from tests.scaffold.conftest import scaffold
 
+from tests.scaffold.conftest import scaffold
 from vibetuner.testing import Outbox
 
 PACKAGE = "robust_app"

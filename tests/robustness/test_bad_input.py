@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.robustness.conftest import served
 
+from tests.robustness.conftest import served
 from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 from vibetuner.models import Blob, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow

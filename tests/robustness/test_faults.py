@@ -26,8 +26,8 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
-from tests.robustness.conftest import MiB, free_port, idle, served, wait_until
 
+from tests.robustness.conftest import MiB, free_port, idle, served, wait_until
 from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 from vibetuner.models import Blob, BlobStatus, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
@@ -66,6 +66,30 @@ def test_vibetuner_run_prod_exits_quickly_with_one_line_when_mongodb_is_down(pro
     assert len(reasons) == 1, output
     assert f"127.0.0.1:{closed_port}" in reasons[0]
     assert "Traceback" not in output and "topsecret" not in output
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"ENVIRONMENT": "production", "SESSION_KEY": ""}, "SESSION_KEY must be"),
+        ({"MONGODB_TIMEOUT_MS": "soon"}, "MONGODB_TIMEOUT_MS: Input should be a valid integer"),
+    ],
+)
+def test_vibetuner_run_prod_reports_bad_settings_in_one_line(project: Path, changes, reason):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MONGODB_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "vibetuner.cli", "run", "prod", "--host", "127.0.0.1"]
+        + ["--port", str(free_port())],
+        cwd=project,
+        env={**env, **changes},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: invalid settings:") and reason in line, line
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 # --- the S3 endpoint stops in the middle of an upload --------------------------------------

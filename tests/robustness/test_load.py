@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.robustness.conftest import LiveApp
 
 SIGN_INS = 200

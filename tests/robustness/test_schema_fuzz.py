@@ -25,6 +25,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.specs.openapi.checks import negative_data_rejection
+
 from tests.robustness.conftest import LiveApp
 
 # "Valid data must be accepted" cannot hold where validity is server state that no

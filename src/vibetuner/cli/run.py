@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,35 @@ def project_or_exit() -> Project:
     except ProjectError as exc:
         err.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def check_app_or_exit(project: Project) -> None:
+    """Import the app once before serving, so that bad settings or a broken app entry end
+    in one clear line (exit code 2) instead of a traceback from each worker."""
+    from pydantic import ValidationError
+
+    from vibetuner.cli.project import load_object
+    from vibetuner.errors import VibetunerError
+
+    try:
+        load_object(project.app)
+    except ProjectError as exc:
+        err.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        reasons = "; ".join(settings_problem(error) for error in exc.errors())
+        err.print(f"[red]Error:[/red] invalid settings: {escape(reasons)}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except VibetunerError as exc:
+        err.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def settings_problem(error: Any) -> str:
+    """One pydantic error as ``VARIABLE: what is wrong`` (settings are environment variables)."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    names = ".".join(str(part) for part in error["loc"]).upper()
+    return f"{names}: {message}" if names else message
 
 
 def workers_from_env() -> int:
@@ -77,6 +106,7 @@ def prod(
     project = project_or_exit()
     project.activate()
     count = workers or workers_from_env()
+    check_app_or_exit(project)
     err.print(f"[bold]{project.app}[/bold] on {host}:{port} with {count} worker(s)")
     uvicorn.run(
         project.app,
