@@ -78,5 +78,6 @@ def report(rows: Sequence[tuple[str, float, float, float, str]]) -> bool:
         ratio = ours / base if base else float("inf")
         met = ratio <= target if op == "<=" else ratio >= target
         ok &= met
-        print(f"{name:52} {ours:11.4f} {base:11.4f} {ratio:7.2f} {op + ' ' + str(target):>9}  {'ok' if met else 'MISSED'}")
+        goal, verdict = f"{op} {target}", "ok" if met else "MISSED"
+        print(f"{name:52} {ours:11.4f} {base:11.4f} {ratio:7.2f} {goal:>9}  {verdict}")
     return ok

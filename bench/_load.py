@@ -13,7 +13,9 @@ import json
 import time
 
 
-async def worker(host: str, port: int, request: bytes, deadline: float, latencies: list[float], errors: list[int]) -> None:
+async def worker(
+    host: str, port: int, request: bytes, deadline: float, latencies: list[float], errors: list[int]
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < deadline:
@@ -37,17 +39,31 @@ async def worker(host: str, port: int, request: bytes, deadline: float, latencie
 
 
 async def run(args: argparse.Namespace) -> dict:
-    headers = [f"GET {args.path} HTTP/1.1", f"Host: {args.host}:{args.port}", "Accept: application/json"]
+    headers = [
+        f"GET {args.path} HTTP/1.1",
+        f"Host: {args.host}:{args.port}",
+        "Accept: application/json",
+    ]
     if args.cookie:
         headers.append(f"Cookie: {args.cookie}")
     request = ("\r\n".join(headers) + "\r\n\r\n").encode()
     latencies: list[float] = []
     errors: list[int] = []
     # Warm-up, not counted.
-    await asyncio.gather(*(worker(args.host, args.port, request, time.perf_counter() + 1.0, [], []) for _ in range(args.connections)))
+    await asyncio.gather(
+        *(
+            worker(args.host, args.port, request, time.perf_counter() + 1.0, [], [])
+            for _ in range(args.connections)
+        )
+    )
     start = time.perf_counter()
     deadline = start + args.seconds
-    await asyncio.gather(*(worker(args.host, args.port, request, deadline, latencies, errors) for _ in range(args.connections)))
+    await asyncio.gather(
+        *(
+            worker(args.host, args.port, request, deadline, latencies, errors)
+            for _ in range(args.connections)
+        )
+    )
     elapsed = time.perf_counter() - start
     latencies.sort()
     return {

@@ -39,7 +39,8 @@ SEED = textwrap.dedent(
         user = UserModel(email="bench@example.com", name="Bench User")
         await user.insert()
         signer = itsdangerous.TimestampSigner(os.environ["SESSION_KEY"])
-        payload = base64.b64encode(json.dumps({"uid": str(user.id), "sv": user.session_version}).encode())
+        session = {"uid": str(user.id), "sv": user.session_version}
+        payload = base64.b64encode(json.dumps(session).encode())
         with open(os.environ["BENCH_COOKIE_FILE"], "w") as fh:
             fh.write(signer.sign(payload).decode())
     """
@@ -68,7 +69,7 @@ BASELINE = SEED + textwrap.dedent(
     from fastapi import FastAPI, HTTPException, Request
     from pydantic import BaseModel
 
-    from vibetuner.models import core_document_models
+    from vibetuner.models import OAuthAccount, core_document_models
     from vibetuner.mongo_memory import create_memory_client
 
     signer = itsdangerous.TimestampSigner(os.environ["SESSION_KEY"])
@@ -78,6 +79,7 @@ BASELINE = SEED + textwrap.dedent(
         email: str
         name: str | None
         picture: str | None
+        email_verified: bool
         providers: list[str]
 
     @asynccontextmanager
@@ -99,7 +101,19 @@ BASELINE = SEED + textwrap.dedent(
             raise HTTPException(401)
         if user is None or not user.is_active or data.get("sv") != user.session_version:
             raise HTTPException(401)
-        return Me(id=str(user.id), email=user.email, name=user.name, picture=user.picture, providers=[])
+        providers = []
+        if user.oauth_accounts:
+            ids = [link.ref.id for link in user.oauth_accounts]
+            found = await OAuthAccount.find({"_id": {"$in": ids}}).to_list()
+            providers = sorted({account.provider for account in found})
+        return Me(
+            id=str(user.id),
+            email=user.email,
+            name=user.name,
+            picture=user.picture,
+            email_verified=user.email_verified_at is not None,
+            providers=providers,
+        )
     """
 )
 
@@ -108,18 +122,48 @@ def measure(module: str, workdir: Path, env: dict[str, str], args: argparse.Name
     port = free_port()
     cookie_file = workdir / f"{module}.cookie"
     server = subprocess.Popen(
-        [PYTHON, "-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--log-level", "warning", "--no-access-log"],
-        cwd=workdir, env={**env, "BENCH_COOKIE_FILE": str(cookie_file)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            PYTHON,
+            "-m",
+            "uvicorn",
+            f"{module}:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=workdir,
+        env={**env, "BENCH_COOKIE_FILE": str(cookie_file)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         wait_for_200(f"http://127.0.0.1:{port}/docs", server)
         cookie = f"vibetuner_session={cookie_file.read_text()}"
         load = subprocess.run(
-            [PYTHON, str(HERE / "_load.py"), "--port", str(port), "--path", "/auth/me", "--cookie", cookie,
-             "--connections", str(args.connections), "--seconds", str(args.seconds)],
-            capture_output=True, text=True, check=True,
+            [
+                PYTHON,
+                str(HERE / "_load.py"),
+                "--port",
+                str(port),
+                "--path",
+                "/auth/me",
+                "--cookie",
+                cookie,
+                "--connections",
+                str(args.connections),
+                "--seconds",
+                str(args.seconds),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         result = json.loads(load.stdout)
         if result["errors"]:
@@ -130,7 +174,9 @@ def measure(module: str, workdir: Path, env: dict[str, str], args: argparse.Name
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
@@ -140,8 +186,13 @@ def main() -> int:
     try:
         (workdir / "ours_app.py").write_text(OURS)
         (workdir / "baseline_app.py").write_text(BASELINE)
-        env = {**os.environ, "PYTHONPATH": str(workdir), "SESSION_KEY": secrets.token_urlsafe(48),
-               "EMAIL_BACKEND": "console", "DATA_DIR": str(workdir / "data")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(workdir),
+            "SESSION_KEY": secrets.token_urlsafe(48),
+            "EMAIL_BACKEND": "console",
+            "DATA_DIR": str(workdir / "data"),
+        }
         env.pop("MONGODB_URL", None)
         ours, base = [], []
         for _ in range(args.rounds):

@@ -19,13 +19,17 @@ ANSWERS = {"project_name": "benchapp", "package_name": "benchapp"}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
 
     from vibetuner.cli.template import installed_template
 
-    vibetuner = shutil.which("vibetuner") or sys.exit("the vibetuner script is not on PATH; pip install -e .")
+    vibetuner = shutil.which("vibetuner") or sys.exit(
+        "the vibetuner script is not on PATH; pip install -e ."
+    )
     copier = shutil.which("copier") or sys.exit("the copier script is not on PATH")
     template = installed_template()
     data = [arg for key, value in ANSWERS.items() for arg in ("--data", f"{key}={value}")]
@@ -39,20 +43,50 @@ def main() -> int:
         run_quiet([vibetuner, "scaffold", "new", str(work / "warm"), "--defaults", *data])
         for index in range(args.repeat):
             start = time.perf_counter()
-            run_quiet([vibetuner, "scaffold", "new", str(work / f"ours{index}"), "--defaults", *data])
+            run_quiet(
+                [vibetuner, "scaffold", "new", str(work / f"ours{index}"), "--defaults", *data]
+            )
             ours.append(time.perf_counter() - start)
             start = time.perf_counter()
-            run_quiet([copier, "copy", "--quiet", "--defaults", *data, str(template), str(work / f"base{index}")])
+            run_quiet(
+                [
+                    copier,
+                    "copy",
+                    "--quiet",
+                    "--defaults",
+                    *data,
+                    str(template),
+                    str(work / f"base{index}"),
+                ]
+            )
             base.append(time.perf_counter() - start)
-        produced = sorted(p.relative_to(work / "ours0").as_posix() for p in (work / "ours0").rglob("*") if p.is_file())
-        expected = sorted(p.relative_to(work / "base0").as_posix() for p in (work / "base0").rglob("*") if p.is_file())
+        produced = sorted(
+            p.relative_to(work / "ours0").as_posix()
+            for p in (work / "ours0").rglob("*")
+            if p.is_file()
+        )
+        expected = sorted(
+            p.relative_to(work / "base0").as_posix()
+            for p in (work / "base0").rglob("*")
+            if p.is_file()
+        )
         if produced != expected:
             sys.exit(f"the two renders differ:\n{sorted(set(produced) ^ set(expected))}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ours.sort()
     base.sort()
-    ok = report([("scaffold new --defaults / copier copy (s)", ours[len(ours) // 2], base[len(base) // 2], 1.5, "<=")])
+    ok = report(
+        [
+            (
+                "scaffold new --defaults / copier copy (s)",
+                ours[len(ours) // 2],
+                base[len(base) // 2],
+                1.5,
+                "<=",
+            )
+        ]
+    )
     return 0 if ok else 1
 
 

@@ -41,7 +41,8 @@ BASELINE_APP = textwrap.dedent(
     @asynccontextmanager
     async def lifespan(app):
         client = create_memory_client()
-        await init_beanie(database=client["bench"], document_models=[*core_document_models(), *APP_MODELS])
+        models = [*core_document_models(), *APP_MODELS]
+        await init_beanie(database=client["bench"], document_models=models)
         app.state.db = client["bench"]
         yield
         client.close()
@@ -71,11 +72,26 @@ def bench_first_request(repeat: int) -> tuple[float, float]:
     work = Path(tempfile.mkdtemp(prefix="vibetuner-bench-"))
     try:
         project = work / "benchapp"
-        run_quiet([PYTHON, "-m", "vibetuner.cli", "scaffold", "new", str(project), "--defaults",
-                   "--data", "project_name=benchapp", "--data", "package_name=benchapp"])
+        run_quiet(
+            [
+                PYTHON,
+                "-m",
+                "vibetuner.cli",
+                "scaffold",
+                "new",
+                str(project),
+                "--defaults",
+                "--data",
+                "project_name=benchapp",
+                "--data",
+                "package_name=benchapp",
+            ]
+        )
         src = project / "src"
         (src / "baseline_app.py").write_text(
-            BASELINE_APP.format(app_models_import="from benchapp.models import MODELS as APP_MODELS")
+            BASELINE_APP.format(
+                app_models_import="from benchapp.models import MODELS as APP_MODELS"
+            )
         )
         env = {**os.environ, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
         env.pop("MONGODB_URL", None)
@@ -84,8 +100,18 @@ def bench_first_request(repeat: int) -> tuple[float, float]:
 
         def serve(module: str) -> float:
             port = free_port()
-            cmd = [PYTHON, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port),
-                   "--log-level", "warning"]
+            cmd = [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                module,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ]
             return time_to_health(cmd, project, env, port)
 
         ours, base = [], []
@@ -100,7 +126,9 @@ def bench_first_request(repeat: int) -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     n = args.repeat
@@ -111,14 +139,28 @@ def main() -> int:
     imports_base = median_time(python("import beanie, pymongo"), n)
     imports_ours = median_time(python("import vibetuner.models"), n)
     help_base = median_time(python("import typer"), n)
-    script = shutil.which("vibetuner") or sys.exit("the vibetuner script is not on PATH; pip install -e .")
+    script = shutil.which("vibetuner") or sys.exit(
+        "the vibetuner script is not on PATH; pip install -e ."
+    )
     help_ours = median_time(lambda: run_quiet([script, "--help"]), n)
     first_ours, first_base = bench_first_request(max(3, n // 2))
     ok = report(
         [
-            ("import vibetuner.models / import beanie, pymongo (s)", imports_ours, imports_base, 1.2, "<="),
+            (
+                "import vibetuner.models / import beanie, pymongo (s)",
+                imports_ours,
+                imports_base,
+                1.2,
+                "<=",
+            ),
             ("vibetuner --help / import typer (s)", help_ours, help_base, 3.0, "<="),
-            ("start to first /health 200: scaffolded / hand-written (s)", first_ours, first_base, 1.3, "<="),
+            (
+                "start to first /health 200: scaffolded / hand-written (s)",
+                first_ours,
+                first_base,
+                1.3,
+                "<=",
+            ),
         ]
     )
     return 0 if ok else 1

@@ -116,7 +116,9 @@ class Settings(BaseSettings):
         if self.environment == "production":
             problems = production_problems(self)
             if problems:
-                raise ValueError("ENVIRONMENT=production refuses unsafe settings: " + "; ".join(problems))
+                raise ValueError(
+                    "ENVIRONMENT=production refuses unsafe settings: " + "; ".join(problems)
+                )
         return self
 
     @property

@@ -50,6 +50,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for test servers)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def real_mongodb_url() -> str | None:
     """``TEST_MONGODB_URL`` when set and not empty."""
     return os.environ.get(TEST_MONGODB_URL_ENV) or None
@@ -212,7 +221,9 @@ async def client_for(app: Any) -> AsyncIterator[Callable[[Any], Any]]:
         cookie = session_cookie(
             settings, {USER_ID_KEY: str(person.id), SESSION_VERSION_KEY: person.session_version}
         )
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        )
         set_session_cookie(http, settings, cookie)
         opened.append(http)
         return http

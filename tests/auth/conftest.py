@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from vibetuner.testing import free_port
+
 LINK_RE = re.compile(r"https?://[^\s\"'<>]+/auth/magic-link/[A-Za-z0-9_.\-]+(?:\?[^\s\"'<>]*)?")
 
 
@@ -79,15 +81,6 @@ async def app_with():
                 yield http
 
     return start
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

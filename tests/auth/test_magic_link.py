@@ -10,7 +10,6 @@ import pytest
 
 from tests.auth.conftest import html_body, link_path, magic_link, request_link, text_body
 from vibetuner.models import EmailVerificationToken, UserModel
-from vibetuner.models.mixins import utcnow
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 

@@ -6,7 +6,6 @@ its own bucket, created by the store at startup (``S3_CREATE_BUCKET``).
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,13 +13,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from vibetuner.testing import free_port
+
 MiB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

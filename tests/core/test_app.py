@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,7 @@ from vibetuner.frontend.deps import CurrentUser, RequireUser
 from vibetuner.frontend.sessions import login, logout
 from vibetuner.models import TimeStampMixin, UserModel
 from vibetuner.mongo import Mongo
-from vibetuner.testing import session_cookie
+from vibetuner.testing import free_port, session_cookie
 
 
 class Widget(TimeStampMixin, Document):
@@ -107,9 +106,7 @@ async def test_health_503_when_database_unreachable(widget_app, http):
     from pymongo import AsyncMongoClient
 
     application, _ = widget_app
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     dead = AsyncMongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=200)
     healthy = application.state.mongo
     application.state.mongo = Mongo(
@@ -243,12 +240,6 @@ def test_importing_models_stays_light():
     assert out.stdout.strip() == ""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_server_exits_with_one_clear_line_when_mongodb_is_unreachable(tmp_path):
     port = free_port()
     (tmp_path / "unreachable_app.py").write_text(
@@ -306,7 +297,9 @@ async def test_flat_routers_keep_prefix_tags_and_dependencies(vibetuner_settings
     application = create_app(settings=vibetuner_settings, routers=[flat, plain])
     # The flat router's routes are the app's own; the plain one stays an included router.
     assert any(getattr(route, "path", None) == "/flat/ping" for route in application.router.routes)
-    assert not any(getattr(route, "path", None) == "/plain/ping" for route in application.router.routes)
+    assert not any(
+        getattr(route, "path", None) == "/plain/ping" for route in application.router.routes
+    )
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from vibetuner.config import Settings
 from vibetuner.errors import ConfigurationError, DatabaseUnavailable
 from vibetuner.mongo import connect, database_name, describe_hosts
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from vibetuner.testing import free_port as closed_port
 
 
 def test_describe_hosts_never_shows_credentials():

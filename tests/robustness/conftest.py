@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -30,16 +29,10 @@ import pytest
 import uvicorn
 
 from tests.scaffold.conftest import scaffold
-from vibetuner.testing import Outbox
+from vibetuner.testing import Outbox, free_port
 
 PACKAGE = "robust_app"
 MiB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from tests.scaffold.conftest import REPO_ROOT, python_in, scaffold
+from vibetuner.testing import free_port
 
 VARIANTS = {
     "defaults": (),
@@ -100,12 +100,6 @@ def test_generated_project_tests_pass(installed, variant):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
     assert "skipped" not in result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:

@@ -63,7 +63,9 @@ class EmailVerificationToken(TimeStampMixin, Document):
         """
         expires_at = utcnow() + ttl
         raw = f"{_base36(int(expires_at.timestamp()))}.{secrets.token_urlsafe(TOKEN_BYTES)}"
-        record = cls(email=email, token_hash=hash_token(raw), purpose=purpose, expires_at=expires_at)
+        record = cls(
+            email=email, token_hash=hash_token(raw), purpose=purpose, expires_at=expires_at
+        )
         await cls.get_pymongo_collection().delete_many(
             {"email": record.email, "purpose": purpose, "used_at": None}
         )

@@ -164,9 +164,7 @@ class AuthService:
             # Until now nobody had proven this mailbox: whoever holds a session of this
             # account (say, through a provider that does not verify addresses) loses it.
             await _drop_unverified_links(user)
-            await user.update(
-                {"$set": {"email_verified_at": now}, "$inc": {"session_version": 1}}
-            )
+            await user.update({"$set": {"email_verified_at": now}, "$inc": {"session_version": 1}})
             user = await UserModel.get(user.id)
             if user is None:  # deleted in between
                 raise MagicLinkRefused("unknown")

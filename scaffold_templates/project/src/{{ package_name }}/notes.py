@@ -7,7 +7,9 @@ check ownership, so a note only links to ``/blobs/{id}/content``.
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import logging
+from typing import Annotated, Any
 
 from beanie import PydanticObjectId
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
@@ -19,6 +21,8 @@ from vibetuner.services.blob_backend import BlobStorageError, BlobTooLarge
 
 from .models import Note
 from .web import render
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/notes", tags=["notes"])
 
@@ -85,9 +89,9 @@ async def create_note(
         note = Note(title=title, body=body, owner=user, attachments=blobs)
         await note.insert()
     except BaseException as exc:
-        # Never leave files behind that no note points to.
-        for blob in blobs:
-            await store.delete(blob)
+        # Never leave files behind that no note points to, even when the request is
+        # cancelled; a failing clean-up is logged and must not hide the first error.
+        await asyncio.shield(discard(store, blobs))
         if isinstance(exc, BlobTooLarge):
             raise HTTPException(413, str(exc)) from None
         if isinstance(exc, BlobStorageError):
@@ -96,6 +100,15 @@ async def create_note(
             ) from None
         raise
     return RedirectResponse(f"/notes/{note.id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+async def discard(store: Any, blobs: list[Blob]) -> None:
+    """Delete ``blobs`` that no note points to, logging (not raising) failures."""
+    for blob in blobs:
+        try:
+            await store.delete(blob)
+        except Exception:
+            logger.exception("could not remove attachment %s of a note that was not saved", blob.id)
 
 
 @router.get(
