@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import subprocess
@@ -14,6 +15,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Measure as installed code runs: with bytecode caches (some shells turn them off).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -22,14 +26,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def median_time(run: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``run()`` in seconds over ``repeat`` runs."""
-    samples = []
+def paired_medians(
+    ours: Callable[[], object], baseline: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """Median wall times (seconds) of ``ours()`` and ``baseline()``, runs interleaved.
+
+    Alternating the two spreads the machine's drift over both; one untimed run of each
+    comes first (file cache, bytecode caches).
+    """
+    ours()
+    baseline()
+    timed: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for run, samples in ((ours, timed[0]), (baseline, timed[1])):
+            start = time.perf_counter()
+            run()
+            samples.append(time.perf_counter() - start)
+    return statistics.median(timed[0]), statistics.median(timed[1])
 
 
 def run_quiet(cmd: Sequence[str], **kwargs: object) -> None:

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from _common import report, run_quiet
+from startup import installed_script
 
 ANSWERS = {"project_name": "benchapp", "package_name": "benchapp"}
 
@@ -27,10 +28,8 @@ def main() -> int:
 
     from vibetuner.cli.template import installed_template
 
-    vibetuner = shutil.which("vibetuner") or sys.exit(
-        "the vibetuner script is not on PATH; pip install -e ."
-    )
-    copier = shutil.which("copier") or sys.exit("the copier script is not on PATH")
+    vibetuner = installed_script("vibetuner")
+    copier = installed_script("copier")
     template = installed_template()
     data = [arg for key, value in ANSWERS.items() for arg in ("--data", f"{key}={value}")]
     work = Path(tempfile.mkdtemp(prefix="vibetuner-bench-"))

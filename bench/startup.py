@@ -21,7 +21,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from _common import free_port, median_time, report, run_quiet, stop, wait_for_200
+from _common import free_port, paired_medians, report, run_quiet, stop, wait_for_200
 
 PYTHON = sys.executable
 
@@ -55,6 +55,18 @@ BASELINE_APP = textwrap.dedent(
         return {{"status": "ok"}}
     """
 )
+
+
+def installed_script(name: str) -> str:
+    """The console script pip installed for this interpreter.
+
+    Taken from the interpreter's own bin directory, not from PATH, where a version
+    manager's shim (which starts a shell and a second program first) may stand in front.
+    """
+    beside = Path(sys.executable).with_name(name)
+    if beside.is_file():
+        return str(beside)
+    return shutil.which(name) or sys.exit(f"the {name} script is not installed; pip install -e .")
 
 
 def time_to_health(cmd: list[str], cwd: Path, env: dict[str, str], port: int) -> float:
@@ -129,21 +141,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     n = args.repeat
 
     def python(code: str):
         return lambda: run_quiet([PYTHON, "-c", code])
 
-    imports_base = median_time(python("import beanie, pymongo"), n)
-    imports_ours = median_time(python("import vibetuner.models"), n)
-    help_base = median_time(python("import typer"), n)
-    script = shutil.which("vibetuner") or sys.exit(
-        "the vibetuner script is not on PATH; pip install -e ."
+    imports_ours, imports_base = paired_medians(
+        python("import vibetuner.models"), python("import beanie, pymongo"), n
     )
-    help_ours = median_time(lambda: run_quiet([script, "--help"]), n)
-    first_ours, first_base = bench_first_request(max(3, n // 2))
+    script = installed_script("vibetuner")
+    help_ours, help_base = paired_medians(
+        lambda: run_quiet([script, "--help"]), python("import typer"), n
+    )
+    first_ours, first_base = bench_first_request(n)
     ok = report(
         [
             (

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import pymongo
 from beanie import Document, Link
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field
 from pymongo import IndexModel
 
@@ -34,6 +33,9 @@ def normalize_email(value: str) -> str:
 # back on every request, and email-validator's checks are not cheap.
 @lru_cache(maxsize=4096)
 def _normalize(value: str) -> str:
+    # Imported on first use: compiling its patterns costs ~30 ms, more than this package.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         checked = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
