@@ -190,14 +190,20 @@ async def upload_blob(request: Request, user: RequireUser, store: Store) -> Blob
         return Response(status_code=status.HTTP_400_BAD_REQUEST)
     except BlobStorageError:
         logger.exception("blob upload failed")
-        raise storage_unavailable() from None
+        raise storage_unavailable(close=True) from None
     return blob_json(request, blob)
 
 
-def storage_unavailable() -> HTTPException:
-    """503 for a failing backend; the details go to the log, not to the client."""
+def storage_unavailable(*, close: bool = False) -> HTTPException:
+    """503 for a failing backend; the details go to the log, not to the client.
+
+    ``close`` ends the connection after the answer, so a failed upload's remaining body
+    is not read for nothing.
+    """
     return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE, "Storage is unavailable; try again later."
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "Storage is unavailable; try again later.",
+        headers={"Connection": "close"} if close else None,
     )
 
 
