@@ -535,4 +535,5 @@ async def me(request: Request) -> Response:
         email_verified=user.email_verified_at is not None,
         providers=await linked_providers(user),
     )
-    return JSONResponse(body.model_dump())
+    # pydantic writes the JSON itself, faster than model_dump() and then json.dumps().
+    return Response(body.model_dump_json(), media_type="application/json")
