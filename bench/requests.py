@@ -118,6 +118,18 @@ BASELINE = SEED + textwrap.dedent(
 )
 
 
+def on_cpu(index: int):  # type: ignore[no-untyped-def]
+    """A ``preexec_fn`` pinning the child to one CPU, so server and load never share one.
+
+    Without pinning, the scheduler moves both around the machine's cores and the
+    figures swing from run to run. Does nothing on machines with fewer than two CPUs.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpus[index]})
+
+
 def measure(module: str, workdir: Path, env: dict[str, str], args: argparse.Namespace) -> dict:
     port = free_port()
     cookie_file = workdir / f"{module}.cookie"
@@ -142,6 +154,7 @@ def measure(module: str, workdir: Path, env: dict[str, str], args: argparse.Name
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=on_cpu(0),
     )
     try:
         wait_for_200(f"http://127.0.0.1:{port}/docs", server)
@@ -164,6 +177,7 @@ def measure(module: str, workdir: Path, env: dict[str, str], args: argparse.Name
             capture_output=True,
             text=True,
             check=True,
+            preexec_fn=on_cpu(1),
         )
         result = json.loads(load.stdout)
         if result["errors"]:
@@ -177,7 +191,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
