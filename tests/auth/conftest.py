@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import stop_process
 from vibetuner.testing import free_port
 
 LINK_RE = re.compile(r"https?://[^\s\"'<>]+/auth/magic-link/[A-Za-z0-9_.\-]+(?:\?[^\s\"'<>]*)?")
@@ -228,12 +229,7 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory):
             time.sleep(0.1)
         yield provider
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.fixture

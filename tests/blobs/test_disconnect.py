@@ -9,16 +9,9 @@ from typing import Any
 import uvicorn
 
 from tests.blobs.conftest import MiB, free_port, leftovers
+from tests.helpers import wait_until
 from vibetuner.models import Blob
 from vibetuner.testing import session_cookie
-
-
-async def wait_until(check: Any, seconds: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out waiting for the server")
-        await asyncio.sleep(0.02)
 
 
 async def test_client_disconnect_mid_upload_leaves_nothing(app: Any, user: Any, store: Any) -> None:

@@ -28,6 +28,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.helpers import stop_process
 from tests.scaffold.conftest import scaffold
 from vibetuner.testing import Outbox, free_port
 
@@ -121,13 +122,7 @@ class LiveApp:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self._log.close()
 
     def sign_in(self, address: str | None = None) -> httpx.Cookies:
@@ -225,12 +220,3 @@ def idle(server: uvicorn.Server) -> Any:
         return not server.server_state.connections and not server.server_state.tasks
 
     return server_idle
-
-
-async def wait_until(check: Any, seconds: float = 30.0) -> None:
-    """Poll the async ``check`` until it is true; fail after ``seconds``."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {check.__name__}")
-        await asyncio.sleep(0.05)

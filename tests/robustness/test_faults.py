@@ -27,7 +27,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
-from tests.robustness.conftest import MiB, free_port, idle, served, wait_until
+from tests.helpers import wait_until
+from tests.robustness.conftest import MiB, free_port, idle, served
 from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 from vibetuner.models import Blob, BlobStatus, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow

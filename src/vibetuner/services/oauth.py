@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -67,7 +68,7 @@ class OAuthProviders:
             if entry.name in self.providers:
                 logger.warning("OIDC provider %r ignored: the name is already taken", entry.name)
                 continue
-            if not (entry.client_id and entry.client_secret.get_secret_value()):
+            if not _client_secret(entry.client_id, entry.client_secret):
                 logger.info(
                     "%s sign-in is off: its client_id or client_secret is empty", entry.name
                 )
@@ -82,12 +83,8 @@ class OAuthProviders:
             )
 
     def _register_google(self, settings: Settings) -> None:
-        secret = (
-            settings.google_client_secret.get_secret_value()
-            if settings.google_client_secret
-            else ""
-        )
-        if not (settings.google_client_id and secret):
+        secret = _client_secret(settings.google_client_id, settings.google_client_secret)
+        if not secret:
             logger.info(
                 "Google sign-in is off: set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET to offer it"
             )
@@ -102,12 +99,8 @@ class OAuthProviders:
         )
 
     def _register_github(self, settings: Settings, endpoints: GitHubEndpoints) -> None:
-        secret = (
-            settings.github_client_secret.get_secret_value()
-            if settings.github_client_secret
-            else ""
-        )
-        if not (settings.github_client_id and secret):
+        secret = _client_secret(settings.github_client_id, settings.github_client_secret)
+        if not secret:
             logger.info(
                 "GitHub sign-in is off: set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET to offer it"
             )
@@ -246,6 +239,12 @@ class OAuthProviders:
             name=profile.get("name") or profile.get("login"),
             picture=profile.get("avatar_url"),
         )
+
+
+def _client_secret(client_id: str | None, secret: SecretStr | None) -> str:
+    """The client secret when both halves of a provider's credentials are set, else ``""``."""
+    value = secret.get_secret_value() if secret is not None else ""
+    return value if client_id and value else ""
 
 
 def _truthy(value: Any) -> bool:
