@@ -67,9 +67,9 @@ def serve(args: argparse.Namespace) -> None:
 
     from vibetuner import create_app
     from vibetuner.config import Settings
-    from vibetuner.frontend.blobs import router as blobs_router
-    from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
     from vibetuner.models import UserModel
+    from vibetuner.web.blobs import router as blobs_router
+    from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 
     values: dict[str, object] = {
         "environment": "development",

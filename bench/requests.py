@@ -50,7 +50,7 @@ OURS = SEED + textwrap.dedent(
     """
     from contextlib import asynccontextmanager
     from vibetuner import create_app
-    from vibetuner.frontend.auth import router as auth_router
+    from vibetuner.web.auth import router as auth_router
 
     @asynccontextmanager
     async def lifespan(app):

@@ -17,10 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import Settings, get_settings
 from vibetuner.errors import VibetunerError
-from vibetuner.frontend.health import router as health_router
-from vibetuner.frontend.lifespan import AppLifespan, vibetuner_lifespan
-from vibetuner.frontend.routers import add_router
-from vibetuner.frontend.sessions import session_middleware_options
+from vibetuner.web.health import router as health_router
+from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
+from vibetuner.web.routers import add_router
+from vibetuner.web.sessions import session_middleware_options
 
 
 def create_app(

@@ -101,8 +101,8 @@ def vibetuner_settings(tmp_path: Path, mongo_backend: str) -> Any:
 @pytest.fixture
 async def vibetuner_db(vibetuner_settings: Any) -> AsyncIterator[Any]:
     """A fresh database with the core models registered; yields the ``Mongo`` handle."""
-    from vibetuner.frontend.lifespan import document_models
     from vibetuner.mongo import connect, init_models
+    from vibetuner.web.lifespan import document_models
 
     mongo = await connect(vibetuner_settings)
     try:
@@ -130,7 +130,7 @@ def load_app_factory(config: pytest.Config) -> Callable[..., Any]:
 def default_app(*, settings: Any) -> Any:
     """A bare vibetuner app with the framework's routers, for testing the framework."""
     from vibetuner import create_app
-    from vibetuner.frontend.routers import default_routers
+    from vibetuner.web.routers import default_routers
 
     return create_app(settings=settings, routers=default_routers())
 
@@ -195,7 +195,7 @@ async def signed_in_client(app: Any, user: Any) -> AsyncIterator[Any]:
     """An ``httpx.AsyncClient`` whose session cookie signs in ``user``."""
     import httpx
 
-    from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
+    from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 
     settings = app.state.settings
     cookie = session_cookie(
@@ -212,7 +212,7 @@ async def client_for(app: Any) -> AsyncIterator[Callable[[Any], Any]]:
     """A factory of signed-in clients: ``client_for(user)`` -> ``httpx.AsyncClient``."""
     import httpx
 
-    from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
+    from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 
     settings = app.state.settings
     opened: list[httpx.AsyncClient] = []

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from tests.auth.conftest import link_path, magic_link, request_link
-from vibetuner.frontend.redirects import is_safe_next
 from vibetuner.models import EmailVerificationToken
+from vibetuner.web.redirects import is_safe_next
 
 HTML = {"Accept": "text/html"}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 from vibetuner.models import OAuthAccount, UserModel
 from vibetuner.testing import session_cookie
+from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 
 
 def client_for(app, user):

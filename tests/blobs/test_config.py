@@ -78,7 +78,7 @@ async def test_unreachable_s3_fails_at_startup_without_secrets(vibetuner_setting
 
 def test_importing_blob_modules_does_not_load_the_s3_extra() -> None:
     code = (
-        "import sys, vibetuner.models, vibetuner.services.blob, vibetuner.frontend.blobs;"
+        "import sys, vibetuner.models, vibetuner.services.blob, vibetuner.web.blobs;"
         "loaded = [m for m in ('aioboto3', 'aiobotocore', 'botocore') if m in sys.modules];"
         "assert not loaded, loaded;"
         "import vibetuner.cli.blobs;"

@@ -16,11 +16,11 @@ from pydantic import ValidationError
 
 from vibetuner import create_app
 from vibetuner.config import Settings
-from vibetuner.frontend.deps import CurrentUser, RequireUser
-from vibetuner.frontend.sessions import login, logout
 from vibetuner.models import TimeStampMixin, UserModel
 from vibetuner.mongo import Mongo
 from vibetuner.testing import free_port, session_cookie
+from vibetuner.web.deps import CurrentUser, RequireUser
+from vibetuner.web.sessions import login, logout
 
 
 class Widget(TimeStampMixin, Document):
@@ -275,7 +275,7 @@ async def test_signed_in_client_fixture_is_signed_out_by_the_app(signed_in_clien
 async def test_flat_routers_keep_prefix_tags_and_dependencies(vibetuner_settings):
     from fastapi import Depends
 
-    from vibetuner.frontend.routers import FlatRouter
+    from vibetuner.web.routers import FlatRouter
 
     calls: list[str] = []
 

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from tests.robustness.conftest import served
-from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 from vibetuner.models import Blob, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
 from vibetuner.testing import session_cookie
+from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 
 BAD_EMAILS = [
     "",

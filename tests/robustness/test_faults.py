@@ -29,10 +29,10 @@ from pydantic import SecretStr
 
 from tests.helpers import wait_until
 from tests.robustness.conftest import MiB, free_port, idle, served
-from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 from vibetuner.models import Blob, BlobStatus, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
 from vibetuner.testing import session_cookie
+from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 
 # --- MongoDB unreachable at startup -------------------------------------------------------
 

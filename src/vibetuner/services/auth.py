@@ -1,6 +1,6 @@
 """Sign-in rules: magic links by email and accounts from OAuth / OpenID Connect providers.
 
-Nothing here knows about HTTP; the routes in ``vibetuner.frontend.auth`` turn the
+Nothing here knows about HTTP; the routes in ``vibetuner.web.auth`` turn the
 errors raised here into pages.
 """
 

@@ -14,10 +14,10 @@ from typing import Annotated, Any
 from beanie import PydanticObjectId
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import HTMLResponse, RedirectResponse
-from vibetuner.frontend.deps import RequireUser
-from vibetuner.frontend.responses import SIGN_IN_REQUIRED, problem, redirect
 from vibetuner.models import Blob, UserModel
 from vibetuner.services.blob_backend import BlobStorageError, BlobTooLarge
+from vibetuner.web.deps import RequireUser
+from vibetuner.web.responses import SIGN_IN_REQUIRED, problem, redirect
 
 from .models import Note
 from .web import render

@@ -17,17 +17,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel
 
 from vibetuner.config import Settings
-from vibetuner.frontend.deps import current_user, wants_html
-from vibetuner.frontend.redirects import safe_next
-from vibetuner.frontend.responses import (
-    HTML,
-    SIGN_IN_REQUIRED,
-    ValidationProblem,
-    redirect,
-)
-from vibetuner.frontend.responses import problem as documented_problem
-from vibetuner.frontend.routers import FlatRouter
-from vibetuner.frontend.sessions import login, logout
 from vibetuner.models.user import UserModel
 from vibetuner.services.auth import (
     AccountDisabled,
@@ -40,6 +29,17 @@ from vibetuner.services.auth import (
 from vibetuner.services.email import EmailDeliveryError, Mailer, backend_from_settings
 from vibetuner.services.rate_limit import RateLimitExceeded
 from vibetuner.templating import app_environment
+from vibetuner.web.deps import current_user, wants_html
+from vibetuner.web.redirects import safe_next
+from vibetuner.web.responses import (
+    HTML,
+    SIGN_IN_REQUIRED,
+    ValidationProblem,
+    redirect,
+)
+from vibetuner.web.responses import problem as documented_problem
+from vibetuner.web.routers import FlatRouter
+from vibetuner.web.sessions import login, logout
 
 logger = logging.getLogger("vibetuner.auth")
 

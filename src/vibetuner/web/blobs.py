@@ -22,16 +22,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
-from vibetuner.frontend.blob_upload import MultipartFileReader, UploadError, multipart_boundary
-from vibetuner.frontend.deps import RequireUser
-from vibetuner.frontend.responses import (
-    ANY_CONTENT,
-    SIGN_IN_REQUIRED,
-    OpenAPIResponses,
-    problem,
-    redirect,
-)
-from vibetuner.frontend.routers import FlatRouter
 from vibetuner.models.blob import Blob
 from vibetuner.models.user import UserModel
 from vibetuner.services.blob import (
@@ -42,6 +32,16 @@ from vibetuner.services.blob import (
     content_disposition,
 )
 from vibetuner.services.blob_backend import format_size
+from vibetuner.web.blob_upload import MultipartFileReader, UploadError, multipart_boundary
+from vibetuner.web.deps import RequireUser
+from vibetuner.web.responses import (
+    ANY_CONTENT,
+    SIGN_IN_REQUIRED,
+    OpenAPIResponses,
+    problem,
+    redirect,
+)
+from vibetuner.web.routers import FlatRouter
 
 logger = logging.getLogger("vibetuner.blobs")
 

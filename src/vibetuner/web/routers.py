@@ -26,7 +26,7 @@ def add_router(app: FastAPI, router: APIRouter) -> None:
 
 def default_routers() -> list[APIRouter]:
     """Every router vibetuner ships (``/health`` is always included by ``create_app``)."""
-    from vibetuner.frontend.auth import router as auth_router
-    from vibetuner.frontend.blobs import router as blobs_router
+    from vibetuner.web.auth import router as auth_router
+    from vibetuner.web.blobs import router as blobs_router
 
     return [auth_router, blobs_router]

@@ -59,7 +59,7 @@ def vibetuner_lifespan(
             app.state.blobs = await app.state.resources.enter_async_context(store)
             if _has_route(app, "login_page"):
                 # Sign-in settings are checked now, not on the first sign-in.
-                from vibetuner.frontend.auth import init_auth
+                from vibetuner.web.auth import init_auth
 
                 init_auth(app)
             # Everything built so far lives as long as the app: keep it out of the

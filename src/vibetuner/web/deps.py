@@ -9,8 +9,8 @@ from beanie import PydanticObjectId
 from bson.errors import InvalidId
 from fastapi import Depends, HTTPException, Request, status
 
-from vibetuner.frontend.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 from vibetuner.models.user import UserModel
+from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
 
 LOGIN_PATH = "/auth/login"
 

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from vibetuner.frontend.routers import FlatRouter
+from vibetuner.web.routers import FlatRouter
 
 router = FlatRouter(tags=["health"])
 
