@@ -68,8 +68,8 @@ def serve(args: argparse.Namespace) -> None:
     from vibetuner import create_app
     from vibetuner.config import Settings
     from vibetuner.models import UserModel
-    from vibetuner.web.blobs import router as blobs_router
-    from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
+    from vibetuner.web.blobs import BlobsFeature
+    from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
     values: dict[str, object] = {
         "environment": "development",
@@ -103,7 +103,7 @@ def serve(args: argparse.Namespace) -> None:
         write_cookie(f"{settings.session_cookie}={cookie}")
         yield
 
-    app = create_app(settings=settings, routers=[blobs_router], lifespan=signed_in)
+    app = create_app(settings=settings, features=[BlobsFeature()], lifespan=signed_in)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

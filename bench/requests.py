@@ -49,15 +49,14 @@ SEED = textwrap.dedent(
 OURS = SEED + textwrap.dedent(
     """
     from contextlib import asynccontextmanager
-    from vibetuner import create_app
-    from vibetuner.web.auth import router as auth_router
+    from vibetuner import AuthFeature, create_app
 
     @asynccontextmanager
     async def lifespan(app):
         await seed_user()
         yield
 
-    app = create_app(routers=[auth_router], lifespan=lifespan)
+    app = create_app(features=[AuthFeature()], lifespan=lifespan)
     """
 )
 

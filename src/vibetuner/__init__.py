@@ -1,22 +1,167 @@
-"""vibetuner: an async web-framework core for FastAPI and MongoDB apps.
+"""vibetuner: an async web framework for FastAPI and MongoDB apps.
 
-Importing the package is cheap; ``create_app`` loads FastAPI and the rest on first use.
+Importing the package is cheap: every name below is loaded on first use, so
+``from vibetuner import create_app`` costs FastAPI's import and nothing more.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["create_app", "__version__"]
+
+# Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    # building an app
+    "create_app": "vibetuner.app",
+    "default_features": "vibetuner.app",
+    "Feature": "vibetuner.features",
+    "AuthFeature": "vibetuner.web.auth",
+    "BlobsFeature": "vibetuner.web.blobs",
+    "Settings": "vibetuner.config",
+    "get_settings": "vibetuner.config",
+    "AppContext": "vibetuner.context",
+    "open_context": "vibetuner.context",
+    # in routes
+    "Context": "vibetuner.web.context",
+    "app_context": "vibetuner.web.context",
+    "CurrentUser": "vibetuner.web.session_auth",
+    "RequireUser": "vibetuner.web.session_auth",
+    "current_user": "vibetuner.web.session_auth",
+    "require_user": "vibetuner.web.session_auth",
+    "login": "vibetuner.web.session_auth",
+    "logout": "vibetuner.web.session_auth",
+    "render_page": "vibetuner.web.pages",
+    "FlatRouter": "vibetuner.web.routers",
+    "add_template_dir": "vibetuner.templating",
+    "parse_object_id": "vibetuner.models.ids",
+    # models
+    "UserModel": "vibetuner.models",
+    "OAuthAccount": "vibetuner.models",
+    "EmailVerificationToken": "vibetuner.models",
+    "Blob": "vibetuner.models",
+    "BlobStatus": "vibetuner.models",
+    "TimeStampMixin": "vibetuner.models",
+    # services
+    "BlobStore": "vibetuner.services.blob",
+    "Mailer": "vibetuner.services.email",
+    # errors
+    "VibetunerError": "vibetuner.errors",
+    "ConfigurationError": "vibetuner.errors",
+    "DatabaseUnavailable": "vibetuner.errors",
+    "DuplicateKey": "vibetuner.errors",
+    "DuplicateEmail": "vibetuner.errors",
+    "BlobError": "vibetuner.errors",
+    "BlobNotFound": "vibetuner.errors",
+    "BlobStorageError": "vibetuner.errors",
+    "BlobTooLarge": "vibetuner.errors",
+    "BlobUnavailable": "vibetuner.errors",
+    "EmailDeliveryError": "vibetuner.errors",
+    "RateLimitExceeded": "vibetuner.errors",
+}
+# Names whose attribute differs from the public name.
+_ALIASES = {"render_page": "render"}
+
+__all__ = [
+    "__version__",
+    "create_app",
+    "default_features",
+    "Feature",
+    "AuthFeature",
+    "BlobsFeature",
+    "Settings",
+    "get_settings",
+    "AppContext",
+    "open_context",
+    "Context",
+    "app_context",
+    "CurrentUser",
+    "RequireUser",
+    "current_user",
+    "require_user",
+    "login",
+    "logout",
+    "render_page",
+    "FlatRouter",
+    "add_template_dir",
+    "parse_object_id",
+    "UserModel",
+    "OAuthAccount",
+    "EmailVerificationToken",
+    "Blob",
+    "BlobStatus",
+    "TimeStampMixin",
+    "BlobStore",
+    "Mailer",
+    "VibetunerError",
+    "ConfigurationError",
+    "DatabaseUnavailable",
+    "DuplicateKey",
+    "DuplicateEmail",
+    "BlobError",
+    "BlobNotFound",
+    "BlobStorageError",
+    "BlobTooLarge",
+    "BlobUnavailable",
+    "EmailDeliveryError",
+    "RateLimitExceeded",
+]
 
 if TYPE_CHECKING:
-    from vibetuner.app import create_app
+    from vibetuner.app import create_app, default_features
+    from vibetuner.config import Settings, get_settings
+    from vibetuner.context import AppContext, open_context
+    from vibetuner.errors import (
+        BlobError,
+        BlobNotFound,
+        BlobStorageError,
+        BlobTooLarge,
+        BlobUnavailable,
+        ConfigurationError,
+        DatabaseUnavailable,
+        DuplicateEmail,
+        DuplicateKey,
+        EmailDeliveryError,
+        RateLimitExceeded,
+        VibetunerError,
+    )
+    from vibetuner.features import Feature
+    from vibetuner.models import (
+        Blob,
+        BlobStatus,
+        EmailVerificationToken,
+        OAuthAccount,
+        TimeStampMixin,
+        UserModel,
+    )
+    from vibetuner.models.ids import parse_object_id
+    from vibetuner.services.blob import BlobStore
+    from vibetuner.services.email import Mailer
+    from vibetuner.templating import add_template_dir
+    from vibetuner.web.auth import AuthFeature
+    from vibetuner.web.blobs import BlobsFeature
+    from vibetuner.web.context import Context, app_context
+    from vibetuner.web.pages import render as render_page
+    from vibetuner.web.routers import FlatRouter
+    from vibetuner.web.session_auth import (
+        CurrentUser,
+        RequireUser,
+        current_user,
+        login,
+        logout,
+        require_user,
+    )
 
 
 def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from vibetuner.app import create_app
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'vibetuner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), _ALIASES.get(name, name))
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
-        return create_app
-    raise AttributeError(f"module 'vibetuner' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,10 +1,11 @@
-"""``create_app``: a FastAPI app wired to vibetuner's database, sessions and routes."""
+"""``create_app``: a FastAPI app from vibetuner's core and a list of features."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beanie import Document
 from fastapi import APIRouter, FastAPI, Request
@@ -16,37 +17,91 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import Settings, get_settings
-from vibetuner.errors import VibetunerError
+from vibetuner.context import AppContext
+from vibetuner.errors import ConfigurationError, VibetunerError
+from vibetuner.features import Feature, check_dependencies
+from vibetuner.templating import Templates
+from vibetuner.web.context import STATE_KEY, RouterLinks
+from vibetuner.web.errors import vibetuner_error_handler
 from vibetuner.web.health import router as health_router
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
 from vibetuner.web.routers import add_router
-from vibetuner.web.sessions import session_middleware_options
+from vibetuner.web.session_auth import session_middleware_options
+
+if TYPE_CHECKING:
+    from vibetuner.services.email import EmailBackend
+
+
+def default_features() -> list[Feature]:
+    """The features an app gets when it names none: sign-in and blob storage."""
+    from vibetuner.web.auth import AuthFeature
+    from vibetuner.web.blobs import BlobsFeature
+
+    return [AuthFeature(), BlobsFeature()]
 
 
 def create_app(
     *,
+    features: Sequence[Feature] | None = None,
     models: Sequence[type[Document]] = (),
     routers: Sequence[APIRouter] = (),
     lifespan: AppLifespan | None = None,
     settings: Settings | None = None,
+    template_dirs: Sequence[str | os.PathLike[str]] = (),
+    email_backend: EmailBackend | None = None,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
-    """Build the app: core + ``models`` registered at startup, sessions, ``/health``.
+    """Build the app: the core (database, sessions, ``/health``) plus ``features``.
 
-    ``lifespan`` is the app's own lifespan; it runs inside the framework's, after the
-    database is ready. Extra keyword arguments go to ``FastAPI``.
+    ``features`` defaults to :func:`default_features`; pass ``[]`` for the core alone.
+    ``models`` and ``routers`` are the app's own; its ``template_dirs`` are searched
+    before the features' and vibetuner's. ``email_backend`` replaces the one
+    ``EMAIL_BACKEND`` names. ``lifespan`` is the app's own lifespan; it runs inside the
+    framework's, after the database is ready. Extra keyword arguments go to ``FastAPI``.
     """
     active = settings or get_settings()
-    fastapi_kwargs.setdefault("title", active.app_name)
-    app = FastAPI(
-        lifespan=vibetuner_lifespan(models, settings=active, app_lifespan=lifespan),
-        **fastapi_kwargs,
+    chosen = list(default_features() if features is None else features)
+    check_dependencies(chosen)
+    problems = [problem for feature in chosen for problem in feature.check_settings(active)]
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+
+    templates = Templates(template_dirs)
+    for feature in chosen:
+        for directory in feature.template_dirs():
+            templates.add_dir(directory, first=False)
+    templates.context_processors.append(lambda request: {"app_name": active.app_name})
+    context = AppContext(
+        settings=active,
+        templates=templates,
+        features=chosen,
+        app_models=models,
+        email_backend=email_backend,
     )
-    app.state.settings = active
+
+    fastapi_kwargs.setdefault("title", active.app_name)
+    app = FastAPI(lifespan=vibetuner_lifespan(context, lifespan), **fastapi_kwargs)
+    setattr(app.state, STATE_KEY, context)
+    context.links = RouterLinks(app.router, active.base_url)
+
+    # add_middleware puts each one outside the ones before: features' middleware runs
+    # inside the session (it may read it); startup errors are reported outermost.
+    for feature in reversed(chosen):
+        for entry in reversed(feature.middleware()):
+            app.add_middleware(entry.cls, *entry.args, **entry.kwargs)
     app.add_middleware(SessionMiddleware, **session_middleware_options(active))
     app.add_middleware(StartupErrorMiddleware)
+
     app.add_exception_handler(405, method_not_allowed)
+    app.add_exception_handler(VibetunerError, vibetuner_error_handler)
+    for feature in chosen:
+        for key, handler in feature.exception_handlers().items():
+            app.add_exception_handler(key, handler)
+
     add_router(app, health_router)
+    for feature in chosen:
+        for router in feature.routers():
+            add_router(app, router)
     for router in routers:
         add_router(app, router)
     return app

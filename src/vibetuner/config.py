@@ -21,6 +21,10 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 
+# "smtp", or an importable "package.module:Class" / "package.module.Class".
+BACKEND_PATTERN = r"^(?:[a-z0-9]+|[A-Za-z_][\w.]*[.:][A-Za-z_]\w*)$"
+
+
 class OIDCProviderSettings(BaseModel):
     """One generic OpenID Connect provider, configured in ``OIDC_PROVIDERS``."""
 
@@ -76,7 +80,8 @@ class Settings(BaseSettings):
     oidc_providers: list[OIDCProviderSettings] = Field(default_factory=list)
 
     # --- email -----------------------------------------------------------------------
-    email_backend: Literal["console", "file", "smtp"] = "console"
+    # A built-in name, or a dotted path to an app's own class ("myapp.mail:SesBackend").
+    email_backend: str = Field(default="console", pattern=BACKEND_PATTERN)
     email_from: str = "vibetuner <no-reply@localhost>"
     email_file_dir: Path = Path("data/outbox")
     smtp_host: str = "localhost"
@@ -87,7 +92,7 @@ class Settings(BaseSettings):
     smtp_timeout: float = Field(default=10.0, gt=0)
 
     # --- blob storage ----------------------------------------------------------------
-    blob_backend: Literal["local", "s3"] = "local"
+    blob_backend: str = Field(default="local", pattern=BACKEND_PATTERN)
     blob_dir: Path | None = None
     blob_max_size: int = Field(default=50 * 1024 * 1024, ge=1)
     blob_url_ttl_seconds: int = Field(default=3600, ge=1)

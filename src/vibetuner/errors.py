@@ -1,18 +1,52 @@
-"""Domain errors raised by vibetuner instead of raw driver exceptions."""
+"""Every error vibetuner raises on purpose, in one place.
+
+Each class has a stable machine-readable ``code``; API answers carry it next to the
+human ``detail`` (``{"detail": ..., "code": ...}``). Services raise these and know
+nothing of HTTP: the one table that maps them to status codes is
+``vibetuner.web.errors.STATUS_BY_ERROR``.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+TokenStatus = Literal["valid", "used", "expired", "unknown"]
 
 
 class VibetunerError(Exception):
     """Base class of every error vibetuner raises on purpose."""
 
+    code: ClassVar[str] = "vibetuner_error"
+
+
+# --- configuration and infrastructure ---------------------------------------------------
+
+
+class ConfigurationError(VibetunerError):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+    code = "configuration_error"
+
+
+class DatabaseUnavailable(VibetunerError):
+    """MongoDB could not be reached; the message names the host, never the password."""
+
+    code = "database_unavailable"
+
+
+# --- unique indexes ---------------------------------------------------------------------
+
 
 class DuplicateKey(VibetunerError):
     """A write would break a unique index."""
 
+    code = "duplicate_key"
+
 
 class DuplicateEmail(DuplicateKey):
     """A user with this email address already exists."""
+
+    code = "duplicate_email"
 
     def __init__(self, email: str) -> None:
         super().__init__(f"a user with email {email!r} already exists")
@@ -21,6 +55,8 @@ class DuplicateEmail(DuplicateKey):
 
 class DuplicateOAuthAccount(DuplicateKey):
     """This provider account is already linked to a user."""
+
+    code = "duplicate_oauth_account"
 
     def __init__(self, provider: str, provider_user_id: str) -> None:
         super().__init__(f"the {provider} account {provider_user_id!r} is already linked")
@@ -31,14 +67,132 @@ class DuplicateOAuthAccount(DuplicateKey):
 class DuplicateBlobKey(DuplicateKey):
     """A blob with this storage key already exists."""
 
+    code = "duplicate_blob_key"
+
     def __init__(self, key: str) -> None:
         super().__init__(f"a blob with key {key!r} already exists")
         self.key = key
 
 
-class DatabaseUnavailable(VibetunerError):
-    """MongoDB could not be reached; the message names the host, never the password."""
+# --- sign-in ----------------------------------------------------------------------------
 
 
-class ConfigurationError(VibetunerError):
-    """A setting is missing or invalid; the message says which and how to fix it."""
+class InvalidEmail(VibetunerError):
+    """The submitted address is not a valid email address; the message says why."""
+
+    code = "invalid_email"
+
+
+class MagicLinkRefused(VibetunerError):
+    """A magic link cannot be used; ``status`` is ``used``, ``expired`` or ``unknown``."""
+
+    code = "magic_link_refused"
+
+    def __init__(self, status: TokenStatus) -> None:
+        super().__init__(f"magic link refused: {status}")
+        self.status = status
+
+
+class AccountDisabled(VibetunerError):
+    """The account exists but is deactivated."""
+
+    code = "account_disabled"
+
+
+class OAuthSignInRefused(VibetunerError):
+    """The provider account cannot be used to sign in; ``reason`` says why.
+
+    ``reason`` is ``no_email``, ``bad_email``, ``unverified_email`` or ``already_linked``.
+    """
+
+    code = "oauth_sign_in_refused"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class OAuthFlowError(VibetunerError):
+    """The provider refused, the state did not match, or the token exchange failed.
+
+    The message is meant for the person signing in; it never holds tokens or codes.
+    """
+
+    code = "oauth_flow_failed"
+
+
+class OAuthProviderUnreachable(OAuthFlowError):
+    """The provider could not be reached (network error, timeout, bad discovery document)."""
+
+    code = "oauth_provider_unreachable"
+
+
+class RateLimitExceeded(VibetunerError):
+    """Too many attempts; ``retry_after`` is the number of seconds until the window ends."""
+
+    code = "rate_limited"
+
+    def __init__(self, scope: str, retry_after: int) -> None:
+        super().__init__(f"rate limit {scope!r} reached; retry in {retry_after} s")
+        self.scope = scope
+        self.retry_after = retry_after
+
+
+# --- email ------------------------------------------------------------------------------
+
+
+class EmailDeliveryError(VibetunerError):
+    """A message could not be handed to the mail system. The message never holds its body."""
+
+    code = "email_delivery_failed"
+
+
+# --- blob storage -----------------------------------------------------------------------
+
+
+class BlobError(VibetunerError):
+    """Base class of blob storage errors."""
+
+    code = "blob_error"
+
+
+class BlobTooLarge(BlobError):
+    """The upload is larger than ``BLOB_MAX_SIZE``; nothing was stored."""
+
+    code = "blob_too_large"
+
+    def __init__(self, max_size: int) -> None:
+        from vibetuner.services.blob_backend import format_size
+
+        super().__init__(f"the file is larger than the limit of {format_size(max_size)}")
+        self.max_size = max_size
+
+
+class BlobNotFound(BlobError):
+    """The blob's bytes are not in the backend."""
+
+    code = "blob_not_found"
+
+
+class BlobUnavailable(BlobError):
+    """The blob is not ``available`` (still uploading, or the upload failed)."""
+
+    code = "blob_unavailable"
+
+
+class BlobStorageError(BlobError):
+    """The backend failed to store or read bytes; the message names the backend, not secrets."""
+
+    code = "blob_storage_failed"
+
+
+class UploadError(VibetunerError):
+    """The request body is not a usable multipart upload."""
+
+    code = "bad_upload"
+
+
+class UploadTooLarge(UploadError):
+    """The request body is larger than the route accepts."""
+
+    code = "upload_too_large"

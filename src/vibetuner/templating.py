@@ -1,20 +1,25 @@
-"""Jinja2 templates: the app's own template directories first, then vibetuner's.
+"""Jinja2 templates: the app's own folders first, then the features', then vibetuner's.
 
-An app overrides any framework page or email by putting a template with the same
-name (``auth/login.html``, ``email/magic_link.html`` ...) in one of its directories
-and registering the directory with :func:`add_template_dir` before startup.
+An app overrides any framework page or email by putting a template with the same name
+(``auth/login.html``, ``email/magic_link.html`` ...) in one of its folders, given to
+``create_app(template_dirs=[...])`` or added later with :func:`add_template_dir`.
+Pages are rendered with Starlette's ``Jinja2Templates`` on this environment.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-STATE_DIRS = "template_dirs"
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse
+
+ContextProcessor = Callable[["Request"], dict[str, Any]]
 
 
 def template_environment(dirs: Sequence[str | os.PathLike[str]] = ()) -> jinja2.Environment:
@@ -23,39 +28,68 @@ def template_environment(dirs: Sequence[str | os.PathLike[str]] = ()) -> jinja2.
     HTML and XML templates are autoescaped; ``.txt`` templates (email text bodies,
     subjects) are not.
     """
-    loader = jinja2.ChoiceLoader(
-        [
-            jinja2.FileSystemLoader([os.fspath(d) for d in dirs]),
-            jinja2.PackageLoader("vibetuner", "templates"),
-        ]
-    )
     return jinja2.Environment(
-        loader=loader,
+        loader=_loader(dirs),
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=True),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
 
 
+def _loader(dirs: Sequence[str | os.PathLike[str]]) -> jinja2.BaseLoader:
+    return jinja2.ChoiceLoader(
+        [
+            jinja2.FileSystemLoader([os.fspath(d) for d in dirs]),
+            jinja2.PackageLoader("vibetuner", "templates"),
+        ]
+    )
+
+
+class Templates:
+    """The template folders and environment of one app, and page rendering.
+
+    ``render`` is Starlette's ``Jinja2Templates.TemplateResponse`` with the context
+    processors of the app (``app_name`` and whatever features add).
+    """
+
+    def __init__(self, dirs: Sequence[str | os.PathLike[str]] = ()) -> None:
+        self.dirs: list[Path] = [Path(d) for d in dirs]
+        self.env = template_environment(self.dirs)
+        self.context_processors: list[ContextProcessor] = []
+        self._pages: Any = None
+
+    def add_dir(self, directory: str | os.PathLike[str], *, first: bool = True) -> None:
+        """Search ``directory`` before (or after) the folders known so far."""
+        path = Path(directory)
+        if first:
+            self.dirs.insert(0, path)
+        else:
+            self.dirs.append(path)
+        self.env.loader = _loader(self.dirs)
+        if self.env.cache is not None:
+            self.env.cache.clear()
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> HTMLResponse:
+        """The page ``name`` rendered with ``context`` and the context processors."""
+        if self._pages is None:
+            from starlette.templating import Jinja2Templates
+
+            self._pages = Jinja2Templates(env=self.env, context_processors=self.context_processors)
+        response: HTMLResponse = self._pages.TemplateResponse(
+            request, name, context or {}, status_code=status_code, headers=headers
+        )
+        return response
+
+
 def add_template_dir(app: Any, directory: str | os.PathLike[str]) -> None:
-    """Search ``directory`` before the ones added earlier and before vibetuner's own."""
-    dirs: list[Path] = list(getattr(app.state, STATE_DIRS, []))
-    dirs.insert(0, Path(directory))
-    setattr(app.state, STATE_DIRS, dirs)
-    # Drop environments built from the old list.
-    if hasattr(app.state, "jinja_env"):
-        del app.state.jinja_env
+    """Search ``directory`` before the app's other template folders and vibetuner's own."""
+    from vibetuner.web.context import app_context
 
-
-def app_template_dirs(app: Any) -> list[Path]:
-    """The directories registered with :func:`add_template_dir`, first searched first."""
-    return list(getattr(app.state, STATE_DIRS, []))
-
-
-def app_environment(app: Any) -> jinja2.Environment:
-    """The app's shared environment, built on first use."""
-    env = getattr(app.state, "jinja_env", None)
-    if env is None:
-        env = template_environment(app_template_dirs(app))
-        app.state.jinja_env = env
-    return env
+    app_context(app).templates.add_dir(directory)

@@ -42,6 +42,13 @@ TEST_MONGODB_URL_ENV = "TEST_MONGODB_URL"
 BACKENDS = ("memory", "mongodb")
 
 
+def app_context(app: Any) -> Any:
+    """The ``AppContext`` of ``app`` (settings, database, blob store, services)."""
+    from vibetuner.web.context import app_context as context_of
+
+    return context_of(app)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "vibetuner_app",
@@ -101,8 +108,8 @@ def vibetuner_settings(tmp_path: Path, mongo_backend: str) -> Any:
 @pytest.fixture
 async def vibetuner_db(vibetuner_settings: Any) -> AsyncIterator[Any]:
     """A fresh database with the core models registered; yields the ``Mongo`` handle."""
+    from vibetuner.context import document_models
     from vibetuner.mongo import connect, init_models
-    from vibetuner.web.lifespan import document_models
 
     mongo = await connect(vibetuner_settings)
     try:
@@ -128,11 +135,10 @@ def load_app_factory(config: pytest.Config) -> Callable[..., Any]:
 
 
 def default_app(*, settings: Any) -> Any:
-    """A bare vibetuner app with the framework's routers, for testing the framework."""
+    """A vibetuner app with the built-in features, for testing the framework."""
     from vibetuner import create_app
-    from vibetuner.web.routers import default_routers
 
-    return create_app(settings=settings, routers=default_routers())
+    return create_app(settings=settings)
 
 
 @pytest.fixture
@@ -142,7 +148,7 @@ async def app(request: pytest.FixtureRequest, vibetuner_settings: Any) -> AsyncI
     application = factory(settings=vibetuner_settings)
     async with application.router.lifespan_context(application):
         yield application
-        mongo = application.state.mongo
+        mongo = app_context(application).mongo
         if not mongo.in_memory:
             await mongo.client.drop_database(mongo.database.name)
 
@@ -176,7 +182,9 @@ def session_cookie(settings: Any, data: dict[str, Any]) -> str:
     """A session cookie value exactly as Starlette's ``SessionMiddleware`` signs it."""
     import itsdangerous
 
-    signer = itsdangerous.TimestampSigner(settings.session_key.get_secret_value())
+    from vibetuner.services.keys import signing_key
+
+    signer = itsdangerous.TimestampSigner(signing_key(settings))
     payload = base64.b64encode(json.dumps(data).encode("utf-8"))
     return signer.sign(payload).decode("utf-8")
 
@@ -195,9 +203,9 @@ async def signed_in_client(app: Any, user: Any) -> AsyncIterator[Any]:
     """An ``httpx.AsyncClient`` whose session cookie signs in ``user``."""
     import httpx
 
-    from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
+    from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
-    settings = app.state.settings
+    settings = app_context(app).settings
     cookie = session_cookie(
         settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
     )
@@ -212,9 +220,9 @@ async def client_for(app: Any) -> AsyncIterator[Callable[[Any], Any]]:
     """A factory of signed-in clients: ``client_for(user)`` -> ``httpx.AsyncClient``."""
     import httpx
 
-    from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
+    from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
-    settings = app.state.settings
+    settings = app_context(app).settings
     opened: list[httpx.AsyncClient] = []
 
     def make(person: Any) -> httpx.AsyncClient:
@@ -315,7 +323,7 @@ def blob_store(request: pytest.FixtureRequest) -> Any:
     the same files and database; else ``vibetuner_blob_store``.
     """
     if "app" in request.fixturenames:
-        return request.getfixturevalue("app").state.blobs
+        return app_context(request.getfixturevalue("app")).blobs
     return request.getfixturevalue("vibetuner_blob_store")
 
 

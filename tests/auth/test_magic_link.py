@@ -239,4 +239,4 @@ async def test_login_page_keeps_a_safe_next_only(client):
 async def test_me_is_401_when_signed_out(client):
     response = await client.get("/auth/me")
     assert response.status_code == 401
-    assert response.json() == {"detail": "Not signed in."}
+    assert response.json() == {"detail": "Not signed in.", "code": "not_signed_in"}

@@ -18,6 +18,7 @@ from tests.auth.conftest import PROVIDER_USERS, link_path
 from tests.auth.test_sessions import client_for
 from vibetuner.models import OAuthAccount, UserModel
 from vibetuner.models.mixins import utcnow
+from vibetuner.testing import app_context
 
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 
@@ -37,7 +38,7 @@ def vibetuner_settings(vibetuner_settings, oidc_provider):
 @pytest.fixture
 def github_at_provider(app, oidc_provider):
     """Point the app's GitHub client at the provider's GitHub-shaped endpoints."""
-    from vibetuner.services.oauth import GitHubEndpoints, OAuthProviders
+    from vibetuner.web.oauth_providers import GitHubEndpoints, OAuthProviders
 
     issuer = oidc_provider.issuer
     endpoints = GitHubEndpoints(
@@ -45,7 +46,8 @@ def github_at_provider(app, oidc_provider):
         access_token_url=f"{issuer}/login/oauth/access_token",
         api_base_url=f"{issuer}/",
     )
-    app.state.auth.providers = OAuthProviders(app.state.settings, github=endpoints)
+    context = app_context(app)
+    context.oauth = OAuthProviders(context.settings, links=context.links, github=endpoints)
 
 
 def with_params(url: str, **params: str) -> str:
@@ -116,7 +118,7 @@ async def test_stored_tokens_are_encrypted_and_still_work(
     raw = await OAuthAccount.get_pymongo_collection().find_one({"provider": "testidp"})
     assert raw["access_token"].startswith("fernet:")
     account = await OAuthAccount.find_one({"provider": "testidp"})
-    access_token = app.state.auth.service.reveal(account.access_token)
+    access_token = app_context(app).auth.reveal(account.access_token)
     assert access_token and access_token not in str(raw)
     userinfo = await provider_browser.get(
         f"{oidc_provider.issuer}/userinfo", headers={"Authorization": f"Bearer {access_token}"}
@@ -207,7 +209,7 @@ async def test_linking_does_not_undo_a_concurrent_sign_out_everywhere(app, user)
     identity = OAuthIdentity(
         provider="testidp", provider_user_id="race-1", email="race@example.com", email_verified=True
     )
-    outcome = await app.state.auth.service.oauth_sign_in(identity, {}, stale)
+    outcome = await app_context(app).auth.oauth_sign_in(identity, {}, stale)
     assert outcome.user.id == user.id
     stored = await UserModel.get(user.id)
     assert stored.session_version == user.session_version + 1

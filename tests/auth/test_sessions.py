@@ -6,12 +6,12 @@ import httpx
 import pytest
 
 from vibetuner.models import OAuthAccount, UserModel
-from vibetuner.testing import session_cookie
-from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
+from vibetuner.testing import app_context, session_cookie
+from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
 
 def client_for(app, user):
-    settings = app.state.settings
+    settings = app_context(app).settings
     cookie = session_cookie(
         settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
     )

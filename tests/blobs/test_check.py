@@ -16,6 +16,7 @@ from vibetuner.cli.blobs import run_check
 from vibetuner.models import Blob, BlobStatus
 from vibetuner.models.mixins import utcnow
 from vibetuner.services.blob_check import find_orphans, remove_orphans
+from vibetuner.testing import app_context
 
 
 async def make_orphans(store: Any) -> dict[str, Any]:
@@ -96,10 +97,14 @@ async def test_remove_keeps_what_became_whole_after_the_scan(store: Any) -> None
 
 async def test_run_check_reports_then_deletes(app: Any, store: Any) -> None:
     made = await make_orphans(store)
-    settings = app.state.settings
+    settings = app_context(app).settings
     console = Console(record=True, width=200)
     clean = await run_check(
-        settings, delete=False, grace=timedelta(hours=1), console=console, mongo=app.state.mongo
+        settings,
+        delete=False,
+        grace=timedelta(hours=1),
+        console=console,
+        mongo=app_context(app).mongo,
     )
     text = console.export_text()
     assert clean is False
@@ -111,12 +116,20 @@ async def test_run_check_reports_then_deletes(app: Any, store: Any) -> None:
 
     console = Console(record=True, width=200)
     await run_check(
-        settings, delete=True, grace=timedelta(hours=1), console=console, mongo=app.state.mongo
+        settings,
+        delete=True,
+        grace=timedelta(hours=1),
+        console=console,
+        mongo=app_context(app).mongo,
     )
     assert "Removed 4 orphans." in console.export_text()
     console = Console(record=True, width=200)
     assert await run_check(
-        settings, delete=False, grace=timedelta(hours=1), console=console, mongo=app.state.mongo
+        settings,
+        delete=False,
+        grace=timedelta(hours=1),
+        console=console,
+        mongo=app_context(app).mongo,
     )
     assert "No orphans." in console.export_text()
 

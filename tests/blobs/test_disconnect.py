@@ -11,7 +11,7 @@ import uvicorn
 from tests.blobs.conftest import MiB, free_port, leftovers
 from tests.helpers import wait_until
 from vibetuner.models import Blob
-from vibetuner.testing import session_cookie
+from vibetuner.testing import app_context, session_cookie
 
 
 async def test_client_disconnect_mid_upload_leaves_nothing(app: Any, user: Any, store: Any) -> None:
@@ -22,7 +22,7 @@ async def test_client_disconnect_mid_upload_leaves_nothing(app: Any, user: Any, 
     serving = asyncio.create_task(server.serve())
     try:
         await wait_until(lambda: asyncio.sleep(0, server.started))
-        settings = app.state.settings
+        settings = app_context(app).settings
         cookie = session_cookie(settings, {"uid": str(user.id), "sv": user.session_version})
         part = b'--bb\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n'
         head = (

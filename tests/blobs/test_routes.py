@@ -14,7 +14,7 @@ import pytest
 
 from tests.blobs.conftest import MiB, leftovers
 from vibetuner.models import Blob, BlobStatus, UserModel
-from vibetuner.testing import session_cookie
+from vibetuner.testing import app_context, session_cookie
 
 
 async def upload(
@@ -116,7 +116,7 @@ async def test_other_users_blobs_are_not_found(
     blob_id = (await upload(signed_in_client, b"mine")).json()["id"]
     stranger = UserModel(email="stranger@example.com")
     await stranger.insert()
-    settings = app.state.settings
+    settings = app_context(app).settings
     cookie = session_cookie(settings, {"uid": str(stranger.id), "sv": stranger.session_version})
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(

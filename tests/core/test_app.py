@@ -18,9 +18,8 @@ from vibetuner import create_app
 from vibetuner.config import Settings
 from vibetuner.models import TimeStampMixin, UserModel
 from vibetuner.mongo import Mongo
-from vibetuner.testing import free_port, session_cookie
-from vibetuner.web.deps import CurrentUser, RequireUser
-from vibetuner.web.sessions import login, logout
+from vibetuner.testing import app_context, free_port, session_cookie
+from vibetuner.web.session_auth import CurrentUser, RequireUser, login, logout
 
 
 class Widget(TimeStampMixin, Document):
@@ -92,7 +91,7 @@ async def test_lifespan_registers_core_and_app_models(widget_app):
     application, events = widget_app
     assert events == ["app-start"]
     assert await Widget.find_one(Widget.name == "made at startup") is not None
-    names = await application.state.mongo.database.list_collection_names()
+    names = await app_context(application).mongo.database.list_collection_names()
     assert {"users", "test_widgets"} <= set(names)
 
 
@@ -108,14 +107,14 @@ async def test_health_503_when_database_unreachable(widget_app, http):
     application, _ = widget_app
     port = free_port()
     dead = AsyncMongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=200)
-    healthy = application.state.mongo
-    application.state.mongo = Mongo(
+    healthy = app_context(application).mongo
+    app_context(application).mongo = Mongo(
         client=dead, database=dead["x"], in_memory=False, hosts=f"127.0.0.1:{port}"
     )
     try:
         response = await http.get("/health")
     finally:
-        application.state.mongo = healthy
+        app_context(application).mongo = healthy
         await dead.close()
     assert response.status_code == 503
     assert response.json()["database"] == "unreachable"
@@ -166,9 +165,9 @@ async def test_stale_sessions_are_rejected(http, widget_app, change):
     elif change == "signed_out_everywhere":
         await user.sign_out_everywhere()
     else:
-        forged = session_cookie(application.state.settings, {"uid": str(user.id), "sv": 1})
+        forged = session_cookie(app_context(application).settings, {"uid": str(user.id), "sv": 1})
         http.cookies.clear()
-        http.cookies.set(application.state.settings.session_cookie, forged[:-3] + "AAA")
+        http.cookies.set(app_context(application).settings.session_cookie, forged[:-3] + "AAA")
     assert (await http.get("/whoami")).json() == {"email": None}
     assert (await http.get("/private", headers={"accept": "application/json"})).status_code == 401
 
@@ -176,8 +175,8 @@ async def test_stale_sessions_are_rejected(http, widget_app, change):
 async def test_garbage_user_id_in_session_is_ignored(http, widget_app):
     application, _ = widget_app
     http.cookies.set(
-        application.state.settings.session_cookie,
-        session_cookie(application.state.settings, {"uid": "nope"}),
+        app_context(application).settings.session_cookie,
+        session_cookie(app_context(application).settings, {"uid": "nope"}),
     )
     assert (await http.get("/whoami")).json() == {"email": None}
 

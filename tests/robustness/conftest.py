@@ -30,7 +30,7 @@ import uvicorn
 
 from tests.helpers import stop_process
 from tests.scaffold.conftest import scaffold
-from vibetuner.testing import Outbox, free_port
+from vibetuner.testing import Outbox, app_context, free_port
 
 PACKAGE = "robust_app"
 MiB = 1024 * 1024
@@ -173,7 +173,7 @@ def start_app(app_factory: Any, vibetuner_settings: Any) -> Any:
         application = app_factory(AppSettings(_env_file=None, **values))
         async with application.router.lifespan_context(application):
             yield application
-            mongo = application.state.mongo
+            mongo = app_context(application).mongo
             if not mongo.in_memory:
                 await mongo.client.drop_database(mongo.database.name)
 

@@ -20,8 +20,8 @@ import pytest
 from tests.robustness.conftest import served
 from vibetuner.models import Blob, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
-from vibetuner.testing import session_cookie
-from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
+from vibetuner.testing import app_context, session_cookie
+from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
 BAD_EMAILS = [
     "",
@@ -76,7 +76,7 @@ async def site(app: Any) -> AsyncIterator[dict[str, Any]]:
     """The app served over loopback, a signed-in user and their cookie."""
     person = UserModel(email=f"u-{uuid.uuid4().hex[:8]}@example.com", email_verified_at=utcnow())
     await person.insert()
-    settings = app.state.settings
+    settings = app_context(app).settings
     value = session_cookie(
         settings, {USER_ID_KEY: str(person.id), SESSION_VERSION_KEY: person.session_version}
     )
@@ -104,8 +104,8 @@ def says_what_is_wrong(response: httpx.Response) -> str:
 async def assert_nothing_stored(app: Any, *, users: int = 1) -> None:
     from robust_app.models import Note
 
-    store = app.state.blobs
-    outbox = app.state.settings.email_file_dir
+    store = app_context(app).blobs
+    outbox = app_context(app).settings.email_file_dir
     assert await UserModel.find_all().count() == users
     assert await EmailVerificationToken.find_all().count() == 0
     assert await Blob.find_all().count() == 0

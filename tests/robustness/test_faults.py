@@ -31,8 +31,8 @@ from tests.helpers import wait_until
 from tests.robustness.conftest import MiB, free_port, idle, served
 from vibetuner.models import Blob, BlobStatus, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
-from vibetuner.testing import session_cookie
-from vibetuner.web.sessions import SESSION_VERSION_KEY, USER_ID_KEY
+from vibetuner.testing import app_context, session_cookie
+from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
 # --- MongoDB unreachable at startup -------------------------------------------------------
 
@@ -134,7 +134,7 @@ def moto() -> Any:
 
 
 def cookie_header(app: Any, user: UserModel) -> str:
-    settings = app.state.settings
+    settings = app_context(app).settings
     value = session_cookie(
         settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
     )
@@ -179,7 +179,7 @@ async def test_s3_stopping_mid_upload_gives_503_and_no_available_blob(start_app,
         s3_part_size=5 * MiB,
         blob_max_size=64 * MiB,
     ) as app:
-        store = app.state.blobs
+        store = app_context(app).blobs
         user = await new_user()
         async with served(app) as (url, _server):
             size = 40 * MiB
@@ -332,7 +332,7 @@ async def test_a_body_cut_off_mid_upload_leaves_nothing(app, cut):
 
     path, make = CUTS[cut]
     first, rest, length = make()
-    store = app.state.blobs
+    store = app_context(app).blobs
     user = await new_user()
     cookie = cookie_header(app, user)
     async with served(app) as (url, server):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vibetuner.models import Blob, UserModel
+from vibetuner.testing import app_context
 
 
 async def test_outbox_holds_the_emails_sent(client, outbox):
@@ -43,7 +44,7 @@ async def test_blob_store_on_its_own(blob_store, vibetuner_settings):
 
 
 async def test_blob_store_is_the_apps_when_the_app_runs(app, blob_store, signed_in_client):
-    assert blob_store is app.state.blobs
+    assert blob_store is app_context(app).blobs
     blob = await blob_store.put(b"shared", filename="b.txt")
     response = await signed_in_client.get(f"/blobs/{blob.id}")
     # Blobs without an uploader belong to nobody: the route must not show them to a user.

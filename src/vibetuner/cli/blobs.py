@@ -79,10 +79,10 @@ async def run_check(
     """Open the database (unless ``mongo`` is given) and the blob store, print the
     orphans, optionally remove them. Returns True when nothing was orphaned.
     """
+    from vibetuner.context import document_models
     from vibetuner.mongo import connect, init_models
     from vibetuner.services.blob import BlobStore
     from vibetuner.services.blob_check import find_orphans, remove_orphans
-    from vibetuner.web.lifespan import document_models
 
     own = mongo is None
     if own:

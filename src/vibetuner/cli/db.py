@@ -50,7 +50,7 @@ def project_models() -> tuple[list[type[Document]], Path | None]:
     Outside a project only the core models are known.
     """
     from vibetuner.cli.project import ProjectError, find_project, load_object
-    from vibetuner.web.lifespan import document_models
+    from vibetuner.context import document_models
 
     try:
         project = find_project()

@@ -1,6 +1,6 @@
 """Sign-in rules: magic links by email and accounts from OAuth / OpenID Connect providers.
 
-Nothing here knows about HTTP; the routes in ``vibetuner.web.auth`` turn the
+Nothing here knows about HTTP; the sign-in routes in ``vibetuner.web`` turn the
 errors raised here into pages.
 """
 
@@ -16,43 +16,28 @@ from beanie import PydanticObjectId
 from pydantic import SecretStr
 
 from vibetuner.config import Settings
-from vibetuner.errors import DuplicateEmail, DuplicateOAuthAccount, VibetunerError
-from vibetuner.models.email_verification import EmailVerificationToken, TokenStatus
+from vibetuner.errors import (
+    AccountDisabled,
+    DuplicateEmail,
+    DuplicateOAuthAccount,
+    EmailDeliveryError,
+    InvalidEmail,
+    MagicLinkRefused,
+    OAuthSignInRefused,
+)
+from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.user import UserModel, normalize_email
 from vibetuner.services import rate_limit
 from vibetuner.services.crypto import TokenCipher
-from vibetuner.services.email import EmailDeliveryError, Mailer
+from vibetuner.services.email import Mailer
+from vibetuner.services.links import LinkBuilder
 
 logger = logging.getLogger("vibetuner.auth")
 
 MAGIC_LINK_PURPOSE = "login"
-MAGIC_LINK_PATH = "/auth/magic-link"
-
-
-class InvalidEmail(VibetunerError):
-    """The submitted address is not a valid email address; the message says why."""
-
-
-class MagicLinkRefused(VibetunerError):
-    """A magic link cannot be used; ``status`` is ``used``, ``expired`` or ``unknown``."""
-
-    def __init__(self, status: TokenStatus) -> None:
-        super().__init__(f"magic link refused: {status}")
-        self.status = status
-
-
-class AccountDisabled(VibetunerError):
-    """The account exists but is deactivated."""
-
-
-class OAuthSignInRefused(VibetunerError):
-    """The provider account cannot be used to sign in; ``reason`` is a short code."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+MAGIC_LINK_ROUTE = "magic_link"
 
 
 @dataclass(frozen=True)
@@ -77,17 +62,18 @@ class OAuthOutcome:
 
 @dataclass
 class AuthService:
-    """The sign-in rules of one app, with its settings, mailer and optional token cipher."""
+    """The sign-in rules of one app: its settings, mailer, links and optional token cipher."""
 
     settings: Settings
     mailer: Mailer
+    links: LinkBuilder
     cipher: TokenCipher | None = None
 
     # --- magic links -------------------------------------------------------------------
 
     def magic_link_url(self, token: str, next_path: str | None = None) -> str:
         """The absolute link for ``token`` (on ``BASE_URL``), carrying ``next`` when given."""
-        url = f"{self.settings.base_url.rstrip('/')}{MAGIC_LINK_PATH}/{token}"
+        url = self.links.url(MAGIC_LINK_ROUTE, token=token)
         if next_path and next_path != self.settings.login_redirect:
             url += f"?next={quote(next_path, safe='/')}"
         return url

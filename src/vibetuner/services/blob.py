@@ -25,7 +25,6 @@ import inspect
 import logging
 import mimetypes
 import re
-import secrets
 import time
 import unicodedata
 import uuid
@@ -37,20 +36,18 @@ from urllib.parse import quote
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from vibetuner.config import Settings
-from vibetuner.errors import ConfigurationError
-from vibetuner.models.blob import Blob, BlobStatus
-from vibetuner.models.user import UserModel
-from vibetuner.services.blob_backend import (
-    DEFAULT_NAMESPACE,
-    NAMESPACE_PATTERN,
-    BlobBackend,
+from vibetuner.errors import (
     BlobError,
     BlobNotFound,
     BlobStorageError,
     BlobTooLarge,
     BlobUnavailable,
+    ConfigurationError,
 )
-from vibetuner.services.blob_local import LocalBackend
+from vibetuner.models.blob import Blob, BlobStatus
+from vibetuner.models.user import UserModel
+from vibetuner.services.blob_backend import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, BlobBackend
+from vibetuner.services.keys import derive_key
 
 __all__ = [
     "BlobStore",
@@ -69,6 +66,10 @@ logger = logging.getLogger("vibetuner.blobs")
 MAX_FILENAME_LENGTH = 255
 FALLBACK_FILENAME = "download"
 URL_SALT = "vibetuner.blobs.signed-url"
+BLOB_BACKENDS = {
+    "local": "vibetuner.services.blob_local:LocalBackend",
+    "s3": "vibetuner.services.blob_s3:S3Backend",
+}
 _THREAD_HASH_MIN = 256 * 1024
 # type/subtype with optional parameters (RFC 9110 tokens), e.g. "text/plain; charset=utf-8".
 _TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
@@ -92,35 +93,22 @@ class BlobStore:
         self.settings = settings
         self.max_size = settings.blob_max_size
         self.chunk_size = settings.blob_chunk_size
-        self._signer = URLSafeSerializer(_url_secret(settings), salt=URL_SALT)
+        self._signer = URLSafeSerializer(derive_key(settings, "blob links"), salt=URL_SALT)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> BlobStore:
-        """The store ``BLOB_BACKEND`` selects; raises ``ConfigurationError`` on bad settings.
+    def from_settings(cls, settings: Settings, backend: BlobBackend | None = None) -> BlobStore:
+        """The store on ``backend``, else on the backend ``BLOB_BACKEND`` names.
+
+        ``BLOB_BACKEND`` is ``local``, ``s3`` or a dotted path to an app's own class;
+        bad settings raise ``ConfigurationError``.
 
         Nothing is opened yet: use ``async with store`` (or ``start``/``close``).
         """
-        if settings.blob_backend == "s3":
-            from vibetuner.services.blob_s3 import S3Backend, require_aioboto3
+        if backend is not None:
+            return cls(backend, settings)
+        from vibetuner.services.plugins import build_backend
 
-            require_aioboto3()
-            if not settings.s3_bucket:
-                raise ConfigurationError("BLOB_BACKEND=s3 needs S3_BUCKET (the bucket name)")
-            secret = settings.s3_secret_access_key
-            backend: BlobBackend = S3Backend(
-                bucket=settings.s3_bucket,
-                endpoint_url=settings.s3_endpoint_url,
-                region=settings.s3_region,
-                access_key_id=settings.s3_access_key_id,
-                secret_access_key=secret.get_secret_value() if secret is not None else None,
-                create_bucket=settings.s3_create_bucket,
-                part_size=settings.s3_part_size,
-                max_concurrency=settings.s3_max_concurrency,
-                max_io_queue=settings.s3_max_io_queue,
-                chunk_size=settings.blob_chunk_size,
-            )
-        else:
-            backend = LocalBackend(settings.blob_directory, chunk_size=settings.blob_chunk_size)
+        backend = build_backend("BLOB_BACKEND", settings.blob_backend, BLOB_BACKENDS, settings)
         return cls(backend, settings)
 
     async def start(self) -> None:
@@ -470,14 +458,6 @@ async def _chunks(data: Source, chunk_size: int) -> AsyncIterator[bytes]:
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover - makes this an async generator
-
-
-def _url_secret(settings: Settings) -> bytes:
-    # A key derived from SESSION_KEY, so signed links survive restarts without a new setting.
-    if settings.session_key is not None and settings.session_key.get_secret_value():
-        key = settings.session_key.get_secret_value().encode("utf-8")
-        return hmac.new(key, b"vibetuner blob links", hashlib.sha256).digest()
-    return secrets.token_bytes(32)
 
 
 def _describe(exc: BaseException) -> str:

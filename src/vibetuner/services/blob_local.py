@@ -16,7 +16,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
-from vibetuner.services.blob_backend import KEY_PATTERN, NAMESPACE_PATTERN, BlobNotFound, check_key
+from vibetuner.config import Settings
+from vibetuner.errors import BlobNotFound
+from vibetuner.services.blob_backend import KEY_PATTERN, NAMESPACE_PATTERN, check_key
 
 TEMP_DIR_NAME = ".tmp"
 _TEMP_REF = re.compile(r"^\.tmp/[0-9a-f]{32}\.part$")
@@ -32,6 +34,11 @@ class LocalBackend:
         self.chunk_size = chunk_size
         # fsync before the rename so that after a power loss the key holds the whole file.
         self.fsync = fsync
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalBackend:
+        """Files under ``BLOB_DIR`` (else ``DATA_DIR/blobs``)."""
+        return cls(settings.blob_directory, chunk_size=settings.blob_chunk_size)
 
     async def start(self) -> None:
         """Nothing to open: the directory is created when the first blob is written."""

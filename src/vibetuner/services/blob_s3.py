@@ -17,8 +17,9 @@ from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
 
-from vibetuner.errors import ConfigurationError
-from vibetuner.services.blob_backend import KEY_PATTERN, BlobNotFound, check_key
+from vibetuner.config import Settings
+from vibetuner.errors import BlobNotFound, ConfigurationError
+from vibetuner.services.blob_backend import KEY_PATTERN, check_key
 
 logger = logging.getLogger("vibetuner.blobs")
 
@@ -75,6 +76,26 @@ class S3Backend:
         if self._client is None:
             raise RuntimeError("the S3 blob backend is not started")
         return self._client
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Backend:
+        """The bucket of the ``S3_*`` settings; needs the ``s3`` extra (aioboto3)."""
+        require_aioboto3()
+        if not settings.s3_bucket:
+            raise ConfigurationError("BLOB_BACKEND=s3 needs S3_BUCKET (the bucket name)")
+        secret = settings.s3_secret_access_key
+        return cls(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret is not None else None,
+            create_bucket=settings.s3_create_bucket,
+            part_size=settings.s3_part_size,
+            max_concurrency=settings.s3_max_concurrency,
+            max_io_queue=settings.s3_max_io_queue,
+            chunk_size=settings.blob_chunk_size,
+        )
 
     async def start(self) -> None:
         """Open the client; create the bucket when ``S3_CREATE_BUCKET`` is set."""

@@ -24,13 +24,9 @@ from typing import Any, Protocol, TextIO
 import jinja2
 
 from vibetuner.config import Settings
-from vibetuner.errors import ConfigurationError, VibetunerError
+from vibetuner.errors import ConfigurationError, EmailDeliveryError
 
 logger = logging.getLogger("vibetuner.email")
-
-
-class EmailDeliveryError(VibetunerError):
-    """A message could not be handed to the mail system. The message never holds its body."""
 
 
 class EmailBackend(Protocol):
@@ -46,6 +42,11 @@ class ConsoleBackend:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConsoleBackend:
+        """Printing to standard output."""
+        return cls()
 
     async def send(self, message: EmailMessage) -> None:
         stream = self.stream or sys.stdout
@@ -67,6 +68,11 @@ class FileBackend:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FileBackend:
+        """Writing to ``EMAIL_FILE_DIR``."""
+        return cls(settings.email_file_dir)
 
     async def send(self, message: EmailMessage) -> None:
         await asyncio.to_thread(self._write, message.as_bytes())
@@ -115,6 +121,19 @@ class SmtpBackend:
         self.password = password
         self.timeout = timeout
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpBackend:
+        """The server of the ``SMTP_*`` settings."""
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        return cls(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username or None,
+            password=password,
+            timeout=settings.smtp_timeout,
+        )
+
     async def send(self, message: EmailMessage) -> None:
         import aiosmtplib
 
@@ -141,21 +160,21 @@ def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
 
 
+EMAIL_BACKENDS = {
+    "console": "vibetuner.services.email:ConsoleBackend",
+    "file": "vibetuner.services.email:FileBackend",
+    "smtp": "vibetuner.services.email:SmtpBackend",
+}
+
+
 def backend_from_settings(settings: Settings) -> EmailBackend:
-    """The backend chosen by ``EMAIL_BACKEND``."""
-    if settings.email_backend == "console":
-        return ConsoleBackend()
-    if settings.email_backend == "file":
-        return FileBackend(settings.email_file_dir)
-    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-    return SmtpBackend(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        security=settings.smtp_security,
-        username=settings.smtp_username or None,
-        password=password,
-        timeout=settings.smtp_timeout,
+    """The backend ``EMAIL_BACKEND`` names: a built-in or a dotted path to a class."""
+    from vibetuner.services.plugins import build_backend
+
+    backend: EmailBackend = build_backend(
+        "EMAIL_BACKEND", settings.email_backend, EMAIL_BACKENDS, settings
     )
+    return backend
 
 
 class Mailer:

@@ -16,17 +16,8 @@ from datetime import UTC, datetime
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from vibetuner.errors import VibetunerError
+from vibetuner.errors import RateLimitExceeded
 from vibetuner.models.rate_limit import RateLimitCounter
-
-
-class RateLimitExceeded(VibetunerError):
-    """Too many attempts; ``retry_after`` is the number of seconds until the window ends."""
-
-    def __init__(self, scope: str, retry_after: int) -> None:
-        super().__init__(f"rate limit {scope!r} reached; retry in {retry_after} s")
-        self.scope = scope
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

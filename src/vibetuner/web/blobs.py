@@ -13,27 +13,31 @@ A blob of another user answers 404 everywhere, exactly like a blob that does not
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from beanie import PydanticObjectId
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
-from vibetuner.models.blob import Blob
-from vibetuner.models.user import UserModel
-from vibetuner.services.blob import (
+from vibetuner.context import AppContext
+from vibetuner.errors import (
     BlobNotFound,
     BlobStorageError,
-    BlobStore,
     BlobTooLarge,
-    content_disposition,
+    UploadError,
+    UploadTooLarge,
 )
-from vibetuner.services.blob_backend import format_size
-from vibetuner.web.blob_upload import MultipartFileReader, UploadError, multipart_boundary
-from vibetuner.web.deps import RequireUser
+from vibetuner.features import Feature
+from vibetuner.models.blob import Blob
+from vibetuner.models.ids import parse_object_id
+from vibetuner.models.user import UserModel
+from vibetuner.services.blob import BlobStore, content_disposition
+from vibetuner.services.blob_backend import BlobBackend, format_size
+from vibetuner.web.context import get_context
+from vibetuner.web.multipart import MultipartFileReader, multipart_boundary
 from vibetuner.web.responses import (
     ANY_CONTENT,
     SIGN_IN_REQUIRED,
@@ -42,6 +46,7 @@ from vibetuner.web.responses import (
     redirect,
 )
 from vibetuner.web.routers import FlatRouter
+from vibetuner.web.session_auth import RequireUser
 
 logger = logging.getLogger("vibetuner.blobs")
 
@@ -65,8 +70,8 @@ class BlobOut(BaseModel):
 
 
 def get_blob_store(request: Request) -> BlobStore:
-    """The app's ``BlobStore`` (``app.state.blobs``, opened by the lifespan)."""
-    store = getattr(request.app.state, "blobs", None)
+    """The app's ``BlobStore``, opened at startup by ``BlobsFeature``."""
+    store = get_context(request).blobs
     if store is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Blob storage is not running.")
     return store
@@ -89,9 +94,8 @@ def blob_json(request: Request, blob: Blob) -> BlobOut:
 
 async def find_blob(blob_id: str) -> Blob | None:
     """The available blob with this id; None for malformed ids, missing or unfinished blobs."""
-    try:
-        object_id = PydanticObjectId(blob_id)
-    except Exception:
+    object_id = parse_object_id(blob_id)
+    if object_id is None:
         return None
     blob = await Blob.get(object_id)
     if blob is None or not blob.is_available:
@@ -181,10 +185,10 @@ async def upload_blob(request: Request, user: RequireUser, store: Store) -> Blob
         )
     except BlobTooLarge:
         return too_large(store)
+    except UploadTooLarge:
+        return too_large(store)
     except UploadError as exc:
-        if exc.status_code == status.HTTP_413_CONTENT_TOO_LARGE:
-            return too_large(store)
-        raise HTTPException(exc.status_code, exc.detail) from None
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     except ClientDisconnect:
         # Nothing was stored; the client is gone and will not read an answer.
         return Response(status_code=status.HTTP_400_BAD_REQUEST)
@@ -409,3 +413,29 @@ def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
 
 def _is_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
+
+
+class BlobsFeature(Feature):
+    """File storage: the ``/blobs`` routes and the ``BlobStore`` opened at startup.
+
+    ``backend`` plugs in a storage backend object; without it ``BLOB_BACKEND`` names one
+    (``local``, ``s3`` or a dotted path to a class).
+    """
+
+    name = "blobs"
+
+    def __init__(self, backend: BlobBackend | None = None) -> None:
+        self.backend = backend
+
+    def routers(self) -> Sequence[APIRouter]:
+        return [router]
+
+    @asynccontextmanager
+    async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
+        store = BlobStore.from_settings(context.settings, self.backend)
+        async with store:
+            context.blobs = store
+            try:
+                yield
+            finally:
+                context.blobs = None

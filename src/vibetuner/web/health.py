@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from vibetuner.web.context import get_context
 from vibetuner.web.routers import FlatRouter
 
 router = FlatRouter(tags=["health"])
@@ -29,7 +30,7 @@ class HealthStatus(BaseModel):
 )
 async def health(request: Request) -> JSONResponse:
     """200 with ``{"status": "ok", "database": "ok"}``; 503 when MongoDB does not answer."""
-    mongo = getattr(request.app.state, "mongo", None)
+    mongo = get_context(request).mongo
     reachable = mongo is not None and await mongo.ping()
     body = HealthStatus(
         status="ok" if reachable else "error",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 MAX_NEXT_LENGTH = 2048
@@ -33,3 +34,10 @@ def is_safe_next(value: object) -> bool:
 def safe_next(value: object, default: str = "/") -> str:
     """``value`` when :func:`is_safe_next` accepts it, else ``default``."""
     return value if is_safe_next(value) else default  # type: ignore[return-value]
+
+
+def after_sign_in(request: Any, value: object) -> str:
+    """Where to go after signing in: a safe ``next``, else ``LOGIN_REDIRECT``."""
+    from vibetuner.web.context import get_context
+
+    return safe_next(value, get_context(request).settings.login_redirect)

@@ -1,4 +1,4 @@
-"""The framework's ready-made routers, for apps that want all of them."""
+"""``FlatRouter`` and ``add_router``: routers added to the app without a nested branch."""
 
 from __future__ import annotations
 
@@ -22,11 +22,3 @@ def add_router(app: FastAPI, router: APIRouter) -> None:
         app.router.routes.extend(router.routes)
     else:
         app.include_router(router)
-
-
-def default_routers() -> list[APIRouter]:
-    """Every router vibetuner ships (``/health`` is always included by ``create_app``)."""
-    from vibetuner.web.auth import router as auth_router
-    from vibetuner.web.blobs import router as blobs_router
-
-    return [auth_router, blobs_router]

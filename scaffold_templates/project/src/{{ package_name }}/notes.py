@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
-from beanie import PydanticObjectId
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import HTMLResponse, RedirectResponse
+from vibetuner import (
+    BlobStorageError,
+    BlobStore,
+    BlobTooLarge,
+    Context,
+    RequireUser,
+    parse_object_id,
+)
 from vibetuner.models import Blob, UserModel
-from vibetuner.services.blob_backend import BlobStorageError, BlobTooLarge
-from vibetuner.web.deps import RequireUser
 from vibetuner.web.responses import SIGN_IN_REQUIRED, problem, redirect
 
 from .models import Note
@@ -34,10 +39,9 @@ NOT_FOUND = {404: problem("No such note, or it belongs to someone else")}
 
 async def owned_note(note_id: str, user: UserModel) -> Note:
     """The user's note ``note_id``; 404 when it does not exist or belongs to someone else."""
-    try:
-        oid = PydanticObjectId(note_id)
-    except Exception:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "Note not found.") from None
+    oid = parse_object_id(note_id)
+    if oid is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Note not found.")
     note = await Note.find_one(Note.id == oid, Note.owner.id == user.id)
     if note is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Note not found.")
@@ -65,6 +69,7 @@ async def list_notes(request: Request, user: RequireUser) -> HTMLResponse:
 )
 async def create_note(
     request: Request,
+    context: Context,
     user: RequireUser,
     title: Annotated[str, Form(min_length=1, max_length=200, pattern=ONE_LINE_NOT_BLANK)],
     body: Annotated[str, Form(max_length=20_000)] = "",
@@ -75,7 +80,7 @@ async def create_note(
     uploads = [f for f in files if f.filename]
     title = title.strip()
     blobs: list[Blob] = []
-    store = request.app.state.blobs
+    store = context.require_blobs()
     try:
         for upload in uploads:
             blob = await store.put(
@@ -99,10 +104,11 @@ async def create_note(
                 status.HTTP_503_SERVICE_UNAVAILABLE, "The file could not be stored; try again."
             ) from None
         raise
-    return RedirectResponse(f"/notes/{note.id}", status_code=status.HTTP_303_SEE_OTHER)
+    target = request.app.url_path_for("show_note", note_id=str(note.id))
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
 
-async def discard(store: Any, blobs: list[Blob]) -> None:
+async def discard(store: BlobStore, blobs: list[Blob]) -> None:
     """Delete ``blobs`` that no note points to, logging (not raising) failures."""
     for blob in blobs:
         try:
@@ -129,13 +135,16 @@ async def show_note(request: Request, note_id: str, user: RequireUser) -> HTMLRe
     status_code=status.HTTP_303_SEE_OTHER,
     responses={**SIGN_IN_REQUIRED, **NOT_FOUND, 303: redirect("Deleted: sent to the list")},
 )
-async def delete_note(request: Request, note_id: str, user: RequireUser) -> RedirectResponse:
+async def delete_note(
+    request: Request, context: Context, note_id: str, user: RequireUser
+) -> RedirectResponse:
     """Delete a note and its stored files; redirect to the list."""
     note = await owned_note(note_id, user)
     await note.fetch_all_links()
-    store = request.app.state.blobs
+    store = context.require_blobs()
     for blob in note.attachments:
         if isinstance(blob, Blob):
             await store.delete(blob)
     await note.delete()
-    return RedirectResponse("/notes", status_code=status.HTTP_303_SEE_OTHER)
+    target = request.app.url_path_for("list_notes")
+    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)

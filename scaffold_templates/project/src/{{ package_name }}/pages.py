@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from vibetuner.web.deps import CurrentUser
+from vibetuner import CurrentUser
 
 from .web import render
 

@@ -1,7 +1,7 @@
 """Page rendering shared by this app's routes.
 
-Pages are rendered with vibetuner's template environment, which looks in this
-package's ``templates/`` first: a file there with the name of a framework template
+Pages are rendered with vibetuner's templates, which look in this package's
+``templates/`` first: a file there with the name of a framework template
 (``auth/login.html``, ``email/magic_link.txt`` ...) replaces the framework's.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from vibetuner.templating import app_environment
+from vibetuner import render_page
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -21,10 +21,4 @@ def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
     """Render template ``name`` with the request, the app name and ``context``."""
-    values = {
-        "request": request,
-        "app_name": request.app.state.settings.app_name,
-        **(context or {}),
-    }
-    html = app_environment(request.app).get_template(name).render(values)
-    return HTMLResponse(html, status_code=status_code)
+    return render_page(request, name, context, status_code)

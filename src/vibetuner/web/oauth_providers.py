@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vibetuner.config import Settings
-from vibetuner.errors import VibetunerError
+from vibetuner.errors import OAuthFlowError, OAuthProviderUnreachable
 from vibetuner.services.auth import OAuthIdentity
+from vibetuner.services.links import LinkBuilder
 
 logger = logging.getLogger("vibetuner.oauth")
 
@@ -35,17 +36,6 @@ class GitHubEndpoints:
     api_base_url: str = "https://api.github.com/"
 
 
-class OAuthFlowError(VibetunerError):
-    """The provider refused, the state did not match, or the token exchange failed.
-
-    The message is meant for the person signing in; it never holds tokens or codes.
-    """
-
-    def __init__(self, message: str, *, status_code: int = 400) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
 @dataclass(frozen=True)
 class ProviderInfo:
     """A provider offered on the login page."""
@@ -58,8 +48,15 @@ class ProviderInfo:
 class OAuthProviders:
     """The configured providers of one app, as Authlib clients."""
 
-    def __init__(self, settings: Settings, *, github: GitHubEndpoints | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        links: LinkBuilder,
+        github: GitHubEndpoints | None = None,
+    ) -> None:
         self.settings = settings
+        self.links = links
         self._registry: Any = None
         self.providers: dict[str, ProviderInfo] = {}
         self._register_google(settings)
@@ -152,7 +149,7 @@ class OAuthProviders:
 
     def callback_url(self, name: str) -> str:
         """The redirect URI registered at the provider: ``BASE_URL/auth/oauth/<name>/callback``."""
-        return f"{self.settings.base_url.rstrip('/')}/auth/oauth/{name}/callback"
+        return self.links.url("oauth_callback", provider=name)
 
     async def start(self, request: Request, name: str) -> Response:
         """The redirect to the provider's authorization page (state, PKCE, nonce in the session)."""
@@ -164,9 +161,8 @@ class OAuthProviders:
             return await client.authorize_redirect(request, self.callback_url(name))
         except (httpx.HTTPError, AuthlibBaseError, ValueError, KeyError, RuntimeError) as exc:
             logger.warning("%s sign-in could not start: %s", name, type(exc).__name__)
-            raise OAuthFlowError(
-                f"{self.providers[name].label} cannot be reached right now. Try again in a moment.",
-                status_code=502,
+            raise OAuthProviderUnreachable(
+                f"{self.providers[name].label} cannot be reached right now. Try again in a moment."
             ) from None
 
     async def finish(self, request: Request, name: str) -> tuple[OAuthIdentity, dict[str, Any]]:

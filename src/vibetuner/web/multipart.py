@@ -14,14 +14,7 @@ from dataclasses import dataclass
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-
-class UploadError(Exception):
-    """The request body is not a usable multipart upload (an HTTP 4xx)."""
-
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
+from vibetuner.errors import UploadError, UploadTooLarge
 
 
 @dataclass(frozen=True)
@@ -45,7 +38,7 @@ class MultipartFileReader:
     """Finds the part named ``field`` and yields its bytes; counts every body byte.
 
     ``max_body`` bounds the whole body (parts before the file included): going over it
-    raises ``UploadError(413)`` at once, without reading further.
+    raises ``UploadTooLarge`` at once, without reading further.
     """
 
     def __init__(
@@ -94,7 +87,7 @@ class MultipartFileReader:
             if self._file_done:
                 return
             if self._eof:
-                raise UploadError(400, "The upload ended before the end of the file.")
+                raise UploadError("The upload ended before the end of the file.")
             await self._feed()
 
     async def _feed(self) -> None:
@@ -105,14 +98,14 @@ class MultipartFileReader:
             self._eof = True
         self.received += len(chunk)
         if self.received > self._max_body:
-            raise UploadError(413, "The upload is larger than the size limit.")
+            raise UploadTooLarge("The upload is larger than the size limit.")
         try:
             if chunk:
                 self._parser.write(chunk)
             if self._eof:
                 self._parser.finalize()
         except MultipartParseError as exc:
-            raise UploadError(400, f"Malformed multipart body: {exc}") from None
+            raise UploadError(f"Malformed multipart body: {exc}") from None
 
     # python-multipart callbacks -----------------------------------------------------
 

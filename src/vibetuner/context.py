@@ -1,0 +1,126 @@
+"""``AppContext``: the typed home of everything an app holds for its lifetime.
+
+One instance per app, built by ``create_app`` and filled at startup: settings,
+templates, the database, the email sender, and what features open (the blob store,
+the sign-in service, ...). Routes reach it with the ``Context`` dependency
+(``vibetuner.web.context``); command-line tools build one with :func:`open_context`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vibetuner.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from beanie import Document
+
+    from vibetuner.config import Settings
+    from vibetuner.features import Feature
+    from vibetuner.mongo import Mongo
+    from vibetuner.services.auth import AuthService
+    from vibetuner.services.blob import BlobStore
+    from vibetuner.services.email import EmailBackend, Mailer
+    from vibetuner.services.links import LinkBuilder
+    from vibetuner.services.oauth import OAuthProviders
+    from vibetuner.templating import Templates
+
+
+def document_models(extra: Sequence[type[Document]] = ()) -> list[type[Document]]:
+    """Core models (``vibetuner.models.__all__``) followed by ``extra``, without repeats."""
+    from vibetuner.models import core_document_models
+
+    merged: list[type[Document]] = []
+    for model in [*core_document_models(), *extra]:
+        if model not in merged:
+            merged.append(model)
+    return merged
+
+
+@dataclass(eq=False)
+class AppContext:
+    """What an app holds; attributes that startup fills are None before it."""
+
+    settings: Settings
+    templates: Templates
+    features: Sequence[Feature] = ()
+    app_models: Sequence[type[Document]] = ()
+    email_backend: EmailBackend | None = None
+    links: LinkBuilder | None = None
+    mongo: Mongo | None = None
+    mailer: Mailer | None = None
+    blobs: BlobStore | None = None
+    auth: AuthService | None = None
+    oauth: OAuthProviders | None = None
+    #: Room for an app's own features to keep what they open.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def models(self) -> list[type[Document]]:
+        """Core models, then each feature's, then the app's, without repeats."""
+        feature_models = [model for feature in self.features for model in feature.models()]
+        return document_models([*feature_models, *self.app_models])
+
+    def has_feature(self, name: str) -> bool:
+        """True when a feature of that name is part of the app."""
+        return any(feature.name == name for feature in self.features)
+
+    def require_blobs(self) -> BlobStore:
+        """The blob store; a clear error when the blob feature is not started."""
+        if self.blobs is None:
+            raise ConfigurationError("blob storage is not running: add BlobsFeature() to the app")
+        return self.blobs
+
+    def require_auth(self) -> AuthService:
+        """The sign-in service; a clear error when the sign-in feature is not started."""
+        if self.auth is None:
+            raise ConfigurationError("sign-in is not running: add AuthFeature() to the app")
+        return self.auth
+
+    def require_mailer(self) -> Mailer:
+        """The email sender; a clear error before startup."""
+        if self.mailer is None:
+            raise ConfigurationError("email is not set up yet: the app has not started")
+        return self.mailer
+
+
+@asynccontextmanager
+async def running(context: AppContext) -> AsyncIterator[AppContext]:
+    """Connect the database, register the models, build the mailer, enter every feature.
+
+    Everything opened is closed in reverse order on the way out, also when startup fails
+    half way.
+    """
+    from vibetuner.mongo import connect, init_models
+    from vibetuner.services.email import Mailer, backend_from_settings
+
+    settings = context.settings
+    async with AsyncExitStack() as stack:
+        mongo = await connect(settings)
+        stack.push_async_callback(mongo.close)
+        await init_models(mongo, context.models())
+        context.mongo = mongo
+        backend = context.email_backend or backend_from_settings(settings)
+        context.mailer = Mailer(backend, context.templates.env, settings.email_from)
+        for feature in context.features:
+            await stack.enter_async_context(feature.lifespan(context))
+        try:
+            yield context
+        finally:
+            context.mongo = None
+
+
+@asynccontextmanager
+async def open_context(
+    settings: Settings, features: Sequence[Feature] = (), models: Sequence[type[Document]] = ()
+) -> AsyncIterator[AppContext]:
+    """A started context outside a web app (command-line tools, scripts, workers)."""
+    from vibetuner.templating import Templates
+
+    context = AppContext(
+        settings=settings, templates=Templates(), features=features, app_models=models
+    )
+    async with running(context):
+        yield context

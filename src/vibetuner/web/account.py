@@ -1,0 +1,147 @@
+"""The signed-in account: ``/auth/me``, sign-out and sign-out everywhere."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from vibetuner.services.auth import linked_providers
+from vibetuner.web.context import get_context
+from vibetuner.web.pages import problem
+from vibetuner.web.responses import SIGN_IN_REQUIRED, redirect
+from vibetuner.web.responses import problem as documented_problem
+from vibetuner.web.routers import FlatRouter
+from vibetuner.web.session_auth import CurrentUser, current_user, logout, wants_html
+
+router = FlatRouter(prefix="/auth", tags=["auth"])
+
+
+class SignedOut(BaseModel):
+    """``POST /auth/logout`` and ``/auth/logout-everywhere`` to an API client."""
+
+    status: Literal["signed_out"]
+
+
+class MeResponse(BaseModel):
+    """The signed-in user as ``GET /auth/me`` returns it (no tokens, no internals)."""
+
+    id: str
+    email: str
+    name: str | None = None
+    picture: str | None = None
+    email_verified: bool
+    providers: list[str]
+
+
+def same_origin(request: Request) -> bool:
+    """False when ``Origin`` (or else ``Referer``) names another site than this one.
+
+    Requests with neither header (API clients, some privacy settings) pass; SameSite=Lax
+    cookies already keep other sites' form posts from carrying the session.
+    """
+    source = request.headers.get("origin")
+    if source is None:
+        source = request.headers.get("referer")
+        if source is None:
+            return True
+    try:
+        parts = urlsplit(source)
+    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 host)
+        return False
+    if not parts.scheme or not parts.netloc:
+        return False  # "null" or garbage
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    allowed = {_origin_of(get_context(request).settings.base_url)}
+    host = request.headers.get("host")
+    if host:
+        allowed.add(f"{request.url.scheme}://{host}".lower())
+    return origin in allowed
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _signed_out(request: Request) -> Response:
+    if wants_html(request):
+        return RedirectResponse("/", status_code=303)
+    return JSONResponse({"status": "signed_out"})
+
+
+def _cross_site(request: Request) -> Response:
+    return problem(
+        request,
+        403,
+        "Request refused",
+        "This request came from another site and was refused.",
+        code="cross_site_request",
+    )
+
+
+SIGN_OUT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: redirect("Signed out (browsers): sent to the home page"),
+    403: documented_problem("The request came from another site", html=True),
+}
+
+
+@router.post(
+    "/logout",
+    summary="Sign out of this browser",
+    response_model=SignedOut,
+    responses=SIGN_OUT_RESPONSES,
+)
+async def sign_out(request: Request) -> Response:
+    """Clear this session."""
+    if not same_origin(request):
+        return _cross_site(request)
+    logout(request)
+    return _signed_out(request)
+
+
+@router.post(
+    "/logout-everywhere",
+    summary="Sign out of every browser",
+    response_model=SignedOut,
+    responses={**SIGN_OUT_RESPONSES, 401: documented_problem("Not signed in", html=True)},
+)
+async def sign_out_everywhere(request: Request, user: CurrentUser) -> Response:
+    """End every session of the signed-in user (bumps ``session_version``)."""
+    if not same_origin(request):
+        return _cross_site(request)
+    if user is None:
+        return problem(
+            request, 401, "Not signed in", "You are not signed in.", code="not_signed_in"
+        )
+    await user.sign_out_everywhere()
+    logout(request)
+    return _signed_out(request)
+
+
+@router.get(
+    "/me",
+    response_model=MeResponse,
+    summary="The signed-in user",
+    responses={401: SIGN_IN_REQUIRED[401]},
+)
+async def me(request: Request) -> Response:
+    """The signed-in user's public fields and linked providers; 401 when signed out."""
+    # Called directly, not as a dependency: this is the hottest signed-in route, and
+    # FastAPI's dependency resolution costs a few percent of its throughput.
+    user = await current_user(request)
+    if user is None:
+        return JSONResponse({"detail": "Not signed in.", "code": "not_signed_in"}, status_code=401)
+    body = MeResponse(
+        id=str(user.id),
+        email=user.email,
+        name=user.name,
+        picture=user.picture,
+        email_verified=user.email_verified_at is not None,
+        providers=await linked_providers(user),
+    )
+    # pydantic writes the JSON itself, faster than model_dump() and then json.dumps().
+    return Response(body.model_dump_json(), media_type="application/json")

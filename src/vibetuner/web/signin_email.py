@@ -1,0 +1,226 @@
+"""Sign-in by email: the login page, asking for a magic link and following it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from vibetuner.errors import (
+    AccountDisabled,
+    EmailDeliveryError,
+    InvalidEmail,
+    MagicLinkRefused,
+    RateLimitExceeded,
+    UploadTooLarge,
+)
+from vibetuner.web.context import Context
+from vibetuner.web.forms import read_small_body
+from vibetuner.web.pages import problem, render
+from vibetuner.web.redirects import after_sign_in
+from vibetuner.web.responses import HTML, ValidationProblem, redirect
+from vibetuner.web.responses import problem as documented_problem
+from vibetuner.web.routers import FlatRouter
+from vibetuner.web.session_auth import login, wants_html
+
+logger = logging.getLogger("vibetuner.auth")
+
+router = FlatRouter(prefix="/auth", tags=["auth"])
+
+LINK_REFUSED = {
+    "used": ("This link was already used", "Each sign-in link works only once. Ask for a new one."),
+    "expired": ("This link has expired", "Sign-in links expire after a while. Ask for a new one."),
+    "unknown": (
+        "This link is not valid",
+        "The link is not one we sent, or a newer link replaced it. Ask for a new one.",
+    ),
+}
+
+
+class MagicLinkSent(BaseModel):
+    """``POST /auth/magic-link`` to an API client: the same for every valid address."""
+
+    status: Literal["sent"]
+    detail: str
+
+
+@router.get("/login", response_class=HTMLResponse, summary="Sign-in page")
+async def login_page(request: Request, context: Context, next: str | None = None) -> Response:
+    """The email form plus one button per configured provider; keeps a safe ``next``."""
+    return _login_form(request, context, next=after_sign_in(request, next))
+
+
+def _login_form(
+    request: Request,
+    context: Context,
+    *,
+    next: str,
+    email: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    providers = context.oauth.offered() if context.oauth is not None else []
+    return render(
+        request,
+        "auth/login.html",
+        {"title": "Sign in", "providers": providers, "next": next, "email": email, "error": error},
+        status_code,
+    )
+
+
+# The body is read by hand (form or JSON, with tight limits), so it is described here.
+MAGIC_LINK_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["email"],
+    "properties": {
+        "email": {"type": "string", "format": "email", "maxLength": 320},
+        # Untyped on purpose: anything that is not a same-site path is ignored, not refused.
+        "next": {"description": "Where to go after signing in (a path on this site)"},
+    },
+}
+
+
+@router.post(
+    "/magic-link",
+    summary="Email a sign-in link",
+    response_model=MagicLinkSent,
+    responses={
+        200: {"content": dict(HTML), "description": "Sent (browsers: a 'check your inbox' page)"},
+        400: documented_problem("Malformed form body"),
+        413: documented_problem("The form is larger than 16 KiB", html=True),
+        422: {
+            "model": ValidationProblem,
+            "content": dict(HTML),
+            "description": "Missing or invalid email address",
+        },
+        429: documented_problem("Too many links requested; see Retry-After", html=True),
+        502: documented_problem("The email could not be sent; no link was created", html=True),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": MAGIC_LINK_FORM},
+                "application/json": {"schema": MAGIC_LINK_FORM},
+            },
+        }
+    },
+)
+async def request_magic_link(request: Request, context: Context) -> Response:
+    """Issue and send a sign-in link; the answer is the same whether or not an account exists."""
+    try:
+        body = await read_small_body(request)
+    except UploadTooLarge as exc:
+        return problem(request, 413, "Too large", "The form is too large.", code=exc.code)
+    raw_email = body.get("email")
+    next_path = after_sign_in(request, body.get("next"))
+    html = wants_html(request)
+    if not isinstance(raw_email, str) or not raw_email.strip():
+        return _invalid_email(request, context, html, "", "Enter your email address.", next_path)
+    client_ip = request.client.host if request.client else None
+    try:
+        address = await context.require_auth().send_magic_link(
+            raw_email, next_path=next_path, client_ip=client_ip
+        )
+    except InvalidEmail as exc:
+        message = f"That email address is not valid: {exc}"
+        return _invalid_email(request, context, html, raw_email, message, next_path)
+    except RateLimitExceeded as exc:
+        minutes = max(1, (exc.retry_after + 59) // 60)
+        return problem(
+            request,
+            429,
+            "Too many sign-in links",
+            f"Too many sign-in links were requested. Try again in {minutes} minute(s).",
+            code=exc.code,
+            html=html,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    except EmailDeliveryError as exc:
+        return problem(
+            request,
+            502,
+            "We could not send the email",
+            "The sign-in email could not be sent right now, so no link was created. "
+            "Please try again in a few minutes.",
+            code=exc.code,
+            html=html,
+        )
+    if html:
+        ttl_minutes = max(1, context.settings.magic_link_ttl_seconds // 60)
+        return render(
+            request,
+            "auth/check_inbox.html",
+            {
+                "title": "Check your inbox",
+                "email": address,
+                "ttl_minutes": ttl_minutes,
+                "next": next_path,
+            },
+        )
+    return JSONResponse(
+        {
+            "status": "sent",
+            "detail": f"If {address} can receive email, a sign-in link is on its way.",
+        }
+    )
+
+
+def _invalid_email(
+    request: Request, context: Context, html: bool, email: str, message: str, next_path: str
+) -> Response:
+    if html:
+        # Shown back in the form: without control characters (NUL, CR, LF ...).
+        shown = "".join(c for c in email[:320] if c.isprintable())
+        return _login_form(
+            request, context, next=next_path, email=shown, error=message, status_code=422
+        )
+    return JSONResponse(
+        {
+            "detail": [{"loc": ["body", "email"], "msg": message, "type": "value_error"}],
+            "code": InvalidEmail.code,
+        },
+        status_code=422,
+    )
+
+
+@router.get(
+    "/magic-link/{token}",
+    name="magic_link",
+    summary="Follow a sign-in link",
+    response_class=RedirectResponse,
+    status_code=303,
+    responses={
+        303: redirect("Signed in: sent to `next` (a safe, same-site path)"),
+        400: documented_problem("The link is unknown, used or expired", html=True),
+        403: documented_problem("The account is disabled", html=True),
+    },
+)
+async def follow_magic_link(
+    request: Request, context: Context, token: str, next: str | None = None
+) -> Response:
+    """Consume the link (once), sign in (creating the user if new) and redirect to ``next``."""
+    try:
+        user = await context.require_auth().sign_in_with_magic_link(token)
+    except MagicLinkRefused as exc:
+        title, message = LINK_REFUSED[exc.status]
+        sign_in = str(request.app.url_path_for("login_page"))
+        return problem(
+            request,
+            400,
+            title,
+            message,
+            code=exc.code,
+            html=True,
+            link=(sign_in, "Get a new sign-in link"),
+        )
+    except AccountDisabled as exc:
+        return problem(
+            request, 403, "Account disabled", "This account is disabled.", code=exc.code, html=True
+        )
+    await login(request, user)
+    logger.info("user %s signed in with an email link", user.id)
+    return RedirectResponse(after_sign_in(request, next), status_code=303)

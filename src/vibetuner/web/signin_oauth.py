@@ -1,0 +1,113 @@
+"""Sign-in with OAuth / OpenID Connect providers: the redirect out and the callback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+
+from vibetuner.context import AppContext
+from vibetuner.errors import (
+    AccountDisabled,
+    OAuthFlowError,
+    OAuthProviderUnreachable,
+    OAuthSignInRefused,
+)
+from vibetuner.web.context import Context
+from vibetuner.web.pages import problem
+from vibetuner.web.redirects import after_sign_in
+from vibetuner.web.responses import problem as documented_problem
+from vibetuner.web.responses import redirect
+from vibetuner.web.routers import FlatRouter
+from vibetuner.web.session_auth import current_user, login
+
+logger = logging.getLogger("vibetuner.auth")
+
+router = FlatRouter(prefix="/auth", tags=["auth"])
+
+NEXT_SESSION_KEY = "auth_next"
+
+OAUTH_FAILED: dict[int | str, dict[str, Any]] = {
+    400: documented_problem("The provider refused or the answer did not check out", html=True),
+    404: documented_problem("No such provider is configured", html=True),
+    502: documented_problem("The provider could not be reached", html=True),
+}
+
+
+def _offered(context: AppContext, provider: str) -> bool:
+    return context.oauth is not None and provider in context.oauth.providers
+
+
+def _unknown_provider(request: Request) -> Response:
+    return problem(
+        request,
+        404,
+        "Unknown sign-in provider",
+        "This site does not offer sign-in with that provider.",
+        code="unknown_provider",
+        html=True,
+    )
+
+
+def _flow_failed(request: Request, exc: OAuthFlowError) -> Response:
+    status_code = 502 if isinstance(exc, OAuthProviderUnreachable) else 400
+    return problem(request, status_code, "Sign-in failed", str(exc), code=exc.code, html=True)
+
+
+@router.get(
+    "/oauth/{provider}",
+    summary="Start signing in with a provider",
+    response_class=RedirectResponse,
+    status_code=302,
+    responses={302: redirect("To the provider's authorization page"), **OAUTH_FAILED},
+)
+async def oauth_start(
+    request: Request, context: Context, provider: str, next: str | None = None
+) -> Response:
+    """Redirect to the provider's authorization page."""
+    if context.oauth is None or not _offered(context, provider):
+        return _unknown_provider(request)
+    request.session[NEXT_SESSION_KEY] = after_sign_in(request, next)
+    try:
+        return await context.oauth.start(request, provider)
+    except OAuthFlowError as exc:
+        return _flow_failed(request, exc)
+
+
+@router.get(
+    "/oauth/{provider}/callback",
+    name="oauth_callback",
+    summary="Finish signing in with a provider",
+    response_class=RedirectResponse,
+    status_code=303,
+    responses={
+        303: redirect("Signed in: sent to the page asked for at the start"),
+        **OAUTH_FAILED,
+        403: documented_problem("The account is disabled", html=True),
+        409: documented_problem("The identity cannot be linked to this account", html=True),
+    },
+)
+async def oauth_callback(request: Request, context: Context, provider: str) -> Response:
+    """Check the provider's answer, apply the account rules, sign in and redirect."""
+    if context.oauth is None or not _offered(context, provider):
+        return _unknown_provider(request)
+    try:
+        identity, token = await context.oauth.finish(request, provider)
+    except OAuthFlowError as exc:
+        return _flow_failed(request, exc)
+    signed_in = await current_user(request)
+    try:
+        outcome = await context.require_auth().oauth_sign_in(identity, token, signed_in)
+    except OAuthSignInRefused as exc:
+        status_code = 409 if exc.reason in ("unverified_email", "already_linked") else 400
+        return problem(request, status_code, "Sign-in refused", str(exc), code=exc.code, html=True)
+    except AccountDisabled as exc:
+        return problem(
+            request, 403, "Account disabled", "This account is disabled.", code=exc.code, html=True
+        )
+    target = after_sign_in(request, request.session.pop(NEXT_SESSION_KEY, None))
+    await login(request, outcome.user)
+    logger.info("user %s signed in with %s (%s)", outcome.user.id, provider, outcome.action)
+    return RedirectResponse(target, status_code=303)
