@@ -100,11 +100,8 @@ BASELINE = SEED + textwrap.dedent(
             raise HTTPException(401)
         if user is None or not user.is_active or data.get("sv") != user.session_version:
             raise HTTPException(401)
-        providers = []
-        if user.oauth_accounts:
-            ids = [link.ref.id for link in user.oauth_accounts]
-            found = await OAuthAccount.find({"_id": {"$in": ids}}).to_list()
-            providers = sorted({account.provider for account in found})
+        accounts = OAuthAccount.get_pymongo_collection()
+        providers = sorted(await accounts.distinct("provider", {"user.$id": user.id}))
         return Me(
             id=str(user.id),
             email=user.email,

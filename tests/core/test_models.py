@@ -323,3 +323,22 @@ async def test_sign_out_everywhere_bumps_version(db):
     await user.insert()
     await user.sign_out_everywhere()
     assert (await UserModel.get(user.id)).session_version == 2
+
+
+async def test_oauth_links_migration_drops_the_users_copy(db):
+    from vibetuner.migrations import run_framework_migrations
+
+    user = UserModel(email="migrated@example.com")
+    await user.insert()
+    account = OAuthAccount(provider="github", provider_user_id="m1", user=user)
+    await account.insert()
+    users = UserModel.get_pymongo_collection()
+    # A document from before: the relation stored on the user as well.
+    await users.update_one({"_id": user.id}, {"$set": {"oauth_accounts": [account.to_ref()]}})
+
+    database = users.database
+    assert await run_framework_migrations(database) == ["0001_oauth_links_stored_once"]
+    assert "oauth_accounts" not in await users.find_one({"_id": user.id})
+    assert await run_framework_migrations(database) == []  # recorded: runs once
+    fetched = await UserModel.find_one(UserModel.id == user.id, fetch_links=True)
+    assert [a.provider_user_id for a in fetched.oauth_accounts] == ["m1"]

@@ -288,20 +288,30 @@ def migrate(
         ),
     ] = None,
 ) -> None:
-    """Apply the project's Beanie migrations (in file-name order, each once)."""
+    """Apply vibetuner's own data migrations, then the project's Beanie migrations.
+
+    The project's run in file-name order, each once.
+    """
 
     async def action() -> list[str]:
+        from vibetuner.migrations import run_framework_migrations
+
         _, configured = project_models()
         folder = (path or configured or Path("migrations")).resolve()
         if not folder.is_dir():
             raise CommandError(f"no migrations folder at {folder}", 2)
-        if not migration_names(folder):
-            return []
-        return await with_database(
-            lambda mongo: run_migrations(
+
+        async def both(mongo: Any) -> list[str]:
+            if not backward:
+                for name in await run_framework_migrations(mongo.database):
+                    out.print(f"vibetuner data migration applied: {name}")
+            if not migration_names(folder):
+                return []
+            return await run_migrations(
                 mongo, folder, backward=backward, distance=distance, use_transaction=transaction
             )
-        )
+
+        return await with_database(both)
 
     done = run_command(action())
     verb = "Undid" if backward else "Applied"

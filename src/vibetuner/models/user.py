@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 import pymongo
-from beanie import Document, Link
+from beanie import BackLink, Document
 from pydantic import AfterValidator, Field
 from pymongo import IndexModel
 
@@ -52,7 +52,10 @@ class UserModel(DomainErrorsMixin, TimeStampMixin, Document):
     email: Email
     name: str | None = Field(default=None, max_length=200)
     picture: str | None = Field(default=None, max_length=2048)
-    oauth_accounts: list[Link[OAuthAccount]] = Field(default_factory=list)
+    # Stored once, as each account's ``user`` link; resolved by ``fetch_links=True``.
+    oauth_accounts: list[BackLink[OAuthAccount]] = Field(
+        default_factory=list, json_schema_extra={"original_field": "user"}
+    )
     is_active: bool = True
     email_verified_at: datetime | None = None
     last_login_at: datetime | None = None

@@ -237,16 +237,14 @@ class AuthService:
             **self._token_fields(token),
         )
         try:
+            # The account's ``user`` link is the only record of the relation: one atomic
+            # insert, nothing on the user document to keep in step.
             await account.insert()
         except DuplicateOAuthAccount:
             raise OAuthSignInRefused(
                 "already_linked",
                 f"This {identity.provider} account is already linked to another user.",
             ) from None
-        # An atomic push: saving the whole user loaded earlier in this request could undo
-        # a sign-out everywhere or a deactivation that happened meanwhile.
-        await user.update({"$push": {"oauth_accounts": account.to_ref()}})
-        user.oauth_accounts.append(account)  # type: ignore[arg-type]
 
     async def _refresh_account(
         self, account: OAuthAccount, identity: OAuthIdentity, token: dict[str, Any]
@@ -285,30 +283,21 @@ class AuthService:
 
 async def linked_providers(user: UserModel) -> list[str]:
     """Names of the providers linked to ``user``, sorted."""
-    ids = [_link_id(link) for link in user.oauth_accounts]
-    if not ids:
-        return []
-    accounts = await OAuthAccount.find({"_id": {"$in": ids}}).to_list()
-    return sorted({account.provider for account in accounts})
+    accounts = await OAuthAccount.get_pymongo_collection().distinct(
+        "provider", {"user.$id": user.id}
+    )
+    return sorted(accounts)
 
 
 async def _drop_unverified_links(user: UserModel) -> None:
     # Someone may have created this account through a provider that did not verify the
     # address, before the mailbox owner ever signed in. Now that the owner proves the
     # mailbox, those links go, so the earlier party cannot keep a way in.
-    ids = [_link_id(link) for link in user.oauth_accounts]
-    if not ids:
-        return
-    unverified = await OAuthAccount.find({"_id": {"$in": ids}, "email_verified": False}).to_list()
+    unverified = await OAuthAccount.find({"user.$id": user.id, "email_verified": False}).to_list()
     if not unverified:
         return
     dropped = {account.id for account in unverified}
-    for account in unverified:
-        await account.delete()
-    await user.update(
-        {"$pull": {"oauth_accounts": {"$in": [account.to_ref() for account in unverified]}}}
-    )
-    user.oauth_accounts = [link for link in user.oauth_accounts if _link_id(link) not in dropped]
+    await OAuthAccount.find({"_id": {"$in": list(dropped)}}).delete()
     logger.info("removed %d unverified provider link(s) from user %s", len(dropped), user.id)
 
 
