@@ -142,6 +142,14 @@ PROVIDER_USERS = {
         "name": "Bob",
         "github_id": 1002,
     },
+    # The mailbox owner of bob@example.com, at a provider that verifies addresses.
+    "bob-owner": {
+        "sub": "bob-owner-0005",
+        "email": "bob@example.com",
+        "email_verified": True,
+        "name": "Robert Owner",
+        "github_id": 1005,
+    },
     "carol": {
         "sub": "carol-0003",
         "email": "carol@example.com",

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
+from beanie import PydanticObjectId
 from cryptography.fernet import Fernet
 
 from tests.auth.conftest import PROVIDER_USERS, link_path
@@ -195,6 +196,43 @@ async def test_unverified_email_for_a_new_user_stays_unverified(
     assert await OAuthAccount.find_all().count() == 0
     # Whoever signed in through the unverified provider is signed out by the owner's proof.
     assert (await client.get("/auth/me")).status_code == 401
+
+
+async def test_verified_provider_takes_the_account_back_from_an_unverified_one(
+    app, client, provider_browser, github_at_provider
+):
+    # An attacker signs in through a provider that does not verify addresses, with the
+    # victim's address: the account is created with the attacker's profile.
+    response = await sign_in(client, provider_browser, "bob")
+    assert response.status_code == 303
+    created = (await client.get("/auth/me")).json()
+    assert created["email_verified"] is False and created["name"] == "Bob"
+
+    # The mailbox owner later signs in with a provider that does verify the address.
+    async with fresh_client(app) as owner:
+        response = await sign_in(owner, provider_browser, "bob-owner", provider="github")
+        assert response.status_code == 303
+        mine = (await owner.get("/auth/me")).json()
+    assert mine["id"] == created["id"]
+    assert mine["email_verified"] is True
+    # The unverified link is gone, only the verified one is left ...
+    assert mine["providers"] == ["github"]
+    assert [a.provider for a in await OAuthAccount.find_all().to_list()] == ["github"]
+    # ... the attacker's session ended, and their profile fields went with it.
+    assert (await client.get("/auth/me")).status_code == 401
+    stored = await UserModel.get(PydanticObjectId(created["id"]))
+    assert stored.name == "Robert Owner" and stored.picture is None
+    # The attacker's provider account cannot sign in to the account any more.
+    async with fresh_client(app) as attacker:
+        response = await sign_in(attacker, provider_browser, "bob")
+        assert response.status_code == 409
+
+
+async def test_refusal_page_does_not_name_the_address(client, provider_browser):
+    await UserModel(email="bob@example.com", email_verified_at=utcnow()).insert()
+    response = await sign_in(client, provider_browser, "bob")
+    assert response.status_code == 409
+    assert "bob@example.com" not in response.text
 
 
 async def test_linking_does_not_undo_a_concurrent_sign_out_everywhere(app, user):

@@ -147,13 +147,10 @@ class AuthService:
                 if user is None:  # deleted in between; nothing sensible to sign in
                     raise MagicLinkRefused("unknown") from None
         elif user.email_verified_at is None:
-            # Until now nobody had proven this mailbox: whoever holds a session of this
-            # account (say, through a provider that does not verify addresses) loses it.
-            await _drop_unverified_links(user)
-            await user.update({"$set": {"email_verified_at": now}, "$inc": {"session_version": 1}})
-            user = await UserModel.get(user.id)
-            if user is None:  # deleted in between
+            claimed = await claim_mailbox(user)
+            if claimed is None:  # deleted in between
                 raise MagicLinkRefused("unknown")
+            user = claimed
         if not user.is_active:
             raise AccountDisabled("this account is disabled")
         return user
@@ -202,15 +199,24 @@ class AuthService:
         existing = await UserModel.get_by_email(email)
         if existing is not None:
             if not identity.email_verified:
+                # The address is not named: this page must not tell who has an account.
                 raise OAuthSignInRefused(
                     "unverified_email",
-                    f"An account with {email} already exists, and {identity.provider} does not "
-                    "confirm that this address is verified. Sign in with an email link first, "
-                    f"then link your {identity.provider} account from there.",
+                    f"An account with this email address already exists, and "
+                    f"{identity.provider} does not confirm that the address is verified. Sign in "
+                    f"with an email link first, then link your {identity.provider} account "
+                    "from there.",
                 )
-            await self._link(existing, identity, token)
             if existing.email_verified_at is None:
-                await existing.set({UserModel.email_verified_at: utcnow()})
+                # The provider proves the mailbox for the first time: the same clean-up as
+                # an email link, then the profile comes from this verified identity.
+                claimed = await claim_mailbox(existing)
+                if claimed is None:  # deleted in between: start over
+                    return await self.oauth_sign_in(identity, token, current)
+                existing = claimed
+                profile = {"name": identity.name, "picture": identity.picture}
+                await existing.set({k: v for k, v in profile.items() if v is not None})
+            await self._link(existing, identity, token)
             return OAuthOutcome(_active(existing), "linked")
 
         user = UserModel(
@@ -287,6 +293,25 @@ async def linked_providers(user: UserModel) -> list[str]:
         "provider", {"user.$id": user.id}
     )
     return sorted(accounts)
+
+
+async def claim_mailbox(user: UserModel) -> UserModel | None:
+    """The first proof of ``user``'s mailbox, by any route; returns the user as stored now.
+
+    Until now nobody had proven the address: the account may have been created through a
+    provider that does not verify emails, by someone who is not the mailbox owner. So
+    the links made on the unverified address go, every earlier session ends
+    (``session_version``), and the profile that route set (name, picture) is cleared.
+    None when the user was deleted in between.
+    """
+    await _drop_unverified_links(user)
+    await user.update(
+        {
+            "$set": {"email_verified_at": utcnow(), "name": None, "picture": None},
+            "$inc": {"session_version": 1},
+        }
+    )
+    return await UserModel.get(user.id)
 
 
 async def _drop_unverified_links(user: UserModel) -> None:
