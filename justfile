@@ -13,10 +13,11 @@ test-mongo *args:
     docker compose up -d --wait mongo
     TEST_MONGODB_URL=mongodb://127.0.0.1:27017 python -m pytest {{args}}
 
-# Lint and check formatting.
+# Lint, check formatting and type-check (mypy, strict).
 lint:
     python -m ruff check src tests bench
     python -m ruff format --check src tests bench
+    python -m mypy
 
 # Format the code.
 fmt:

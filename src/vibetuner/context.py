@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from vibetuner.services.blob import BlobStore
     from vibetuner.services.email import EmailBackend, Mailer
     from vibetuner.services.links import LinkBuilder
-    from vibetuner.services.oauth import OAuthProviders
     from vibetuner.templating import Templates
+    from vibetuner.web.oauth_providers import OAuthProviders
 
 
 def document_models(extra: Sequence[type[Document]] = ()) -> list[type[Document]]:

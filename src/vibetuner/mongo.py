@@ -80,9 +80,9 @@ async def connect(settings: Settings) -> Mongo:
         from vibetuner.mongo_memory import create_memory_client
 
         logger.warning(MEMORY_WARNING)
-        client = create_memory_client()
+        memory = create_memory_client()
         name = settings.mongodb_db or DEFAULT_DB_NAME
-        return Mongo(client=client, database=client[name], in_memory=True, hosts="memory")
+        return Mongo(client=memory, database=memory[name], in_memory=True, hosts="memory")
 
     from pymongo import AsyncMongoClient
     from pymongo.errors import ConfigurationError as PyMongoConfigurationError

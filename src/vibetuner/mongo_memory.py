@@ -50,13 +50,13 @@ def apply_compat() -> None:
         kwargs.pop("nameOnly", None)
         return await original_list_names(self, *args, **kwargs)
 
-    db_class.list_collection_names = list_collection_names
+    db_class.list_collection_names = list_collection_names  # type: ignore[method-assign]
 
     for cursor_class in (
         mongomock_motor.AsyncCommandCursor,
         mongomock_motor.AsyncLatentCommandCursor,
     ):
-        cursor_class.__await__ = _await_self
+        cursor_class.__await__ = _await_self  # type: ignore[union-attr]
 
     mongomock.aggregate._PIPELINE_HANDLERS["$lookup"] = _handle_lookup_stage
 
@@ -69,7 +69,7 @@ def apply_compat() -> None:
                 doc = _dbref_as_dict(doc)
             elif isinstance(doc, list):
                 doc = [_dbref_as_dict(item) if isinstance(item, DBRef) else item for item in doc]
-        return original_candidates(key, doc)
+        return original_candidates(key, doc)  # type: ignore[no-untyped-call]
 
     mongomock.filtering.iter_key_candidates = iter_key_candidates
     _applied = True
@@ -113,7 +113,9 @@ def values_at(doc: Any, path: str) -> list[Any]:
     return flat
 
 
-def _handle_lookup_stage(in_collection: list[dict], database: Any, options: dict) -> list[dict]:
+def _handle_lookup_stage(
+    in_collection: list[dict[str, Any]], database: Any, options: dict[str, Any]
+) -> list[dict[str, Any]]:
     from mongomock import OperationFailure
     from mongomock.aggregate import process_pipeline
 
@@ -124,21 +126,21 @@ def _handle_lookup_stage(in_collection: list[dict], database: Any, options: dict
             raise OperationFailure(f"$lookup needs a string '{name}'")
 
     foreign = database.get_collection(options["from"])
-    by_value: dict[Any, list[dict]] = {}
+    by_value: dict[Any, list[dict[str, Any]]] = {}
     for foreign_doc in foreign.find():
         for value in _hashable(values_at(foreign_doc, options["foreignField"])):
             by_value.setdefault(value, []).append(foreign_doc)
 
     pipeline = options.get("pipeline") or []
     for doc in in_collection:
-        matches: dict[Any, dict] = {}
+        matches: dict[Any, dict[str, Any]] = {}
         for value in _hashable(values_at(doc, options["localField"]) or [None]):
             for match in by_value.get(value, []):
                 if match["_id"] not in matches:
                     matches[match["_id"]] = copy.deepcopy(match)
         joined = list(matches.values())
         if pipeline:
-            joined = list(process_pipeline(joined, database, pipeline, None))
+            joined = list(process_pipeline(joined, database, pipeline, None))  # type: ignore[no-untyped-call]
         doc[options["as"]] = joined
     return in_collection
 

@@ -63,7 +63,8 @@ def free_port() -> int:
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def real_mongodb_url() -> str | None:
@@ -102,7 +103,7 @@ def vibetuner_settings(tmp_path: Path, mongo_backend: str) -> Any:
     if mongo_backend == "mongodb":
         values["mongodb_url"] = real_mongodb_url()
         values["mongodb_db"] = f"vibetuner_test_{uuid.uuid4().hex[:12]}"
-    return Settings(_env_file=None, **values)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture
@@ -131,7 +132,8 @@ def load_app_factory(config: pytest.Config) -> Callable[..., Any]:
         raise pytest.UsageError(
             f"vibetuner_app must look like 'package.module:function', got {spec!r}"
         )
-    return getattr(importlib.import_module(module_name), attr)
+    factory: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
+    return factory
 
 
 def default_app(*, settings: Any) -> Any:
@@ -259,7 +261,7 @@ class Outbox:
         if not self.directory.is_dir():
             return []
         return [
-            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             for path in sorted(self.directory.glob("*.eml"))
         ]
 

@@ -87,13 +87,16 @@ def declared_indexes(model: type[Document]) -> list[Any]:
     from pymongo import IndexModel
 
     from_fields = []
-    for name, field in get_model_fields(model).items():
+    for name, field in get_model_fields(model).items():  # type: ignore[no-untyped-call]
         attrs = get_index_attributes(field)
         if attrs is not None:
             from_fields.append(
                 IndexModelField(IndexModel([(field.alias or name, attrs[0])], **attrs[1]))
             )
-    return IndexModelField.merge_indexes(from_fields, list(model.get_settings().indexes))
+    merged: list[Any] = IndexModelField.merge_indexes(
+        from_fields, list(model.get_settings().indexes)
+    )
+    return merged
 
 
 def describe_keys(index: Any) -> str:
@@ -119,7 +122,7 @@ async def compare_indexes(
     for model in models:
         collection = model.get_pymongo_collection()
         present = IndexModelField.from_pymongo_index_information(
-            await collection.index_information()
+            dict(await collection.index_information())
         )
         declared = declared_indexes(model)
         for index in declared:
@@ -189,7 +192,10 @@ def indexes(
             models, _ = project_models()
         except CommandError:
             raise
-        return await with_database(lambda mongo: compare_indexes(mongo, models, build=not check))
+        rows: list[IndexStatus] = await with_database(
+            lambda mongo: compare_indexes(mongo, models, build=not check)
+        )
+        return rows
 
     rows = run_command(action())
     table = Table("collection", "index", "keys", "status")
@@ -251,8 +257,9 @@ async def run_migrations(
 
     if mongo.in_memory and use_transaction:
         raise CommandError("the in-memory database has no transactions; drop --transaction", 2)
-    DBHandler.client = _SessionlessClient(mongo.client) if mongo.in_memory else mongo.client
-    DBHandler.database = mongo.database
+    # Beanie's migration runner reads its client and database from these class attributes.
+    DBHandler.client = _SessionlessClient(mongo.client) if mongo.in_memory else mongo.client  # type: ignore[attr-defined]
+    DBHandler.database = mongo.database  # type: ignore[attr-defined]
     names = migration_names(folder)
     root = await MigrationNode.build(folder)
     before = root.name if root.name in names else None
@@ -311,7 +318,8 @@ def migrate(
                 mongo, folder, backward=backward, distance=distance, use_transaction=transaction
             )
 
-        return await with_database(both)
+        applied: list[str] = await with_database(both)
+        return applied
 
     done = run_command(action())
     verb = "Undid" if backward else "Applied"

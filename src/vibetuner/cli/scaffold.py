@@ -30,7 +30,7 @@ def fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
     return typer.Exit(code)
 
 
-def parse_data(items: list[str], questions: dict[str, dict]) -> dict[str, Any]:
+def parse_data(items: list[str], questions: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Turn ``key=value`` items into copier data.
 
     Unknown keys and items without ``=`` are refused. A multiple-choice question takes

@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import vibetuner
 
@@ -191,7 +192,7 @@ def has_ref(repo: Path, ref: str) -> bool:
     return True
 
 
-def questions(template: Path) -> dict[str, dict]:
+def questions(template: Path) -> dict[str, dict[str, Any]]:
     """The questions of ``template``'s ``copier.yml``, by name."""
     import yaml
 

@@ -50,7 +50,7 @@ class OAuthAccount(DomainErrorsMixin, TimeStampMixin, Document):
     def drop_tokens(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Beanie encodes documents for MongoDB with its own encoder, so the tokens are
         # still stored; every pydantic dump (APIs, logs, json) leaves them out.
-        data = handler(self)
+        data: dict[str, Any] = handler(self)
         for name in TOKEN_FIELDS:
             data.pop(name, None)
         return data

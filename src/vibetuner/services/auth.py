@@ -237,7 +237,7 @@ class AuthService:
         account = OAuthAccount(
             provider=identity.provider,
             provider_user_id=identity.provider_user_id,
-            user=user,  # type: ignore[arg-type]
+            user=user,
             email=identity.email,
             email_verified=identity.email_verified,
             **self._token_fields(token),
@@ -329,7 +329,8 @@ async def _drop_unverified_links(user: UserModel) -> None:
 def _link_id(link: Any) -> PydanticObjectId:
     # A Link that was not fetched carries a DBRef; a fetched one is the document itself.
     ref = getattr(link, "ref", None)
-    return ref.id if ref is not None else link.id
+    found: PydanticObjectId = ref.id if ref is not None else link.id
+    return found
 
 
 def _active(user: UserModel) -> UserModel:

@@ -433,7 +433,7 @@ async def _chunks(data: Source, chunk_size: int) -> AsyncIterator[bytes]:
     if hasattr(data, "__aiter__"):
         # Regroup small chunks (a network stream gives ~64 KiB) so each backend write is
         # about chunk_size: fewer thread hops on disk, fewer calls on S3.
-        pieces: list[bytes] = []
+        pieces: list[bytes | bytearray | memoryview] = []
         pending = 0
         async for chunk in data:
             if not isinstance(chunk, (bytes, bytearray, memoryview)):

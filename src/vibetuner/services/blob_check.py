@@ -106,4 +106,4 @@ def _older(blob: Blob, cutoff) -> bool:  # type: ignore[no-untyped-def]
         return True
     if created.tzinfo is None:  # some drivers hand back naive UTC datetimes
         created = created.replace(tzinfo=cutoff.tzinfo)
-    return created < cutoff
+    return bool(created < cutoff)

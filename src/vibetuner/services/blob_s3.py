@@ -280,7 +280,7 @@ class S3Backend:
         self, key: str, *, expires_in: int, content_type: str, content_disposition: str
     ) -> str | None:
         """A presigned GET URL that answers with the blob's type and download name."""
-        return await self.client.generate_presigned_url(
+        url: str = await self.client.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.bucket,
@@ -290,6 +290,7 @@ class S3Backend:
             },
             ExpiresIn=expires_in,
         )
+        return url
 
     async def stale_uploads(self, older_than: datetime) -> list[str]:
         """Multipart uploads begun before ``older_than`` and never completed or aborted."""

@@ -60,6 +60,8 @@ async def hit(scope: str, subject: str, *, limit: int, window_seconds: int) -> R
         doc = await collection.find_one_and_update(
             {"key": key}, update, upsert=True, return_document=ReturnDocument.AFTER
         )
+    if doc is None:  # cannot happen with upsert=True and ReturnDocument.AFTER
+        raise RuntimeError(f"rate-limit counter {key!r} was not written")
     return RateLimitState(
         count=int(doc["hits"]), limit=limit, reset_after=max(1, math.ceil(window_end - now))
     )

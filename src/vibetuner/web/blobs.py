@@ -338,7 +338,7 @@ async def serve_blob(request: Request, store: BlobStore, blob: Blob) -> Response
                 status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE,
                 headers={"Content-Range": f"bytes */{blob.size}", "ETag": etag},
             )
-        if byte_range is not None:
+        if isinstance(byte_range, tuple):
             start, end = byte_range
             code = status.HTTP_206_PARTIAL_CONTENT
             headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"

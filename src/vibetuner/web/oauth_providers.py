@@ -89,7 +89,7 @@ class OAuthProviders:
         self._register_oidc(
             "google",
             "Google",
-            client_id=settings.google_client_id,
+            client_id=settings.google_client_id or "",
             client_secret=secret,
             discovery_url=GOOGLE_DISCOVERY_URL,
             scopes="openid email profile",
@@ -158,7 +158,8 @@ class OAuthProviders:
 
         client = self.registry.create_client(name)
         try:
-            return await client.authorize_redirect(request, self.callback_url(name))
+            redirect: Response = await client.authorize_redirect(request, self.callback_url(name))
+            return redirect
         except (httpx.HTTPError, AuthlibBaseError, ValueError, KeyError, RuntimeError) as exc:
             logger.warning("%s sign-in could not start: %s", name, type(exc).__name__)
             raise OAuthProviderUnreachable(

@@ -71,7 +71,8 @@ async def oauth_start(
         return _unknown_provider(request)
     request.session[NEXT_SESSION_KEY] = after_sign_in(request, next)
     try:
-        return await context.oauth.start(request, provider)
+        redirect: Response = await context.oauth.start(request, provider)
+        return redirect
     except OAuthFlowError as exc:
         return _flow_failed(request, exc)
 
