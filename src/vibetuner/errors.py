@@ -93,6 +93,12 @@ class MagicLinkRefused(VibetunerError):
         self.status = status
 
 
+class NotSignedIn(VibetunerError):
+    """The request needs a signed-in user and has none."""
+
+    code = "not_signed_in"
+
+
 class AccountDisabled(VibetunerError):
     """The account exists but is deactivated."""
 

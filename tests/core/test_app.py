@@ -19,6 +19,7 @@ from vibetuner.config import Settings
 from vibetuner.models import TimeStampMixin, UserModel
 from vibetuner.mongo import Mongo
 from vibetuner.testing import app_context, free_port, session_cookie
+from vibetuner.web.context import Context
 from vibetuner.web.session_auth import CurrentUser, RequireUser, login, logout
 
 
@@ -141,7 +142,7 @@ async def test_login_sets_a_safe_cookie_and_current_user(http):
 async def test_require_user_answers_401_json_to_api_clients(http):
     response = await http.get("/private", headers={"accept": "application/json"})
     assert response.status_code == 401
-    assert response.json() == {"detail": "Not signed in."}
+    assert response.json() == {"detail": "Not signed in.", "code": "not_signed_in"}
 
 
 async def test_require_user_redirects_browsers_to_login(http):
@@ -306,3 +307,82 @@ async def test_flat_routers_keep_prefix_tags_and_dependencies(vibetuner_settings
             assert (await c.get("/plain/ping")).json() == {"pong": True}
     assert calls == ["/flat/ping"]
     assert application.openapi()["paths"]["/flat/ping"]["get"]["tags"] == ["flat"]
+
+
+async def test_domain_errors_become_answers_with_a_code(vibetuner_settings):
+    from vibetuner.errors import BlobTooLarge, DatabaseUnavailable
+
+    router = APIRouter()
+
+    @router.get("/too-large")
+    async def too_large() -> dict:
+        raise BlobTooLarge(1024)
+
+    @router.get("/db-down")
+    async def db_down() -> dict:
+        raise DatabaseUnavailable("mongodb://admin:hunter2@db.internal is down")
+
+    application = create_app(settings=vibetuner_settings, routers=[router], features=[])
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            api = await http.get("/too-large")
+            assert api.status_code == 413
+            assert api.json() == {
+                "detail": "The file is larger than the limit of 1 KiB.",
+                "code": "blob_too_large",
+            }
+            page = await http.get("/too-large", headers={"accept": "text/html"})
+            assert page.status_code == 413 and "text/html" in page.headers["content-type"]
+            down = await http.get("/db-down")
+            # Server-side failures answer a generic line: no hosts, no credentials.
+            assert down.status_code == 503 and "hunter2" not in down.text
+            assert down.json()["code"] == "database_unavailable"
+
+
+async def test_features_are_checked_when_the_app_is_built(vibetuner_settings):
+    from vibetuner.errors import ConfigurationError
+    from vibetuner.features import Feature
+
+    class NeedsAuth(Feature):
+        name = "needs-auth"
+        requires = ("auth",)
+
+    with pytest.raises(ConfigurationError, match="needs 'auth'"):
+        create_app(settings=vibetuner_settings, features=[NeedsAuth()])
+
+
+async def test_an_app_feature_contributes_routes_models_and_a_lifespan(vibetuner_settings):
+    from vibetuner.features import Feature
+
+    events: list[str] = []
+    router = APIRouter()
+
+    @router.get("/widgets")
+    async def widgets(context: Context) -> dict:
+        return {"count": await Widget.count(), "opened": context.extras["opened"]}
+
+    class Widgets(Feature):
+        name = "widgets"
+
+        def models(self):
+            return [Widget]
+
+        def routers(self):
+            return [router]
+
+        @asynccontextmanager
+        async def lifespan(self, context):
+            context.extras["opened"] = True
+            events.append("start")
+            yield
+            events.append("stop")
+
+    application = create_app(settings=vibetuner_settings, features=[Widgets()])
+    async with application.router.lifespan_context(application):
+        await Widget(name="one").insert()
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            assert (await http.get("/widgets")).json() == {"count": 1, "opened": True}
+        assert events == ["start"]
+    assert events == ["start", "stop"]

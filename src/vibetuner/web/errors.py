@@ -21,6 +21,7 @@ logger = logging.getLogger("vibetuner.errors")
 STATUS_BY_ERROR: tuple[tuple[type[errors.VibetunerError], int, str], ...] = (
     (errors.InvalidEmail, 422, "Invalid email address"),
     (errors.MagicLinkRefused, 400, "This link cannot be used"),
+    (errors.NotSignedIn, 401, "Not signed in"),
     (errors.AccountDisabled, 403, "Account disabled"),
     (errors.OAuthSignInRefused, 409, "Sign-in refused"),
     (errors.OAuthProviderUnreachable, 502, "Sign-in failed"),

@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request, status
 from starlette.routing import NoMatchFound
 
 from vibetuner.config import Settings
+from vibetuner.errors import NotSignedIn
 from vibetuner.models.ids import parse_object_id
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.user import UserModel
@@ -112,7 +113,7 @@ async def require_user(
             detail="Sign in to continue.",
             headers={"Location": f"{login_page}?next={quote(target, safe='')}"},
         )
-    raise HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail="Not signed in.")
+    raise NotSignedIn("Not signed in.")
 
 
 CurrentUser = Annotated[UserModel | None, Depends(current_user)]
