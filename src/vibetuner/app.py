@@ -25,6 +25,7 @@ from vibetuner.web.context import STATE_KEY, RouterLinks
 from vibetuner.web.errors import vibetuner_error_handler
 from vibetuner.web.health import router as health_router
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
+from vibetuner.web.route_index import index_static_routes
 from vibetuner.web.routers import add_router
 from vibetuner.web.session_auth import session_middleware_options
 
@@ -104,6 +105,7 @@ def create_app(
             add_router(app, router)
     for router in routers:
         add_router(app, router)
+    index_static_routes(app.router)
     return app
 
 
