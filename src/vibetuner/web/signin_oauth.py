@@ -21,7 +21,7 @@ from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import problem as documented_problem
 from vibetuner.web.responses import redirect
 from vibetuner.web.routers import FlatRouter
-from vibetuner.web.session_auth import current_user, login
+from vibetuner.web.session_auth import CurrentUser, login
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -90,7 +90,9 @@ async def oauth_start(
         409: documented_problem("The identity cannot be linked to this account", html=True),
     },
 )
-async def oauth_callback(request: Request, context: Context, provider: str) -> Response:
+async def oauth_callback(
+    request: Request, context: Context, signed_in: CurrentUser, provider: str
+) -> Response:
     """Check the provider's answer, apply the account rules, sign in and redirect."""
     if context.oauth is None or not _offered(context, provider):
         return _unknown_provider(request)
@@ -98,7 +100,6 @@ async def oauth_callback(request: Request, context: Context, provider: str) -> R
         identity, token = await context.oauth.finish(request, provider)
     except OAuthFlowError as exc:
         return _flow_failed(request, exc)
-    signed_in = await current_user(request)
     try:
         outcome = await context.require_auth().oauth_sign_in(identity, token, signed_in)
     except OAuthSignInRefused as exc:
