@@ -42,7 +42,7 @@ SEED = textwrap.dedent(
         session = {"uid": str(user.id), "sv": user.session_version}
         payload = base64.b64encode(json.dumps(session).encode())
         with open(os.environ["BENCH_COOKIE_FILE"], "w") as fh:
-            fh.write(signer.sign(payload).decode())
+            fh.write("vibetuner_session=" + signer.sign(payload).decode())
     """
 )
 
@@ -114,6 +114,93 @@ BASELINE = SEED + textwrap.dedent(
 )
 
 
+# fastapi-users 15 with its Beanie adapter, on the same in-memory database, answering the
+# same JSON from its own current-user dependency; once with a JWT in the cookie, once with
+# its revocable database strategy (an access-token document looked up on every request).
+FASTAPI_USERS = textwrap.dedent(
+    """
+    import os
+    from contextlib import asynccontextmanager
+
+    from beanie import Document, PydanticObjectId, init_beanie
+    from fastapi import Depends, FastAPI
+    from fastapi_users import BaseUserManager, FastAPIUsers
+    from fastapi_users.authentication import AuthenticationBackend, CookieTransport, JWTStrategy
+    from fastapi_users.authentication.strategy.db import DatabaseStrategy
+    from fastapi_users_db_beanie import BeanieBaseUser, BeanieUserDatabase, ObjectIDIDMixin
+    from fastapi_users_db_beanie.access_token import (
+        BeanieAccessTokenDatabase,
+        BeanieBaseAccessToken,
+    )
+    from pydantic import BaseModel
+
+    from vibetuner.mongo_memory import create_memory_client
+
+    SECRET = os.environ["SESSION_KEY"]
+    STRATEGY = os.environ["BENCH_STRATEGY"]
+
+    class User(BeanieBaseUser, Document):
+        name: str | None = None
+        picture: str | None = None
+
+    class AccessToken(BeanieBaseAccessToken, Document):
+        pass
+
+    class UserManager(ObjectIDIDMixin, BaseUserManager[User, PydanticObjectId]):
+        reset_password_token_secret = SECRET
+        verification_token_secret = SECRET
+
+    async def get_user_manager():
+        yield UserManager(BeanieUserDatabase(User))
+
+    def get_strategy():
+        if STRATEGY == "jwt":
+            return JWTStrategy(secret=SECRET, lifetime_seconds=14 * 24 * 3600)
+        return DatabaseStrategy(BeanieAccessTokenDatabase(AccessToken), 14 * 24 * 3600)
+
+    backend = AuthenticationBackend(
+        name=STRATEGY,
+        transport=CookieTransport(cookie_name="fu_session", cookie_secure=False),
+        get_strategy=get_strategy,
+    )
+    users = FastAPIUsers[User, PydanticObjectId](get_user_manager, [backend])
+    current_active_user = users.current_user(active=True)
+
+    class Me(BaseModel):
+        id: str
+        email: str
+        name: str | None
+        picture: str | None
+        email_verified: bool
+        providers: list[str]
+
+    @asynccontextmanager
+    async def lifespan(app):
+        client = create_memory_client()
+        await init_beanie(database=client["bench"], document_models=[User, AccessToken])
+        user = User(email="bench@example.com", hashed_password="x", name="Bench User")
+        await user.insert()
+        token = await get_strategy().write_token(user)
+        with open(os.environ["BENCH_COOKIE_FILE"], "w") as fh:
+            fh.write(f"fu_session={token}")
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/auth/me", response_model=Me)
+    async def me(user: User = Depends(current_active_user)):
+        return Me(
+            id=str(user.id),
+            email=user.email,
+            name=user.name,
+            picture=user.picture,
+            email_verified=user.is_verified,
+            providers=[],
+        )
+    """
+)
+
+
 def on_cpu(index: int):  # type: ignore[no-untyped-def]
     """A ``preexec_fn`` pinning the child to one CPU, so server and load never share one.
 
@@ -154,7 +241,7 @@ def measure(module: str, workdir: Path, env: dict[str, str], args: argparse.Name
     )
     try:
         wait_for_200(f"http://127.0.0.1:{port}/docs", server)
-        cookie = f"vibetuner_session={cookie_file.read_text()}"
+        cookie = cookie_file.read_text()
         load = subprocess.run(
             [
                 PYTHON,
@@ -190,6 +277,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--no-peers",
+        dest="peers",
+        action="store_false",
+        help="skip the fastapi-users rows (they need: pip install -e '.[bench]')",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="vibetuner-bench-"))
@@ -204,22 +297,33 @@ def main() -> int:
             "DATA_DIR": str(workdir / "data"),
         }
         env.pop("MONGODB_URL", None)
+        (workdir / "fastapi_users_app.py").write_text(FASTAPI_USERS)
+        peers = {"jwt": "fastapi-users, JWT cookie", "database": "fastapi-users, database tokens"}
+        if not args.peers:
+            peers = {}
         ours, base = [], []
+        peer_runs: dict[str, list[dict]] = {name: [] for name in peers}
         for _ in range(args.rounds):
             ours.append(measure("ours_app", workdir, env, args))
             base.append(measure("baseline_app", workdir, env, args))
+            for name in peers:
+                peer_env = {**env, "BENCH_STRATEGY": name}
+                peer_runs[name].append(measure("fastapi_users_app", workdir, peer_env, args))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
     def med(runs: list[dict], key: str) -> float:
         return statistics.median(run[key] for run in runs)
 
-    ok = report(
-        [
-            ("GET /auth/me requests per second", med(ours, "rps"), med(base, "rps"), 0.9, ">="),
-            ("GET /auth/me p99 latency (ms)", med(ours, "p99_ms"), med(base, "p99_ms"), 1.2, "<="),
-        ]
-    )
+    rows = [
+        ("GET /auth/me requests per second", med(ours, "rps"), med(base, "rps"), 0.9, ">="),
+        ("GET /auth/me p99 latency (ms)", med(ours, "p99_ms"), med(base, "p99_ms"), 1.2, "<="),
+    ]
+    for name, label in peers.items():
+        rows.append(
+            (f"  vs {label}: requests/s", med(ours, "rps"), med(peer_runs[name], "rps"), 2.0, ">=")
+        )
+    ok = report(rows)
     return 0 if ok else 1
 
 
