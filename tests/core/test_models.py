@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from beanie import Document, Link
+from beanie import Document, Link, PydanticObjectId
 from pydantic import ValidationError
 
 from vibetuner.errors import DuplicateEmail, DuplicateKey, DuplicateOAuthAccount
@@ -19,6 +19,7 @@ from vibetuner.models import (
     UserModel,
 )
 from vibetuner.models.email_verification import hash_token
+from vibetuner.models.mixins import utcnow
 from vibetuner.mongo import init_models
 
 pytestmark = pytest.mark.parametrize("mongo_backend", ["memory", "mongodb"], indirect=True)
@@ -342,3 +343,17 @@ async def test_oauth_links_migration_drops_the_users_copy(db):
     assert await run_framework_migrations(database) == []  # recorded: runs once
     fetched = await UserModel.find_one(UserModel.id == user.id, fetch_links=True)
     assert [a.provider_user_id for a in fetched.oauth_accounts] == ["m1"]
+
+
+async def test_load_reads_a_user_like_get(db):
+    user = UserModel(email="load@example.com", name="Load", email_verified_at=utcnow())
+    await user.insert()
+    loaded = await UserModel.load(user.id)
+    fetched = await UserModel.get(user.id)
+    assert isinstance(loaded, UserModel)
+    assert loaded.model_dump(exclude={"oauth_accounts"}) == fetched.model_dump(
+        exclude={"oauth_accounts"}
+    )
+    await loaded.set({UserModel.name: "Renamed"})  # a full document: updates work
+    assert (await UserModel.get(user.id)).name == "Renamed"
+    assert await UserModel.load(PydanticObjectId()) is None

@@ -74,7 +74,7 @@ async def current_user(request: Request) -> UserModel | None:
     if user_id is None:
         session.clear()
         return None
-    user = await UserModel.get(user_id)
+    user = await UserModel.load(user_id)
     if (
         user is None
         or not user.is_active
