@@ -100,8 +100,10 @@ BASELINE = SEED + textwrap.dedent(
             raise HTTPException(401)
         if user is None or not user.is_active or data.get("sv") != user.session_version:
             raise HTTPException(401)
-        accounts = OAuthAccount.get_pymongo_collection()
-        providers = sorted(await accounts.distinct("provider", {"user.$id": user.id}))
+        found = OAuthAccount.get_pymongo_collection().find(
+            {"user.$id": user.id}, {"provider": 1, "_id": 0}
+        )
+        providers = sorted({account["provider"] async for account in found})
         return Me(
             id=str(user.id),
             email=user.email,

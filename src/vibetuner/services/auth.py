@@ -289,10 +289,11 @@ class AuthService:
 
 async def linked_providers(user: UserModel) -> list[str]:
     """Names of the providers linked to ``user``, sorted."""
-    accounts = await OAuthAccount.get_pymongo_collection().distinct(
-        "provider", {"user.$id": user.id}
+    # Only the names, straight from the collection: this runs on every ``/auth/me``.
+    found = OAuthAccount.get_pymongo_collection().find(
+        {"user.$id": user.id}, {"provider": 1, "_id": 0}
     )
-    return sorted(accounts)
+    return sorted({account["provider"] async for account in found})
 
 
 async def claim_mailbox(user: UserModel) -> UserModel | None:
