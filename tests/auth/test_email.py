@@ -182,11 +182,12 @@ async def test_refused_message_gives_an_error_page_and_leaves_no_token(
                 headers={"Accept": "text/html"},
             )
             api = await request_link(client, "refused@example.com")
+            # Checked while the app (and its database client) is still open.
+            assert await EmailVerificationToken.find_all().count() == 0
+            assert await UserModel.find_all().count() == 0
     assert page.status_code == api.status_code == 502
     assert "could not be sent" in page.text
     assert "could not be sent" in api.json()["detail"]
-    assert await EmailVerificationToken.find_all().count() == 0
-    assert await UserModel.find_all().count() == 0
     failures = [r for r in caplog.records if r.name == "vibetuner.auth" and r.levelname == "ERROR"]
     assert failures and all("magic-link/" not in r.getMessage() for r in failures)
 
@@ -219,8 +220,8 @@ async def test_unreachable_or_silent_server_times_out(app_with, vibetuner_settin
             smtp_timeout=0.5,
         ) as client:
             response = await asyncio.wait_for(request_link(client, "slow@example.com"), 10)
+            assert await EmailVerificationToken.find_all().count() == 0
         assert response.status_code == 502
-        assert await EmailVerificationToken.find_all().count() == 0
     finally:
         stop.set()
         thread.join()
@@ -234,8 +235,8 @@ async def test_unwritable_outbox_gives_an_error_page(app_with, vibetuner_setting
     blocker.write_text("a file where the outbox should be")
     async with app_with(vibetuner_settings, email_file_dir=blocker / "outbox") as client:
         response = await request_link(client, "file@example.com")
+        assert await EmailVerificationToken.find_all().count() == 0
     assert response.status_code == 502
-    assert await EmailVerificationToken.find_all().count() == 0
 
 
 async def test_console_backend_prints_the_link():

@@ -96,10 +96,10 @@ async def test_lifespan_registers_core_and_app_models(widget_app):
     assert {"users", "test_widgets"} <= set(names)
 
 
-async def test_health(http):
+async def test_health(http, mongo_backend):
     response = await http.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "backend": "memory"}
+    assert response.json() == {"status": "ok", "database": "ok", "backend": mongo_backend}
 
 
 async def test_health_503_when_database_unreachable(widget_app, http):
