@@ -8,6 +8,11 @@ install:
 test *args:
     python -m pytest {{args}}
 
+# Run the database-facing tests through PyMongo's real client against a MongoDB-wire
+# server in memory (needs Python 3.13; no MongoDB or Docker).
+test-wire *args:
+    bash scripts/test-wire.sh {{args}}
+
 # Run the test suite against the MongoDB of docker-compose.yml as well.
 test-mongo *args:
     docker compose up -d --wait mongo
