@@ -93,6 +93,42 @@ def test_vibetuner_run_prod_reports_bad_settings_in_one_line(project: Path, chan
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_vibetuner_run_prod_names_every_weak_setting_before_listening(project: Path):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MONGODB_", "SMTP_", "EMAIL_", "GITHUB_", "TOKEN_"))
+    }
+    port = free_port()
+    weak = {
+        "ENVIRONMENT": "production",
+        "SESSION_KEY": "a" * 40,
+        "MONGODB_URL": "mongodb://db.internal:27017/app",
+        "BASE_URL": "https://app.example.com",
+        "EMAIL_BACKEND": "smtp",
+        "SMTP_HOST": "smtp.example.com",
+        "SMTP_SECURITY": "none",
+        "GITHUB_CLIENT_ID": "gh-id",
+        "GITHUB_CLIENT_SECRET": "gh-secret",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "vibetuner.cli", "run", "prod", "--host", "127.0.0.1"]
+        + ["--port", str(port)],
+        cwd=project,
+        env={**env, **weak},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    (line,) = result.stderr.strip().splitlines()
+    for named in ("SESSION_KEY is guessable", "SMTP_SECURITY=none", "TOKEN_ENCRYPTION_KEY"):
+        assert named in line, line
+    assert "secrets.token_urlsafe(48)" in line
+    assert "Uvicorn running" not in output and "Traceback" not in output
+
+
 # --- the S3 endpoint stops in the middle of an upload --------------------------------------
 
 
