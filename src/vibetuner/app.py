@@ -17,9 +17,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import Settings, get_settings
 from vibetuner.errors import VibetunerError
+from vibetuner.web.body_limits import ClientDisconnect, client_disconnected
+from vibetuner.web.csrf import CSRFMiddleware
 from vibetuner.web.health import router as health_router
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
 from vibetuner.web.routers import add_router
+from vibetuner.web.security_headers import SecurityHeadersMiddleware
 from vibetuner.web.sessions import session_middleware_options
 
 
@@ -43,7 +46,19 @@ def create_app(
         **fastapi_kwargs,
     )
     app.state.settings = active
-    app.add_middleware(SessionMiddleware, **session_middleware_options(active))
+    # --- request security: CSRF inside the session, headers around both ---
+    session_options = session_middleware_options(active)
+    app.add_middleware(
+        CSRFMiddleware,
+        base_url=active.base_url,
+        session_cookie=session_options["session_cookie"],
+        trusted_origins=active.csrf_trusted_origins,
+    )
+    app.add_middleware(SessionMiddleware, **session_options)
+    if active.security_headers:
+        app.add_middleware(SecurityHeadersMiddleware, settings=active)
+    app.add_exception_handler(ClientDisconnect, client_disconnected)
+    # --- end request security ---
     app.add_middleware(StartupErrorMiddleware)
     app.add_exception_handler(405, method_not_allowed)
     add_router(app, health_router)

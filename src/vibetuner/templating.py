@@ -29,12 +29,17 @@ def template_environment(dirs: Sequence[str | os.PathLike[str]] = ()) -> jinja2.
             jinja2.PackageLoader("vibetuner", "templates"),
         ]
     )
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=loader,
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=True),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    # --- page security: csrf_field(), csrf_meta(), csrf_token(), csp_nonce() ---
+    from vibetuner.web.page_security import template_globals
+
+    env.globals.update(template_globals())
+    return env
 
 
 def add_template_dir(app: Any, directory: str | os.PathLike[str]) -> None:

@@ -12,13 +12,15 @@ import httpx
 import pytest
 from beanie import Document
 from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from vibetuner import create_app
 from vibetuner.config import Settings
 from vibetuner.models import TimeStampMixin, UserModel
 from vibetuner.mongo import Mongo
-from vibetuner.testing import free_port, session_cookie
+from vibetuner.testing import free_port, send_csrf_token, session_cookie
+from vibetuner.web.csrf import csrf_token
 from vibetuner.web.deps import CurrentUser, RequireUser
 from vibetuner.web.sessions import login, logout
 
@@ -69,6 +71,11 @@ async def widget_app(vibetuner_settings):
         await login(request, user)
         return {"ok": True}
 
+    @application.get("/form")
+    async def form(request: Request) -> HTMLResponse:
+        # A page with the CSRF token, as every page of an app has.
+        return HTMLResponse(f'<meta name="csrf-token" content="{csrf_token(request)}">')
+
     @application.post("/do-logout")
     async def do_logout(request: Request) -> dict:
         logout(request)
@@ -85,7 +92,7 @@ async def http(widget_app):
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=application), base_url="http://testserver"
     ) as c:
-        yield c
+        yield send_csrf_token(c, application.state.settings, page="/form")
 
 
 async def test_lifespan_registers_core_and_app_models(widget_app):

@@ -29,6 +29,8 @@ from vibetuner.services.auth import (
 from vibetuner.services.email import EmailDeliveryError, Mailer, backend_from_settings
 from vibetuner.services.rate_limit import RateLimitExceeded
 from vibetuner.templating import app_environment
+from vibetuner.web.body_limits import declared_length
+from vibetuner.web.client_address import client_address
 from vibetuner.web.deps import current_user, wants_html
 from vibetuner.web.redirects import safe_next
 from vibetuner.web.responses import (
@@ -186,8 +188,8 @@ class FormTooLarge(Exception):
 async def _read_body(request: Request) -> dict[str, Any]:
     # Read at most MAX_FORM_BYTES whatever the encoding: form.max_part_size only limits
     # multipart bodies, and request.json() would read anything.
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+    declared = declared_length(request)
+    if declared is not None and declared > MAX_FORM_BYTES:
         raise FormTooLarge
     received = bytearray()
     async for chunk in request.stream():
@@ -198,7 +200,7 @@ async def _read_body(request: Request) -> dict[str, Any]:
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             return {}
         return data if isinstance(data, dict) else {}
     form = await request.form(max_files=0, max_fields=20, max_part_size=MAX_FORM_BYTES)
@@ -256,7 +258,7 @@ async def request_magic_link(request: Request) -> Response:
     html = wants_html(request)
     if not isinstance(raw_email, str) or not raw_email.strip():
         return _invalid_email(request, html, "", "Enter your email address.", next_path)
-    client_ip = request.client.host if request.client else None
+    client_ip = client_address(request)  # behind TRUSTED_PROXIES; IPv6 per /64
     try:
         address = await state.service.send_magic_link(
             raw_email, next_path=next_path, client_ip=client_ip
