@@ -159,7 +159,7 @@ async def client(app: Any) -> AsyncIterator[Any]:
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield send_csrf_token(http, app.state.settings)
+        yield send_csrf_token(http, app.state.settings.session_cookie)
 
 
 @pytest.fixture
@@ -209,7 +209,7 @@ async def signed_in_client(app: Any, user: Any) -> AsyncIterator[Any]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         set_session_cookie(http, settings, cookie)
-        yield send_csrf_token(http, settings)
+        yield send_csrf_token(http, settings.session_cookie)
 
 
 @pytest.fixture
@@ -231,7 +231,7 @@ async def client_for(app: Any) -> AsyncIterator[Callable[[Any], Any]]:
         )
         set_session_cookie(http, settings, cookie)
         opened.append(http)
-        return send_csrf_token(http, settings)
+        return send_csrf_token(http, settings.session_cookie)
 
     yield make
     for http in opened:
@@ -276,10 +276,11 @@ async def csrf_session(app: Any, cookie: str, page: str = CSRF_PAGE) -> tuple[st
         return http.cookies[settings.session_cookie], token
 
 
-def send_csrf_token(http: Any, settings: Any, page: str = CSRF_PAGE) -> Any:
+def send_csrf_token(http: Any, session_cookie: str, page: str = CSRF_PAGE) -> Any:
     """Make ``http`` (an ``httpx.AsyncClient``) send the CSRF token like a page's script.
 
-    Before an unsafe request that carries the session cookie and no token, it fetches
+    Before an unsafe request that carries the session cookie (named ``session_cookie``)
+    and no token, it fetches
     ``page`` and sends its token as ``X-CSRF-Token`` (then and afterwards). Returns
     ``http``.
     """
@@ -287,7 +288,7 @@ def send_csrf_token(http: Any, settings: Any, page: str = CSRF_PAGE) -> Any:
     async def add_token(request: Any) -> None:
         if request.method not in UNSAFE_METHODS or "x-csrf-token" in request.headers:
             return
-        if settings.session_cookie not in request.headers.get("cookie", ""):
+        if session_cookie not in request.headers.get("cookie", ""):
             return  # no session cookie: the request is not checked for a token
         token = await fetch_csrf_token(http, page)
         request.headers["X-CSRF-Token"] = token

@@ -79,7 +79,7 @@ async def app_with():
         async with application.router.lifespan_context(application):
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-                yield send_csrf_token(http, changed)
+                yield send_csrf_token(http, changed.session_cookie)
 
     return start
 

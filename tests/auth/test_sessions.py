@@ -19,7 +19,7 @@ def client_for(app, user):
     # The domain httpx files the server's own cookies under, so a sign-out that
     # expires the cookie replaces this one, as in a browser.
     http.cookies.set(settings.session_cookie, cookie, domain="testserver.local")
-    return send_csrf_token(http, settings)
+    return send_csrf_token(http, settings.session_cookie)
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ async def http(widget_app):
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=application), base_url="http://testserver"
     ) as c:
-        yield send_csrf_token(c, application.state.settings, page="/form")
+        yield send_csrf_token(c, application.state.settings.session_cookie, page="/form")
 
 
 async def test_lifespan_registers_core_and_app_models(widget_app):
