@@ -375,7 +375,7 @@ def same_origin(request: Request) -> bool:
     if not parts.scheme or not parts.netloc:
         return False  # "null" or garbage
     origin = f"{parts.scheme}://{parts.netloc}".lower()
-    allowed = {_origin_of(settings.base_url)}
+    allowed = {_origin_of(settings.base_url), *settings.csrf_trusted_origins}
     host = request.headers.get("host")
     if host:
         allowed.add(f"{request.url.scheme}://{host}".lower())
