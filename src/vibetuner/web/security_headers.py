@@ -164,7 +164,12 @@ class SecurityHeadersMiddleware:
             return changes[""][0].encode("latin-1") or None
         policy = {name: list(sources) for name, sources in self.policy.items()}
         for name, sources in changes.items():
-            policy.setdefault(name, []).extend(s for s in sources if s not in policy[name])
+            # A fetch directive the policy lacks starts from default-src, its fallback.
+            fallback = policy.get("default-src", []) if name.endswith("-src") else []
+            current = policy.setdefault(name, list(fallback))
+            if sources and current == ["'none'"]:
+                current.clear()  # 'none' cannot stand beside other sources
+            current.extend(s for s in sources if s not in current)
         if nonce:
             source = f"'nonce-{nonce}'"
             for name in ("script-src", "style-src"):
