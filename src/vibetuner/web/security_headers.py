@@ -137,7 +137,8 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     def _headers(self, scope: Scope, headers: list[tuple[bytes, bytes]]) -> list[Any]:
-        present = {name.lower() for name, _ in headers}
+        # ASGI header names are lower case.
+        present = {name for name, _ in headers}
         for name, value in self.static:
             if name not in present:
                 headers.append((name, value))
