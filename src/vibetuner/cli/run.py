@@ -103,7 +103,7 @@ def prod(
     """Serve without reload, with several worker processes (production)."""
     import uvicorn
 
-    from vibetuner.web.client_address import uvicorn_proxy_options
+    from vibetuner.web.client_address import app_trusted_proxies, uvicorn_proxy_options
 
     project = project_or_exit()
     project.activate()
@@ -118,11 +118,5 @@ def prod(
         app_dir=str(project.source_dir or project.root),
         log_level=log_level,
         # X-Forwarded-For/-Proto only from TRUSTED_PROXIES (default: from nobody).
-        **uvicorn_proxy_options(trusted_proxies_of(loaded)),
+        **uvicorn_proxy_options(app_trusted_proxies(loaded)),
     )
-
-
-def trusted_proxies_of(loaded: Any) -> list[str]:
-    """``TRUSTED_PROXIES`` of the app's own settings (its ``.env`` and defaults included)."""
-    settings = getattr(getattr(loaded, "state", None), "settings", None)
-    return list(getattr(settings, "trusted_proxies", None) or [])

@@ -92,10 +92,18 @@ def client_address(request: Any) -> str | None:
     peer = request.client.host if request.client else None
     if peer is None:
         return None
-    settings = getattr(request.app.state, "settings", None)
-    proxies = tuple(getattr(settings, "trusted_proxies", ()) or ())
+    proxies = app_trusted_proxies(request.app)
     forwarded = ", ".join(request.headers.getlist("x-forwarded-for")) or None
     return rate_limit_key(forwarded_client(peer, forwarded, proxies))
+
+
+def app_trusted_proxies(app: Any) -> tuple[str, ...]:
+    """``TRUSTED_PROXIES`` of ``app`` (``app.state.settings``, or its app context's)."""
+    state = app.state
+    settings = getattr(state, "settings", None)
+    if settings is None:
+        settings = getattr(getattr(state, "vibetuner", None), "settings", None)
+    return tuple(getattr(settings, "trusted_proxies", ()) or ())
 
 
 def uvicorn_proxy_options(trusted_proxies: Sequence[str]) -> dict[str, Any]:

@@ -31,10 +31,11 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import Settings
-from vibetuner.web.sessions import USER_ID_KEY
 
 SCOPE_NONCE = "vibetuner.csp_nonce"
 SCOPE_POLICY = "vibetuner.csp"
+# The session key under which the signed-in user's id is kept (vibetuner.web.sessions).
+USER_ID_KEY = "uid"
 
 Policy = dict[str, list[str]]
 
@@ -98,7 +99,7 @@ def csp_sources(**directives: str | Iterable[str]) -> Callable[[Request], None]:
 
 
 def signed_in(scope: Scope) -> bool:
-    """True when the request's session belongs to a signed-in user."""
+    """True when the request's session belongs to a signed-in user (the default test)."""
     session = scope.get("session")
     return bool(session) and USER_ID_KEY in session
 
@@ -106,8 +107,15 @@ def signed_in(scope: Scope) -> bool:
 class SecurityHeadersMiddleware:
     """Add the security headers described in this module to every HTTP response."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        is_signed_in: Callable[[Scope], bool] = signed_in,
+    ) -> None:
         self.app = app
+        self.is_signed_in = is_signed_in
         self.policy = parse_policy(settings.content_security_policy)
         self.csp_header = (
             b"content-security-policy-report-only"
@@ -142,7 +150,7 @@ class SecurityHeadersMiddleware:
         for name, value in self.static:
             if name not in present:
                 headers.append((name, value))
-        if b"cache-control" not in present and signed_in(scope):
+        if b"cache-control" not in present and self.is_signed_in(scope):
             headers.append((b"cache-control", b"no-store"))
         has_csp = b"content-security-policy" in present or self.csp_header in present
         policy = self._policy(scope) if not has_csp else None
