@@ -21,12 +21,16 @@ from vibetuner.context import AppContext
 from vibetuner.errors import ConfigurationError, VibetunerError
 from vibetuner.features import Feature, check_dependencies
 from vibetuner.templating import Templates
+from vibetuner.web.body_limits import ClientDisconnect, client_disconnected
 from vibetuner.web.context import STATE_KEY, RouterLinks
+from vibetuner.web.csrf import CSRFMiddleware
 from vibetuner.web.errors import vibetuner_error_handler
 from vibetuner.web.health import router as health_router
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
+from vibetuner.web.page_security import template_globals
 from vibetuner.web.route_index import index_static_routes
 from vibetuner.web.routers import add_router
+from vibetuner.web.security_headers import SecurityHeadersMiddleware
 from vibetuner.web.session_auth import session_middleware_options
 
 if TYPE_CHECKING:
@@ -72,6 +76,8 @@ def create_app(
         for directory in feature.template_dirs():
             templates.add_dir(directory, first=False)
     templates.context_processors.append(lambda request: {"app_name": active.app_name})
+    # csrf_field(), csrf_meta(), csrf_token(), csp_nonce() in every page.
+    templates.env.globals.update(template_globals())
     context = AppContext(
         settings=active,
         templates=templates,
@@ -85,12 +91,23 @@ def create_app(
     setattr(app.state, STATE_KEY, context)
     context.links = RouterLinks(app.router, active.base_url)
 
-    # add_middleware puts each one outside the ones before: features' middleware runs
-    # inside the session (it may read it); startup errors are reported outermost.
+    # add_middleware puts each one outside the ones before. Innermost first: features'
+    # middleware and the CSRF check run inside the session (they read it); the security
+    # headers go around both, so refusals get them too; startup errors are outermost.
     for feature in reversed(chosen):
         for entry in reversed(feature.middleware()):
             app.add_middleware(entry.cls, *entry.args, **entry.kwargs)
-    app.add_middleware(SessionMiddleware, **session_middleware_options(active))
+    session_options = session_middleware_options(active)
+    app.add_middleware(
+        CSRFMiddleware,
+        base_url=active.base_url,
+        session_cookie=session_options["session_cookie"],
+        trusted_origins=active.csrf_trusted_origins,
+    )
+    app.add_middleware(SessionMiddleware, **session_options)
+    if active.security_headers:
+        app.add_middleware(SecurityHeadersMiddleware, settings=active)
+    app.add_exception_handler(ClientDisconnect, client_disconnected)
     app.add_middleware(StartupErrorMiddleware)
 
     app.add_exception_handler(405, method_not_allowed)

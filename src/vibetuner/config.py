@@ -8,12 +8,13 @@ never show up in ``repr`` or logs.
 from __future__ import annotations
 
 import json
+import zlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Values that look like a key but are copied from examples; refused in production.
 PLACEHOLDER_SECRETS = frozenset(
@@ -23,6 +24,23 @@ PLACEHOLDER_SECRETS = frozenset(
 
 # "smtp", or an importable "package.module:Class" / "package.module.Class".
 BACKEND_PATTERN = r"^(?:[a-z0-9]+|[A-Za-z_][\w.]*[.:][A-Za-z_]\w*)$"
+# The Content-Security-Policy of every page unless a route relaxes it. Scripts and styles
+# come from this site only; inline ones need the page's nonce, added to script-src and
+# style-src for pages that use ``csp_nonce()``.
+DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _string_list(value: Any) -> Any:
+    """A list from a JSON list or from comma-separated text (environment variables)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
 
 
 class OIDCProviderSettings(BaseModel):
@@ -64,6 +82,17 @@ class Settings(BaseSettings):
     session_key: SecretStr | None = None
     session_cookie: str = "vibetuner_session"
     session_max_age: int = Field(default=14 * 24 * 3600, ge=60)
+
+    # --- request security (CSRF, headers, proxies) ------------------------------------
+    # Other sites allowed to send unsafe requests (scheme://host[:port]), e.g. a separate
+    # front-end origin; this site itself (BASE_URL and the Host header) always is.
+    csrf_trusted_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    security_headers: bool = True
+    content_security_policy: str = DEFAULT_CSP
+    csp_report_only: bool = False
+    hsts_max_age: int = Field(default=2 * 365 * 24 * 3600, ge=0)
+    # Addresses or networks of the reverse proxies in front of the app ("*": any peer).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- sign-in ---------------------------------------------------------------------
     magic_link_ttl_seconds: int = Field(default=15 * 60, ge=60, le=7 * 24 * 3600)
@@ -116,6 +145,40 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else []
         return value
 
+    @field_validator("csrf_trusted_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        origins = _string_list(value)
+        if not isinstance(origins, list):
+            return origins
+        cleaned = []
+        for origin in origins:
+            text = str(origin).strip().rstrip("/").lower()
+            scheme, _, host = text.partition("://")
+            if scheme not in ("http", "https") or not host or "/" in host:
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+            cleaned.append(text)
+        return cleaned
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        import ipaddress
+
+        proxies = _string_list(value)
+        if not isinstance(proxies, list):
+            return proxies
+        for proxy in proxies:
+            if proxy == "*":
+                continue
+            try:
+                ipaddress.ip_network(str(proxy), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is not an IP address or network (like 10.0.0.0/8)"
+                ) from None
+        return [str(proxy) for proxy in proxies]
+
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
         if self.environment == "production":
@@ -137,6 +200,11 @@ class Settings(BaseSettings):
         return self.blob_dir if self.blob_dir is not None else self.data_dir / "blobs"
 
 
+KEY_COMMAND = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+# Hosts that SMTP_SECURITY=none may talk to: the mail never leaves the machine.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
 def production_problems(settings: Settings) -> list[str]:
     """What makes ``settings`` unsafe for production, one readable sentence each."""
     problems = []
@@ -144,15 +212,58 @@ def production_problems(settings: Settings) -> list[str]:
     if key.strip().lower() in PLACEHOLDER_SECRETS or len(key) < 32:
         problems.append(
             "SESSION_KEY must be a random value of at least 32 characters (generate one with: "
-            "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            f"{KEY_COMMAND})"
+        )
+    elif is_guessable(key):
+        problems.append(
+            "SESSION_KEY is guessable (a repeated pattern or too few different characters); "
+            f"use a random value (generate one with: {KEY_COMMAND})"
         )
     if settings.mongodb_url is None:
         problems.append("MONGODB_URL must be set (the in-memory database keeps nothing)")
     if settings.email_backend == "console":
         problems.append("EMAIL_BACKEND=console would print sign-in links to the logs; use smtp")
+    if settings.email_backend == "file":
+        problems.append("EMAIL_BACKEND=file would write sign-in links to disk; use smtp")
+    if (
+        settings.email_backend == "smtp"
+        and settings.smtp_security == "none"
+        and settings.smtp_host.strip().lower() not in LOOPBACK_HOSTS
+    ):
+        problems.append(
+            f"SMTP_SECURITY=none would send sign-in links unencrypted to {settings.smtp_host}; "
+            "use starttls or tls (none is only for a mail relay on localhost)"
+        )
+    if oauth_configured(settings) and not (
+        settings.token_encryption_key and settings.token_encryption_key.get_secret_value().strip()
+    ):
+        problems.append(
+            "TOKEN_ENCRYPTION_KEY must be set when OAuth providers are configured (provider "
+            "tokens are stored encrypted; generate one with: python -c 'from "
+            "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
     if not settings.base_url.startswith("https://"):
         problems.append("BASE_URL must be the public https:// address (session cookies are Secure)")
     return problems
+
+
+def oauth_configured(settings: Settings) -> bool:
+    """True when any sign-in provider (Google, GitHub, generic OIDC) is configured."""
+    return bool(settings.google_client_id or settings.github_client_id or settings.oidc_providers)
+
+
+def is_guessable(key: str) -> bool:
+    """True for a key with little entropy whatever its length.
+
+    Catches what people type instead of generating a key: one character repeated, a
+    word repeated (``"secret" * 8``), or text with too few different characters. The
+    test is how far zlib can shrink the key: a generated key (``secrets.token_urlsafe``,
+    ``token_hex(16)`` or longer) keeps at least 27 bytes, a repeated word far fewer.
+    """
+    if len(set(key)) < 8:
+        return True
+    # zlib adds 8 bytes of header and checksum; what remains is the key's information.
+    return len(zlib.compress(key.encode("utf-8"), 9)) - 8 < 24
 
 
 @lru_cache(maxsize=1)

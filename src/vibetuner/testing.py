@@ -18,6 +18,11 @@ Fixtures, each fresh per test:
 * ``outbox`` -- the emails sent so far (the ``file`` backend's ``.eml`` files), parsed.
 * ``blob_store`` -- a ``BlobStore`` on local disk in a temporary directory: the app's
   when the test also uses ``app``, else one of its own on ``vibetuner_db``.
+
+The clients send the CSRF token the way a page's script does (:func:`send_csrf_token`):
+before their first unsafe request with a session cookie they fetch a page, read its
+``<meta name="csrf-token">`` and send it as ``X-CSRF-Token`` from then on. Forms can
+also take it from a page with :func:`csrf_token_in`.
 """
 
 from __future__ import annotations
@@ -162,7 +167,7 @@ async def client(app: Any) -> AsyncIterator[Any]:
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-        yield http
+        yield send_csrf_token(http, app_context(app).settings.session_cookie)
 
 
 @pytest.fixture
@@ -214,7 +219,7 @@ async def signed_in_client(app: Any, user: Any) -> AsyncIterator[Any]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         set_session_cookie(http, settings, cookie)
-        yield http
+        yield send_csrf_token(http, settings.session_cookie)
 
 
 @pytest.fixture
@@ -236,7 +241,8 @@ async def client_for(app: Any) -> AsyncIterator[Callable[[Any], Any]]:
         )
         set_session_cookie(http, settings, cookie)
         opened.append(http)
-        return http
+        signed_in: httpx.AsyncClient = send_csrf_token(http, settings.session_cookie)
+        return signed_in
 
     yield make
     for http in opened:
@@ -244,6 +250,65 @@ async def client_for(app: Any) -> AsyncIterator[Callable[[Any], Any]]:
 
 
 URL_PATTERN = re.compile(r"https?://[^\s<>\"']+")
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+CSRF_PAGE = "/auth/login"
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def csrf_token_in(page: str) -> str:
+    """The token of a page's ``<meta name="csrf-token">``; AssertionError without one."""
+    found = CSRF_META.search(page)
+    assert found, "the page has no csrf-token meta tag"
+    return found.group(1)
+
+
+async def fetch_csrf_token(http: Any, page: str = CSRF_PAGE) -> str:
+    """GET ``page`` with ``http`` (keeping the session cookie it sets) and return its token.
+
+    ``http`` also sends the token as ``X-CSRF-Token`` from then on.
+    """
+    response = await http.get(page, headers={"Accept": "text/html"})
+    assert response.status_code == 200, (page, response.status_code)
+    token = csrf_token_in(response.text)
+    http.headers["X-CSRF-Token"] = token
+    return token
+
+
+async def csrf_session(app: Any, cookie: str, page: str = CSRF_PAGE) -> tuple[str, str]:
+    """For raw HTTP clients: the session cookie ``cookie`` after a visit to ``page``
+    (which stores the token's secret in it) and the page's CSRF token."""
+    import httpx
+
+    settings = app_context(app).settings
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        set_session_cookie(http, settings, cookie)
+        token = await fetch_csrf_token(http, page)
+        return http.cookies[settings.session_cookie], token
+
+
+def send_csrf_token(http: Any, session_cookie: str, page: str = CSRF_PAGE) -> Any:
+    """Make ``http`` (an ``httpx.AsyncClient``) send the CSRF token like a page's script.
+
+    Before an unsafe request that carries the session cookie (named ``session_cookie``)
+    and no token, it fetches
+    ``page`` and sends its token as ``X-CSRF-Token`` (then and afterwards). Returns
+    ``http``.
+    """
+
+    async def add_token(request: Any) -> None:
+        if request.method not in UNSAFE_METHODS or "x-csrf-token" in request.headers:
+            return
+        if session_cookie not in request.headers.get("cookie", ""):
+            return  # no session cookie: the request is not checked for a token
+        token = await fetch_csrf_token(http, page)
+        request.headers["X-CSRF-Token"] = token
+        # The page stored the token's secret in the session: send the new cookie.
+        del request.headers["Cookie"]
+        http.cookies.set_cookie_header(request)
+
+    http.event_hooks["request"].append(add_token)
+    return http
 
 
 class Outbox:

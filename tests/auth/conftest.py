@@ -70,7 +70,7 @@ async def app_with():
 
     import httpx
 
-    from vibetuner.testing import default_app
+    from vibetuner.testing import default_app, send_csrf_token
 
     @asynccontextmanager
     async def start(settings: Any, **changes: Any):
@@ -79,7 +79,7 @@ async def app_with():
         async with application.router.lifespan_context(application):
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-                yield http
+                yield send_csrf_token(http, changed.session_cookie)
 
     return start
 

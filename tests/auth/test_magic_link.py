@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 
 import httpx
@@ -152,9 +153,12 @@ async def test_same_answer_for_known_and_unknown_email(client, outbox, user):
         await client.post("/auth/magic-link", data={"email": address}, headers=HTML)
         for address in (user.email, "nobody-here@example.com")
     ]
-    assert pages[0].text.replace(user.email, "X") == pages[1].text.replace(
-        "nobody-here@example.com", "X"
-    )
+    # Alike but for the address and the per-response CSRF token and CSP nonce.
+    texts = [
+        re.sub(r'(content|nonce)="[^"]+"', "", page.text).replace(address, "X")
+        for page, address in zip(pages, (user.email, "nobody-here@example.com"), strict=True)
+    ]
+    assert texts[0] == texts[1]
 
 
 @pytest.mark.parametrize("address", ["not-an-email", "a@", "@example.com", "a b@example.com", ""])

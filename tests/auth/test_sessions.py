@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from vibetuner.models import OAuthAccount, UserModel
-from vibetuner.testing import app_context, session_cookie
+from vibetuner.testing import app_context, send_csrf_token, session_cookie
 from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
 
@@ -19,7 +19,7 @@ def client_for(app, user):
     # The domain httpx files the server's own cookies under, so a sign-out that
     # expires the cookie replaces this one, as in a browser.
     http.cookies.set(settings.session_cookie, cookie, domain="testserver.local")
-    return http
+    return send_csrf_token(http, settings.session_cookie)
 
 
 @pytest.fixture

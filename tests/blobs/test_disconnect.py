@@ -11,7 +11,7 @@ import uvicorn
 from tests.blobs.conftest import MiB, free_port, leftovers
 from tests.helpers import wait_until
 from vibetuner.models import Blob
-from vibetuner.testing import app_context, session_cookie
+from vibetuner.testing import app_context, csrf_session, session_cookie
 
 
 async def test_client_disconnect_mid_upload_leaves_nothing(app: Any, user: Any, store: Any) -> None:
@@ -24,10 +24,11 @@ async def test_client_disconnect_mid_upload_leaves_nothing(app: Any, user: Any, 
         await wait_until(lambda: asyncio.sleep(0, server.started))
         settings = app_context(app).settings
         cookie = session_cookie(settings, {"uid": str(user.id), "sv": user.session_version})
+        cookie, token = await csrf_session(app, cookie)
         part = b'--bb\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n'
         head = (
             "POST /blobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Cookie: {settings.session_cookie}={cookie}\r\n"
+            f"Cookie: {settings.session_cookie}={cookie}\r\nX-CSRF-Token: {token}\r\n"
             "Content-Type: multipart/form-data; boundary=bb\r\n"
             f"Content-Length: {11 * MiB}\r\n\r\n"
         ).encode()

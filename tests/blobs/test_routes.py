@@ -14,7 +14,7 @@ import pytest
 
 from tests.blobs.conftest import MiB, leftovers
 from vibetuner.models import Blob, BlobStatus, UserModel
-from vibetuner.testing import app_context, session_cookie
+from vibetuner.testing import app_context, send_csrf_token, session_cookie
 
 
 async def upload(
@@ -122,6 +122,7 @@ async def test_other_users_blobs_are_not_found(
     async with httpx.AsyncClient(
         transport=transport, base_url="http://testserver", cookies={settings.session_cookie: cookie}
     ) as other:
+        send_csrf_token(other, settings.session_cookie)
         missing_id = "0" * 24
         for path in (f"/blobs/{blob_id}", f"/blobs/{blob_id}/content", f"/blobs/{missing_id}"):
             mine, theirs = await other.get(path), await other.get(path.replace(blob_id, missing_id))

@@ -12,14 +12,16 @@ import httpx
 import pytest
 from beanie import Document
 from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from vibetuner import create_app
 from vibetuner.config import Settings
 from vibetuner.models import TimeStampMixin, UserModel
 from vibetuner.mongo import Mongo
-from vibetuner.testing import app_context, free_port, session_cookie
+from vibetuner.testing import app_context, free_port, send_csrf_token, session_cookie
 from vibetuner.web.context import Context
+from vibetuner.web.csrf import csrf_token
 from vibetuner.web.session_auth import CurrentUser, RequireUser, login, logout
 
 
@@ -69,6 +71,11 @@ async def widget_app(vibetuner_settings):
         await login(request, user)
         return {"ok": True}
 
+    @application.get("/form")
+    async def form(request: Request) -> HTMLResponse:
+        # A page with the CSRF token, as every page of an app has.
+        return HTMLResponse(f'<meta name="csrf-token" content="{csrf_token(request)}">')
+
     @application.post("/do-logout")
     async def do_logout(request: Request) -> dict:
         logout(request)
@@ -85,7 +92,7 @@ async def http(widget_app):
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=application), base_url="http://testserver"
     ) as c:
-        yield c
+        yield send_csrf_token(c, app_context(application).settings.session_cookie, page="/form")
 
 
 async def test_lifespan_registers_core_and_app_models(widget_app):
@@ -184,7 +191,7 @@ async def test_garbage_user_id_in_session_is_ignored(http, widget_app):
 
 SAFE_PRODUCTION = {
     "environment": "production",
-    "session_key": "k" * 40,
+    "session_key": "Zr8-Qe2vLx0bN6tKp3WmYc9HfUa1Sj5GdTo7Ei4Rn_VwXy",
     "mongodb_url": "mongodb://db.internal:27017/app",
     "email_backend": "smtp",
     "base_url": "https://app.example.com",
@@ -194,7 +201,7 @@ SAFE_PRODUCTION = {
 def test_production_settings_load_when_safe():
     settings = Settings(_env_file=None, **SAFE_PRODUCTION)
     assert settings.is_production
-    assert "k" * 40 not in repr(settings)
+    assert SAFE_PRODUCTION["session_key"] not in repr(settings)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ import pytest
 from tests.robustness.conftest import served
 from vibetuner.models import Blob, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
-from vibetuner.testing import app_context, session_cookie
+from vibetuner.testing import app_context, csrf_session, session_cookie
 from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
 BAD_EMAILS = [
@@ -80,12 +80,22 @@ async def site(app: Any) -> AsyncIterator[dict[str, Any]]:
     value = session_cookie(
         settings, {USER_ID_KEY: str(person.id), SESSION_VERSION_KEY: person.session_version}
     )
+    # The cookie after a page visit, with the CSRF token of that page, as a browser has.
+    value, token = await csrf_session(app, value)
     cookie = f"{settings.session_cookie}={value}"
+    headers = {"Cookie": cookie, "X-CSRF-Token": token}
     async with (
         served(app) as (url, _server),
-        httpx.AsyncClient(base_url=url, timeout=60, headers={"Cookie": cookie}) as http,
+        httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as http,
     ):
-        yield {"app": app, "url": url, "http": http, "user": person, "cookie": cookie}
+        yield {
+            "app": app,
+            "url": url,
+            "http": http,
+            "user": person,
+            "cookie": cookie,
+            "token": token,
+        }
 
 
 def says_what_is_wrong(response: httpx.Response) -> str:
@@ -256,9 +266,12 @@ async def test_malformed_uploads_are_refused(site: dict[str, Any]) -> None:
 
 
 async def test_broken_http_is_refused_by_the_server(site: dict[str, Any]) -> None:
-    url, cookie = site["url"], site["cookie"]
+    url, cookie, token = site["url"], site["cookie"], site["token"]
     host = url.removeprefix("http://")
-    head = f"POST /blobs HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nConnection: close\r\n"
+    head = (
+        f"POST /blobs HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n"
+        f"X-CSRF-Token: {token}\r\nConnection: close\r\n"
+    )
     cases = [
         # A Content-Length that is not a number, or two that disagree.
         head + "Content-Type: multipart/form-data; boundary=bb\r\nContent-Length: ten\r\n\r\n",

@@ -31,7 +31,7 @@ from tests.helpers import wait_until
 from tests.robustness.conftest import MiB, free_port, idle, served
 from vibetuner.models import Blob, BlobStatus, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
-from vibetuner.testing import app_context, session_cookie
+from vibetuner.testing import app_context, csrf_session, session_cookie
 from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
 # --- MongoDB unreachable at startup -------------------------------------------------------
@@ -93,6 +93,42 @@ def test_vibetuner_run_prod_reports_bad_settings_in_one_line(project: Path, chan
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_vibetuner_run_prod_names_every_weak_setting_before_listening(project: Path):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MONGODB_", "SMTP_", "EMAIL_", "GITHUB_", "TOKEN_"))
+    }
+    port = free_port()
+    weak = {
+        "ENVIRONMENT": "production",
+        "SESSION_KEY": "a" * 40,
+        "MONGODB_URL": "mongodb://db.internal:27017/app",
+        "BASE_URL": "https://app.example.com",
+        "EMAIL_BACKEND": "smtp",
+        "SMTP_HOST": "smtp.example.com",
+        "SMTP_SECURITY": "none",
+        "GITHUB_CLIENT_ID": "gh-id",
+        "GITHUB_CLIENT_SECRET": "gh-secret",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "vibetuner.cli", "run", "prod", "--host", "127.0.0.1"]
+        + ["--port", str(port)],
+        cwd=project,
+        env={**env, **weak},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    (line,) = result.stderr.strip().splitlines()
+    for named in ("SESSION_KEY is guessable", "SMTP_SECURITY=none", "TOKEN_ENCRYPTION_KEY"):
+        assert named in line, line
+    assert "secrets.token_urlsafe(48)" in line
+    assert "Uvicorn running" not in output and "Traceback" not in output
+
+
 # --- the S3 endpoint stops in the middle of an upload --------------------------------------
 
 
@@ -133,12 +169,18 @@ def moto() -> Any:
         server.kill()
 
 
-def cookie_header(app: Any, user: UserModel) -> str:
+async def browser_headers(app: Any, user: UserModel) -> dict[str, str]:
+    """The session cookie of ``user`` after a page visit, and that page's CSRF token."""
     settings = app_context(app).settings
     value = session_cookie(
         settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
     )
-    return f"{settings.session_cookie}={value}"
+    value, token = await csrf_session(app, value)
+    return {"Cookie": f"{settings.session_cookie}={value}", "X-CSRF-Token": token}
+
+
+def header_lines(headers: dict[str, str]) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers.items())
 
 
 async def new_user() -> UserModel:
@@ -189,7 +231,7 @@ async def test_s3_stopping_mid_upload_gives_503_and_no_available_blob(start_app,
             tail = b"\r\n--bb--\r\n"
             request = (
                 "POST /blobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                f"Cookie: {cookie_header(app, user)}\r\n"
+                f"{header_lines(await browser_headers(app, user))}"
                 "Content-Type: multipart/form-data; boundary=bb\r\n"
                 f"Content-Length: {len(head) + size + len(tail)}\r\n\r\n"
             ).encode()
@@ -281,10 +323,12 @@ async def test_smtp_refusal_gives_an_error_page_over_http_and_leaves_no_token(st
 # --- the client cuts the request body off ----------------------------------------------------
 
 
-def multipart_head(url: str, path: str, cookie: str, parts: bytes, length: int | None) -> bytes:
+def multipart_head(
+    url: str, path: str, headers: dict[str, str], parts: bytes, length: int | None
+) -> bytes:
     framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
     return (
-        f"POST {path} HTTP/1.1\r\nHost: {url.removeprefix('http://')}\r\nCookie: {cookie}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {url.removeprefix('http://')}\r\n{header_lines(headers)}"
         f"Content-Type: multipart/form-data; boundary=cut\r\n{framing}\r\n\r\n"
     ).encode() + parts
 
@@ -334,10 +378,10 @@ async def test_a_body_cut_off_mid_upload_leaves_nothing(app, cut):
     first, rest, length = make()
     store = app_context(app).blobs
     user = await new_user()
-    cookie = cookie_header(app, user)
+    headers = await browser_headers(app, user)
     async with served(app) as (url, server):
         reader, writer = await asyncio.open_connection("127.0.0.1", url.rsplit(":", 1)[1])
-        await send_quietly(writer, [multipart_head(url, path, cookie, first, length), *rest])
+        await send_quietly(writer, [multipart_head(url, path, headers, first, length), *rest])
         if cut.startswith("blobs") and cut != "blobs-in-part-headers":
 
             async def upload_started() -> bool:
@@ -348,7 +392,7 @@ async def test_a_body_cut_off_mid_upload_leaves_nothing(app, cut):
         await wait_until(idle(server))
 
         # The app still works: a complete upload right after is stored, and is all there is.
-        async with httpx.AsyncClient(base_url=url, headers={"Cookie": cookie}, timeout=60) as http:
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:
             done = await http.post(
                 "/blobs", files={"file": ("whole.txt", b"complete", "text/plain")}
             )

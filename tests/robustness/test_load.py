@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.robustness.conftest import LiveApp
+from vibetuner.testing import send_csrf_token
 
 SIGN_INS = 200
 UPLOADS = 50
@@ -78,7 +79,8 @@ async def test_concurrent_sign_ins_and_uploads_lose_nothing(live_app: LiveApp) -
         assert landed.status_code == 303, (address, landed.status_code, landed.text)
         me = await browser.get("/auth/me")
         assert me.status_code == 200 and me.json()["email"] == address, me.text
-        return browser
+        # Uploads carry the CSRF token of a page, as the page's script would send it.
+        return send_csrf_token(browser, live_app.cookie_name)
 
     browsers = await asyncio.gather(*(sign_in(address) for address in addresses))
     try:

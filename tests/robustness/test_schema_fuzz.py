@@ -69,9 +69,17 @@ def fuzz_schema(live_app: LiveApp) -> Any:
 
 
 def session_header(live_app: LiveApp, address: str | None = None) -> dict[str, str]:
-    """A ``Cookie`` header that signs in ``address`` (a new user by default)."""
+    """``Cookie`` and ``X-CSRF-Token`` headers of ``address`` (a new user by default),
+    signed in and back from a page, as a page's script sends them."""
+    import httpx
+
+    from vibetuner.testing import csrf_token_in
+
     cookies = live_app.sign_in(address)
-    return {"Cookie": f"{live_app.cookie_name}={cookies[live_app.cookie_name]}"}
+    with httpx.Client(base_url=live_app.url, cookies=cookies, timeout=30) as http:
+        token = csrf_token_in(http.get("/notes").text)
+        value = http.cookies[live_app.cookie_name]
+    return {"Cookie": f"{live_app.cookie_name}={value}", "X-CSRF-Token": token}
 
 
 @pytest.fixture(scope="module")

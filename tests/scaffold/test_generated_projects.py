@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.scaffold.conftest import REPO_ROOT, python_in, scaffold
-from vibetuner.testing import free_port
+from vibetuner.testing import csrf_token_in, free_port
 
 VARIANTS = {
     "defaults": (),
@@ -166,10 +166,12 @@ def test_run_dev_quick_start(installed):
         with httpx.Client(base_url=base, timeout=10) as browser:
             home = browser.get("/")
             assert home.status_code == 200 and 'href="/auth/login"' in home.text
-            assert browser.get("/auth/login").status_code == 200
+            login = browser.get("/auth/login")
+            assert login.status_code == 200
+            # As the login form does: the page's CSRF token goes with the form.
             sent = browser.post(
                 "/auth/magic-link",
-                data={"email": "ada@example.com"},
+                data={"email": "ada@example.com", "csrf_token": csrf_token_in(login.text)},
                 headers={"accept": "text/html"},
             )
             assert sent.status_code == 200
@@ -186,9 +188,10 @@ def test_run_dev_quick_start(installed):
                 303,
             )
 
+            notes = browser.get("/notes")
             created = browser.post(
                 "/notes",
-                data={"title": "First note"},
+                data={"csrf_token": csrf_token_in(notes.text), "title": "First note"},
                 files={"files": ("hello.txt", b"hello from the quick start", "text/plain")},
             )
             assert created.status_code == 303

@@ -25,16 +25,16 @@ def project_or_exit() -> Project:
         raise typer.Exit(2) from None
 
 
-def check_app_or_exit(project: Project) -> None:
+def check_app_or_exit(project: Project) -> Any:
     """Import the app once before serving, so that bad settings or a broken app entry end
-    in one clear line (exit code 2) instead of a traceback from each worker."""
+    in one clear line (exit code 2) instead of a traceback from each worker. Returns it."""
     from pydantic import ValidationError
 
     from vibetuner.cli.project import load_object
     from vibetuner.errors import VibetunerError
 
     try:
-        load_object(project.app)
+        return load_object(project.app)
     except ProjectError as exc:
         err.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
@@ -103,10 +103,12 @@ def prod(
     """Serve without reload, with several worker processes (production)."""
     import uvicorn
 
+    from vibetuner.web.client_address import app_trusted_proxies, uvicorn_proxy_options
+
     project = project_or_exit()
     project.activate()
     count = workers or workers_from_env()
-    check_app_or_exit(project)
+    loaded = check_app_or_exit(project)
     err.print(f"[bold]{project.app}[/bold] on {host}:{port} with {count} worker(s)")
     uvicorn.run(
         project.app,
@@ -114,6 +116,7 @@ def prod(
         port=port,
         workers=count,
         app_dir=str(project.source_dir or project.root),
-        proxy_headers=True,
         log_level=log_level,
+        # X-Forwarded-For/-Proto only from TRUSTED_PROXIES (default: from nobody).
+        **uvicorn_proxy_options(app_trusted_proxies(loaded)),
     )

@@ -55,7 +55,8 @@ def same_origin(request: Request) -> bool:
     if not parts.scheme or not parts.netloc:
         return False  # "null" or garbage
     origin = f"{parts.scheme}://{parts.netloc}".lower()
-    allowed = {_origin_of(get_context(request).settings.base_url)}
+    settings = get_context(request).settings
+    allowed = {_origin_of(settings.base_url), *settings.csrf_trusted_origins}
     host = request.headers.get("host")
     if host:
         allowed.add(f"{request.url.scheme}://{host}".lower())

@@ -9,6 +9,7 @@ from fastapi import Request
 from starlette.types import Message
 
 from vibetuner.errors import UploadTooLarge
+from vibetuner.web.body_limits import declared_length
 
 MAX_FORM_BYTES = 16 * 1024
 
@@ -21,8 +22,8 @@ async def read_small_body(request: Request, limit: int = MAX_FORM_BYTES) -> dict
     body raises ``UploadTooLarge``. Malformed JSON or a JSON value that is not an object
     gives ``{}``.
     """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
         raise UploadTooLarge("The form is too large.")
     received = bytearray()
     async for chunk in request.stream():

@@ -17,6 +17,7 @@ from vibetuner.errors import (
     RateLimitExceeded,
     UploadTooLarge,
 )
+from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context
 from vibetuner.web.forms import read_small_body
 from vibetuner.web.pages import problem, render
@@ -120,7 +121,7 @@ async def request_magic_link(request: Request, context: Context) -> Response:
     html = wants_html(request)
     if not isinstance(raw_email, str) or not raw_email.strip():
         return _invalid_email(request, context, html, "", "Enter your email address.", next_path)
-    client_ip = request.client.host if request.client else None
+    client_ip = client_address(request)  # behind TRUSTED_PROXIES; IPv6 per /64
     try:
         address = await context.require_auth().send_magic_link(
             raw_email, next_path=next_path, client_ip=client_ip

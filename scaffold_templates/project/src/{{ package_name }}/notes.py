@@ -19,9 +19,11 @@ from vibetuner import (
     BlobTooLarge,
     Context,
     RequireUser,
+    app_context,
     parse_object_id,
 )
 from vibetuner.models import Blob, UserModel
+from vibetuner.web.body_limits import body_limit
 from vibetuner.web.responses import SIGN_IN_REQUIRED, problem, redirect
 
 from .models import Note
@@ -29,9 +31,18 @@ from .web import render
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/notes", tags=["notes"])
-
 MAX_ATTACHMENTS = 10
+# Room for the title, the text (up to 20,000 characters) and the multipart framing.
+FORM_ROOM = 256 * 1024
+
+
+def max_note_body(request: Request) -> int:
+    """The largest note form: every attachment at BLOB_MAX_SIZE, plus the text fields."""
+    return MAX_ATTACHMENTS * app_context(request.app).settings.blob_max_size + FORM_ROOM
+
+
+# Bodies over max_note_body are refused (413) before FastAPI reads and spools the form.
+router = APIRouter(prefix="/notes", tags=["notes"], route_class=body_limit(max_note_body))
 # A title is one line of text: no control characters (NUL, CR, LF ...), not only spaces.
 ONE_LINE_NOT_BLANK = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 NOT_FOUND = {404: problem("No such note, or it belongs to someone else")}
@@ -63,7 +74,7 @@ async def list_notes(request: Request, user: RequireUser) -> HTMLResponse:
         **SIGN_IN_REQUIRED,
         303: redirect("Created: sent to the new note"),
         400: problem("A malformed form"),
-        413: problem("A file is larger than BLOB_MAX_SIZE"),
+        413: problem("A file is larger than BLOB_MAX_SIZE, or the whole form too large"),
         503: problem("A file could not be stored"),
     },
 )
