@@ -274,6 +274,25 @@ async def fetch_csrf_token(http: Any, page: str = CSRF_PAGE) -> str:
     return token
 
 
+async def follow_sign_in_link(http: Any, link: str) -> Any:
+    """Open an emailed sign-in link with ``http`` and press its confirmation button.
+
+    The link's page asks "Sign in as ...?" and uses nothing; the button posts to the same
+    address with the page's CSRF token. Returns the answer to that post (303 when signed
+    in), or the page's answer when it is not the confirmation page.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(link)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    page = await http.get(path, headers={"Accept": "text/html"})
+    if page.status_code != 200:
+        return page
+    return await http.post(
+        path, data={"csrf_token": csrf_token_in(page.text)}, headers={"Accept": "text/html"}
+    )
+
+
 async def csrf_session(app: Any, cookie: str, page: str = CSRF_PAGE) -> tuple[str, str]:
     """For raw HTTP clients: the session cookie ``cookie`` after a visit to ``page``
     (which stores the token's secret in it) and the page's CSRF token."""

@@ -52,6 +52,13 @@ def link_path(link: str) -> str:
     return link.split("://", 1)[1].split("/", 1)[1].join(["/", ""])
 
 
+async def follow_link(client: Any, link: str) -> Any:
+    """Open a sign-in link and press its confirmation button, as a person would."""
+    from vibetuner.testing import follow_sign_in_link
+
+    return await follow_sign_in_link(client, link)
+
+
 @pytest.fixture
 def outbox(vibetuner_settings: Any):
     """A function returning the messages written to the outbox so far."""

@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from tests.auth.conftest import free_port, link_path, magic_link, request_link
+from tests.auth.conftest import follow_link, free_port, magic_link, request_link
 from vibetuner.models import EmailVerificationToken, UserModel
 from vibetuner.services.email import (
     ConsoleBackend,
@@ -84,7 +84,7 @@ async def test_smtp_delivers_the_sign_in_link(app_with, vibetuner_settings):
             assert message["To"] == "smtp@example.com"
             assert message["From"] == "Example App <login@example.org>"
             link = magic_link(message)
-            followed = await client.get(link_path(link))
+            followed = await follow_link(client, link)
             assert followed.status_code == 303
             assert (await client.get("/auth/me")).json()["email"] == "smtp@example.com"
 

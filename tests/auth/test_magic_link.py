@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from tests.auth.conftest import html_body, link_path, magic_link, request_link, text_body
+from tests.auth.conftest import (
+    follow_link,
+    html_body,
+    link_path,
+    magic_link,
+    request_link,
+    text_body,
+)
 from vibetuner.models import EmailVerificationToken, UserModel
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -29,7 +37,7 @@ async def test_link_signs_in_a_new_user(client, outbox, vibetuner_settings):
     assert link in html_body(message)
     assert "15 minutes" in text_body(message)
 
-    followed = await client.get(link_path(link))
+    followed = await follow_link(client, link)
     assert followed.status_code == 303
     assert followed.headers["location"] == "/"
 
@@ -60,7 +68,7 @@ async def test_only_the_hash_of_the_token_is_stored(client, outbox):
 
 async def test_existing_user_signs_in_to_the_same_account(client, outbox, user):
     await request_link(client, user.email.upper())
-    response = await client.get(link_path(magic_link(outbox()[0])))
+    response = await follow_link(client, magic_link(outbox()[0]))
     assert response.status_code == 303
     me = (await client.get("/auth/me")).json()
     assert me["id"] == str(user.id)
@@ -81,7 +89,7 @@ async def test_browser_form_gets_a_check_your_inbox_page(client, outbox):
 async def test_used_link_is_refused_with_a_plain_reason(client, app, outbox):
     await request_link(client, "twice@example.com")
     path = link_path(magic_link(outbox()[0]))
-    assert (await client.get(path)).status_code == 303
+    assert (await follow_link(client, path)).status_code == 303
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
@@ -116,7 +124,7 @@ async def test_unknown_and_replaced_links_are_refused(client, outbox):
     replaced = await client.get(link_path(magic_link(first)))
     assert replaced.status_code == 400
     assert "not valid" in replaced.text
-    assert (await client.get(link_path(magic_link(second)))).status_code == 303
+    assert (await follow_link(client, magic_link(second))).status_code == 303
 
 
 async def test_twenty_concurrent_follows_sign_in_exactly_once(app, client, outbox):
@@ -127,7 +135,7 @@ async def test_twenty_concurrent_follows_sign_in_exactly_once(app, client, outbo
         httpx.AsyncClient(transport=transport, base_url="http://testserver") for _ in range(20)
     ]
     try:
-        responses = await asyncio.gather(*(c.get(path) for c in clients))
+        responses = await asyncio.gather(*(follow_link(c, path) for c in clients))
         statuses = sorted(r.status_code for r in responses)
         assert statuses == [303] + [400] * 19
         signed_in = [c for c in clients if (await c.get("/auth/me")).status_code == 200]
@@ -189,7 +197,7 @@ async def test_json_body_is_accepted(client, outbox):
 async def test_next_is_carried_through_the_link(client, outbox):
     await request_link(client, "next@example.com", next="/projects/7?tab=files")
     link = magic_link(outbox()[0])
-    response = await client.get(link_path(link))
+    response = await follow_link(client, link)
     assert response.status_code == 303
     assert response.headers["location"] == "/projects/7?tab=files"
 
@@ -217,7 +225,7 @@ async def test_open_redirects_are_refused(client, outbox, target):
     await request_link(client, "redirect@example.com", next=target)
     link = magic_link(outbox()[0])
     assert "evil" not in link
-    response = await client.get(link_path(link))
+    response = await follow_link(client, link)
     assert response.status_code == 303
     assert response.headers["location"] == "/"
 
@@ -226,7 +234,7 @@ async def test_open_redirects_are_refused(client, outbox, target):
 async def test_open_redirects_in_the_link_itself_are_refused(client, outbox, target):
     await request_link(client, "direct@example.com")
     path = link_path(magic_link(outbox()[0]))
-    response = await client.get(path, params={"next": target})
+    response = await follow_link(client, f"{path}?{urlencode({'next': target})}")
     assert response.status_code == 303
     assert response.headers["location"] == "/"
 
@@ -244,3 +252,45 @@ async def test_me_is_401_when_signed_out(client):
     response = await client.get("/auth/me")
     assert response.status_code == 401
     assert response.json() == {"detail": "Not signed in.", "code": "not_signed_in"}
+
+
+async def test_opening_a_link_uses_nothing_and_names_the_account(app, outbox):
+    # A mail scanner (no cookies, no button) opens the link first, twice.
+    await request_link_as_api(app, "scanned@example.com")
+    path = link_path(magic_link(outbox()[0]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as scanner:
+        for _ in range(2):
+            page = await scanner.get(path, headers=HTML)
+            assert page.status_code == 200
+            assert "Sign in as" in page.text and "scanned@example.com" in page.text
+        assert (await scanner.get("/auth/me")).status_code == 401
+    record = await EmailVerificationToken.find_one({"email": "scanned@example.com"})
+    assert record.used_at is None
+    assert await UserModel.get_by_email("scanned@example.com") is None
+
+    # The person then opens it and presses the button.
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as person:
+        assert (await follow_link(person, path)).status_code == 303
+        assert (await person.get("/auth/me")).json()["email"] == "scanned@example.com"
+
+
+async def test_a_cross_site_post_cannot_use_a_link(app, outbox):
+    # Login CSRF: another site auto-submits a form to a link it got for its own account.
+    await request_link_as_api(app, "attacker@example.com")
+    path = link_path(magic_link(outbox()[0]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as victim:
+        forged = await victim.post(
+            path, headers={"Origin": "https://evil.example", "Accept": "text/html"}
+        )
+        assert forged.status_code == 403
+        assert (await victim.get("/auth/me")).status_code == 401
+    record = await EmailVerificationToken.find_one({"email": "attacker@example.com"})
+    assert record.used_at is None
+
+
+async def request_link_as_api(app, email: str) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        assert (await request_link(api, email)).status_code == 200

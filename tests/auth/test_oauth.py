@@ -179,7 +179,7 @@ async def test_unverified_email_is_not_linked_to_an_existing_user(client, provid
 async def test_unverified_email_for_a_new_user_stays_unverified(
     app, client, provider_browser, outbox
 ):
-    from tests.auth.conftest import magic_link, request_link
+    from tests.auth.conftest import follow_link, magic_link, request_link
 
     response = await sign_in(client, provider_browser, "bob")
     assert response.status_code == 303
@@ -189,7 +189,7 @@ async def test_unverified_email_for_a_new_user_stays_unverified(
     # When the mailbox owner signs in by email, the unproven provider link is removed.
     async with fresh_client(app) as owner:
         await request_link(owner, "bob@example.com")
-        assert (await owner.get(link_path(magic_link(outbox()[0])))).status_code == 303
+        assert (await follow_link(owner, magic_link(outbox()[0]))).status_code == 303
         mine = (await owner.get("/auth/me")).json()
     assert mine["email_verified"] is True
     assert mine["providers"] == []

@@ -113,21 +113,21 @@ async def test_logout_everywhere_needs_a_signed_in_user(client):
 
 
 async def test_session_cookie_is_httponly_and_samesite(client, outbox):
-    from tests.auth.conftest import link_path, magic_link, request_link
+    from tests.auth.conftest import follow_link, magic_link, request_link
 
     await request_link(client, "cookie@example.com")
-    response = await client.get(link_path(magic_link(outbox()[0])))
+    response = await follow_link(client, magic_link(outbox()[0]))
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie
     assert "samesite=lax" in cookie
 
 
 async def test_disabled_user_cannot_sign_in_by_link(client, outbox, user):
-    from tests.auth.conftest import link_path, magic_link, request_link
+    from tests.auth.conftest import follow_link, magic_link, request_link
 
     await user.set({UserModel.is_active: False})
     await request_link(client, user.email)
-    response = await client.get(link_path(magic_link(outbox()[0])))
+    response = await follow_link(client, magic_link(outbox()[0]))
     assert response.status_code == 403
     assert "disabled" in response.text
     assert (await client.get("/auth/me")).status_code == 401

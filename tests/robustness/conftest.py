@@ -30,7 +30,7 @@ import uvicorn
 
 from tests.helpers import stop_process
 from tests.scaffold.conftest import scaffold
-from vibetuner.testing import Outbox, app_context, free_port
+from vibetuner.testing import Outbox, app_context, csrf_token_in, free_port
 
 PACKAGE = "robust_app"
 MiB = 1024 * 1024
@@ -133,7 +133,10 @@ class LiveApp:
             assert sent.status_code == 200, sent.text
             (message,) = self.outbox.to(address)[-1:]
             (link,) = self.outbox.links(message)
-            landed = http.get(link)
+            # The link's page asks "Sign in as ...?"; its button (a CSRF-checked post) signs in.
+            page = http.get(link)
+            assert page.status_code == 200, page.text
+            landed = http.post(link, data={"csrf_token": csrf_token_in(page.text)})
             assert landed.status_code == 303, landed.text
             assert http.get("/auth/me").json()["email"] == address
             return http.cookies

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.robustness.conftest import LiveApp
-from vibetuner.testing import send_csrf_token
+from vibetuner.testing import follow_sign_in_link, send_csrf_token
 
 SIGN_INS = 200
 UPLOADS = 50
@@ -75,7 +75,7 @@ async def test_concurrent_sign_ins_and_uploads_lose_nothing(live_app: LiveApp) -
     # Follow every link at once, each in a browser of its own; every user is signed in.
     async def sign_in(address: str) -> httpx.AsyncClient:
         browser = client(live_app)
-        landed = await browser.get(links[address][0])
+        landed = await follow_sign_in_link(browser, links[address][0])
         assert landed.status_code == 303, (address, landed.status_code, landed.text)
         me = await browser.get("/auth/me")
         assert me.status_code == 200 and me.json()["email"] == address, me.text

@@ -183,10 +183,11 @@ def test_run_dev_quick_start(installed):
                 link = found[-1] if found else None
                 time.sleep(0.1)
             assert link, f"no sign-in link printed:\n{server.output}"
-            assert browser.get(link.replace("http://127.0.0.1:8000", base)).status_code in (
-                302,
-                303,
-            )
+            # The link asks first ("Sign in as ...?"); its button signs in.
+            confirm = browser.get(link.replace("http://127.0.0.1:8000", base))
+            assert confirm.status_code == 200 and "ada@example.com" in confirm.text
+            signed_in = browser.post(confirm.url, data={"csrf_token": csrf_token_in(confirm.text)})
+            assert signed_in.status_code in (302, 303)
 
             notes = browser.get("/notes")
             created = browser.post(

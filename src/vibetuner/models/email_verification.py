@@ -96,6 +96,20 @@ class EmailVerificationToken(TimeStampMixin, Document):
         return None if raw is None else cls.model_validate(raw)
 
     @classmethod
+    async def peek(cls, token: str, *, purpose: str = "login") -> EmailVerificationToken | None:
+        """The record of a usable token (unused, unexpired) without consuming it, else None."""
+        if not _plausible(token):
+            return None
+        return await cls.find_one(
+            {
+                "token_hash": hash_token(token),
+                "purpose": purpose,
+                "used_at": None,
+                "expires_at": {"$gt": utcnow()},
+            }
+        )
+
+    @classmethod
     async def status(cls, token: str, *, purpose: str = "login") -> TokenStatus:
         """Why a token can or cannot be used, without consuming it."""
         if not _plausible(token):

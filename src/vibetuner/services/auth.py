@@ -125,6 +125,19 @@ class AuthService:
         logger.info("sign-in link sent to %s", _mask(address))
         return address
 
+    async def magic_link_email(self, token: str) -> str:
+        """The address a usable link signs in, without using it; raises ``MagicLinkRefused``.
+
+        The confirmation page shows it, so a link someone else mailed shows whose account
+        it would sign into.
+        """
+        record = await EmailVerificationToken.peek(token, purpose=MAGIC_LINK_PURPOSE)
+        if record is None:
+            raise MagicLinkRefused(
+                await EmailVerificationToken.status(token, purpose=MAGIC_LINK_PURPOSE)
+            )
+        return record.email
+
     async def sign_in_with_magic_link(self, token: str) -> UserModel:
         """Consume ``token`` and return its user, created on first sign-in.
 

@@ -188,16 +188,59 @@ def _invalid_email(
     )
 
 
+def _link_refused(request: Request, exc: MagicLinkRefused) -> Response:
+    title, message = LINK_REFUSED.get(exc.status, LINK_REFUSED["unknown"])
+    sign_in = str(request.app.url_path_for("login_page"))
+    return problem(
+        request,
+        400,
+        title,
+        message,
+        code=exc.code,
+        html=True,
+        link=(sign_in, "Get a new sign-in link"),
+    )
+
+
 @router.get(
     "/magic-link/{token}",
     name="magic_link",
-    summary="Follow a sign-in link",
+    summary="Open a sign-in link: a page that asks to confirm",
+    response_class=HTMLResponse,
+    responses={
+        200: {"content": dict(HTML), "description": "'Sign in as ...?' with a button"},
+        400: documented_problem("The link is unknown, used or expired", html=True),
+    },
+)
+async def confirm_magic_link(
+    request: Request, context: Context, token: str, next: str | None = None
+) -> Response:
+    """Show whose account the link signs into; nothing is used up until the button is pressed.
+
+    Mail scanners that open links in advance therefore cannot use them up, and a link
+    mailed by someone else shows the account it would sign into.
+    """
+    try:
+        email = await context.require_auth().magic_link_email(token)
+    except MagicLinkRefused as exc:
+        return _link_refused(request, exc)
+    return render(
+        request,
+        "auth/confirm.html",
+        {"title": "Confirm sign-in", "email": email, "next": after_sign_in(request, next)},
+    )
+
+
+@router.post(
+    "/magic-link/{token}",
+    name="magic_link_confirm",
+    summary="Use a sign-in link (the confirmation button)",
     response_class=RedirectResponse,
     status_code=303,
     responses={
         303: redirect("Signed in: sent to `next` (a safe, same-site path)"),
         400: documented_problem("The link is unknown, used or expired", html=True),
-        403: documented_problem("The account is disabled", html=True),
+        403: documented_problem("The account is disabled, or a cross-site request", html=True),
     },
 )
 async def follow_magic_link(
@@ -207,17 +250,7 @@ async def follow_magic_link(
     try:
         user = await context.require_auth().sign_in_with_magic_link(token)
     except MagicLinkRefused as exc:
-        title, message = LINK_REFUSED[exc.status]
-        sign_in = str(request.app.url_path_for("login_page"))
-        return problem(
-            request,
-            400,
-            title,
-            message,
-            code=exc.code,
-            html=True,
-            link=(sign_in, "Get a new sign-in link"),
-        )
+        return _link_refused(request, exc)
     except AccountDisabled as exc:
         return problem(
             request, 403, "Account disabled", "This account is disabled.", code=exc.code, html=True
