@@ -68,8 +68,9 @@ def serve(args: argparse.Namespace) -> None:
     from vibetuner import create_app
     from vibetuner.config import Settings
     from vibetuner.models import UserModel
+    from vibetuner.services.sessions import start_session
     from vibetuner.web.blobs import BlobsFeature
-    from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
+    from vibetuner.web.session_auth import SESSION_TOKEN_KEY
 
     values: dict[str, object] = {
         "environment": "development",
@@ -97,7 +98,7 @@ def serve(args: argparse.Namespace) -> None:
     async def signed_in(app):  # type: ignore[no-untyped-def]
         user = UserModel(email="bench@example.com", name="Bench")
         await user.insert()
-        data = {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
+        data = {SESSION_TOKEN_KEY: await start_session(user, settings)}
         signer = itsdangerous.TimestampSigner(settings.session_key.get_secret_value())
         cookie = signer.sign(base64.b64encode(json.dumps(data).encode())).decode()
         write_cookie(f"{settings.session_cookie}={cookie}")

@@ -33,13 +33,17 @@ SEED = textwrap.dedent(
     """
     import base64, json, os
     import itsdangerous
+    from vibetuner.config import Settings
     from vibetuner.models import UserModel
+    from vibetuner.services.sessions import start_session
 
     async def seed_user():
+        # A real server-side session, as a sign-in makes it.
         user = UserModel(email="bench@example.com", name="Bench User")
         await user.insert()
+        token = await start_session(user, Settings())
         signer = itsdangerous.TimestampSigner(os.environ["SESSION_KEY"])
-        session = {"uid": str(user.id), "sv": user.session_version}
+        session = {"sid": token}
         payload = base64.b64encode(json.dumps(session).encode())
         with open(os.environ["BENCH_COOKIE_FILE"], "w") as fh:
             fh.write("vibetuner_session=" + signer.sign(payload).decode())
@@ -68,7 +72,10 @@ BASELINE = SEED + textwrap.dedent(
     from fastapi import FastAPI, HTTPException, Request
     from pydantic import BaseModel
 
-    from vibetuner.models import OAuthAccount, core_document_models
+    import hashlib
+    from datetime import UTC, datetime, timedelta
+
+    from vibetuner.models import OAuthAccount, UserSession, core_document_models
     from vibetuner.mongo_memory import create_memory_client
 
     signer = itsdangerous.TimestampSigner(os.environ["SESSION_KEY"])
@@ -92,13 +99,21 @@ BASELINE = SEED + textwrap.dedent(
 
     @app.get("/auth/me", response_model=Me)
     async def me(request: Request):
+        # The same lookups: the signed cookie, the session record (expiry, idle), the user.
         try:
             raw = signer.unsign(request.cookies["vibetuner_session"], max_age=14 * 24 * 3600)
-            data = json.loads(base64.b64decode(raw))
-            user = await UserModel.get(PydanticObjectId(data["uid"]))
+            token = json.loads(base64.b64decode(raw))["sid"]
         except Exception:
             raise HTTPException(401)
-        if user is None or not user.is_active or data.get("sv") != user.session_version:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        session = await UserSession.get_pymongo_collection().find_one({"_id": key})
+        now = datetime.now(UTC)
+        if session is None or session["expires_at"].replace(tzinfo=UTC) <= now:
+            raise HTTPException(401)
+        if session["last_seen_at"].replace(tzinfo=UTC) + timedelta(days=3) <= now:
+            raise HTTPException(401)
+        user = await UserModel.get(session["user_id"])
+        if user is None or not user.is_active or session["session_version"] != user.session_version:
             raise HTTPException(401)
         found = OAuthAccount.get_pymongo_collection().find(
             {"user.$id": user.id}, {"provider": 1, "_id": 0}

@@ -81,7 +81,10 @@ class Settings(BaseSettings):
     # --- sessions --------------------------------------------------------------------
     session_key: SecretStr | None = None
     session_cookie: str = "vibetuner_session"
+    # Absolute lifetime of a sign-in, counted from the sign-in; never extended.
     session_max_age: int = Field(default=14 * 24 * 3600, ge=60)
+    # A session unused this long ends (0: only SESSION_MAX_AGE applies).
+    session_idle_timeout: int = Field(default=3 * 24 * 3600, ge=0)
 
     # --- request security (CSRF, headers, proxies) ------------------------------------
     # Other sites allowed to send unsafe requests (scheme://host[:port]), e.g. a separate
@@ -188,6 +191,17 @@ class Settings(BaseSettings):
                     "ENVIRONMENT=production refuses unsafe settings: " + "; ".join(problems)
                 )
         return self
+
+    @property
+    def session_cookie_name(self) -> str:
+        """The cookie's name: with the ``__Host-`` prefix in production.
+
+        Browsers accept a ``__Host-`` cookie only when it is Secure, for path ``/`` and
+        without a Domain, so a sibling subdomain cannot plant or override it.
+        """
+        if self.is_production and not self.session_cookie.startswith("__Host-"):
+            return f"__Host-{self.session_cookie}"
+        return self.session_cookie
 
     @property
     def is_production(self) -> bool:

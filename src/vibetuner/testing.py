@@ -202,7 +202,16 @@ def set_session_cookie(http: Any, settings: Any, value: str) -> None:
     httpx files cookies of a dotless host such as ``testserver`` under
     ``testserver.local``; a cookie set there is replaced when the app signs out.
     """
-    http.cookies.set(settings.session_cookie, value, domain="testserver.local", path="/")
+    http.cookies.set(settings.session_cookie_name, value, domain="testserver.local", path="/")
+
+
+async def signed_in_cookie(settings: Any, user: Any) -> str:
+    """A session cookie value that signs ``user`` in: a real server-side session."""
+    from vibetuner.services.sessions import start_session
+    from vibetuner.web.session_auth import SESSION_TOKEN_KEY
+
+    token = await start_session(user, settings)
+    return session_cookie(settings, {SESSION_TOKEN_KEY: token})
 
 
 @pytest.fixture
@@ -210,38 +219,30 @@ async def signed_in_client(app: Any, user: Any) -> AsyncIterator[Any]:
     """An ``httpx.AsyncClient`` whose session cookie signs in ``user``."""
     import httpx
 
-    from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
-
     settings = app_context(app).settings
-    cookie = session_cookie(
-        settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
-    )
+    cookie = await signed_in_cookie(settings, user)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         set_session_cookie(http, settings, cookie)
-        yield send_csrf_token(http, settings.session_cookie)
+        yield send_csrf_token(http, settings.session_cookie_name)
 
 
 @pytest.fixture
 async def client_for(app: Any) -> AsyncIterator[Callable[[Any], Any]]:
-    """A factory of signed-in clients: ``client_for(user)`` -> ``httpx.AsyncClient``."""
+    """A factory of signed-in clients: ``await client_for(user)`` -> ``httpx.AsyncClient``."""
     import httpx
-
-    from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
     settings = app_context(app).settings
     opened: list[httpx.AsyncClient] = []
 
-    def make(person: Any) -> httpx.AsyncClient:
-        cookie = session_cookie(
-            settings, {USER_ID_KEY: str(person.id), SESSION_VERSION_KEY: person.session_version}
-        )
+    async def make(person: Any) -> httpx.AsyncClient:
+        cookie = await signed_in_cookie(settings, person)
         http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver"
         )
         set_session_cookie(http, settings, cookie)
         opened.append(http)
-        signed_in: httpx.AsyncClient = send_csrf_token(http, settings.session_cookie)
+        signed_in: httpx.AsyncClient = send_csrf_token(http, settings.session_cookie_name)
         return signed_in
 
     yield make

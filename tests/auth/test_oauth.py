@@ -145,7 +145,7 @@ async def test_returning_user_signs_in_to_the_same_account(app, client, provider
 
 
 async def test_signed_in_user_links_a_provider_account(app, user, provider_browser):
-    async with client_for(app, user) as browser:
+    async with await client_for(app, user) as browser:
         response = await sign_in(browser, provider_browser, "carol")
         assert response.status_code == 303
         me = (await browser.get("/auth/me")).json()

@@ -6,15 +6,12 @@ import httpx
 import pytest
 
 from vibetuner.models import OAuthAccount, UserModel
-from vibetuner.testing import app_context, send_csrf_token, session_cookie
-from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
+from vibetuner.testing import app_context, send_csrf_token, signed_in_cookie
 
 
-def client_for(app, user):
+async def client_for(app, user):
     settings = app_context(app).settings
-    cookie = session_cookie(
-        settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
-    )
+    cookie = await signed_in_cookie(settings, user)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
     # The domain httpx files the server's own cookies under, so a sign-out that
     # expires the cookie replaces this one, as in a browser.
@@ -25,7 +22,7 @@ def client_for(app, user):
 @pytest.fixture
 async def browser(app, user):
     """A client signed in as ``user`` whose cookie the server can replace."""
-    async with client_for(app, user) as http:
+    async with await client_for(app, user) as http:
         yield http
 
 
@@ -97,7 +94,7 @@ async def test_same_origin_referer_is_accepted(browser):
 
 
 async def test_logout_everywhere_ends_every_session(app, user):
-    async with client_for(app, user) as laptop, client_for(app, user) as phone:
+    async with await client_for(app, user) as laptop, await client_for(app, user) as phone:
         assert (await phone.get("/auth/me")).status_code == 200
         response = await laptop.post("/auth/logout-everywhere")
         assert response.status_code == 200

@@ -11,7 +11,7 @@ import uvicorn
 from tests.blobs.conftest import MiB, free_port, leftovers
 from tests.helpers import wait_until
 from vibetuner.models import Blob
-from vibetuner.testing import app_context, csrf_session, session_cookie
+from vibetuner.testing import app_context, csrf_session, signed_in_cookie
 
 
 async def test_client_disconnect_mid_upload_leaves_nothing(app: Any, user: Any, store: Any) -> None:
@@ -23,7 +23,7 @@ async def test_client_disconnect_mid_upload_leaves_nothing(app: Any, user: Any, 
     try:
         await wait_until(lambda: asyncio.sleep(0, server.started))
         settings = app_context(app).settings
-        cookie = session_cookie(settings, {"uid": str(user.id), "sv": user.session_version})
+        cookie = await signed_in_cookie(settings, user)
         cookie, token = await csrf_session(app, cookie)
         part = b'--bb\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\n\r\n'
         head = (

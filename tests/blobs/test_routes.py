@@ -14,7 +14,7 @@ import pytest
 
 from tests.blobs.conftest import MiB, leftovers
 from vibetuner.models import Blob, BlobStatus, UserModel
-from vibetuner.testing import app_context, send_csrf_token, session_cookie
+from vibetuner.testing import app_context, send_csrf_token, signed_in_cookie
 
 
 async def upload(
@@ -117,7 +117,7 @@ async def test_other_users_blobs_are_not_found(
     stranger = UserModel(email="stranger@example.com")
     await stranger.insert()
     settings = app_context(app).settings
-    cookie = session_cookie(settings, {"uid": str(stranger.id), "sv": stranger.session_version})
+    cookie = await signed_in_cookie(settings, stranger)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://testserver", cookies={settings.session_cookie: cookie}

@@ -78,7 +78,7 @@ async def widget_app(vibetuner_settings):
 
     @application.post("/do-logout")
     async def do_logout(request: Request) -> dict:
-        logout(request)
+        await logout(request)
         return {"ok": True}
 
     async with application.router.lifespan_context(application):
@@ -184,7 +184,7 @@ async def test_garbage_user_id_in_session_is_ignored(http, widget_app):
     application, _ = widget_app
     http.cookies.set(
         app_context(application).settings.session_cookie,
-        session_cookie(app_context(application).settings, {"uid": "nope"}),
+        session_cookie(app_context(application).settings, {"sid": "nope", "uid": "nope"}),
     )
     assert (await http.get("/whoami")).json() == {"email": None}
 

@@ -20,8 +20,7 @@ import pytest
 from tests.robustness.conftest import served
 from vibetuner.models import Blob, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
-from vibetuner.testing import app_context, csrf_session, session_cookie
-from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
+from vibetuner.testing import app_context, csrf_session, signed_in_cookie
 
 BAD_EMAILS = [
     "",
@@ -77,9 +76,7 @@ async def site(app: Any) -> AsyncIterator[dict[str, Any]]:
     person = UserModel(email=f"u-{uuid.uuid4().hex[:8]}@example.com", email_verified_at=utcnow())
     await person.insert()
     settings = app_context(app).settings
-    value = session_cookie(
-        settings, {USER_ID_KEY: str(person.id), SESSION_VERSION_KEY: person.session_version}
-    )
+    value = await signed_in_cookie(settings, person)
     # The cookie after a page visit, with the CSRF token of that page, as a browser has.
     value, token = await csrf_session(app, value)
     cookie = f"{settings.session_cookie}={value}"

@@ -31,8 +31,7 @@ from tests.helpers import wait_until
 from tests.robustness.conftest import MiB, free_port, idle, served
 from vibetuner.models import Blob, BlobStatus, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
-from vibetuner.testing import app_context, csrf_session, session_cookie
-from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
+from vibetuner.testing import app_context, csrf_session, signed_in_cookie
 
 # --- MongoDB unreachable at startup -------------------------------------------------------
 
@@ -172,9 +171,7 @@ def moto() -> Any:
 async def browser_headers(app: Any, user: UserModel) -> dict[str, str]:
     """The session cookie of ``user`` after a page visit, and that page's CSRF token."""
     settings = app_context(app).settings
-    value = session_cookie(
-        settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
-    )
+    value = await signed_in_cookie(settings, user)
     value, token = await csrf_session(app, value)
     return {"Cookie": f"{settings.session_cookie}={value}", "X-CSRF-Token": token}
 

@@ -106,9 +106,9 @@ def test_every_operation_conforms_to_the_schema(
     case: Any, live_app: LiveApp, signed_in: dict[str, str]
 ) -> None:
     headers = signed_in
-    if (case.method, case.path) == ("POST", "/auth/logout-everywhere"):
-        # It ends every session of its user: give each example a user of its own, so
-        # the other operations keep running signed in.
+    if (case.method, case.path) in (("POST", "/auth/logout"), ("POST", "/auth/logout-everywhere")):
+        # They end the session on the server (or all of the user's): give each example a
+        # user of its own, so the other operations keep running signed in.
         headers = session_header(live_app)
     case.call_and_validate(headers=headers, excluded_checks=excluded_checks(case), timeout=60)
 

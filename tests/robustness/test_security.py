@@ -27,10 +27,9 @@ from vibetuner.testing import (
     app_context,
     csrf_token_in,
     free_port,
-    session_cookie,
     set_session_cookie,
+    signed_in_cookie,
 )
-from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
 
 @pytest.fixture
@@ -39,9 +38,7 @@ async def browser(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     person = UserModel(email=f"u-{uuid.uuid4().hex[:8]}@example.com", email_verified_at=utcnow())
     await person.insert()
     settings = app_context(app).settings
-    value = session_cookie(
-        settings, {USER_ID_KEY: str(person.id), SESSION_VERSION_KEY: person.session_version}
-    )
+    value = await signed_in_cookie(settings, person)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         set_session_cookie(http, settings, value)
@@ -115,9 +112,7 @@ async def notes_head(app: Any, url: str, framing: str) -> bytes:
     person = UserModel(email=f"big-{uuid.uuid4().hex[:8]}@example.com")
     await person.insert()
     settings = app_context(app).settings
-    value = session_cookie(
-        settings, {USER_ID_KEY: str(person.id), SESSION_VERSION_KEY: person.session_version}
-    )
+    value = await signed_in_cookie(settings, person)
     value, token = await csrf_session(app, value)
     return (
         f"POST /notes HTTP/1.1\r\nHost: {url.removeprefix('http://')}\r\n"
@@ -220,9 +215,7 @@ async def test_a_client_leaving_mid_body_is_one_log_line(app, caplog, path):
     person = UserModel(email=f"gone-{uuid.uuid4().hex[:8]}@example.com")
     await person.insert()
     settings = app_context(app).settings
-    value = session_cookie(
-        settings, {USER_ID_KEY: str(person.id), SESSION_VERSION_KEY: person.session_version}
-    )
+    value = await signed_in_cookie(settings, person)
     value, token = await csrf_session(app, value)
     length = 10 * MiB
     if path == "/auth/magic-link":

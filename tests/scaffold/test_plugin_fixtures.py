@@ -56,7 +56,7 @@ async def test_client_for_signs_in_any_user(client_for):
     bob = UserModel(email="bob@example.com")
     await ada.insert()
     await bob.insert()
-    as_ada = client_for(ada)
-    as_bob = client_for(bob)
+    as_ada = await client_for(ada)
+    as_bob = await client_for(bob)
     assert (await as_ada.get("/auth/me")).json()["email"] == "ada@example.com"
     assert (await as_bob.get("/auth/me")).json()["email"] == "bob@example.com"

@@ -9,9 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from vibetuner.testing import app_context, csrf_token_in, session_cookie, set_session_cookie
+from vibetuner.testing import (
+    app_context,
+    csrf_token_in,
+    set_session_cookie,
+    signed_in_cookie,
+)
 from vibetuner.web.csrf import mask, token_matches
-from vibetuner.web.session_auth import SESSION_VERSION_KEY, USER_ID_KEY
 
 FOREIGN = [
     {"Origin": "https://evil.example"},
@@ -23,13 +27,11 @@ FOREIGN = [
 ]
 
 
-def browser(app: Any, user: Any) -> httpx.AsyncClient:
+async def browser(app: Any, user: Any) -> httpx.AsyncClient:
     """A signed-in client that sends no token unless told to."""
     settings = app_context(app).settings
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-    value = session_cookie(
-        settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
-    )
+    value = await signed_in_cookie(settings, user)
     set_session_cookie(http, settings, value)
     return http
 
@@ -46,7 +48,7 @@ async def upload(http: httpx.AsyncClient, **kwargs: Any) -> httpx.Response:
 
 @pytest.mark.parametrize("headers", FOREIGN)
 async def test_cross_site_unsafe_requests_are_refused(app, user, blob_store, headers):
-    async with browser(app, user) as http:
+    async with await browser(app, user) as http:
         token = await page_token(http)
         own = await upload(http, headers={"X-CSRF-Token": token})
         assert own.status_code == 201
@@ -76,7 +78,7 @@ async def find(blob_id: str) -> Any:
 
 
 async def test_browsers_get_a_short_page(app, user):
-    async with browser(app, user) as http:
+    async with await browser(app, user) as http:
         response = await http.post(
             "/auth/logout", headers={"Origin": "https://evil.example", "Accept": "text/html"}
         )
@@ -86,7 +88,7 @@ async def test_browsers_get_a_short_page(app, user):
 
 
 async def test_same_site_requests_need_the_token(app, user):
-    async with browser(app, user) as http:
+    async with await browser(app, user) as http:
         missing = await http.post("/auth/logout", headers={"Origin": "http://testserver"})
         assert missing.status_code == 403
         assert "CSRF token is missing" in missing.json()["detail"]
@@ -101,7 +103,7 @@ async def test_same_site_requests_need_the_token(app, user):
 
 
 async def test_a_token_of_another_session_is_refused(app, user):
-    async with browser(app, user) as mine, browser(app, user) as theirs:
+    async with await browser(app, user) as mine, await browser(app, user) as theirs:
         their_token = await page_token(theirs)
         await page_token(mine)  # this session has a secret of its own
         response = await mine.post("/auth/logout", headers={"X-CSRF-Token": their_token})
@@ -110,7 +112,7 @@ async def test_a_token_of_another_session_is_refused(app, user):
 
 
 async def test_tokens_are_masked_per_response(app, user):
-    async with browser(app, user) as http:
+    async with await browser(app, user) as http:
         first, second = await page_token(http), await page_token(http)
         assert first != second
         for token in (first, second):
@@ -127,7 +129,7 @@ def test_masking_round_trip():
 
 
 async def test_the_form_field_works_and_the_route_still_reads_the_form(app, user, outbox):
-    async with browser(app, user) as http:
+    async with await browser(app, user) as http:
         page = await http.get("/auth/login", headers={"Accept": "text/html"})
         # The sign-in form carries the token as its first field.
         form = page.text.split('<form method="post" action="/auth/magic-link">', 1)[1]
@@ -143,7 +145,7 @@ async def test_the_form_field_works_and_the_route_still_reads_the_form(app, user
 
 async def test_multipart_field_first_streams_the_upload_on(app, user, blob_store):
     data = bytes(range(256)) * 4096  # 1 MiB, beyond what is buffered for the token
-    async with browser(app, user) as http:
+    async with await browser(app, user) as http:
         token = await page_token(http)
         response = await http.post(
             "/blobs",
@@ -166,7 +168,7 @@ async def test_multipart_field_first_streams_the_upload_on(app, user, blob_store
 
 
 async def test_an_oversize_form_is_refused_before_the_token_is_found(app, user):
-    async with browser(app, user) as http:
+    async with await browser(app, user) as http:
         token = await page_token(http)
         response = await http.post(
             "/auth/magic-link", data={"email": "x@example.com", "pad": "p" * (2 * 1024 * 1024)}
@@ -194,9 +196,7 @@ async def test_trusted_origins_are_accepted(vibetuner_settings):
     ):
         user = UserModel(email="trusted@example.com")
         await user.insert()
-        value = session_cookie(
-            settings, {USER_ID_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
-        )
+        value = await signed_in_cookie(settings, user)
         set_session_cookie(client, settings, value)
         token = await page_token(client)
         ok = await client.post(

@@ -11,6 +11,7 @@ from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.mixins import TimeStampMixin
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.rate_limit import RateLimitCounter
+from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
 
 # UserModel refers to OAuthAccount by name (the two link to each other).
@@ -24,6 +25,7 @@ __all__ = [
     "TimeStampMixin",
     "BlobStatus",
     "RateLimitCounter",
+    "UserSession",
 ]
 
 

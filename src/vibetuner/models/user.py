@@ -89,5 +89,9 @@ class UserModel(DomainErrorsMixin, TimeStampMixin, Document):
         return await cls.find_one({"email": normalized}, **kwargs)
 
     async def sign_out_everywhere(self) -> None:
-        """Invalidate every session of this user by bumping ``session_version``."""
+        """End every session of this user: delete them, and bump ``session_version`` so a
+        session being created at this very moment is refused too."""
+        from vibetuner.models.session import UserSession
+
         await self.inc({UserModel.session_version: 1})
+        await UserSession.get_pymongo_collection().delete_many({"user_id": self.id})

@@ -33,6 +33,7 @@ from vibetuner.services import rate_limit
 from vibetuner.services.crypto import TokenCipher
 from vibetuner.services.email import Mailer
 from vibetuner.services.links import LinkBuilder
+from vibetuner.services.sessions import end_all_sessions
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -325,6 +326,7 @@ async def claim_mailbox(user: UserModel) -> UserModel | None:
             "$inc": {"session_version": 1},
         }
     )
+    await end_all_sessions(user.id)  # type: ignore[arg-type]
     return await UserModel.get(user.id)
 
 

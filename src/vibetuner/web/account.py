@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -9,13 +10,21 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from vibetuner.services import sessions
 from vibetuner.services.auth import linked_providers
 from vibetuner.web.context import get_context
 from vibetuner.web.pages import problem
 from vibetuner.web.responses import SIGN_IN_REQUIRED, redirect
 from vibetuner.web.responses import problem as documented_problem
 from vibetuner.web.routers import FlatRouter
-from vibetuner.web.session_auth import CurrentUser, current_user, logout, wants_html
+from vibetuner.web.session_auth import (
+    CurrentUser,
+    RequireUser,
+    current_user,
+    logout,
+    this_session,
+    wants_html,
+)
 
 router = FlatRouter(prefix="/auth", tags=["auth"])
 
@@ -97,10 +106,10 @@ SIGN_OUT_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=SIGN_OUT_RESPONSES,
 )
 async def sign_out(request: Request) -> Response:
-    """Clear this session."""
+    """End this browser's session, on the server too."""
     if not same_origin(request):
         return _cross_site(request)
-    logout(request)
+    await logout(request)
     return _signed_out(request)
 
 
@@ -111,7 +120,7 @@ async def sign_out(request: Request) -> Response:
     responses={**SIGN_OUT_RESPONSES, 401: documented_problem("Not signed in", html=True)},
 )
 async def sign_out_everywhere(request: Request, user: CurrentUser) -> Response:
-    """End every session of the signed-in user (bumps ``session_version``)."""
+    """End every session of the signed-in user (deletes them; bumps ``session_version``)."""
     if not same_origin(request):
         return _cross_site(request)
     if user is None:
@@ -119,7 +128,7 @@ async def sign_out_everywhere(request: Request, user: CurrentUser) -> Response:
             request, 401, "Not signed in", "You are not signed in.", code="not_signed_in"
         )
     await user.sign_out_everywhere()
-    logout(request)
+    await logout(request)
     return _signed_out(request)
 
 
@@ -146,3 +155,53 @@ async def me(request: Request) -> Response:
     )
     # pydantic writes the JSON itself, faster than model_dump() and then json.dumps().
     return Response(body.model_dump_json(), media_type="application/json")
+
+
+class SessionOut(BaseModel):
+    """One signed-in browser of the user, as ``GET /auth/sessions`` lists it."""
+
+    id: str
+    current: bool
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_agent: str
+    ip_prefix: str
+
+
+@router.get(
+    "/sessions",
+    response_model=list[SessionOut],
+    summary="The signed-in user's sessions",
+    responses={**SIGN_IN_REQUIRED},
+)
+async def my_sessions(request: Request, user: RequireUser) -> list[SessionOut]:
+    """Every browser signed in as this user, most recently used first; ``current`` is this one."""
+    this = this_session(request)
+    return [
+        SessionOut(
+            id=session.public_id,
+            current=this is not None and session.id == this.id,
+            created_at=session.created_at,
+            last_seen_at=session.last_seen_at,
+            expires_at=session.expires_at,
+            user_agent=session.user_agent,
+            ip_prefix=session.ip_prefix,
+        )
+        for session in await sessions.list_sessions(user.id)  # type: ignore[arg-type]
+    ]
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    summary="Sign one of the user's sessions out",
+    responses={**SIGN_IN_REQUIRED, 404: documented_problem("No such session of this user")},
+)
+async def revoke_my_session(session_id: str, user: RequireUser) -> Response:
+    """End the session ``session_id`` (this browser's too, if it is this one)."""
+    if user.id is None or not await sessions.revoke_session(user.id, session_id):
+        return JSONResponse(
+            {"detail": "No such session.", "code": "session_not_found"}, status_code=404
+        )
+    return Response(status_code=204)

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import Settings
-from vibetuner.web.session_auth import USER_ID_KEY
+from vibetuner.web.session_auth import SESSION_TOKEN_KEY
 
 SCOPE_NONCE = "vibetuner.csp_nonce"
 SCOPE_POLICY = "vibetuner.csp"
@@ -103,7 +103,7 @@ def signed_in(scope: Scope) -> bool:
     session = scope.get("session")
     if not session:
         return False
-    return USER_ID_KEY in session
+    return SESSION_TOKEN_KEY in session
 
 
 class SecurityHeadersMiddleware:

@@ -1,8 +1,9 @@
 """Session sign-in in one place: cookie, ``login``/``logout``, ``current_user``, ``require_user``.
 
-The session is Starlette's signed cookie (``SessionMiddleware``), signed with the key
-from ``vibetuner.services.keys``. It holds the user id and the user's
-``session_version`` at sign-in; bumping the version ends every session of the user.
+The cookie is Starlette's signed session (``SessionMiddleware``, signed with the key
+from ``vibetuner.services.keys``). When signed in it holds a random session token; the
+server keeps the session itself (``vibetuner.services.sessions``) and checks it on every
+request, so a session ended on the server ends in the browser at once.
 """
 
 from __future__ import annotations
@@ -15,25 +16,29 @@ from starlette.routing import NoMatchFound
 
 from vibetuner.config import Settings
 from vibetuner.errors import NotSignedIn
-from vibetuner.models.ids import parse_object_id
 from vibetuner.models.mixins import utcnow
+from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
+from vibetuner.services import sessions
 from vibetuner.services.keys import signing_key
 
-USER_ID_KEY = "uid"
-SESSION_VERSION_KEY = "sv"
+SESSION_TOKEN_KEY = "sid"
 LOGIN_ROUTE = "login_page"
+# Where current_user keeps what it found, so a request checks its session once.
+_SCOPE_SESSION = "vibetuner.session"
 
 
 def session_middleware_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for Starlette's ``SessionMiddleware``.
 
-    The cookie is always HttpOnly (Starlette sets it) and SameSite=Lax; it is Secure
-    everywhere but in development and tests, which run on plain http://127.0.0.1.
+    The cookie is always HttpOnly (Starlette sets it), SameSite=Lax and for path ``/``
+    without a Domain; in production it is Secure and named with the ``__Host-`` prefix.
+    Its own ``Max-Age`` only bounds how long the browser keeps it: the server-side
+    session decides, and never outlives ``SESSION_MAX_AGE`` from sign-in.
     """
     return {
         "secret_key": signing_key(settings),
-        "session_cookie": settings.session_cookie,
+        "session_cookie": settings.session_cookie_name,
         "max_age": settings.session_max_age,
         "same_site": "lax",
         "https_only": settings.is_production,
@@ -41,48 +46,71 @@ def session_middleware_options(settings: Settings) -> dict[str, Any]:
 
 
 async def login(request: Request, user: UserModel) -> None:
-    """Sign ``user`` in on this request's session and record ``last_login_at``.
+    """Sign ``user`` in on this request: a new server-side session, a new cookie.
 
-    The old session content is dropped first so nothing carries over from before.
+    The session this browser had is ended and its cookie content dropped, so nothing
+    carries over (no session fixation; the CSRF secret changes too).
     """
-    if user.id is None:
-        raise ValueError("cannot sign in a user that is not saved")
+    from vibetuner.web.client_address import client_address
+    from vibetuner.web.context import get_context
+
+    old = request.session.get(SESSION_TOKEN_KEY)
+    if isinstance(old, str):
+        await sessions.end_session(old)
     request.session.clear()
-    request.session[USER_ID_KEY] = str(user.id)
-    request.session[SESSION_VERSION_KEY] = user.session_version
+    token = await sessions.start_session(
+        user,
+        get_context(request).settings,
+        user_agent=request.headers.get("user-agent", ""),
+        client_address=client_address(request),
+    )
+    request.session[SESSION_TOKEN_KEY] = token
+    request.scope.pop(_SCOPE_SESSION, None)
     await user.set({UserModel.last_login_at: utcnow()})
 
 
-def logout(request: Request) -> None:
-    """Forget the signed-in user of this session."""
+async def logout(request: Request) -> None:
+    """End this browser's session on the server and forget it in the cookie."""
+    token = request.session.get(SESSION_TOKEN_KEY)
+    if isinstance(token, str):
+        await sessions.end_session(token)
     request.session.clear()
+    request.scope.pop(_SCOPE_SESSION, None)
+
+
+async def current_session(request: Request) -> sessions.ActiveSession | None:
+    """This request's live session and its user, or None (the cookie is then cleared)."""
+    if _SCOPE_SESSION in request.scope:
+        found: sessions.ActiveSession | None = request.scope[_SCOPE_SESSION]
+        return found
+    if "session" not in request.scope:
+        return None
+    token = request.session.get(SESSION_TOKEN_KEY)
+    active = None
+    if isinstance(token, str) and token:
+        from vibetuner.web.context import get_context
+
+        active = await sessions.resolve_session(token, get_context(request).settings)
+        if active is None:
+            request.session.clear()  # ended, expired, or its user is gone
+    request.scope[_SCOPE_SESSION] = active
+    return active
 
 
 async def current_user(request: Request) -> UserModel | None:
     """The signed-in user, or None.
 
-    A session is ignored (and cleared) when its user was deleted or deactivated, or
-    when the user's ``session_version`` moved on (signed out everywhere).
+    The session must exist on the server, be within its absolute and idle lifetimes,
+    and belong to an active user who has not signed out everywhere since.
     """
-    if "session" not in request.scope:
-        return None
-    session = request.session
-    raw_id = session.get(USER_ID_KEY)
-    if not raw_id:
-        return None
-    user_id = parse_object_id(raw_id)
-    if user_id is None:
-        session.clear()
-        return None
-    user = await UserModel.load(user_id)
-    if (
-        user is None
-        or not user.is_active
-        or session.get(SESSION_VERSION_KEY) != user.session_version
-    ):
-        session.clear()
-        return None
-    return user
+    active = await current_session(request)
+    return active.user if active is not None else None
+
+
+def this_session(request: Request) -> UserSession | None:
+    """The session record ``current_user`` found for this request (call it first)."""
+    active = request.scope.get(_SCOPE_SESSION)
+    return active.session if isinstance(active, sessions.ActiveSession) else None
 
 
 def wants_html(request: Request) -> bool:

@@ -1,0 +1,130 @@
+"""Server-side sessions: start, check, end and list the signed-in browsers of a user.
+
+The browser's cookie holds a random token; the database holds only its SHA-256, with
+the user, the times and where the session came from. Every request checks the record,
+so ending a session (sign-out, sign-out everywhere, revoking one, deactivating the
+user) takes effect on that browser's very next request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from beanie import PydanticObjectId
+
+from vibetuner.config import Settings
+from vibetuner.models.mixins import utcnow
+from vibetuner.models.session import UserSession
+from vibetuner.models.user import UserModel
+
+TOKEN_BYTES = 32
+# last_seen_at is written at most this often: not a write on every request.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def hash_session_token(token: str) -> str:
+    """The stored form of a session token (its SHA-256, hex)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def ip_prefix(address: str | None) -> str:
+    """Where a session came from, coarsely: an IPv4 /24 or an IPv6 /48, never the full address."""
+    if not address:
+        return ""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    prefix = 24 if parsed.version == 4 else 48
+    return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
+
+
+async def start_session(
+    user: UserModel, settings: Settings, *, user_agent: str = "", client_address: str | None = None
+) -> str:
+    """Record a new session of ``user`` and return the token for the browser's cookie."""
+    if user.id is None:
+        raise ValueError("cannot start a session for a user that is not saved")
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    now = utcnow()
+    await UserSession(
+        id=hash_session_token(token),
+        public_id=secrets.token_urlsafe(12),
+        user_id=user.id,
+        session_version=user.session_version,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=settings.session_max_age),
+        user_agent=user_agent[:300],
+        ip_prefix=ip_prefix(client_address),
+    ).insert()
+    return token
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    """A session that checked out, and its user."""
+
+    session: UserSession
+    user: UserModel
+
+
+async def resolve_session(token: str, settings: Settings) -> ActiveSession | None:
+    """The live session of ``token`` and its user, or None.
+
+    None when there is no such record, it is past its absolute or idle expiry, the user
+    is gone or deactivated, or the user signed out everywhere since (``session_version``).
+    A dead record is deleted on the way.
+    """
+    key = hash_session_token(token)
+    raw = await UserSession.get_pymongo_collection().find_one({"_id": key})
+    if raw is None:
+        return None
+    session = UserSession.model_validate(raw)
+    now = utcnow()
+    idle = settings.session_idle_timeout
+    expired = _aware(session.expires_at) <= now or (
+        idle > 0 and _aware(session.last_seen_at) + timedelta(seconds=idle) <= now
+    )
+    user = None if expired else await UserModel.load(session.user_id)
+    if user is None or not user.is_active or user.session_version != session.session_version:
+        await UserSession.get_pymongo_collection().delete_one({"_id": key})
+        return None
+    if now - _aware(session.last_seen_at) >= TOUCH_EVERY:
+        await UserSession.get_pymongo_collection().update_one(
+            {"_id": key}, {"$set": {"last_seen_at": now}}
+        )
+    return ActiveSession(session, user)
+
+
+async def end_session(token: str) -> None:
+    """Delete the session of ``token`` (sign-out); a missing one is fine."""
+    await UserSession.get_pymongo_collection().delete_one({"_id": hash_session_token(token)})
+
+
+async def end_all_sessions(user_id: PydanticObjectId) -> int:
+    """Delete every session of a user; returns how many there were."""
+    result = await UserSession.get_pymongo_collection().delete_many({"user_id": user_id})
+    return int(result.deleted_count)
+
+
+async def list_sessions(user_id: PydanticObjectId) -> list[UserSession]:
+    """The user's sessions, most recently used first."""
+    return await UserSession.find({"user_id": user_id}).sort("-last_seen_at").to_list()
+
+
+async def revoke_session(user_id: PydanticObjectId, public_id: str) -> bool:
+    """End the user's session named ``public_id``; False when the user has no such session."""
+    result = await UserSession.get_pymongo_collection().delete_one(
+        {"user_id": user_id, "public_id": public_id}
+    )
+    return bool(result.deleted_count)
+
+
+def _aware(moment: datetime) -> datetime:
+    # The in-memory database hands datetimes back without a zone; they are UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
