@@ -28,6 +28,12 @@ class ConfigurationError(VibetunerError):
     code = "configuration_error"
 
 
+class MemoryBackendUnsupported(VibetunerError, NotImplementedError):
+    """The in-memory database cannot do this; the message says what to use instead."""
+
+    code = "memory_backend_unsupported"
+
+
 class DatabaseUnavailable(VibetunerError):
     """MongoDB could not be reached; the message names the host, never the password."""
 

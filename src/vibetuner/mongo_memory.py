@@ -8,7 +8,14 @@ does not fully match. ``apply_compat()`` closes the gaps:
 * ``$lookup`` follows DBRef ``$id`` paths on either side and runs a sub-``pipeline``,
   the form Beanie emits for ``fetch_links`` (cyclic links included);
 * queries step into DBRefs, so ``Model.find(Model.owner.id == user.id)`` (``owner.$id``)
-  matches as it does on MongoDB.
+  matches as it does on MongoDB;
+* ``bulk_write(..., comment=...)`` is accepted (Beanie's ``BulkWriter``, ``replace_many``);
+* inserting an existing ``_id`` reports the key, so Beanie's revision check raises
+  ``RevisionIdWasChanged`` as it does on MongoDB;
+* ``index_information()`` gives every index's key as a list of pairs, as PyMongo does;
+* what mongomock would silently get wrong or fail on obscurely -- collations, sessions
+  and transactions, ``$text`` -- raises ``MemoryBackendUnsupported`` naming the way out
+  (``UNSUPPORTED`` lists them; the README's table is made from it).
 
 The patches are idempotent and only touch mongomock classes.
 """
@@ -21,7 +28,68 @@ from typing import Any
 
 from bson import DBRef
 
+from vibetuner.errors import MemoryBackendUnsupported
+
 _applied = False
+
+REAL_SERVER = "run against a real MongoDB (set MONGODB_URL)"
+
+#: What the in-memory database does not do: (key, feature, what happens, what to use).
+UNSUPPORTED: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "collation",
+        "Collations (for example a case-insensitive unique index or query)",
+        "refused with MemoryBackendUnsupported when the index or query is made",
+        "store a normalised copy of the field (as `UserModel.email` is), or " + REAL_SERVER,
+    ),
+    (
+        "sessions",
+        "Sessions and multi-document transactions",
+        "`start_session()` raises MemoryBackendUnsupported",
+        REAL_SERVER + " replica set; `vibetuner db migrate` runs without `--transaction`",
+    ),
+    (
+        "text",
+        "Text search (`$text`)",
+        "the query raises MemoryBackendUnsupported",
+        "a regex or prefix query in development, or " + REAL_SERVER,
+    ),
+    (
+        "bulk_sort",
+        "`sort` on `UpdateOne` / `ReplaceOne` in a bulk write",
+        "refused with MemoryBackendUnsupported",
+        "select the document by a unique filter, or " + REAL_SERVER,
+    ),
+    (
+        "index_speed",
+        "Using indexes for lookups",
+        "every query scans its collection (about 3 ms per lookup at 2,000 documents)",
+        "keep development data small, or " + REAL_SERVER,
+    ),
+    (
+        "document_size",
+        "The 16 MB document limit",
+        "larger documents are accepted",
+        "test limits on a real MongoDB (the CI job with `TEST_MONGODB_URL`)",
+    ),
+)
+
+
+def unsupported_table() -> str:
+    """``UNSUPPORTED`` as the Markdown table in the README."""
+    lines = [
+        "| feature | on the in-memory database | instead |",
+        "|---|---|---|",
+        *(f"| {feature} | {happens} | {instead} |" for _, feature, happens, instead in UNSUPPORTED),
+    ]
+    return "\n".join(lines)
+
+
+def _refuse(key: str) -> MemoryBackendUnsupported:
+    _, feature, _, instead = next(row for row in UNSUPPORTED if row[0] == key)
+    return MemoryBackendUnsupported(
+        f"the in-memory database does not support this: {feature}. Instead: {instead}."
+    )
 
 
 def create_memory_client() -> Any:
@@ -50,13 +118,13 @@ def apply_compat() -> None:
         kwargs.pop("nameOnly", None)
         return await original_list_names(self, *args, **kwargs)
 
-    db_class.list_collection_names = list_collection_names  # type: ignore[method-assign]
+    db_class.list_collection_names = list_collection_names
 
     for cursor_class in (
         mongomock_motor.AsyncCommandCursor,
         mongomock_motor.AsyncLatentCommandCursor,
     ):
-        cursor_class.__await__ = _await_self  # type: ignore[union-attr]
+        cursor_class.__await__ = _await_self
 
     mongomock.aggregate._PIPELINE_HANDLERS["$lookup"] = _handle_lookup_stage
 
@@ -69,10 +137,123 @@ def apply_compat() -> None:
                 doc = _dbref_as_dict(doc)
             elif isinstance(doc, list):
                 doc = [_dbref_as_dict(item) if isinstance(item, DBRef) else item for item in doc]
-        return original_candidates(key, doc)  # type: ignore[no-untyped-call]
+        return original_candidates(key, doc)
 
     mongomock.filtering.iter_key_candidates = iter_key_candidates
+    _patch_writes_and_indexes()
+    _patch_refusals()
     _applied = True
+
+
+def _patch_writes_and_indexes() -> None:
+    import mongomock.collection
+    from pymongo.errors import DuplicateKeyError
+
+    collection = mongomock.collection.Collection
+
+    original_bulk_write = collection.bulk_write
+
+    def bulk_write(self: Any, requests: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("comment", None)  # a note for the server's logs; no effect on results
+        return original_bulk_write(self, requests, *args, **kwargs)
+
+    collection.bulk_write = bulk_write
+
+    # PyMongo 4.11+ passes ``sort`` (for updateOne/replaceOne) into bulk builders.
+    builder = mongomock.collection.BulkOperationBuilder
+    for name in ("add_replace", "add_update"):
+        builder_method = getattr(builder, name)
+
+        def without_sort(
+            self: Any, *args: Any, _method: Any = builder_method, **kwargs: Any
+        ) -> Any:
+            if kwargs.pop("sort", None) is not None:
+                raise _refuse("bulk_sort")
+            return _method(self, *args, **kwargs)
+
+        setattr(builder, name, without_sort)
+
+    original_insert = collection._insert
+
+    def insert(self: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
+        # Report the duplicate key as MongoDB does: Beanie reads it to tell a revision
+        # conflict (RevisionIdWasChanged) from a unique-index violation.
+        object_id = data.get("_id") if isinstance(data, dict) else None
+        if object_id is not None and not isinstance(object_id, dict):
+            if object_id in self._store:
+                raise DuplicateKeyError(
+                    "E11000 duplicate key error",
+                    11000,
+                    {"keyPattern": {"_id": 1}, "keyValue": {"_id": object_id}},
+                )
+        return original_insert(self, data, *args, **kwargs)
+
+    collection._insert = insert
+
+    original_information = collection.index_information
+
+    def index_information(self: Any, *args: Any, **kwargs: Any) -> Any:
+        found = original_information(self, *args, **kwargs)
+        for info in found.values():
+            info["key"] = list(info["key"])  # PyMongo gives a list of (field, direction)
+        return found
+
+    collection.index_information = index_information
+
+
+def _patch_refusals() -> None:
+    import mongomock.collection
+    import mongomock.filtering
+    import mongomock_motor
+
+    collection = mongomock.collection.Collection
+
+    original_create_indexes = collection.create_indexes
+
+    def create_indexes(self: Any, indexes: Any, *args: Any, **kwargs: Any) -> Any:
+        if any("collation" in getattr(index, "document", {}) for index in indexes):
+            raise _refuse("collation")
+        return original_create_indexes(self, indexes, *args, **kwargs)
+
+    collection.create_indexes = create_indexes
+
+    original_create_index = collection.create_index
+
+    def create_index(self: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
+        if "collation" in kwargs:
+            raise _refuse("collation")
+        return original_create_index(self, keys, *args, **kwargs)
+
+    collection.create_index = create_index
+
+    original_find = collection.find
+
+    def find(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("collation") is not None:
+            raise _refuse("collation")
+        return original_find(self, *args, **kwargs)
+
+    collection.find = find
+
+    def collation(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise _refuse("collation")
+
+    mongomock.collection.Cursor.collation = collation
+
+    def start_session(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise _refuse("sessions")
+
+    mongomock_motor.AsyncMongoMockClient.start_session = start_session
+
+    original_filter_applies = mongomock.filtering.filter_applies
+
+    def filter_applies(search_filter: Any, document: Any) -> Any:
+        if isinstance(search_filter, dict) and "$text" in search_filter:
+            raise _refuse("text")
+        return original_filter_applies(search_filter, document)
+
+    mongomock.filtering.filter_applies = filter_applies
+    mongomock.collection.filter_applies = filter_applies
 
 
 def _dbref_as_dict(ref: DBRef) -> dict[str, Any]:
@@ -140,7 +321,7 @@ def _handle_lookup_stage(
                     matches[match["_id"]] = copy.deepcopy(match)
         joined = list(matches.values())
         if pipeline:
-            joined = list(process_pipeline(joined, database, pipeline, None))  # type: ignore[no-untyped-call]
+            joined = list(process_pipeline(joined, database, pipeline, None))
         doc[options["as"]] = joined
     return in_collection
 
