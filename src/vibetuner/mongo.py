@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beanie import Document, init_beanie
 
 from vibetuner.config import Settings
 from vibetuner.errors import ConfigurationError, DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from vibetuner.mongo_devfile import DevDatabaseFile
 
 logger = logging.getLogger("vibetuner.mongo")
 
@@ -29,6 +32,8 @@ class Mongo:
     database: Any
     in_memory: bool
     hosts: str
+    #: The development database's file (in-memory database in development), else None.
+    devfile: DevDatabaseFile | None = None
 
     async def ping(self) -> bool:
         """True when the database answers a ``ping``."""
@@ -39,7 +44,10 @@ class Mongo:
         return True
 
     async def close(self) -> None:
-        """Close the client (idempotent)."""
+        """Save the development database if there is one, then close the client (idempotent)."""
+        if self.devfile is not None:
+            devfile, self.devfile = self.devfile, None
+            await devfile.close()
         result = self.client.close()
         if hasattr(result, "__await__"):
             await result
@@ -79,10 +87,17 @@ async def connect(settings: Settings) -> Mongo:
     if settings.mongodb_url is None:
         from vibetuner.mongo_memory import create_memory_client
 
-        logger.warning(MEMORY_WARNING)
         memory = create_memory_client()
         name = settings.mongodb_db or DEFAULT_DB_NAME
-        return Mongo(client=memory, database=memory[name], in_memory=True, hosts="memory")
+        mongo = Mongo(client=memory, database=memory[name], in_memory=True, hosts="memory")
+        if settings.environment == "development":
+            from vibetuner.mongo_devfile import open_dev_database
+
+            mongo.devfile = await open_dev_database(memory, settings.data_dir)
+            mongo.hosts = f"memory, kept in {mongo.devfile.path}"
+        else:
+            logger.warning(MEMORY_WARNING)
+        return mongo
 
     from pymongo import AsyncMongoClient
     from pymongo.errors import ConfigurationError as PyMongoConfigurationError

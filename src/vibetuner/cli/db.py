@@ -329,3 +329,35 @@ def migrate(
     out.print(f"[green]{verb} {len(done)} migration(s):[/green]")
     for name in done:
         out.print(f"  {name}")
+
+
+@app.command()
+def reset(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Wipe the development database (the in-memory database's file in DATA_DIR)."""
+    from vibetuner.mongo_devfile import DevDatabaseFile
+
+    async def action() -> Path:
+        settings = load_settings()
+        if settings.mongodb_url is not None:
+            raise CommandError(
+                "db reset only wipes the development database, and MONGODB_URL is set; "
+                "drop a real database with MongoDB's own tools",
+                2,
+            )
+        store = DevDatabaseFile(None, settings.data_dir)
+        if not store.acquire():
+            raise CommandError(
+                "the development server is using the development database; stop it first"
+            )
+        try:
+            if not yes and not typer.confirm(f"Delete every document in {store.path}?"):
+                raise CommandError("nothing deleted", 1)
+            store.path.unlink(missing_ok=True)
+        finally:
+            store.release()
+        return store.path
+
+    path = run_command(action())
+    out.print(f"[green]Development database wiped:[/green] {escape(str(path))}")
