@@ -199,9 +199,37 @@ def test_run_dev_quick_start(installed):
             page = browser.get(created.headers["location"])
             [content_url] = re.findall(r'href="(/blobs/[^"]+/content)"', page.text)
             assert browser.get(content_url).content == b"hello from the quick start"
+
+            # Saving a source file reloads the app: still signed in, the note and its file
+            # still there (the development database and session key live in data/).
+            pages = next(project.glob("src/*/pages.py"))
+            pages.write_text(pages.read_text() + "\n# touched\n")
+            deadline = time.monotonic() + 30
+            while server.output.count("Application startup complete") < 2:
+                assert time.monotonic() < deadline, f"no reload:\n{server.output}"
+                time.sleep(0.2)
+            server.wait_for_health(f"{base}/health")
+            assert_still_there(browser, content_url)
     finally:
         output = server.stop()
     assert "Will watch for changes" in output
+
+    # Stopped and started again: the same.
+    server = Server(project, venv, "dev", "--port", str(port))
+    try:
+        server.wait_for_health(f"{base}/health")
+        with httpx.Client(base_url=base, timeout=10, cookies=browser.cookies) as again:
+            assert_still_there(again, content_url)
+    finally:
+        server.stop()
+
+
+def assert_still_there(browser: httpx.Client, content_url: str) -> None:
+    """Signed in as ada, with the first note and its attachment."""
+    me = browser.get("/auth/me", headers={"accept": "application/json"})
+    assert me.status_code == 200 and me.json()["email"] == "ada@example.com"
+    assert "First note" in browser.get("/notes").text
+    assert browser.get(content_url).content == b"hello from the quick start"
 
 
 def test_run_prod_serves_health_with_workers(installed):
