@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.scaffold.conftest import scaffold
+from tests.scaffold.conftest import REPO_ROOT, scaffold
+from vibetuner.cli.requirement import framework_pin
 from vibetuner.config import Settings
 
 SETTING_NAMES = {name.upper() for name in Settings.model_fields}
@@ -72,7 +73,8 @@ def test_defaults(tmp_path):
 
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "my-app"
-    assert pyproject["project"]["dependencies"] == ["vibetuner>=0.1.0"]
+    # Exactly the vibetuner that generated it, never the unrelated project of that name.
+    assert pyproject["project"]["dependencies"] == [f"vibetuner {framework_pin()}"]
     assert pyproject["tool"]["vibetuner"] == {
         "app": "my_app.app:app",
         "models": "my_app.models:MODELS",
@@ -130,7 +132,7 @@ def test_local_blob_storage_has_no_minio(tmp_path):
 def test_s3_blob_storage(tmp_path):
     root = scaffold(tmp_path / "app", "blob_storage=s3", "package_name=files_app")
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
-    assert pyproject["project"]["dependencies"] == ["vibetuner[s3]>=0.1.0"]
+    assert pyproject["project"]["dependencies"] == [f"vibetuner[s3] {framework_pin()}"]
 
     stack = compose(root)
     assert set(stack["services"]) == {"mongo", "minio", "app"}
@@ -304,3 +306,13 @@ def test_project_name_gives_package_name(tmp_path):
     assert (root / "src/field_notes/app.py").is_file()
     assert 'APP_NAME="42 Field Notes!"' in (root / ".env.example").read_text()
     assert Settings(_env_file=root / ".env.example").app_name == "42 Field Notes!"
+
+
+def test_the_pin_points_at_the_checkout_that_generated_the_project():
+    from packaging.requirements import Requirement
+
+    pin = framework_pin()
+    requirement = Requirement(f"vibetuner {pin}")
+    # The test run installs this checkout editable: the project depends on its path.
+    assert requirement.url is not None and requirement.url.startswith("file://")
+    assert Path(requirement.url.removeprefix("file://")).resolve() == REPO_ROOT.resolve()

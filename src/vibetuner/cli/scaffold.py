@@ -117,6 +117,9 @@ def new(
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     src_path, ref = resolve_template(template)
+    from vibetuner.cli.requirement import framework_pin
+
+    answers.setdefault("vibetuner_pin", framework_pin())
 
     import copier
     from copier.errors import CopierError, InteractiveSessionError

@@ -1,1 +1,0 @@
-"""The app package; see README.md."""
