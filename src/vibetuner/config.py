@@ -12,6 +12,7 @@ import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -21,6 +22,8 @@ PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "secret", "please-change-me", "replace-me", "dev", "development"}
 )
 
+
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 # "smtp", or an importable "package.module:Class" / "package.module.Class".
 BACKEND_PATTERN = r"^(?:[a-z0-9]+|[A-Za-z_][\w.]*[.:][A-Za-z_]\w*)$"
@@ -139,6 +142,35 @@ class Settings(BaseSettings):
     s3_part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     s3_max_concurrency: int = Field(default=2, ge=1)
     s3_max_io_queue: int = Field(default=2, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"must be the site's address with scheme and host, like "
+                f"https://app.example.com (got {value!r})"
+            )
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (got {value!r})")
+        return level
+
+    @field_validator("mongodb_url")
+    @classmethod
+    def _check_mongodb_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("mongodb://", "mongodb+srv://")
+        ):
+            # The value may hold a password: it is not repeated here.
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
 
     @field_validator("oidc_providers", mode="before")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -134,13 +135,30 @@ async def test_run_check_reports_then_deletes(app: Any, store: Any) -> None:
     assert "No orphans." in console.export_text()
 
 
-def test_cli_refuses_the_in_memory_database(monkeypatch, tmp_path) -> None:
+def test_cli_refuses_a_throwaway_in_memory_database(monkeypatch, tmp_path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MONGODB_URL", raising=False)
+    monkeypatch.setenv("ENVIRONMENT", "test")
     result = CliRunner().invoke(cli_app, ["blobs", "check", "--delete"])
     assert result.exit_code == 2
     assert "MONGODB_URL is not set" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_checks_the_development_database(monkeypatch, tmp_path) -> None:
+    # In development the check sees what the dev server stored: here, a file on disk
+    # that no Blob document knows.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MONGODB_URL", raising=False)
+    monkeypatch.setenv("ENVIRONMENT", "development")
+    orphan = tmp_path / "data" / "blobs" / "blobs" / "ab" / ("ab" * 16)
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"left behind")
+    hours_ago = time.time() - 2 * 3600  # older than the grace period
+    os.utime(orphan, (hours_ago, hours_ago))
+    result = CliRunner().invoke(cli_app, ["blobs", "check"])
+    assert "Traceback" not in result.output
+    assert "object without metadata: blobs/" + "ab" * 16 in result.output, result.output
 
 
 def test_cli_reports_an_unreachable_database_in_one_line(monkeypatch, tmp_path) -> None:

@@ -51,19 +51,22 @@ async def _check(*, delete: bool, grace_minutes: int, settings: Any = None) -> b
     from datetime import timedelta
 
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
+    from vibetuner.cli.settings_errors import settings_error_lines
     from vibetuner.config import Settings
     from vibetuner.errors import VibetunerError
 
     try:
         active = settings or Settings()
-    except ValidationError as exc:
-        raise CheckError(f"invalid settings: {exc}") from None
-    if active.mongodb_url is None:
+    except (ValidationError, SettingsError) as exc:
+        raise CheckError("\n".join(settings_error_lines(exc) or [str(exc)])) from None
+    if active.mongodb_url is None and active.environment != "development":
         # An in-memory database is empty: every stored object would look orphaned.
         raise CheckError(
-            "MONGODB_URL is not set: blob metadata lives in MongoDB, so there is nothing to "
-            "check against. Set MONGODB_URL to the app's database."
+            "MONGODB_URL is not set and this is not development: blob metadata lives in "
+            "MongoDB, so there is nothing to check against. Set MONGODB_URL to the app's "
+            "database."
         )
     try:
         return await run_check(

@@ -70,13 +70,16 @@ def project_models() -> tuple[list[type[Document]], Path | None]:
 def load_settings() -> Any:
     """The app's settings, or a ``CommandError`` that names the bad setting."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
+    from vibetuner.cli.settings_errors import settings_error_lines
     from vibetuner.config import Settings
 
     try:
         return Settings()
-    except ValidationError as exc:
-        raise CommandError(f"invalid settings: {exc}", 2) from None
+    except (ValidationError, SettingsError) as exc:
+        lines = settings_error_lines(exc) or [str(exc)]
+        raise CommandError("\n".join(lines), 2) from None
 
 
 def declared_indexes(model: type[Document]) -> list[Any]:

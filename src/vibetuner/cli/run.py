@@ -29,8 +29,10 @@ def check_app_or_exit(project: Project) -> Any:
     """Import the app once before serving, so that bad settings or a broken app entry end
     in one clear line (exit code 2) instead of a traceback from each worker. Returns it."""
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from vibetuner.cli.project import load_object
+    from vibetuner.cli.settings_errors import settings_error_lines
     from vibetuner.errors import VibetunerError
 
     try:
@@ -38,20 +40,30 @@ def check_app_or_exit(project: Project) -> Any:
     except ProjectError as exc:
         err.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
-    except ValidationError as exc:
-        reasons = "; ".join(settings_problem(error) for error in exc.errors())
-        err.print(f"[red]Error:[/red] invalid settings: {escape(reasons)}", soft_wrap=True)
+    except (ValidationError, SettingsError) as exc:
+        for line in settings_error_lines(exc) or [str(exc)]:
+            err.print(f"[red]Error:[/red] {escape(line)}", soft_wrap=True)
         raise typer.Exit(2) from None
     except VibetunerError as exc:
         err.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
-def settings_problem(error: Any) -> str:
-    """One pydantic error as ``VARIABLE: what is wrong`` (settings are environment variables)."""
-    message = str(error["msg"]).removeprefix("Value error, ")
-    names = ".".join(str(part) for part in error["loc"]).upper()
-    return f"{names}: {message}" if names else message
+def port_free_or_exit(host: str, port: int) -> None:
+    """Exit 2 with one line naming the port when something already listens there."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            err.print(
+                f"[red]Error:[/red] cannot listen on {escape(host)}:{port} ({exc.strerror}); "
+                "stop what uses it, or pick another port with --port",
+                soft_wrap=True,
+            )
+            raise typer.Exit(2) from None
 
 
 def workers_from_env() -> int:
@@ -74,6 +86,9 @@ def dev(
 
     project = project_or_exit()
     project.activate()
+    # Bad settings or a broken app end here in one line each, before the reloader starts.
+    check_app_or_exit(project)
+    port_free_or_exit(host, port)
     watched = project.source_dir or project.root
     err.print(
         f"[bold]{project.app}[/bold] on [cyan]http://{host}:{port}[/cyan] "
@@ -109,6 +124,7 @@ def prod(
     project.activate()
     count = workers or workers_from_env()
     loaded = check_app_or_exit(project)
+    port_free_or_exit(host, port)
     err.print(f"[bold]{project.app}[/bold] on {host}:{port} with {count} worker(s)")
     uvicorn.run(
         project.app,
