@@ -189,3 +189,12 @@ def test_project_name_with_path_is_relative_to_cwd(tmp_path):
 
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
     assert Path(answers["_src_path"]).is_absolute()
+
+
+def test_version_and_bare_help():
+    from vibetuner import __version__
+
+    version = run_cli("--version")
+    assert version.exit_code == 0 and version.output.strip() == f"vibetuner {__version__}"
+    bare = run_cli()
+    assert bare.exit_code == 0 and "Usage: vibetuner" in bare.output and "scaffold" in bare.output

@@ -12,13 +12,33 @@ import typer
 app = typer.Typer(
     name="vibetuner",
     help="vibetuner: scaffold, run and manage FastAPI + MongoDB apps.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     # Plain help here: Typer's rich help formatter costs about 0.15 s to import, more than
     # the rest of `vibetuner --help`. Sub-commands keep rich help.
     rich_markup_mode=None,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from vibetuner import __version__
+
+        typer.echo(f"vibetuner {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    context: typer.Context,
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    # Bare `vibetuner` prints the help and succeeds: it is a question, not a mistake.
+    if context.invoked_subcommand is None:
+        typer.echo(context.get_help())
+        raise typer.Exit()
 
 
 def main() -> None:
