@@ -21,6 +21,7 @@ from vibetuner.context import AppContext
 from vibetuner.errors import ConfigurationError, VibetunerError
 from vibetuner.features import Feature, check_dependencies
 from vibetuner.templating import Templates
+from vibetuner.web.api_docs import add_offline_docs
 from vibetuner.web.body_limits import ClientDisconnect, client_disconnected
 from vibetuner.web.context import STATE_KEY, RouterLinks
 from vibetuner.web.csrf import CSRFMiddleware
@@ -87,7 +88,15 @@ def create_app(
     )
 
     fastapi_kwargs.setdefault("title", active.app_name)
-    app = FastAPI(lifespan=vibetuner_lifespan(context, lifespan), **fastapi_kwargs)
+    # /docs and /redoc are served from local assets (they work offline), not FastAPI's CDN.
+    docs_url = fastapi_kwargs.pop("docs_url", "/docs")
+    redoc_url = fastapi_kwargs.pop("redoc_url", "/redoc")
+    app = FastAPI(
+        lifespan=vibetuner_lifespan(context, lifespan),
+        docs_url=None,
+        redoc_url=None,
+        **fastapi_kwargs,
+    )
     setattr(app.state, STATE_KEY, context)
     context.links = RouterLinks(app.router, active.base_url)
 
@@ -117,6 +126,7 @@ def create_app(
             app.add_exception_handler(key, handler)
 
     add_router(app, health_router)
+    add_offline_docs(app, docs_url, redoc_url)
     for feature in chosen:
         for router in feature.routers():
             add_router(app, router)
