@@ -1,6 +1,7 @@
 """Generated projects install in a fresh virtual environment, pass their own tests and serve.
 
-Each environment sees the packages already installed here (``--system-site-packages``)
+Each environment sees the packages already installed here (``--system-site-packages``, and
+those of the virtual environment the tests run in, through a ``.pth`` file)
 and installs this checkout and the project into itself, offline (``--no-index``).
 """
 
@@ -11,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from pathlib import Path
@@ -50,6 +52,15 @@ def install(project: Path, venv: Path) -> None:
         [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
         check=True,
     )
+    # --system-site-packages shows the base interpreter's packages only; when the tests
+    # run in a virtual environment, its packages (hatchling, the test tools) must be
+    # visible too, so a .pth file adds them after the new environment's own.
+    inner = subprocess.run(
+        [str(python_in(venv)), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(inner, "outer-environment.pth").write_text("\n".join(sorted(outer)) + "\n")
     result = subprocess.run(
         [
             sys.executable, "-m", "pip", "--python", str(python_in(venv)), "install", "-q",
