@@ -273,3 +273,36 @@ def test_update_with_the_installed_template(tmp_path):
     result = run_cli("scaffold", "update", str(project))
     assert result.exit_code == 0, result.output
     assert "Already up to date" in result.output
+
+
+def test_help_lists_every_answer_key_of_the_template():
+    from vibetuner.cli.scaffold import ANSWER_KEYS
+    from vibetuner.cli.template import installed_template, questions
+
+    asked = [name for name, spec in questions(installed_template()).items() if "when" not in spec]
+    assert list(ANSWER_KEYS) == asked
+    help_text = " ".join(run_cli("scaffold", "new", "--help").output.split())
+    assert all(key in help_text for key in ANSWER_KEYS)
+
+
+def test_just_dev_without_docker_points_to_just_local(tmp_path):
+    from tests.scaffold.conftest import scaffold
+
+    project = scaffold(tmp_path / "app")
+    # A PATH with a shell and just, and no docker.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("sh", "just"):
+        found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+        assert found, f"{name} is needed for this test"
+        (tools / name).symlink_to(found)
+    result = subprocess.run(
+        [str(tools / "just"), "dev"],
+        cwd=project,
+        env={"PATH": str(tools), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "just local" in result.stderr and "Docker" in result.stderr

@@ -30,6 +30,19 @@ def fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
     return typer.Exit(code)
 
 
+# The questions of the template's copier.yml, for --help (a test keeps them in step).
+ANSWER_KEYS = (
+    "project_name",
+    "package_name",
+    "description",
+    "author_name",
+    "author_email",
+    "blob_storage",
+    "oauth_providers",
+    "python_version",
+)
+
+
 def parse_data(items: list[str], questions: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Turn ``key=value`` items into copier data.
 
@@ -90,7 +103,15 @@ def new(
     ] = False,
     data: Annotated[
         list[str] | None,
-        typer.Option("--data", "-d", help="An answer, as key=value (repeatable)."),
+        typer.Option(
+            "--data",
+            "-d",
+            help=(
+                "An answer, as key=value (repeatable). Keys: "
+                + ", ".join(ANSWER_KEYS)
+                + " (a comma-separated list for oauth_providers)."
+            ),
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Write into a non-empty directory, overwriting files.")
