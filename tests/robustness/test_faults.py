@@ -414,3 +414,26 @@ async def test_a_body_cut_off_mid_upload_leaves_nothing(app, cut):
     assert [key async for key in store.backend.keys()] == [blob.key]
     assert list(store.backend.temp_files()) == []
     assert await Note.find_all().count() == 0
+
+
+def test_run_dev_exits_when_the_app_cannot_start(project: Path):
+    # The database is unreachable: one line, exit 2, and no reloader left waiting.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MONGODB_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "vibetuner.cli", "run", "dev", "--host", "127.0.0.1"]
+        + ["--port", str(free_port())],
+        cwd=project,
+        env={
+            **env,
+            "MONGODB_URL": f"mongodb://127.0.0.1:{free_port()}/app",
+            "MONGODB_TIMEOUT_MS": "300",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "cannot reach MongoDB" in errors[0], output
+    assert "Traceback" not in output and "Will watch for changes" not in output

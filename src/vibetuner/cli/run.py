@@ -49,6 +49,28 @@ def check_app_or_exit(project: Project) -> Any:
         raise typer.Exit(2) from None
 
 
+def startup_or_exit(loaded: Any) -> None:
+    """Run the app's startup and shutdown once; exit 2 with one line if startup fails."""
+    import asyncio
+
+    from vibetuner.errors import VibetunerError
+
+    router = getattr(loaded, "router", None)
+    lifespan = getattr(router, "lifespan_context", None)
+    if lifespan is None:
+        return
+
+    async def probe() -> None:
+        async with lifespan(loaded):
+            pass
+
+    try:
+        asyncio.run(probe())
+    except VibetunerError as exc:
+        err.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 def port_free_or_exit(host: str, port: int) -> None:
     """Exit 2 with one line naming the port when something already listens there."""
     import socket
@@ -86,9 +108,11 @@ def dev(
 
     project = project_or_exit()
     project.activate()
-    # Bad settings or a broken app end here in one line each, before the reloader starts.
-    check_app_or_exit(project)
+    # Bad settings, a broken app or a failing startup (database unreachable ...) end here
+    # in one line each, exit 2, before the reloader starts and would wait for changes.
+    loaded = check_app_or_exit(project)
     port_free_or_exit(host, port)
+    startup_or_exit(loaded)
     watched = project.source_dir or project.root
     err.print(
         f"[bold]{project.app}[/bold] on [cyan]http://{host}:{port}[/cyan] "
