@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -70,11 +71,14 @@ def serve(args: argparse.Namespace) -> None:
     from vibetuner.models import UserModel
     from vibetuner.services.sessions import start_session
     from vibetuner.web.blobs import BlobsFeature
+    from vibetuner.web.csrf import SESSION_KEY as CSRF_SESSION_KEY
+    from vibetuner.web.csrf import mask
     from vibetuner.web.session_auth import SESSION_TOKEN_KEY
 
     values: dict[str, object] = {
         "environment": "development",
-        "data_dir": Path(args.workdir) / "data",
+        # One development database per server: each run starts from an empty one.
+        "data_dir": Path(tempfile.mkdtemp(dir=args.workdir, prefix="data-")),
         "blob_dir": Path(args.workdir) / "blobs",
         "session_key": "bench-" + "k" * 40,
         "blob_max_size": args.max_size,
@@ -98,10 +102,15 @@ def serve(args: argparse.Namespace) -> None:
     async def signed_in(app):  # type: ignore[no-untyped-def]
         user = UserModel(email="bench@example.com", name="Bench")
         await user.insert()
-        data = {SESSION_TOKEN_KEY: await start_session(user, settings)}
+        # A signed-in session with a CSRF secret, and a token for it (as a page gives one).
+        secret = secrets.token_bytes(32)
+        data = {
+            SESSION_TOKEN_KEY: await start_session(user, settings),
+            CSRF_SESSION_KEY: base64.urlsafe_b64encode(secret).rstrip(b"=").decode(),
+        }
         signer = itsdangerous.TimestampSigner(settings.session_key.get_secret_value())
         cookie = signer.sign(base64.b64encode(json.dumps(data).encode())).decode()
-        write_cookie(f"{settings.session_cookie}={cookie}")
+        write_cookie(f"{settings.session_cookie}={cookie}\n{mask(secret)}")
         yield
 
     app = create_app(settings=settings, features=[BlobsFeature()], lifespan=signed_in)
@@ -186,10 +195,15 @@ def time_cp(source: Path, workdir: Path) -> float:
 
 
 def curl_upload(port: int, cookie: str, path: Path) -> tuple[int, str, float]:
-    """Upload ``path`` with curl; return (status, response body, seconds)."""
+    """Upload ``path`` with curl; return (status, response body, seconds).
+
+    ``cookie`` is the cookie line, then (on a second line) the CSRF token to send.
+    """
+    cookie, _, token = cookie.partition("\n")
     result = subprocess.run(
         [
-            "curl", "-sS", "-H", f"Cookie: {cookie}", "-H", "Expect:",
+            "curl", "-sS", "-H", f"Cookie: {cookie}", "-H", f"X-CSRF-Token: {token}",
+            "-H", "Expect:",
             "-F", f"file=@{path};type=application/octet-stream",
             "-w", "\n%{http_code} %{time_total}",
             f"http://127.0.0.1:{port}/blobs",

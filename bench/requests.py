@@ -150,6 +150,7 @@ FASTAPI_USERS = textwrap.dedent(
         BeanieBaseAccessToken,
     )
     from pydantic import BaseModel
+    from pymongo import IndexModel
 
     from vibetuner.mongo_memory import create_memory_client
 
@@ -159,6 +160,11 @@ FASTAPI_USERS = textwrap.dedent(
     class User(BeanieBaseUser, Document):
         name: str | None = None
         picture: str | None = None
+
+        class Settings(BeanieBaseUser.Settings):
+            # Its case-insensitive collation index is refused by the in-memory database
+            # (which cannot honour collations); a plain unique index does the same work.
+            indexes = [IndexModel("email", unique=True)]
 
     class AccessToken(BeanieBaseAccessToken, Document):
         pass
@@ -233,6 +239,8 @@ def on_cpu(index: int):  # type: ignore[no-untyped-def]
 def measure(module: str, workdir: Path, env: dict[str, str], args: argparse.Namespace) -> dict:
     port = free_port()
     cookie_file = workdir / f"{module}.cookie"
+    # A fresh DATA_DIR each run: the development database would keep the last run's user.
+    env = {**env, "DATA_DIR": tempfile.mkdtemp(dir=workdir, prefix="data-")}
     server = subprocess.Popen(
         [
             PYTHON,
