@@ -47,6 +47,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vibetuner.web.multipart import PartHeaders
+
 logger = logging.getLogger("vibetuner.csrf")
 
 SESSION_KEY = "csrf"
@@ -352,26 +354,21 @@ class _BodyReader:
         return await self._receive()
 
 
-class _FieldFinder:
+class _FieldFinder(PartHeaders):
     """Feeds a multipart body to python-multipart until the part ``name`` is complete."""
 
     def __init__(self, boundary: bytes, name: str) -> None:
+        super().__init__()
         self._name = name.encode("ascii")
-        self._headers: dict[bytes, bytes] = {}
         self._field = bytearray()
         self._value = bytearray()
         self._in_field = False
         self.value: str | None = None
         self.failed = False
-        self._header_name = bytearray()
-        self._header_value = bytearray()
         self._parser = MultipartParser(
             boundary,
             {
-                "on_part_begin": self._on_part_begin,
-                "on_header_field": self._on_header_field,
-                "on_header_value": self._on_header_value,
-                "on_header_end": self._on_header_end,
+                **self.header_callbacks(),
                 "on_headers_finished": self._on_headers_finished,
                 "on_part_data": self._on_part_data,
                 "on_part_end": self._on_part_end,
@@ -384,20 +381,6 @@ class _FieldFinder:
                 self._parser.write(chunk)
         except MultipartParseError:
             self.failed = True
-
-    def _on_part_begin(self) -> None:
-        self._headers = {}
-
-    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_name += data[start:end]
-
-    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _on_header_end(self) -> None:
-        self._headers[bytes(self._header_name).lower()] = bytes(self._header_value)
-        self._header_name.clear()
-        self._header_value.clear()
 
     def _on_headers_finished(self) -> None:
         disposition = self._headers.get(b"content-disposition", b"")

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from vibetuner.errors import UploadError, UploadTooLarge
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,43 @@ def multipart_boundary(content_type: str | None) -> bytes | None:
     return boundary
 
 
-class MultipartFileReader:
+class PartHeaders:
+    """python-multipart callbacks that collect the headers of each part (names lower-cased).
+
+    Readers subclass it, pass :meth:`header_callbacks` to ``MultipartParser`` and act
+    in their own ``on_headers_finished`` callback on ``self._headers``.
+    """
+
+    def __init__(self) -> None:
+        self._headers: dict[bytes, bytes] = {}
+        self._header_name = bytearray()
+        self._header_value = bytearray()
+
+    def header_callbacks(self) -> MultipartCallbacks:
+        """The callbacks that fill ``self._headers`` part by part."""
+        return {
+            "on_part_begin": self._on_part_begin,
+            "on_header_field": self._on_header_field,
+            "on_header_value": self._on_header_value,
+            "on_header_end": self._on_header_end,
+        }
+
+    def _on_part_begin(self) -> None:
+        self._headers = {}
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        self._headers[bytes(self._header_name).lower()] = bytes(self._header_value)
+        self._header_name.clear()
+        self._header_value.clear()
+
+
+class MultipartFileReader(PartHeaders):
     """Finds the part named ``field`` and yields its bytes; counts every body byte.
 
     ``max_body`` bounds the whole body (parts before the file included): going over it
@@ -44,14 +84,12 @@ class MultipartFileReader:
     def __init__(
         self, stream: AsyncIterator[bytes], boundary: bytes, *, field: str, max_body: int
     ) -> None:
+        super().__init__()
         self._stream = stream
         self._field = field.encode("ascii")
         self._max_body = max_body
         self.received = 0
         self._eof = False
-        self._headers: dict[bytes, bytes] = {}
-        self._header_name = bytearray()
-        self._header_value = bytearray()
         self._in_file = False
         self._file: FilePart | None = None
         self._file_done = False
@@ -59,10 +97,7 @@ class MultipartFileReader:
         self._parser = MultipartParser(
             boundary,
             {
-                "on_part_begin": self._on_part_begin,
-                "on_header_field": self._on_header_field,
-                "on_header_value": self._on_header_value,
-                "on_header_end": self._on_header_end,
+                **self.header_callbacks(),
                 "on_headers_finished": self._on_headers_finished,
                 "on_part_data": self._on_part_data,
                 "on_part_end": self._on_part_end,
@@ -108,20 +143,6 @@ class MultipartFileReader:
             raise UploadError(f"Malformed multipart body: {exc}") from None
 
     # python-multipart callbacks -----------------------------------------------------
-
-    def _on_part_begin(self) -> None:
-        self._headers = {}
-
-    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_name += data[start:end]
-
-    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def _on_header_end(self) -> None:
-        self._headers[bytes(self._header_name).lower()] = bytes(self._header_value)
-        self._header_name.clear()
-        self._header_value.clear()
 
     def _on_headers_finished(self) -> None:
         disposition = self._headers.get(b"content-disposition", b"").decode("latin-1")
