@@ -20,9 +20,18 @@ test-mongo *args:
 
 # Lint, check formatting and type-check (mypy, strict).
 lint:
-    python -m ruff check src tests bench
-    python -m ruff format --check src tests bench
+    python -m ruff check src tests bench scripts
+    python -m ruff format --check src tests bench scripts
     python -m mypy
+
+# Rebuild vibetuner's own stylesheet (src/vibetuner/static/vibetuner.css) with Tailwind's
+# standalone CLI; a test fails until the committed file matches its source.
+css:
+    tailwindcss --input src/vibetuner/styles/vibetuner.css --output src/vibetuner/static/vibetuner.css --minify
+
+# Screenshots of every page of a freshly scaffolded app, light and dark (docs/screenshots).
+screenshots:
+    python scripts/screenshots.py --out docs/screenshots
 
 # Format the code.
 fmt:

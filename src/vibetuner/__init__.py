@@ -33,6 +33,18 @@ _EXPORTS: dict[str, str] = {
     "login": "vibetuner.web.session_auth",
     "logout": "vibetuner.web.session_auth",
     "render_page": "vibetuner.web.pages",
+    "problem_page": "vibetuner.web.pages",
+    "flash": "vibetuner.web.flash",
+    "FlashAction": "vibetuner.web.flash",
+    "Htmx": "vibetuner.web.htmx",
+    "HtmxDetails": "vibetuner.web.htmx",
+    "is_htmx": "vibetuner.web.htmx",
+    "hx_redirect": "vibetuner.web.htmx",
+    "hx_location": "vibetuner.web.htmx",
+    "hx_refresh": "vibetuner.web.htmx",
+    "hx_trigger": "vibetuner.web.htmx",
+    "hx_retarget": "vibetuner.web.htmx",
+    "hx_reswap": "vibetuner.web.htmx",
     "FlatRouter": "vibetuner.web.routers",
     "add_template_dir": "vibetuner.templating",
     "parse_object_id": "vibetuner.models.ids",
@@ -61,7 +73,7 @@ _EXPORTS: dict[str, str] = {
     "RateLimitExceeded": "vibetuner.errors",
 }
 # Names whose attribute differs from the public name.
-_ALIASES = {"render_page": "render"}
+_ALIASES = {"render_page": "render", "problem_page": "problem"}
 
 __all__ = [
     "__version__",
@@ -83,6 +95,18 @@ __all__ = [
     "login",
     "logout",
     "render_page",
+    "problem_page",
+    "flash",
+    "FlashAction",
+    "Htmx",
+    "HtmxDetails",
+    "is_htmx",
+    "hx_redirect",
+    "hx_location",
+    "hx_refresh",
+    "hx_trigger",
+    "hx_retarget",
+    "hx_reswap",
     "FlatRouter",
     "add_template_dir",
     "parse_object_id",
@@ -142,6 +166,19 @@ if TYPE_CHECKING:
     from vibetuner.web.auth import AuthFeature
     from vibetuner.web.blobs import BlobsFeature
     from vibetuner.web.context import Context, app_context
+    from vibetuner.web.flash import FlashAction, flash
+    from vibetuner.web.htmx import (
+        Htmx,
+        HtmxDetails,
+        hx_location,
+        hx_redirect,
+        hx_refresh,
+        hx_reswap,
+        hx_retarget,
+        hx_trigger,
+        is_htmx,
+    )
+    from vibetuner.web.pages import problem as problem_page
     from vibetuner.web.pages import render as render_page
     from vibetuner.web.routers import FlatRouter
     from vibetuner.web.session_auth import (

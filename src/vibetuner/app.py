@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from beanie import Document
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -25,7 +24,7 @@ from vibetuner.web.api_docs import add_offline_docs
 from vibetuner.web.body_limits import ClientDisconnect, client_disconnected
 from vibetuner.web.context import STATE_KEY, RouterLinks
 from vibetuner.web.csrf import CSRFMiddleware
-from vibetuner.web.errors import vibetuner_error_handler
+from vibetuner.web.errors import http_error_page, server_error_page, vibetuner_error_handler
 from vibetuner.web.health import router as health_router
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
 from vibetuner.web.page_security import template_globals
@@ -33,6 +32,10 @@ from vibetuner.web.route_index import index_static_routes
 from vibetuner.web.routers import add_router
 from vibetuner.web.security_headers import SecurityHeadersMiddleware
 from vibetuner.web.session_auth import session_middleware_options
+from vibetuner.web.static_assets import STATIC_PATH, StaticAssets
+from vibetuner.web.ui import page_context
+from vibetuner.web.ui import router as ui_router
+from vibetuner.web.ui import template_globals as ui_globals
 
 if TYPE_CHECKING:
     from vibetuner.services.email import EmailBackend
@@ -54,6 +57,7 @@ def create_app(
     lifespan: AppLifespan | None = None,
     settings: Settings | None = None,
     template_dirs: Sequence[str | os.PathLike[str]] = (),
+    static_dirs: Sequence[str | os.PathLike[str]] = (),
     email_backend: EmailBackend | None = None,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
@@ -61,7 +65,8 @@ def create_app(
 
     ``features`` defaults to :func:`default_features`; pass ``[]`` for the core alone.
     ``models`` and ``routers`` are the app's own; its ``template_dirs`` are searched
-    before the features' and vibetuner's. ``email_backend`` replaces the one
+    before the features' and vibetuner's; its ``static_dirs`` are served at ``/static``
+    (vibetuner's own files at ``/static/vibetuner/``). ``email_backend`` replaces the one
     ``EMAIL_BACKEND`` names. ``lifespan`` is the app's own lifespan; it runs inside the
     framework's, after the database is ready. Extra keyword arguments go to ``FastAPI``.
     """
@@ -77,14 +82,21 @@ def create_app(
         for directory in feature.template_dirs():
             templates.add_dir(directory, first=False)
     templates.context_processors.append(lambda request: {"app_name": active.app_name})
-    # csrf_field(), csrf_meta(), csrf_token(), csp_nonce() in every page.
+    templates.context_processors.append(page_context)
+    # csrf_field(), csrf_meta(), csrf_token(), csp_nonce(), static_url(), path_for() ...
     templates.env.globals.update(template_globals())
+    templates.env.globals.update(ui_globals())
+    static = StaticAssets(static_dirs, reload=active.environment == "development")
+    for feature in chosen:
+        for directory in feature.static_dirs():
+            static.add_dir(directory)
     context = AppContext(
         settings=active,
         templates=templates,
         features=chosen,
         app_models=models,
         email_backend=email_backend,
+        static=static,
     )
 
     fastapi_kwargs.setdefault("title", active.app_name)
@@ -120,12 +132,16 @@ def create_app(
     app.add_middleware(StartupErrorMiddleware)
 
     app.add_exception_handler(405, method_not_allowed)
+    app.add_exception_handler(HTTPException, http_error_page)
+    app.add_exception_handler(Exception, server_error_page)
     app.add_exception_handler(VibetunerError, vibetuner_error_handler)
     for feature in chosen:
         for key, handler in feature.exception_handlers().items():
             app.add_exception_handler(key, handler)
 
     add_router(app, health_router)
+    add_router(app, ui_router)
+    app.mount(STATIC_PATH, static, name="static")
     add_offline_docs(app, docs_url, redoc_url)
     for feature in chosen:
         for router in feature.routers():
@@ -157,7 +173,7 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
     ]
     detail = exc.detail if isinstance(exc, HTTPException) else "Method Not Allowed"
     headers = {"Allow": ", ".join(allowed)} if allowed else None
-    return await http_exception_handler(request, HTTPException(405, detail, headers=headers))
+    return await http_error_page(request, HTTPException(405, detail, headers=headers))
 
 
 class StartupErrorMiddleware:

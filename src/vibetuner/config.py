@@ -31,7 +31,7 @@ BACKEND_PATTERN = r"^(?:[a-z0-9]+|[A-Za-z_][\w.]*[.:][A-Za-z_]\w*)$"
 # come from this site only; inline ones need the page's nonce, added to script-src and
 # style-src for pages that use ``csp_nonce()``.
 DEFAULT_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 

@@ -8,7 +8,7 @@ the sign-in service, ...). Routes reach it with the ``Context`` dependency
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from vibetuner.config import Settings
     from vibetuner.features import Feature
+    from vibetuner.models.user import UserModel
     from vibetuner.mongo import Mongo
     from vibetuner.services.auth import AuthService
     from vibetuner.services.blob import BlobStore
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from vibetuner.services.links import LinkBuilder
     from vibetuner.templating import Templates
     from vibetuner.web.oauth_providers import OAuthProviders
+    from vibetuner.web.static_assets import StaticAssets
 
 
 def document_models(extra: Sequence[type[Document]] = ()) -> list[type[Document]]:
@@ -55,6 +57,10 @@ class AppContext:
     blobs: BlobStore | None = None
     auth: AuthService | None = None
     oauth: OAuthProviders | None = None
+    static: StaticAssets | None = None
+    #: Run when a user deletes their account, to remove the app's own data of that user
+    #: (``async def cleaner(user)``); vibetuner removes its own documents and files.
+    user_data_cleaners: list[Callable[[UserModel], Awaitable[None]]] = field(default_factory=list)
     #: Room for an app's own features to keep what they open.
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -66,6 +72,12 @@ class AppContext:
     def has_feature(self, name: str) -> bool:
         """True when a feature of that name is part of the app."""
         return any(feature.name == name for feature in self.features)
+
+    def require_static(self) -> StaticAssets:
+        """The static files; a clear error outside an app made by ``create_app``."""
+        if self.static is None:
+            raise ConfigurationError("static files are served by apps made by create_app")
+        return self.static
 
     def require_blobs(self) -> BlobStore:
         """The blob store; a clear error when the blob feature is not started."""

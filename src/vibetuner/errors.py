@@ -208,3 +208,15 @@ class UploadTooLarge(UploadError):
     """The request body is larger than the route accepts."""
 
     code = "upload_too_large"
+
+
+class LastSignInMethod(VibetunerError):
+    """Removing this sign-in method would leave the account with no way to sign in."""
+
+    code = "last_sign_in_method"
+
+
+class UnsupportedPicture(UploadError):
+    """A profile picture that is not a PNG, JPEG, GIF or WebP image."""
+
+    code = "unsupported_picture"

@@ -63,6 +63,10 @@ class Feature:
         """Template folders searched after the app's own and before vibetuner's."""
         return ()
 
+    def static_dirs(self) -> Sequence[Path]:
+        """Folders of static files, served at ``/static`` after the app's own."""
+        return ()
+
     def exception_handlers(self) -> Mapping[type[Exception] | int, ExceptionHandler]:
         """Exception handlers to add (a feature's own error classes)."""
         return {}

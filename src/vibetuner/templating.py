@@ -48,8 +48,9 @@ def _loader(dirs: Sequence[str | os.PathLike[str]]) -> jinja2.BaseLoader:
 class Templates:
     """The template folders and environment of one app, and page rendering.
 
-    ``render`` is Starlette's ``Jinja2Templates.TemplateResponse`` with the context
-    processors of the app (``app_name`` and whatever features add).
+    ``render`` is Starlette's ``Jinja2Templates.TemplateResponse`` (through
+    ``jinja2-fragments``, for single blocks) with the context processors of the app
+    (``app_name``, ``theme`` and whatever features add).
     """
 
     def __init__(self, dirs: Sequence[str | os.PathLike[str]] = ()) -> None:
@@ -76,14 +77,26 @@ class Templates:
         context: dict[str, Any] | None = None,
         status_code: int = 200,
         headers: dict[str, str] | None = None,
+        *,
+        blocks: Sequence[str] = (),
     ) -> HTMLResponse:
-        """The page ``name`` rendered with ``context`` and the context processors."""
-        if self._pages is None:
-            from starlette.templating import Jinja2Templates
+        """The page ``name`` rendered with ``context`` and the context processors.
 
-            self._pages = Jinja2Templates(env=self.env, context_processors=self.context_processors)
+        With ``blocks``, only those blocks of the template are rendered, one after the
+        other (``jinja2-fragments``): the same template serves the full page and the
+        fragment an htmx request swaps in.
+        """
+        if self._pages is None:
+            from jinja2_fragments.starlette import Jinja2Blocks
+
+            self._pages = Jinja2Blocks(env=self.env, context_processors=self.context_processors)
         response: HTMLResponse = self._pages.TemplateResponse(
-            request, name, context or {}, status_code=status_code, headers=headers
+            request,
+            name,
+            context or {},
+            status_code=status_code,
+            headers=headers,
+            block_names=list(blocks),
         )
         return response
 

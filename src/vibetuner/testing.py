@@ -289,9 +289,14 @@ async def follow_sign_in_link(http: Any, link: str) -> Any:
     page = await http.get(path, headers={"Accept": "text/html"})
     if page.status_code != 200:
         return page
-    return await http.post(
+    http.headers.pop("X-CSRF-Token", None)  # the form's token is the one to send
+    answer = await http.post(
         path, data={"csrf_token": csrf_token_in(page.text)}, headers={"Accept": "text/html"}
     )
+    # Signing in starts a new session with a new CSRF secret: a token kept from before
+    # is stale, so the next unsafe request fetches a fresh one (as a reloaded page would).
+    http.headers.pop("X-CSRF-Token", None)
+    return answer
 
 
 async def csrf_session(app: Any, cookie: str, page: str = CSRF_PAGE) -> tuple[str, str]:

@@ -98,7 +98,7 @@ async def test_sign_in_by_email_link_in_chromium(served_app):
             page = await context.new_page()
             await page.goto(f"{base_url}/auth/login?next=/auth/me")
             await page.fill("input[name=email]", "Browser.User@Example.com")
-            await page.click("button[type=submit]")
+            await page.click("main button[type=submit]")
             await page.wait_for_selector("text=Check your inbox")
             assert "browser.user@example.com" in await page.content()
 
@@ -107,9 +107,9 @@ async def test_sign_in_by_email_link_in_chromium(served_app):
             # Opening the link only asks; nothing is used until the button is pressed.
             response = await page.goto(link)
             assert response is not None and response.status == 200
-            assert "browser.user@example.com" in await page.inner_text("form")
+            assert "browser.user@example.com" in await page.inner_text("main form")
             async with page.expect_navigation():
-                await page.click("button[type=submit]")
+                await page.click("main button[type=submit]")
             assert page.url == f"{base_url}/auth/me"
             me = json.loads(await page.inner_text("body"))
             assert me["email"] == "browser.user@example.com"

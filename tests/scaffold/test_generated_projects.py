@@ -207,7 +207,9 @@ def test_run_dev_quick_start(installed):
                 files={"files": ("hello.txt", b"hello from the quick start", "text/plain")},
             )
             assert created.status_code == 303
-            page = browser.get(created.headers["location"])
+            listing = browser.get(created.headers["location"])
+            [note_url] = set(re.findall(r'href="(/notes/[0-9a-f]{24})"', listing.text))
+            page = browser.get(note_url)
             [content_url] = re.findall(r'href="(/blobs/[^"]+/content)"', page.text)
             assert browser.get(content_url).content == b"hello from the quick start"
 

@@ -40,6 +40,10 @@ EXPECTED_FILES = {
     "src/{pkg}/templates/home.html",
     "src/{pkg}/templates/notes/index.html",
     "src/{pkg}/templates/notes/detail.html",
+    "src/{pkg}/templates/notes/card.html",
+    "src/{pkg}/templates/notes/edit.html",
+    "src/{pkg}/styles/app.css",
+    "src/{pkg}/static/.gitkeep",
     "tests/test_notes.py",
     "tests/test_pages.py",
     "tests/test_settings.py",
@@ -74,11 +78,13 @@ def test_defaults(tmp_path):
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "my-app"
     # Exactly the vibetuner that generated it, never the unrelated project of that name.
-    assert pyproject["project"]["dependencies"] == [f"vibetuner {framework_pin()}"]
+    assert pyproject["project"]["dependencies"] == [f"vibetuner[css] {framework_pin()}"]
     assert pyproject["tool"]["vibetuner"] == {
         "app": "my_app.app:app",
         "models": "my_app.models:MODELS",
         "migrations": "migrations",
+        "css": "src/my_app/styles/app.css",
+        "css_output": "src/my_app/static/app.css",
     }
     assert pyproject["tool"]["pytest"]["ini_options"]["vibetuner_app"] == "my_app.app:build_app"
 
@@ -132,7 +138,7 @@ def test_local_blob_storage_has_no_minio(tmp_path):
 def test_s3_blob_storage(tmp_path):
     root = scaffold(tmp_path / "app", "blob_storage=s3", "package_name=files_app")
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
-    assert pyproject["project"]["dependencies"] == [f"vibetuner[s3] {framework_pin()}"]
+    assert pyproject["project"]["dependencies"] == [f"vibetuner[css,s3] {framework_pin()}"]
 
     stack = compose(root)
     assert set(stack["services"]) == {"mongo", "minio", "app"}

@@ -35,7 +35,24 @@ def policy_of(response: httpx.Response) -> dict[str, list[str]]:
     return parse_policy(response.headers["content-security-policy"])
 
 
-async def test_pages_get_a_nonce_that_their_inline_style_and_script_carry(client):
+async def test_framework_pages_need_no_inline_code(client):
+    page = await client.get("/auth/login", headers={"Accept": "text/html"})
+    assert re.search(r"<script(?![^>]*\bsrc=)", page.text) is None
+    assert "<style" not in page.text and "style=" not in page.text
+    assert policy_of(page)["script-src"] == ["'self'"]
+    assert policy_of(page)["style-src"] == ["'self'"]
+
+
+async def test_pages_get_a_nonce_that_their_inline_style_and_script_carry(client, app, tmp_path):
+    from vibetuner import add_template_dir
+
+    (tmp_path / "auth").mkdir()
+    (tmp_path / "auth" / "login.html").write_text(
+        '{% extends "base.html" %}{% block head %}<style nonce="{{ csp_nonce() }}">'
+        "h1 { color: red }</style>{% endblock %}{% block content %}<h1>Hi</h1>"
+        '<script nonce="{{ csp_nonce() }}">document.title = "x";</script>{% endblock %}'
+    )
+    add_template_dir(app, tmp_path)
     page = await client.get("/auth/login", headers={"Accept": "text/html"})
     policy = policy_of(page)
     nonces = set(re.findall(r'<(?:style|script) nonce="([^"]+)"', page.text))

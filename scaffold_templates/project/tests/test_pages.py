@@ -20,6 +20,34 @@ async def test_home_page_greets_signed_in_user(signed_in_client, user):
     assert response.status_code == 200
     assert user.email in response.text
     assert 'href="/notes"' in response.text
+    assert "Welcome back" not in response.text
+
+
+async def test_first_sign_in_says_welcome_and_later_ones_welcome_back(client, outbox):
+    async def sign_in():
+        await client.post("/auth/magic-link", data={"email": "new@example.com"})
+        link = [u for u in outbox.links(outbox.to("new@example.com")[-1]) if "/magic-link/" in u][0]
+        await follow_sign_in_link(client, link)
+        return (await client.get("/notes")).text
+
+    first = await sign_in()
+    assert "Welcome! Your account is ready." in first and "Welcome back" not in first
+    await client.post("/auth/logout")
+    assert "Welcome back." in await sign_in()
+
+
+async def test_unknown_pages_are_an_html_page_for_browsers_and_json_for_apis(client):
+    page = await client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert "Page not found" in page.text and 'href="/"' in page.text
+    api = await client.get("/no-such-page", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+
+
+async def test_htmx_request_when_signed_out_redirects_the_whole_page(client):
+    response = await client.get("/notes", headers={"HX-Request": "true", "Accept": "text/html"})
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"].startswith("/auth/login?next=")
 
 
 async def test_notes_need_sign_in(client):

@@ -6,6 +6,8 @@ A generated project says where its app and models are::
     app = "my_app.app:app"
     models = "my_app.models:MODELS"
     migrations = "migrations"
+    css = "src/my_app/styles/app.css"          # Tailwind input (optional)
+    css_output = "src/my_app/static/app.css"   # what `vibetuner css build` writes
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Project:
     app: str
     models: str | None
     migrations: Path
+    css: Path | None = None
+    css_output: Path | None = None
 
     @property
     def source_dir(self) -> Path | None:
@@ -83,7 +87,25 @@ def read_project(pyproject: Path) -> Project:
     if not isinstance(migrations, str):
         raise ProjectError(f"[tool.vibetuner] migrations in {pyproject} must be a folder name")
     root = pyproject.parent
-    return Project(root=root, app=app, models=models, migrations=root / migrations)
+    css_paths: list[Path | None] = []
+    for key in ("css", "css_output"):
+        value = table.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ProjectError(f"[tool.vibetuner] {key} in {pyproject} must be a file path")
+        css_paths.append(root / value if value else None)
+    css, css_output = css_paths
+    if css is not None and css_output is None:
+        raise ProjectError(
+            f"[tool.vibetuner] in {pyproject} names a css input but no css_output to write"
+        )
+    return Project(
+        root=root,
+        app=app,
+        models=models,
+        migrations=root / migrations,
+        css=css,
+        css_output=css_output,
+    )
 
 
 def valid_spec(spec: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -103,9 +104,7 @@ def dev(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Serve with auto-reload on code changes (development)."""
-    import uvicorn
-
+    """Serve with auto-reload on code changes (development); rebuild the stylesheet as you edit."""
     project = project_or_exit()
     project.activate()
     # Bad settings, a broken app or a failing startup (database unreachable ...) end here
@@ -118,8 +117,22 @@ def dev(
         f"[bold]{project.app}[/bold] on [cyan]http://{host}:{port}[/cyan] "
         f"(reloading on changes in {watched})"
     )
+    from vibetuner.cli.css import start_watcher
+
+    watcher = start_watcher(project)
+    try:
+        _serve_dev(project.app, host, port, watched, log_level)
+    finally:
+        if watcher is not None:
+            watcher.terminate()
+            watcher.wait(timeout=5)
+
+
+def _serve_dev(app_spec: str, host: str, port: int, watched: Path, log_level: str) -> None:
+    import uvicorn
+
     uvicorn.run(
-        project.app,
+        app_spec,
         host=host,
         port=port,
         reload=True,

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 class AuthFeature(Feature):
-    """Sign-in: ``/auth/login``, magic links, OAuth providers, ``/auth/me``, sign-out.
+    """Sign-in: ``/auth/login``, magic links, OAuth providers, ``/auth/me``, sign-out,
+    and the ``/account`` page.
 
     At startup it builds the sign-in service and the providers from the settings, so a
     bad ``EMAIL_FROM`` or ``TOKEN_ENCRYPTION_KEY`` stops the app with a clear message
@@ -28,9 +29,9 @@ class AuthFeature(Feature):
     name = "auth"
 
     def routers(self) -> Sequence[APIRouter]:
-        from vibetuner.web import account, signin_email, signin_oauth
+        from vibetuner.web import account, account_page, signin_email, signin_oauth
 
-        return [signin_email.router, signin_oauth.router, account.router]
+        return [signin_email.router, signin_oauth.router, account.router, account_page.router]
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:

@@ -14,6 +14,9 @@ from fastapi.responses import Response
 
 from vibetuner import errors
 from vibetuner.web.pages import problem
+from vibetuner.web.session_auth import wants_html
+
+HOME = ("/", "Back to the home page")
 
 logger = logging.getLogger("vibetuner.errors")
 
@@ -28,6 +31,8 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.VibetunerError], int, str], ...] = (
     (errors.OAuthFlowError, 400, "Sign-in failed"),
     (errors.RateLimitExceeded, 429, "Too many requests"),
     (errors.EmailDeliveryError, 502, "We could not send the email"),
+    (errors.LastSignInMethod, 409, "Cannot remove the last way to sign in"),
+    (errors.UnsupportedPicture, 415, "Unsupported picture"),
     (errors.BlobTooLarge, 413, "Too large"),
     (errors.UploadTooLarge, 413, "Too large"),
     (errors.UploadError, 400, "Bad upload"),
@@ -42,7 +47,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.VibetunerError], int, str], ...] = (
 PRIVATE_MESSAGES = {
     503: "The service is unavailable; try again later.",
     502: "An upstream service failed; try again later.",
-    500: "Internal server error.",
+    500: "Something broke on our side. It has been logged; try again in a moment.",
 }
 
 
@@ -69,3 +74,59 @@ async def vibetuner_error_handler(request: Request, exc: Exception) -> Response:
     if isinstance(exc, errors.RateLimitExceeded):
         headers = {"Retry-After": str(exc.retry_after)}
     return problem(request, status_code, title, message, code=exc.code, headers=headers)
+
+
+HTTP_TITLES = {
+    400: "Bad request",
+    401: "Not signed in",
+    403: "Forbidden",
+    404: "Page not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Too large",
+    422: "Invalid input",
+    429: "Too many requests",
+}
+
+
+async def http_error_page(request: Request, exc: Exception) -> Response:
+    """``HTTPException`` answers: FastAPI's JSON for API clients, a page for browsers.
+
+    Redirects raised as exceptions (``require_user``'s 303) stay redirects; an htmx
+    request is sent to the sign-in page with ``HX-Redirect`` instead, since a 303
+    would be followed and its page swapped into the fragment.
+    """
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException
+
+    if not isinstance(exc, HTTPException):
+        raise exc
+    headers = dict(exc.headers or {})
+    if 300 <= exc.status_code < 400:
+        location = headers.get("Location")
+        if location and request.headers.get("hx-request") == "true":
+            from vibetuner.web.htmx import hx_redirect
+
+            return hx_redirect(location)
+        return Response(status_code=exc.status_code, headers=headers)
+    if not wants_html(request):
+        return await http_exception_handler(request, exc)
+    title = HTTP_TITLES.get(exc.status_code, "Something went wrong")
+    detail = exc.detail if isinstance(exc.detail, str) else ""
+    if exc.status_code == 404 and detail in ("", "Not Found"):
+        detail = "There is nothing at this address. Check the link, or start again from home."
+    message = detail or title + "."
+    return problem(request, exc.status_code, title, message, headers=headers, link=HOME)
+
+
+async def server_error_page(request: Request, exc: Exception) -> Response:
+    """An unhandled error: logged with its traceback; the client learns nothing of it."""
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(
+        request,
+        500,
+        "Something went wrong",
+        PRIVATE_MESSAGES[500],
+        code="internal_error",
+        link=HOME,
+    )

@@ -1,4 +1,9 @@
-"""Pages and error answers: a rendered page for browsers, ``{"detail", "code"}`` for API clients."""
+"""Pages and error answers: a rendered page for browsers, ``{"detail", "code"}`` for API clients.
+
+htmx requests get what htmx can swap: :func:`render` with ``block=`` sends only that
+block of the template (plus any waiting flash messages, out of band), and
+:func:`problem` sends the error as a message in the page's ``#flashes`` region.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,14 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from markupsafe import Markup
 
 from vibetuner.web.context import get_context
+from vibetuner.web.flash import has_flashes
+from vibetuner.web.htmx import htmx_details, is_htmx
 from vibetuner.web.session_auth import login_path, wants_html
+
+FLASH_REGION = "#flashes"
 
 
 def render(
@@ -17,10 +27,34 @@ def render(
     context: dict[str, Any] | None = None,
     status_code: int = 200,
     headers: dict[str, str] | None = None,
+    *,
+    block: str | None = None,
 ) -> HTMLResponse:
-    """Render the template ``name`` as a page (``app_name`` and ``title`` are always set)."""
+    """Render the template ``name`` as a page (``app_name`` and ``title`` are always set).
+
+    ``block`` names the part of the page an htmx request swaps in: such a request gets
+    that block alone (a boosted or full-page htmx request still gets the page).
+    """
     values = {"title": "", **(context or {})}
-    return get_context(request).templates.render(request, name, values, status_code, headers)
+    templates = get_context(request).templates
+    if block is not None and htmx_details(request).wants_fragment:
+        response = templates.render(request, name, values, status_code, headers, blocks=[block])
+        return with_flashes(request, response)
+    return templates.render(request, name, values, status_code, headers)
+
+
+def with_flashes(request: Request, response: HTMLResponse) -> HTMLResponse:
+    """``response`` followed by the waiting flash messages, swapped out of band."""
+    if not has_flashes(request):
+        return response
+    extra = get_context(request).templates.env.get_template("vibetuner/flashes_oob.html")
+    html = Markup(extra.render(request=request))
+    body = bytes(response.body) + str(html).encode()
+    fresh = HTMLResponse(body, status_code=response.status_code, background=response.background)
+    for key, value in response.headers.items():
+        if key.lower() not in ("content-length", "content-type"):
+            fresh.headers.append(key, value)
+    return fresh
 
 
 def problem(
@@ -36,16 +70,35 @@ def problem(
 ) -> Response:
     """An error answer: a page for browsers, ``{"detail": message, "code": code}`` otherwise.
 
+    An htmx request gets the message in the page's flash region (``HX-Retarget``),
+    keeping its status, so a failed swap never leaves a half-replaced page.
     ``link`` is the page's way onward (default: back to the sign-in page, else home).
     """
     if html if html is not None else wants_html(request):
+        if is_htmx(request):
+            fragment = render(
+                request,
+                "vibetuner/error_flash.html",
+                {"title": title, "message": message, "status_code": status_code},
+                status_code,
+                headers,
+            )
+            fragment.headers["HX-Retarget"] = FLASH_REGION
+            fragment.headers["HX-Reswap"] = "beforeend"
+            return fragment
         if link is None:
             sign_in = login_path(request)
             link = (sign_in, "Back to sign-in") if sign_in else ("/", "Back to the home page")
         return render(
             request,
-            "auth/message.html",
-            {"title": title, "message": message, "link_url": link[0], "link_text": link[1]},
+            "error.html",
+            {
+                "title": title,
+                "message": message,
+                "link_url": link[0],
+                "link_text": link[1],
+                "status_code": status_code,
+            },
             status_code,
             headers,
         )

@@ -66,7 +66,16 @@ async def login(request: Request, user: UserModel) -> None:
     )
     request.session[SESSION_TOKEN_KEY] = token
     request.scope.pop(_SCOPE_SESSION, None)
+    first_time = user.last_login_at is None
     await user.set({UserModel.last_login_at: utcnow()})
+    if wants_html(request):
+        from vibetuner.web.flash import flash
+
+        who = f", {user.name}" if user.name else ""
+        flash(
+            request,
+            f"Welcome{who}! Your account is ready." if first_time else f"Welcome back{who}.",
+        )
 
 
 async def logout(request: Request) -> None:

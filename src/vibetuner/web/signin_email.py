@@ -25,7 +25,7 @@ from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import HTML, ValidationProblem, redirect
 from vibetuner.web.responses import problem as documented_problem
 from vibetuner.web.routers import FlatRouter
-from vibetuner.web.session_auth import login, wants_html
+from vibetuner.web.session_auth import current_user, login, wants_html
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -51,6 +51,7 @@ class MagicLinkSent(BaseModel):
 @router.get("/login", response_class=HTMLResponse, summary="Sign-in page")
 async def login_page(request: Request, context: Context, next: str | None = None) -> Response:
     """The email form plus one button per configured provider; keeps a safe ``next``."""
+    await current_user(request)  # for the page header
     return _login_form(request, context, next=after_sign_in(request, next))
 
 

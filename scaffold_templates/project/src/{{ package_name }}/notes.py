@@ -1,39 +1,92 @@
 """Notes with file attachments: the example feature, end to end.
 
-A signed-in user writes notes and attaches files. The files go to vibetuner's blob
-store (local disk or S3, by setting) and are served by its ``/blobs`` routes, which
-check ownership, so a note only links to ``/blobs/{id}/content``.
+Every route answers a normal browser request with a full page (or a redirect), so the
+app works without JavaScript, and an htmx request with just the part of the page that
+changed: ``render(..., block="note_list")`` renders one block of the same template.
+
+Files go to vibetuner's blob store (local disk or S3, by setting) and are served by its
+``/blobs`` routes, which check ownership, so a note only links to ``/blobs/{id}/content``.
+A deleted note can be brought back for ``UNDO_WINDOW``; after that it is purged with
+its files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+import math
+import re
+from datetime import timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from vibetuner import (
     BlobStorageError,
     BlobStore,
     BlobTooLarge,
     Context,
+    FlashAction,
     RequireUser,
     app_context,
+    flash,
+    hx_reswap,
+    hx_retarget,
+    is_htmx,
     parse_object_id,
 )
 from vibetuner.models import Blob, UserModel
+from vibetuner.models.mixins import utcnow
 from vibetuner.web.body_limits import body_limit
-from vibetuner.web.responses import SIGN_IN_REQUIRED, problem, redirect
+from vibetuner.web.pages import with_flashes
+from vibetuner.web.responses import SIGN_IN_REQUIRED, ValidationProblem, problem, redirect
+from vibetuner.web.session_auth import wants_html
 
 from .models import Note
 from .web import render
 
 logger = logging.getLogger(__name__)
 
+PAGE_SIZE = 10
 MAX_ATTACHMENTS = 10
+MAX_TITLE = 200
+MAX_BODY = 20_000
+UNDO_WINDOW = timedelta(minutes=10)
 # Room for the title, the text (up to 20,000 characters) and the multipart framing.
 FORM_ROOM = 256 * 1024
+# A title is one line of text: no control characters (NUL, CR, LF ...).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+ONE_LINE_NOT_BLANK = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+# The form fields are read leniently (a browser gets the form back with its errors, not
+# a 422 JSON list), so the schema of a valid note form is written out for the API docs.
+NOTE_FIELDS = {
+    "title": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_TITLE,
+        "pattern": ONE_LINE_NOT_BLANK,
+    },
+    "body": {"type": "string", "maxLength": MAX_BODY},
+}
+NOTE_FORM = {"type": "object", "required": ["title"], "properties": NOTE_FIELDS}
+NOTE_UPLOAD_FORM = {
+    **NOTE_FORM,
+    "properties": {
+        **NOTE_FIELDS,
+        "files": {
+            "type": "array",
+            "maxItems": MAX_ATTACHMENTS,
+            "items": {"type": "string", "format": "binary"},
+        },
+    },
+}
+
+
+def form_body(schema: dict[str, Any], *media_types: str) -> dict[str, Any]:
+    """``openapi_extra`` documenting a required form body of ``schema``."""
+    content = {media_type: {"schema": schema} for media_type in media_types}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 def max_note_body(request: Request) -> int:
@@ -43,66 +96,128 @@ def max_note_body(request: Request) -> int:
 
 # Bodies over max_note_body are refused (413) before FastAPI reads and spools the form.
 router = APIRouter(prefix="/notes", tags=["notes"], route_class=body_limit(max_note_body))
-# A title is one line of text: no control characters (NUL, CR, LF ...), not only spaces.
-ONE_LINE_NOT_BLANK = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
-NOT_FOUND = {404: problem("No such note, or it belongs to someone else")}
+NOT_FOUND = {404: problem("No such note, or it belongs to someone else", html=True)}
+INVALID = {
+    "model": ValidationProblem,
+    "content": {"text/html": {}},
+    "description": "A missing or invalid field (browsers: the form again, with the errors)",
+}
+PAGE_OR_FRAGMENT = {
+    "content": {"text/html": {}},
+    "description": "The page, or for htmx the part that changed",
+}
 
 
-async def owned_note(note_id: str, user: UserModel) -> Note:
+def check_note(title: str, body: str) -> dict[str, str]:
+    """What is wrong with a note's fields, by field name (empty when nothing is)."""
+    errors: dict[str, str] = {}
+    if not title.strip():
+        errors["title"] = "Give the note a title."
+    elif len(title) > MAX_TITLE:
+        errors["title"] = f"Keep the title under {MAX_TITLE} characters."
+    elif CONTROL_CHARACTERS.search(title):
+        errors["title"] = "The title must be a single line."
+    if len(body) > MAX_BODY:
+        errors["body"] = f"Keep the text under {MAX_BODY:,} characters."
+    return errors
+
+
+async def owned_note(note_id: str, user: UserModel, *, deleted: bool = False) -> Note:
     """The user's note ``note_id``; 404 when it does not exist or belongs to someone else."""
     oid = parse_object_id(note_id)
     if oid is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Note not found.")
-    note = await Note.find_one(Note.id == oid, Note.owner.id == user.id)
+    note = await Note.find_one(
+        Note.id == oid, Note.owner.id == user.id, {"deleted_at": {"$ne": None} if deleted else None}
+    )
     if note is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Note not found.")
     return note
 
 
-@router.get("", response_class=HTMLResponse, responses=SIGN_IN_REQUIRED)
-async def list_notes(request: Request, user: RequireUser) -> HTMLResponse:
-    """The user's notes, newest first, and the form to write one."""
-    notes = await Note.find(Note.owner.id == user.id).sort(-Note.db_insert_dt).to_list()
-    return render(request, "notes/index.html", {"user": user, "notes": notes})
+async def list_values(user: UserModel, page: int) -> dict[str, Any]:
+    """One page of the user's notes, newest first, with what the pager needs."""
+    live = Note.find(Note.owner.id == user.id, {"deleted_at": None})
+    total = await live.count()
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    notes = (
+        await live.sort(-Note.db_insert_dt).skip((page - 1) * PAGE_SIZE).limit(PAGE_SIZE).to_list()
+    )
+    return {"notes": notes, "page": page, "pages": pages, "total": total}
+
+
+async def purge_deleted(store: BlobStore, user: UserModel | None = None) -> int:
+    """Remove for good the notes deleted longer ago than ``UNDO_WINDOW``, with their files."""
+    cutoff = utcnow() - UNDO_WINDOW
+    query: dict[str, Any] = {"deleted_at": {"$ne": None, "$lt": cutoff}}
+    if user is not None:
+        query["owner.$id"] = user.id
+    purged = 0
+    # (Links are fetched per note: fetch_links=True would match on the fetched owner.)
+    for note in await Note.find(query).to_list():
+        await note.fetch_all_links()
+        await discard(store, [blob for blob in note.attachments if isinstance(blob, Blob)])
+        await note.delete()
+        purged += 1
+    return purged
+
+
+async def delete_notes_of(user: UserModel) -> None:
+    """Remove every note of ``user``, whose account is being deleted (vibetuner removes files)."""
+    await Note.find(Note.owner.id == user.id).delete()
+
+
+@router.get("", responses={**SIGN_IN_REQUIRED, 200: PAGE_OR_FRAGMENT})
+async def list_notes(
+    request: Request, context: Context, user: RequireUser, page: int = 1
+) -> Response:
+    """The user's notes, newest first, ten to a page, and the form to write one."""
+    await purge_deleted(context.require_blobs(), user)
+    values = await list_values(user, page)
+    return render(request, "notes/index.html", {"title": "Notes", **values}, block="note_list")
 
 
 @router.post(
     "",
-    response_class=RedirectResponse,
-    status_code=status.HTTP_303_SEE_OTHER,
     responses={
         **SIGN_IN_REQUIRED,
-        303: redirect("Created: sent to the new note"),
+        303: redirect("Created: back to the list"),
+        200: PAGE_OR_FRAGMENT,
         400: problem("A malformed form"),
         413: problem("A file is larger than BLOB_MAX_SIZE, or the whole form too large"),
+        422: INVALID,
         503: problem("A file could not be stored"),
     },
+    openapi_extra=form_body(NOTE_UPLOAD_FORM, "multipart/form-data"),
 )
 async def create_note(
     request: Request,
     context: Context,
     user: RequireUser,
-    title: Annotated[str, Form(min_length=1, max_length=200, pattern=ONE_LINE_NOT_BLANK)],
-    body: Annotated[str, Form(max_length=20_000)] = "",
+    title: Annotated[str, Form(max_length=10 * MAX_TITLE)] = "",
+    body: Annotated[str, Form(max_length=2 * MAX_BODY)] = "",
     files: Annotated[list[UploadFile], File(max_length=MAX_ATTACHMENTS)] = [],  # noqa: B006
-) -> RedirectResponse:
-    """Create a note and store its attachments; redirect to the new note."""
+) -> Response:
+    """Create a note and store its attachments."""
     # (FastAPI copies the default list for each request.)
+    errors = check_note(title, body)
+    if errors:
+        return await form_with_errors(request, user, title, body, errors)
     uploads = [f for f in files if f.filename]
-    title = title.strip()
     blobs: list[Blob] = []
     store = context.require_blobs()
     try:
         for upload in uploads:
             blob = await store.put(
                 upload,
-                filename=upload.filename,
+                filename=upload.filename or "file",
                 content_type=upload.content_type,
                 uploaded_by=user,
                 namespace="notes",
             )
             blobs.append(blob)
-        note = Note(title=title, body=body, owner=user, attachments=blobs)
+        note = Note(title=title.strip(), body=body, owner=user, attachments=blobs)
         await note.insert()
     except BaseException as exc:
         # Never leave files behind that no note points to, even when the request is
@@ -115,8 +230,33 @@ async def create_note(
                 status.HTTP_503_SERVICE_UNAVAILABLE, "The file could not be stored; try again."
             ) from None
         raise
-    target = request.app.url_path_for("show_note", note_id=str(note.id))
-    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+    flash(request, f"Saved “{note.title}”.")
+    if is_htmx(request):
+        values = await list_values(user, 1)
+        return render(request, "notes/index.html", {"title": "Notes", **values}, block="note_list")
+    return RedirectResponse(request.app.url_path_for("list_notes"), status_code=303)
+
+
+def invalid_fields(errors: dict[str, str]) -> JSONResponse:
+    """A 422 for API clients, in FastAPI's validation-error shape."""
+    detail = [
+        {"loc": ["body", field], "msg": message, "type": "value_error"}
+        for field, message in errors.items()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def form_with_errors(
+    request: Request, user: UserModel, title: str, body: str, errors: dict[str, str]
+) -> Response:
+    """The new-note form again with the user's input and what to fix (422)."""
+    if not wants_html(request):
+        return invalid_fields(errors)
+    values = {"title": "Notes", "form": {"title": title, "body": body}, "errors": errors}
+    if is_htmx(request):
+        fragment = render(request, "notes/index.html", values, 422, block="note_form")
+        return hx_reswap(hx_retarget(fragment, "#note-form"), "outerHTML")
+    return render(request, "notes/index.html", {**values, **await list_values(user, 1)}, 422)
 
 
 async def discard(store: BlobStore, blobs: list[Blob]) -> None:
@@ -125,37 +265,100 @@ async def discard(store: BlobStore, blobs: list[Blob]) -> None:
         try:
             await store.delete(blob)
         except Exception:
-            logger.exception("could not remove attachment %s of a note that was not saved", blob.id)
+            logger.exception("could not remove attachment %s", blob.id)
 
 
-@router.get(
-    "/{note_id}",
-    response_class=HTMLResponse,
-    responses={**SIGN_IN_REQUIRED, **NOT_FOUND},
-)
-async def show_note(request: Request, note_id: str, user: RequireUser) -> HTMLResponse:
-    """One note with links to its attachments."""
+@router.get("/{note_id}", responses={**SIGN_IN_REQUIRED, **NOT_FOUND, 200: PAGE_OR_FRAGMENT})
+async def show_note(request: Request, note_id: str, user: RequireUser) -> Response:
+    """One note with its attachments (pictures shown inline)."""
     note = await owned_note(note_id, user)
     await note.fetch_all_links()
-    return render(request, "notes/detail.html", {"user": user, "note": note})
+    return render(request, "notes/detail.html", {"title": note.title, "note": note})
+
+
+@router.get("/{note_id}/edit", responses={**SIGN_IN_REQUIRED, **NOT_FOUND, 200: PAGE_OR_FRAGMENT})
+async def edit_note_form(request: Request, note_id: str, user: RequireUser) -> Response:
+    """The edit form: in place of the note for htmx, as a page otherwise."""
+    note = await owned_note(note_id, user)
+    values = {"title": f"Edit {note.title}", "note": note, "form": note.model_dump(), "errors": {}}
+    return render(request, "notes/edit.html", values, block="note_edit")
+
+
+@router.post(
+    "/{note_id}",
+    responses={
+        **SIGN_IN_REQUIRED,
+        **NOT_FOUND,
+        303: redirect("Saved: back to the note"),
+        200: PAGE_OR_FRAGMENT,
+        422: INVALID,
+    },
+    openapi_extra=form_body(NOTE_FORM, "application/x-www-form-urlencoded"),
+)
+async def update_note(
+    request: Request,
+    note_id: str,
+    user: RequireUser,
+    title: Annotated[str, Form(max_length=10 * MAX_TITLE)] = "",
+    body: Annotated[str, Form(max_length=2 * MAX_BODY)] = "",
+) -> Response:
+    """Change a note's title and text."""
+    note = await owned_note(note_id, user)
+    errors = check_note(title, body)
+    if errors and not wants_html(request):
+        return invalid_fields(errors)
+    if errors:
+        values = {"title": "Edit note", "note": note, "form": {"title": title, "body": body}}
+        return render(
+            request, "notes/edit.html", {**values, "errors": errors}, 422, block="note_edit"
+        )
+    await note.set({Note.title: title.strip(), Note.body: body})
+    if is_htmx(request):
+        return render(request, "notes/card.html", {"note": note}, block="note_card")
+    flash(request, "Changes saved.")
+    return RedirectResponse(request.app.url_path_for("show_note", note_id=note_id), status_code=303)
 
 
 @router.post(
     "/{note_id}/delete",
-    response_class=RedirectResponse,
-    status_code=status.HTTP_303_SEE_OTHER,
-    responses={**SIGN_IN_REQUIRED, **NOT_FOUND, 303: redirect("Deleted: sent to the list")},
+    responses={
+        **SIGN_IN_REQUIRED,
+        **NOT_FOUND,
+        303: redirect("Deleted: back to the list"),
+        200: PAGE_OR_FRAGMENT,
+    },
 )
-async def delete_note(
-    request: Request, context: Context, note_id: str, user: RequireUser
-) -> RedirectResponse:
-    """Delete a note and its stored files; redirect to the list."""
+async def delete_note(request: Request, note_id: str, user: RequireUser) -> Response:
+    """Delete a note, with an "Undo" in the message; its files go when the undo window closes."""
     note = await owned_note(note_id, user)
-    await note.fetch_all_links()
-    store = context.require_blobs()
-    for blob in note.attachments:
-        if isinstance(blob, Blob):
-            await store.delete(blob)
-    await note.delete()
-    target = request.app.url_path_for("list_notes")
-    return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+    await note.set({Note.deleted_at: utcnow()})
+    restore = request.app.url_path_for("restore_note", note_id=note_id)
+    flash(
+        request,
+        f"Deleted “{note.title}”.",
+        action=FlashAction("Undo", restore, target="#note-list", swap="outerHTML"),
+    )
+    if is_htmx(request):
+        # The card removes itself (hx-swap="delete"); the message comes out of band.
+        return with_flashes(request, HTMLResponse(""))
+    return RedirectResponse(request.app.url_path_for("list_notes"), status_code=303)
+
+
+@router.post(
+    "/{note_id}/restore",
+    responses={
+        **SIGN_IN_REQUIRED,
+        **NOT_FOUND,
+        303: redirect("Restored: back to the list"),
+        200: PAGE_OR_FRAGMENT,
+    },
+)
+async def restore_note(request: Request, note_id: str, user: RequireUser) -> Response:
+    """Undo a delete within ``UNDO_WINDOW``."""
+    note = await owned_note(note_id, user, deleted=True)
+    await note.set({Note.deleted_at: None})
+    flash(request, f"Restored “{note.title}”.")
+    if is_htmx(request):
+        values = await list_values(user, 1)
+        return render(request, "notes/index.html", {"title": "Notes", **values}, block="note_list")
+    return RedirectResponse(request.app.url_path_for("list_notes"), status_code=303)

@@ -1,0 +1,134 @@
+"""What a signed-in user does to their own account: profile, picture, providers, deletion."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from beanie import PydanticObjectId
+
+from vibetuner.errors import LastSignInMethod, UnsupportedPicture
+from vibetuner.models.blob import Blob
+from vibetuner.models.email_verification import EmailVerificationToken
+from vibetuner.models.oauth import OAuthAccount
+from vibetuner.models.session import UserSession
+from vibetuner.models.user import UserModel
+from vibetuner.services.blob import BlobStore
+
+logger = logging.getLogger(__name__)
+
+PICTURE_MAX_SIZE = 2 * 1024 * 1024
+PICTURE_NAMESPACE = "avatars"
+# The first bytes of each accepted image format; the client's content type is not trusted.
+PICTURE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+#: Called with a user about to be deleted, to remove the app's own data of that user.
+UserDataCleaner = Callable[[UserModel], Awaitable[None]]
+
+
+def picture_type(head: bytes) -> str:
+    """The image type of a file starting with ``head``; raises ``UnsupportedPicture``."""
+    for signature, content_type in PICTURE_SIGNATURES:
+        if head.startswith(signature):
+            return content_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    raise UnsupportedPicture("the picture must be a PNG, JPEG, GIF or WebP image")
+
+
+async def rename(user: UserModel, name: str) -> UserModel:
+    """Set the display name (blank clears it)."""
+    cleaned = " ".join(name.split())[:200] or None
+    await user.set({UserModel.name: cleaned})
+    return user
+
+
+async def set_picture(user: UserModel, store: BlobStore, data: bytes, filename: str) -> Blob:
+    """Store ``data`` as the user's picture (checked image, at most 2 MiB); drops the old one."""
+    content_type = picture_type(data[:16])
+    blob = await store.put(
+        data,
+        filename=filename or "picture",
+        content_type=content_type,
+        uploaded_by=user,
+        namespace=PICTURE_NAMESPACE,
+        max_size=PICTURE_MAX_SIZE,
+    )
+    old = picture_blob_id(user)
+    await user.set({UserModel.picture: f"/blobs/{blob.id}/content"})
+    if old is not None:
+        previous = await Blob.get(old)
+        if previous is not None:
+            await store.delete(previous)
+    return blob
+
+
+def picture_blob_id(user: UserModel) -> PydanticObjectId | None:
+    """The id of the stored picture when the user's picture is one of ours."""
+    picture = user.picture or ""
+    if picture.startswith("/blobs/") and picture.endswith("/content"):
+        raw = picture.removeprefix("/blobs/").removesuffix("/content")
+        if PydanticObjectId.is_valid(raw):
+            return PydanticObjectId(raw)
+    return None
+
+
+async def remove_picture(user: UserModel, store: BlobStore | None) -> None:
+    """Clear the picture, deleting the stored file when it is one of ours."""
+    old = picture_blob_id(user)
+    await user.set({UserModel.picture: None})
+    if old is not None and store is not None:
+        previous = await Blob.get(old)
+        if previous is not None:
+            await store.delete(previous)
+
+
+async def unlink_provider(user: UserModel, provider: str, *, email_sign_in: bool) -> bool:
+    """Remove the user's link to ``provider``; False when there was none.
+
+    Raises ``LastSignInMethod`` when it is the only way left to sign in: no other
+    provider is linked and email sign-in is not offered.
+    """
+    accounts = await OAuthAccount.find({"user.$id": user.id}).to_list()
+    mine = [account for account in accounts if account.provider == provider]
+    if not mine:
+        return False
+    if not email_sign_in and len(accounts) == len(mine):
+        raise LastSignInMethod(
+            f"{provider} is the only way to sign in to this account; link another first"
+        )
+    await OAuthAccount.find({"_id": {"$in": [account.id for account in mine]}}).delete()
+    return True
+
+
+async def delete_account(
+    user: UserModel,
+    store: BlobStore | None,
+    cleaners: Sequence[UserDataCleaner] = (),
+) -> None:
+    """Delete the user and everything of theirs: the app's data (``cleaners``), files
+    (objects first), provider links, sign-in links and sessions.
+
+    Sessions go first, so the account is signed out everywhere even if a later step
+    fails; a file whose object cannot be removed stops the deletion with
+    ``BlobStorageError`` (the user still exists and can try again).
+    """
+    assert user.id is not None
+    await user.sign_out_everywhere()
+    for cleaner in cleaners:
+        await cleaner(user)
+    blobs = await Blob.find({"uploaded_by.$id": user.id}).to_list()
+    if blobs and store is None:
+        raise RuntimeError("the user has files but blob storage is not running")
+    for blob in blobs:
+        await store.delete(blob)  # type: ignore[union-attr]
+    await OAuthAccount.find({"user.$id": user.id}).delete()
+    await EmailVerificationToken.find({"email": user.email}).delete()
+    await UserSession.find({"user_id": user.id}).delete()
+    await user.delete()
+    logger.info("deleted user %s and %d file(s)", user.id, len(blobs))

@@ -1,0 +1,167 @@
+"""The account page: name and picture, linked providers, sessions, and deleting the account.
+
+Every action is a plain form post that redirects back to ``/account`` with a flash
+message, so the page works without JavaScript; an htmx request gets the changed
+section of the same template instead (``render(..., block=...)``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+
+from vibetuner.context import AppContext
+from vibetuner.errors import BlobTooLarge
+from vibetuner.models.user import UserModel
+from vibetuner.services import accounts, sessions
+from vibetuner.web.body_limits import body_limit
+from vibetuner.web.context import Context
+from vibetuner.web.flash import flash
+from vibetuner.web.htmx import hx_redirect, is_htmx
+from vibetuner.web.pages import problem, render
+from vibetuner.web.session_auth import RequireUser, logout, this_session
+
+PAGE = "account/index.html"
+# The picture form: the picture plus the multipart framing and the CSRF field.
+FORM_LIMIT = accounts.PICTURE_MAX_SIZE + 64 * 1024
+
+router = APIRouter(
+    prefix="/account",
+    tags=["account"],
+    include_in_schema=False,
+    route_class=body_limit(FORM_LIMIT),
+)
+
+
+async def _page_values(request: Request, context: AppContext, user: UserModel) -> dict[str, Any]:
+    linked = await accounts_linked(user)
+    offered = context.oauth.offered() if context.oauth is not None else []
+    this = this_session(request)
+    listed = await sessions.list_sessions(user.id)  # type: ignore[arg-type]
+    return {
+        "title": "Your account",
+        "user": user,
+        "linked": [p for p in offered if p.name in linked]
+        + [p for p in linked if p not in {o.name for o in offered}],
+        "unlinked": [p for p in offered if p.name not in linked],
+        "sessions": [(s, this is not None and s.id == this.id) for s in listed],
+        "picture_max_mb": accounts.PICTURE_MAX_SIZE // (1024 * 1024),
+        "pictures": context.blobs is not None,
+    }
+
+
+async def accounts_linked(user: UserModel) -> list[str]:
+    """Names of the providers linked to ``user``."""
+    from vibetuner.services.auth import linked_providers
+
+    return await linked_providers(user)
+
+
+async def _answer(request: Request, context: AppContext, user: UserModel, section: str) -> Response:
+    """Back to the page (a redirect), or the changed section for htmx."""
+    if is_htmx(request):
+        return render(request, PAGE, await _page_values(request, context, user), block=section)
+    return RedirectResponse(request.app.url_path_for("account_page"), status_code=303)
+
+
+@router.get("", name="account_page")
+async def account_page(request: Request, context: Context, user: RequireUser) -> Response:
+    """The signed-in user's account."""
+    return render(request, PAGE, await _page_values(request, context, user))
+
+
+@router.post("/profile", name="account_profile")
+async def update_profile(
+    request: Request,
+    context: Context,
+    user: RequireUser,
+    name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Change the display name."""
+    await accounts.rename(user, name)
+    flash(request, "Your name was saved.")
+    return await _answer(request, context, user, "profile")
+
+
+@router.post("/picture", name="account_picture")
+async def upload_picture(
+    request: Request,
+    context: Context,
+    user: RequireUser,
+    picture: Annotated[UploadFile, File()],
+) -> Response:
+    """Replace the profile picture (PNG, JPEG, GIF or WebP, at most 2 MiB)."""
+    data = await picture.read(accounts.PICTURE_MAX_SIZE + 1)
+    if not data:
+        return problem(request, 400, "No picture", "Choose an image file first.", code="bad_upload")
+    if len(data) > accounts.PICTURE_MAX_SIZE:
+        raise BlobTooLarge(accounts.PICTURE_MAX_SIZE)
+    await accounts.set_picture(user, context.require_blobs(), data, picture.filename or "")
+    flash(request, "Your picture was updated.")
+    return await _answer(request, context, user, "profile")
+
+
+@router.post("/picture/remove", name="account_picture_remove")
+async def remove_picture(request: Request, context: Context, user: RequireUser) -> Response:
+    """Go back to the initial-letter avatar."""
+    await accounts.remove_picture(user, context.blobs)
+    flash(request, "Your picture was removed.")
+    return await _answer(request, context, user, "profile")
+
+
+@router.post("/providers/{provider}/unlink", name="account_unlink")
+async def unlink(request: Request, context: Context, user: RequireUser, provider: str) -> Response:
+    """Remove a linked sign-in provider (never the last way to sign in)."""
+    if not await accounts.unlink_provider(user, provider, email_sign_in=context.auth is not None):
+        return problem(
+            request, 404, "Not linked", "That provider is not linked.", code="not_linked"
+        )
+    flash(request, "The provider was unlinked; it no longer signs you in.")
+    return await _answer(request, context, user, "providers")
+
+
+@router.post("/sessions/{session_id}/revoke", name="account_revoke_session")
+async def revoke(
+    request: Request, context: Context, user: RequireUser, session_id: str
+) -> Response:
+    """Sign one browser out; this one is sent to the home page."""
+    this = this_session(request)
+    if user.id is None or not await sessions.revoke_session(user.id, session_id):
+        return problem(
+            request,
+            404,
+            "No such session",
+            "That session has already ended.",
+            code="session_not_found",
+        )
+    if this is not None and this.public_id == session_id:
+        await logout(request)
+        flash(request, "This browser was signed out.")
+        return hx_redirect("/") if is_htmx(request) else RedirectResponse("/", status_code=303)
+    flash(request, "That browser was signed out.")
+    return await _answer(request, context, user, "sessions")
+
+
+@router.post("/delete", name="account_delete")
+async def delete(
+    request: Request,
+    context: Context,
+    user: RequireUser,
+    confirm_email: Annotated[str, Form(max_length=320)] = "",
+) -> Response:
+    """Delete the account and everything of it, once the user typed their address."""
+    if confirm_email.strip().lower() != user.email:
+        return problem(
+            request,
+            422,
+            "Not deleted",
+            "Type your email address exactly to confirm the deletion.",
+            code="confirmation_mismatch",
+            link=(request.app.url_path_for("account_page"), "Back to your account"),
+        )
+    await accounts.delete_account(user, context.blobs, context.user_data_cleaners)
+    await logout(request)
+    flash(request, "Your account and everything in it were deleted.", "info")
+    return hx_redirect("/") if is_htmx(request) else RedirectResponse("/", status_code=303)

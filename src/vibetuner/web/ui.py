@@ -1,0 +1,140 @@
+"""What every page of the layout needs: template helpers and the theme switch.
+
+Template globals (each reads ``request`` from the page's context):
+
+* ``static_url(name)`` / ``static_exists(name)`` -- content-hashed static file URLs;
+* ``path_for(name, **params)`` / ``has_route(name)`` -- route paths by name;
+* ``current_user()`` -- the signed-in user when the route looked it up (``CurrentUser``
+  or ``RequireUser``), else None; ``signed_in_hint()`` -- the browser has a session;
+* ``pop_flashes()`` -- the flash messages waiting for this page;
+* ``theme`` -- ``"light"``, ``"dark"`` or ``"system"``, from the ``vt_theme`` cookie.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import jinja2
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.routing import NoMatchFound
+
+from vibetuner.web.flash import pop_flashes
+from vibetuner.web.htmx import is_htmx
+from vibetuner.web.redirects import safe_next
+from vibetuner.web.session_auth import _SCOPE_SESSION, SESSION_TOKEN_KEY
+
+THEME_COOKIE = "vt_theme"
+THEMES = ("light", "dark", "system")
+ONE_YEAR = 365 * 24 * 3600
+
+router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False)
+
+
+def theme_of(request: Request) -> str:
+    """The colour theme this browser chose (``"system"`` unless it chose one)."""
+    value = request.cookies.get(THEME_COOKIE, "system")
+    return value if value in THEMES else "system"
+
+
+@router.post("/theme", name="set_theme")
+async def set_theme(
+    request: Request,
+    theme: Annotated[str, Form(max_length=10)],
+    next: Annotated[str, Form(max_length=2048)] = "/",
+) -> Response:
+    """Remember the colour theme in a cookie; back to ``next`` (htmx: nothing to swap)."""
+    if theme not in THEMES:
+        return Response("Unknown theme.", status_code=422, media_type="text/plain")
+    response: Response
+    if is_htmx(request):
+        response = Response(status_code=204)
+    else:
+        response = RedirectResponse(safe_next(next), status_code=303)
+    if theme == "system":
+        response.delete_cookie(THEME_COOKIE, path="/")
+    else:
+        response.set_cookie(
+            THEME_COOKIE,
+            theme,
+            max_age=ONE_YEAR,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+    return response
+
+
+def _request(context: Any) -> Request:
+    request = context.get("request")
+    if request is None:
+        raise RuntimeError("this template helper needs `request` in the template context")
+    return request  # type: ignore[no-any-return]
+
+
+@jinja2.pass_context
+def _static_url(context: Any, name: str) -> str:
+    from vibetuner.web.context import get_context
+
+    request = _request(context)
+    return get_context(request).require_static().url(name)
+
+
+@jinja2.pass_context
+def _static_exists(context: Any, name: str) -> bool:
+    from vibetuner.web.context import get_context
+
+    static = get_context(_request(context)).static
+    return static is not None and static.asset(name) is not None
+
+
+@jinja2.pass_context
+def _path_for(context: Any, name: str, /, **params: Any) -> str:
+    return str(_request(context).app.url_path_for(name, **params))
+
+
+@jinja2.pass_context
+def _has_route(context: Any, name: str) -> bool:
+    try:
+        _request(context).app.url_path_for(name)
+    except NoMatchFound:
+        return False
+    return True
+
+
+@jinja2.pass_context
+def _current_user(context: Any) -> Any:
+    if "user" in context and context["user"] is not None:
+        return context["user"]
+    active = _request(context).scope.get(_SCOPE_SESSION)
+    return getattr(active, "user", None)
+
+
+@jinja2.pass_context
+def _signed_in_hint(context: Any) -> bool:
+    request = _request(context)
+    return "session" in request.scope and SESSION_TOKEN_KEY in request.session
+
+
+@jinja2.pass_context
+def _pop_flashes(context: Any) -> list[Any]:
+    return pop_flashes(_request(context))
+
+
+def template_globals() -> dict[str, Any]:
+    """The helpers above, by the names templates use."""
+    return {
+        "static_url": _static_url,
+        "static_exists": _static_exists,
+        "path_for": _path_for,
+        "has_route": _has_route,
+        "current_user": _current_user,
+        "signed_in_hint": _signed_in_hint,
+        "pop_flashes": _pop_flashes,
+    }
+
+
+def page_context(request: Request) -> dict[str, Any]:
+    """Context processor: values every page gets."""
+    return {"theme": theme_of(request)}
