@@ -29,6 +29,14 @@ lint:
 css:
     tailwindcss --input src/vibetuner/styles/vibetuner.css --output src/vibetuner/static/vibetuner.css --minify
 
+# Refresh vibetuner's own catalogs: extract the strings, update es/de, compile. New
+# entries then need translating in src/vibetuner/locales/*/LC_MESSAGES/vibetuner.po
+# (a test fails until they are) and compiling again.
+i18n:
+    pybabel extract -F babel.cfg -k N_ -k lazy_gettext --no-location --sort-output --omit-header -o src/vibetuner/locales/vibetuner.pot .
+    pybabel update -i src/vibetuner/locales/vibetuner.pot -d src/vibetuner/locales -D vibetuner --no-fuzzy-matching
+    pybabel compile -D vibetuner -d src/vibetuner/locales --statistics
+
 # Screenshots of every page of a freshly scaffolded app, light and dark (docs/screenshots).
 screenshots:
     python scripts/screenshots.py --out docs/screenshots

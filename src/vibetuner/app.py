@@ -19,6 +19,7 @@ from vibetuner.config import Settings, get_settings
 from vibetuner.context import AppContext
 from vibetuner.errors import ConfigurationError, VibetunerError
 from vibetuner.features import Feature, check_dependencies
+from vibetuner.i18n import Catalogs
 from vibetuner.templating import Templates
 from vibetuner.web.api_docs import add_offline_docs
 from vibetuner.web.body_limits import ClientDisconnect, client_disconnected
@@ -27,6 +28,7 @@ from vibetuner.web.csrf import CSRFMiddleware
 from vibetuner.web.errors import http_error_page, server_error_page, vibetuner_error_handler
 from vibetuner.web.health import router as health_router
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
+from vibetuner.web.locale import LocaleMiddleware
 from vibetuner.web.page_security import template_globals
 from vibetuner.web.route_index import index_static_routes
 from vibetuner.web.routers import add_router
@@ -58,6 +60,7 @@ def create_app(
     settings: Settings | None = None,
     template_dirs: Sequence[str | os.PathLike[str]] = (),
     static_dirs: Sequence[str | os.PathLike[str]] = (),
+    locale_dirs: Sequence[str | os.PathLike[str]] = (),
     email_backend: EmailBackend | None = None,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
@@ -66,7 +69,8 @@ def create_app(
     ``features`` defaults to :func:`default_features`; pass ``[]`` for the core alone.
     ``models`` and ``routers`` are the app's own; its ``template_dirs`` are searched
     before the features' and vibetuner's; its ``static_dirs`` are served at ``/static``
-    (vibetuner's own files at ``/static/vibetuner/``). ``email_backend`` replaces the one
+    (vibetuner's own files at ``/static/vibetuner/``); its ``locale_dirs`` hold its
+    translation catalogs (domain ``messages``). ``email_backend`` replaces the one
     ``EMAIL_BACKEND`` names. ``lifespan`` is the app's own lifespan; it runs inside the
     framework's, after the database is ready. Extra keyword arguments go to ``FastAPI``.
     """
@@ -97,6 +101,7 @@ def create_app(
         app_models=models,
         email_backend=email_backend,
         static=static,
+        i18n=Catalogs(active.locales, active.default_locale, locale_dirs),
     )
 
     fastapi_kwargs.setdefault("title", active.app_name)
@@ -125,6 +130,8 @@ def create_app(
         session_cookie=session_options["session_cookie"],
         trusted_origins=active.csrf_trusted_origins,
     )
+    # Inside the session (it reads the saved language), around everything that renders.
+    app.add_middleware(LocaleMiddleware, catalogs=context.i18n)
     app.add_middleware(SessionMiddleware, **session_options)
     if active.security_headers:
         app.add_middleware(SecurityHeadersMiddleware, settings=active)

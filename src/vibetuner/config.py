@@ -36,6 +36,22 @@ DEFAULT_CSP = (
 )
 
 
+def _locale_code(code: str) -> str:
+    """``de-AT`` -> ``de_AT``, when Babel knows the locale; a clear error otherwise."""
+    from babel import Locale, UnknownLocaleError
+
+    from vibetuner.i18n import normalize
+
+    normalized = normalize(code)
+    try:
+        Locale.parse(normalized)
+    except (UnknownLocaleError, ValueError):
+        raise ValueError(
+            f"{code!r} is not a known locale (use codes such as en, es, de_AT)"
+        ) from None
+    return normalized
+
+
 def _string_list(value: Any) -> Any:
     """A list from a JSON list or from comma-separated text (environment variables)."""
     if isinstance(value, str):
@@ -75,6 +91,9 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     data_dir: Path = Path("data")
     log_level: str = "INFO"
+    # Languages offered (the first that matches a request wins) and the fallback.
+    locales: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["en", "es", "de"])
+    default_locale: str = "en"
 
     # --- MongoDB ---------------------------------------------------------------------
     mongodb_url: SecretStr | None = None
@@ -179,6 +198,22 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
         return value
+
+    @field_validator("locales", mode="before")
+    @classmethod
+    def _parse_locales(cls, value: Any) -> Any:
+        codes = _string_list(value)
+        if not isinstance(codes, list):
+            return codes
+        checked = [_locale_code(str(code)) for code in codes if str(code).strip()]
+        if not checked:
+            raise ValueError("name at least one locale, such as en")
+        return checked
+
+    @field_validator("default_locale")
+    @classmethod
+    def _check_default_locale(cls, value: str) -> str:
+        return _locale_code(value)
 
     @field_validator("csrf_trusted_origins", mode="before")
     @classmethod

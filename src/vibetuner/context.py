@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from vibetuner.config import Settings
     from vibetuner.features import Feature
+    from vibetuner.i18n import Catalogs
     from vibetuner.models.user import UserModel
     from vibetuner.mongo import Mongo
     from vibetuner.services.auth import AuthService
@@ -29,6 +30,12 @@ if TYPE_CHECKING:
     from vibetuner.templating import Templates
     from vibetuner.web.oauth_providers import OAuthProviders
     from vibetuner.web.static_assets import StaticAssets
+
+
+def _default_catalogs() -> Catalogs:
+    from vibetuner.i18n import Catalogs
+
+    return Catalogs()
 
 
 def document_models(extra: Sequence[type[Document]] = ()) -> list[type[Document]]:
@@ -58,6 +65,8 @@ class AppContext:
     auth: AuthService | None = None
     oauth: OAuthProviders | None = None
     static: StaticAssets | None = None
+    #: The translations (framework and app catalogs) and the locales offered.
+    i18n: Catalogs = field(default_factory=lambda: _default_catalogs())
     #: Run when a user deletes their account, to remove the app's own data of that user
     #: (``async def cleaner(user)``); vibetuner removes its own documents and files.
     user_data_cleaners: list[Callable[[UserModel], Awaitable[None]]] = field(default_factory=list)
@@ -115,7 +124,9 @@ async def running(context: AppContext) -> AsyncIterator[AppContext]:
         await init_models(mongo, context.models())
         context.mongo = mongo
         backend = context.email_backend or backend_from_settings(settings)
-        context.mailer = Mailer(backend, context.templates.env, settings.email_from)
+        context.mailer = Mailer(
+            backend, context.templates.env, settings.email_from, catalogs=context.i18n
+        )
         for feature in context.features:
             await stack.enter_async_context(feature.lifespan(context))
         try:

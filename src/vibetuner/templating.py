@@ -26,14 +26,19 @@ def template_environment(dirs: Sequence[str | os.PathLike[str]] = ()) -> jinja2.
     """An environment that looks in ``dirs`` (in order) and then in vibetuner's templates.
 
     HTML and XML templates are autoescaped; ``.txt`` templates (email text bodies,
-    subjects) are not.
+    subjects) are not. ``_()``, ``{% trans %}`` and the ``date``, ``datetime`` and
+    ``number`` filters follow the current locale (``vibetuner.i18n``).
     """
-    return jinja2.Environment(
+    from vibetuner import i18n
+
+    environment = jinja2.Environment(
         loader=_loader(dirs),
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=True),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    i18n.install(environment)
+    return environment
 
 
 def _loader(dirs: Sequence[str | os.PathLike[str]]) -> jinja2.BaseLoader:

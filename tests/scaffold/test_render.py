@@ -44,6 +44,10 @@ EXPECTED_FILES = {
     "src/{pkg}/templates/notes/edit.html",
     "src/{pkg}/styles/app.css",
     "src/{pkg}/static/.gitkeep",
+    "src/{pkg}/locales/messages.pot",
+    "src/{pkg}/locales/es/LC_MESSAGES/messages.po",
+    "src/{pkg}/locales/es/LC_MESSAGES/messages.mo",
+    "tests/test_translations.py",
     "tests/test_notes.py",
     "tests/test_pages.py",
     "tests/test_settings.py",
@@ -85,6 +89,7 @@ def test_defaults(tmp_path):
         "migrations": "migrations",
         "css": "src/my_app/styles/app.css",
         "css_output": "src/my_app/static/app.css",
+        "locales": "src/my_app/locales",
     }
     assert pyproject["tool"]["pytest"]["ini_options"]["vibetuner_app"] == "my_app.app:build_app"
 

@@ -48,13 +48,14 @@ def main() -> None:
 
 def _register() -> None:
     # Each sub-command module imports only typer and rich at module level.
-    from vibetuner.cli import blobs, css, db, run, scaffold
+    from vibetuner.cli import blobs, css, db, i18n, run, scaffold
 
     app.add_typer(scaffold.app, name="scaffold")
     app.add_typer(run.app, name="run")
     app.add_typer(db.app, name="db")
     app.add_typer(blobs.app, name="blobs")
     app.add_typer(css.app, name="css")
+    app.add_typer(i18n.app, name="i18n")
 
 
 _register()

@@ -8,6 +8,7 @@ A generated project says where its app and models are::
     migrations = "migrations"
     css = "src/my_app/styles/app.css"          # Tailwind input (optional)
     css_output = "src/my_app/static/app.css"   # what `vibetuner css build` writes
+    locales = "src/my_app/locales"             # translation catalogs (optional)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Project:
     migrations: Path
     css: Path | None = None
     css_output: Path | None = None
+    locales: Path | None = None
 
     @property
     def source_dir(self) -> Path | None:
@@ -94,6 +96,9 @@ def read_project(pyproject: Path) -> Project:
             raise ProjectError(f"[tool.vibetuner] {key} in {pyproject} must be a file path")
         css_paths.append(root / value if value else None)
     css, css_output = css_paths
+    locales = table.get("locales")
+    if locales is not None and not isinstance(locales, str):
+        raise ProjectError(f"[tool.vibetuner] locales in {pyproject} must be a folder path")
     if css is not None and css_output is None:
         raise ProjectError(
             f"[tool.vibetuner] in {pyproject} names a css input but no css_output to write"
@@ -105,6 +110,7 @@ def read_project(pyproject: Path) -> Project:
         migrations=root / migrations,
         css=css,
         css_output=css_output,
+        locales=root / locales if locales else None,
     )
 
 

@@ -52,6 +52,8 @@ class UserModel(DomainErrorsMixin, TimeStampMixin, Document):
     email: Email
     name: str | None = Field(default=None, max_length=200)
     picture: str | None = Field(default=None, max_length=2048)
+    # The language the user chose (a locale code such as "es"); None follows the browser.
+    locale: str | None = Field(default=None, max_length=20)
     # Stored once, as each account's ``user`` link; resolved by ``fetch_links=True``.
     oauth_accounts: list[BackLink[OAuthAccount]] = Field(
         default_factory=list, json_schema_extra={"original_field": "user"}

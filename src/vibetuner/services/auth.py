@@ -117,8 +117,18 @@ class AuthService:
             "email": address,
             "ttl_minutes": max(1, settings.magic_link_ttl_seconds // 60),
         }
+        # In the recipient's language: theirs when they have an account and chose one,
+        # else the language of the page that asked.
+        from vibetuner.i18n import current_locale
+
+        known = await UserModel.get_pymongo_collection().find_one(
+            {"email": address}, {"locale": 1, "_id": 0}
+        )
+        locale = (known or {}).get("locale") or current_locale()
         try:
-            await self.mailer.send_template("magic_link", to=address, context=context)
+            await self.mailer.send_template(
+                "magic_link", to=address, context=context, locale=locale
+            )
         except EmailDeliveryError as exc:
             await record.delete()
             logger.error("sign-in email to %s not sent, link withdrawn: %s", _mask(address), exc)

@@ -19,12 +19,15 @@ import uuid
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 import jinja2
 
 from vibetuner.config import Settings
 from vibetuner.errors import ConfigurationError, EmailDeliveryError
+
+if TYPE_CHECKING:
+    from vibetuner.i18n import Catalogs
 
 logger = logging.getLogger("vibetuner.email")
 
@@ -185,12 +188,19 @@ class Mailer:
     ``email/magic_link.html`` (the HTML part is optional).
     """
 
-    def __init__(self, backend: EmailBackend, environment: jinja2.Environment, sender: str) -> None:
+    def __init__(
+        self,
+        backend: EmailBackend,
+        environment: jinja2.Environment,
+        sender: str,
+        catalogs: Catalogs | None = None,
+    ) -> None:
         if not parseaddr(sender)[1]:
             raise ConfigurationError(f"EMAIL_FROM is not an email address: {sender!r}")
         self.backend = backend
         self.environment = environment
         self.sender = sender
+        self.catalogs = catalogs
 
     def render(self, name: str, *, to: str, context: dict[str, Any]) -> EmailMessage:
         """Build the message ``name`` for ``to`` (text part, plus HTML when a template exists)."""
@@ -210,9 +220,21 @@ class Mailer:
         message.add_alternative(html_template.render(context), subtype="html")
         return message
 
-    async def send_template(self, name: str, *, to: str, context: dict[str, Any]) -> None:
-        """Render and deliver; raises :class:`EmailDeliveryError` when delivery fails."""
-        await self.backend.send(self.render(name, to=to, context=context))
+    async def send_template(
+        self, name: str, *, to: str, context: dict[str, Any], locale: str | None = None
+    ) -> None:
+        """Render (in ``locale``, the recipient's language, when given) and deliver.
+
+        Raises :class:`EmailDeliveryError` when delivery fails.
+        """
+        if locale is not None and self.catalogs is not None:
+            from vibetuner.i18n import use_locale
+
+            with use_locale(self.catalogs, locale):
+                message = self.render(name, to=to, context=context)
+        else:
+            message = self.render(name, to=to, context=context)
+        await self.backend.send(message)
 
 
 def _domain(sender: str) -> str:

@@ -8,6 +8,8 @@
  *   form they sit in saves the choice in a cookie, so the server renders it next time.
  * - Flash messages: close buttons, and success messages fade after a while.
  * - Confirmations: a form or button with data-confirm="..." asks in a <dialog> first.
+ * - A <select data-autosubmit> submits its form on change.
+ * Texts it shows come from the page (data attributes), so they are translated.
  * - Forms with data-reset-on-success are cleared after a successful htmx request.
  * - File drop zones: [data-dropzone] holds a file input and a [data-drop-target];
  *   files dropped there go to the input, and [data-previews] lists them (with a
@@ -138,7 +140,8 @@
     }
     dialog.querySelector("[data-confirm-text]").textContent = element.getAttribute("data-confirm");
     var yes = dialog.querySelector("[data-confirm-yes]");
-    yes.textContent = element.getAttribute("data-confirm-action") || "Confirm";
+    yes.textContent =
+      element.getAttribute("data-confirm-action") || yes.getAttribute("data-default") || "OK";
     dialog.returnValue = "";
     dialog.showModal();
     dialog.addEventListener(
@@ -225,6 +228,13 @@
       list.append(item);
     });
   }
+  // A <select data-autosubmit> sends its form when changed (the language switch).
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (select.matches && select.matches("select[data-autosubmit]") && select.form) {
+      select.form.requestSubmit();
+    }
+  });
   document.addEventListener("change", function (event) {
     var input = event.target;
     var zone = input.closest && input.closest("[data-dropzone]");
@@ -265,11 +275,13 @@
     flash.setAttribute("role", "alert");
     var text = document.createElement("p");
     text.className = "vt-flash-text";
-    text.textContent = "The server could not be reached. Check your connection and try again.";
+    text.textContent =
+      region.getAttribute("data-offline-message") ||
+      "The server could not be reached. Check your connection and try again.";
     var close = document.createElement("button");
     close.type = "button";
     close.setAttribute("data-flash-close", "");
-    close.setAttribute("aria-label", "Dismiss");
+    close.setAttribute("aria-label", region.getAttribute("data-dismiss-label") || "Dismiss");
     close.textContent = "×";
     flash.append(text, close);
     region.append(flash);

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from vibetuner.i18n import N_
 from vibetuner.services import sessions
 from vibetuner.services.auth import linked_providers
 from vibetuner.web.context import get_context
@@ -87,8 +88,8 @@ def _cross_site(request: Request) -> Response:
     return problem(
         request,
         403,
-        "Request refused",
-        "This request came from another site and was refused.",
+        N_("Request refused"),
+        N_("This request came from another site and was refused."),
         code="cross_site_request",
     )
 

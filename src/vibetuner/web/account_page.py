@@ -14,6 +14,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from vibetuner.context import AppContext
 from vibetuner.errors import BlobTooLarge
+from vibetuner.i18n import N_
+from vibetuner.i18n import gettext as _
 from vibetuner.models.user import UserModel
 from vibetuner.services import accounts, sessions
 from vibetuner.web.body_limits import body_limit
@@ -41,7 +43,7 @@ async def _page_values(request: Request, context: AppContext, user: UserModel) -
     this = this_session(request)
     listed = await sessions.list_sessions(user.id)  # type: ignore[arg-type]
     return {
-        "title": "Your account",
+        "title": _("Your account"),
         "user": user,
         "linked": [p for p in offered if p.name in linked]
         + [p for p in linked if p not in {o.name for o in offered}],
@@ -81,7 +83,7 @@ async def update_profile(
 ) -> Response:
     """Change the display name."""
     await accounts.rename(user, name)
-    flash(request, "Your name was saved.")
+    flash(request, _("Your name was saved."))
     return await _answer(request, context, user, "profile")
 
 
@@ -95,11 +97,13 @@ async def upload_picture(
     """Replace the profile picture (PNG, JPEG, GIF or WebP, at most 2 MiB)."""
     data = await picture.read(accounts.PICTURE_MAX_SIZE + 1)
     if not data:
-        return problem(request, 400, "No picture", "Choose an image file first.", code="bad_upload")
+        return problem(
+            request, 400, N_("No picture"), N_("Choose an image file first."), code="bad_upload"
+        )
     if len(data) > accounts.PICTURE_MAX_SIZE:
         raise BlobTooLarge(accounts.PICTURE_MAX_SIZE)
     await accounts.set_picture(user, context.require_blobs(), data, picture.filename or "")
-    flash(request, "Your picture was updated.")
+    flash(request, _("Your picture was updated."))
     return await _answer(request, context, user, "profile")
 
 
@@ -107,7 +111,7 @@ async def upload_picture(
 async def remove_picture(request: Request, context: Context, user: RequireUser) -> Response:
     """Go back to the initial-letter avatar."""
     await accounts.remove_picture(user, context.blobs)
-    flash(request, "Your picture was removed.")
+    flash(request, _("Your picture was removed."))
     return await _answer(request, context, user, "profile")
 
 
@@ -116,9 +120,9 @@ async def unlink(request: Request, context: Context, user: RequireUser, provider
     """Remove a linked sign-in provider (never the last way to sign in)."""
     if not await accounts.unlink_provider(user, provider, email_sign_in=context.auth is not None):
         return problem(
-            request, 404, "Not linked", "That provider is not linked.", code="not_linked"
+            request, 404, N_("Not linked"), N_("That provider is not linked."), code="not_linked"
         )
-    flash(request, "The provider was unlinked; it no longer signs you in.")
+    flash(request, _("The provider was unlinked; it no longer signs you in."))
     return await _answer(request, context, user, "providers")
 
 
@@ -132,15 +136,15 @@ async def revoke(
         return problem(
             request,
             404,
-            "No such session",
-            "That session has already ended.",
+            N_("No such session"),
+            N_("That session has already ended."),
             code="session_not_found",
         )
     if this is not None and this.public_id == session_id:
         await logout(request)
-        flash(request, "This browser was signed out.")
+        flash(request, _("This browser was signed out."))
         return hx_redirect("/") if is_htmx(request) else RedirectResponse("/", status_code=303)
-    flash(request, "That browser was signed out.")
+    flash(request, _("That browser was signed out."))
     return await _answer(request, context, user, "sessions")
 
 
@@ -156,12 +160,12 @@ async def delete(
         return problem(
             request,
             422,
-            "Not deleted",
-            "Type your email address exactly to confirm the deletion.",
+            N_("Not deleted"),
+            N_("Type your email address exactly to confirm the deletion."),
             code="confirmation_mismatch",
-            link=(request.app.url_path_for("account_page"), "Back to your account"),
+            link=(request.app.url_path_for("account_page"), N_("Back to your account")),
         )
     await accounts.delete_account(user, context.blobs, context.user_data_cleaners)
     await logout(request)
-    flash(request, "Your account and everything in it were deleted.", "info")
+    flash(request, _("Your account and everything in it were deleted."), "info")
     return hx_redirect("/") if is_htmx(request) else RedirectResponse("/", status_code=303)

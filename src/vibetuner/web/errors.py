@@ -13,41 +13,42 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from vibetuner import errors
+from vibetuner.i18n import N_
 from vibetuner.web.pages import problem
 from vibetuner.web.session_auth import wants_html
 
-HOME = ("/", "Back to the home page")
+HOME = ("/", N_("Back to the home page"))
 
 logger = logging.getLogger("vibetuner.errors")
 
 # Most specific first; the first class the error is an instance of wins.
 STATUS_BY_ERROR: tuple[tuple[type[errors.VibetunerError], int, str], ...] = (
-    (errors.InvalidEmail, 422, "Invalid email address"),
-    (errors.MagicLinkRefused, 400, "This link cannot be used"),
-    (errors.NotSignedIn, 401, "Not signed in"),
-    (errors.AccountDisabled, 403, "Account disabled"),
-    (errors.OAuthSignInRefused, 409, "Sign-in refused"),
-    (errors.OAuthProviderUnreachable, 502, "Sign-in failed"),
-    (errors.OAuthFlowError, 400, "Sign-in failed"),
-    (errors.RateLimitExceeded, 429, "Too many requests"),
-    (errors.EmailDeliveryError, 502, "We could not send the email"),
-    (errors.LastSignInMethod, 409, "Cannot remove the last way to sign in"),
-    (errors.UnsupportedPicture, 415, "Unsupported picture"),
-    (errors.BlobTooLarge, 413, "Too large"),
-    (errors.UploadTooLarge, 413, "Too large"),
-    (errors.UploadError, 400, "Bad upload"),
-    (errors.BlobNotFound, 404, "Not found"),
-    (errors.BlobUnavailable, 404, "Not found"),
-    (errors.BlobStorageError, 503, "Storage unavailable"),
-    (errors.DuplicateKey, 409, "Already exists"),
-    (errors.DatabaseUnavailable, 503, "Service unavailable"),
+    (errors.InvalidEmail, 422, N_("Invalid email address")),
+    (errors.MagicLinkRefused, 400, N_("This link cannot be used")),
+    (errors.NotSignedIn, 401, N_("Not signed in")),
+    (errors.AccountDisabled, 403, N_("Account disabled")),
+    (errors.OAuthSignInRefused, 409, N_("Sign-in refused")),
+    (errors.OAuthProviderUnreachable, 502, N_("Sign-in failed")),
+    (errors.OAuthFlowError, 400, N_("Sign-in failed")),
+    (errors.RateLimitExceeded, 429, N_("Too many requests")),
+    (errors.EmailDeliveryError, 502, N_("We could not send the email")),
+    (errors.LastSignInMethod, 409, N_("Cannot remove the last way to sign in")),
+    (errors.UnsupportedPicture, 415, N_("Unsupported picture")),
+    (errors.BlobTooLarge, 413, N_("Too large")),
+    (errors.UploadTooLarge, 413, N_("Too large")),
+    (errors.UploadError, 400, N_("Bad upload")),
+    (errors.BlobNotFound, 404, N_("Not found")),
+    (errors.BlobUnavailable, 404, N_("Not found")),
+    (errors.BlobStorageError, 503, N_("Storage unavailable")),
+    (errors.DuplicateKey, 409, N_("Already exists")),
+    (errors.DatabaseUnavailable, 503, N_("Service unavailable")),
 )
 
 # Errors whose message is about the server, not the request: the client gets a generic line.
 PRIVATE_MESSAGES = {
-    503: "The service is unavailable; try again later.",
-    502: "An upstream service failed; try again later.",
-    500: "Something broke on our side. It has been logged; try again in a moment.",
+    503: N_("The service is unavailable; try again later."),
+    502: N_("An upstream service failed; try again later."),
+    500: N_("Something broke on our side. It has been logged; try again in a moment."),
 }
 
 
@@ -56,7 +57,7 @@ def status_for(exc: errors.VibetunerError) -> tuple[int, str]:
     for kind, status_code, title in STATUS_BY_ERROR:
         if isinstance(exc, kind):
             return status_code, title
-    return 500, "Something went wrong"
+    return 500, N_("Something went wrong")
 
 
 async def vibetuner_error_handler(request: Request, exc: Exception) -> Response:
@@ -77,15 +78,15 @@ async def vibetuner_error_handler(request: Request, exc: Exception) -> Response:
 
 
 HTTP_TITLES = {
-    400: "Bad request",
-    401: "Not signed in",
-    403: "Forbidden",
-    404: "Page not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Too large",
-    422: "Invalid input",
-    429: "Too many requests",
+    400: N_("Bad request"),
+    401: N_("Not signed in"),
+    403: N_("Forbidden"),
+    404: N_("Page not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflict"),
+    413: N_("Too large"),
+    422: N_("Invalid input"),
+    429: N_("Too many requests"),
 }
 
 
@@ -111,10 +112,10 @@ async def http_error_page(request: Request, exc: Exception) -> Response:
         return Response(status_code=exc.status_code, headers=headers)
     if not wants_html(request):
         return await http_exception_handler(request, exc)
-    title = HTTP_TITLES.get(exc.status_code, "Something went wrong")
+    title = HTTP_TITLES.get(exc.status_code, N_("Something went wrong"))
     detail = exc.detail if isinstance(exc.detail, str) else ""
     if exc.status_code == 404 and detail in ("", "Not Found"):
-        detail = "There is nothing at this address. Check the link, or start again from home."
+        detail = N_("There is nothing at this address. Check the link, or start again from home.")
     message = detail or title + "."
     return problem(request, exc.status_code, title, message, headers=headers, link=HOME)
 
@@ -125,7 +126,7 @@ async def server_error_page(request: Request, exc: Exception) -> Response:
     return problem(
         request,
         500,
-        "Something went wrong",
+        N_("Something went wrong"),
         PRIVATE_MESSAGES[500],
         code="internal_error",
         link=HOME,

@@ -13,12 +13,15 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 
+from vibetuner.i18n import N_, gettext
 from vibetuner.web.context import get_context
 from vibetuner.web.flash import has_flashes
 from vibetuner.web.htmx import htmx_details, is_htmx
 from vibetuner.web.session_auth import login_path, wants_html
 
 FLASH_REGION = "#flashes"
+BACK_TO_SIGN_IN = N_("Back to sign-in")
+BACK_HOME = N_("Back to the home page")
 
 
 def render(
@@ -67,14 +70,20 @@ def problem(
     html: bool | None = None,
     headers: dict[str, str] | None = None,
     link: tuple[str, str] | None = None,
+    values: dict[str, Any] | None = None,
 ) -> Response:
     """An error answer: a page for browsers, ``{"detail": message, "code": code}`` otherwise.
 
-    An htmx request gets the message in the page's flash region (``HX-Retarget``),
-    keeping its status, so a failed swap never leaves a half-replaced page.
-    ``link`` is the page's way onward (default: back to the sign-in page, else home).
+    People read ``title``, ``message`` and the link text in their language (each is
+    looked up in the catalogs; ``%(name)s`` placeholders are filled from ``values``);
+    API clients get the English ``message``. An htmx request gets the message in the
+    page's flash region (``HX-Retarget``), keeping its status, so a failed swap never
+    leaves a half-replaced page. ``link`` is the page's way onward (default: back to the
+    sign-in page, else home).
     """
     if html if html is not None else wants_html(request):
+        title = gettext(title)
+        message = gettext(message) % values if values else gettext(message)
         if is_htmx(request):
             fragment = render(
                 request,
@@ -88,7 +97,8 @@ def problem(
             return fragment
         if link is None:
             sign_in = login_path(request)
-            link = (sign_in, "Back to sign-in") if sign_in else ("/", "Back to the home page")
+            link = (sign_in, BACK_TO_SIGN_IN) if sign_in else ("/", BACK_HOME)
+        link = (link[0], gettext(link[1]))
         return render(
             request,
             "error.html",
@@ -102,7 +112,7 @@ def problem(
             status_code,
             headers,
         )
-    body: dict[str, Any] = {"detail": message}
+    body: dict[str, Any] = {"detail": message % values if values else message}
     if code is not None:
         body["code"] = code
     return JSONResponse(body, status_code=status_code, headers=headers)

@@ -68,14 +68,19 @@ async def login(request: Request, user: UserModel) -> None:
     request.scope.pop(_SCOPE_SESSION, None)
     first_time = user.last_login_at is None
     await user.set({UserModel.last_login_at: utcnow()})
+    from vibetuner.web.locale import prefer_user_locale
+
+    prefer_user_locale(request, user.locale)
     if wants_html(request):
+        from vibetuner.i18n import gettext as _
         from vibetuner.web.flash import flash
 
-        who = f", {user.name}" if user.name else ""
-        flash(
-            request,
-            f"Welcome{who}! Your account is ready." if first_time else f"Welcome back{who}.",
-        )
+        if first_time:
+            flash(request, _("Welcome! Your account is ready."))
+        elif user.name:
+            flash(request, _("Welcome back, %(name)s.", name=user.name))
+        else:
+            flash(request, _("Welcome back."))
 
 
 async def logout(request: Request) -> None:
@@ -102,6 +107,10 @@ async def current_session(request: Request) -> sessions.ActiveSession | None:
         active = await sessions.resolve_session(token, get_context(request).settings)
         if active is None:
             request.session.clear()  # ended, expired, or its user is gone
+        elif active.user.locale:
+            from vibetuner.web.locale import prefer_user_locale
+
+            prefer_user_locale(request, active.user.locale)
     request.scope[_SCOPE_SESSION] = active
     return active
 

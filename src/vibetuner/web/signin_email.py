@@ -17,6 +17,8 @@ from vibetuner.errors import (
     RateLimitExceeded,
     UploadTooLarge,
 )
+from vibetuner.i18n import N_
+from vibetuner.i18n import gettext as _
 from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context
 from vibetuner.web.forms import read_small_body
@@ -32,11 +34,17 @@ logger = logging.getLogger("vibetuner.auth")
 router = FlatRouter(prefix="/auth", tags=["auth"])
 
 LINK_REFUSED = {
-    "used": ("This link was already used", "Each sign-in link works only once. Ask for a new one."),
-    "expired": ("This link has expired", "Sign-in links expire after a while. Ask for a new one."),
+    "used": (
+        N_("This link was already used"),
+        N_("Each sign-in link works only once. Ask for a new one."),
+    ),
+    "expired": (
+        N_("This link has expired"),
+        N_("Sign-in links expire after a while. Ask for a new one."),
+    ),
     "unknown": (
-        "This link is not valid",
-        "The link is not one we sent, or a newer link replaced it. Ask for a new one.",
+        N_("This link is not valid"),
+        N_("The link is not one we sent, or a newer link replaced it. Ask for a new one."),
     ),
 }
 
@@ -68,7 +76,13 @@ def _login_form(
     return render(
         request,
         "auth/login.html",
-        {"title": "Sign in", "providers": providers, "next": next, "email": email, "error": error},
+        {
+            "title": _("Sign in"),
+            "providers": providers,
+            "next": next,
+            "email": email,
+            "error": error,
+        },
         status_code,
     )
 
@@ -116,38 +130,45 @@ async def request_magic_link(request: Request, context: Context) -> Response:
     try:
         body = await read_small_body(request)
     except UploadTooLarge as exc:
-        return problem(request, 413, "Too large", "The form is too large.", code=exc.code)
+        return problem(request, 413, N_("Too large"), N_("The form is too large."), code=exc.code)
     raw_email = body.get("email")
     next_path = after_sign_in(request, body.get("next"))
     html = wants_html(request)
     if not isinstance(raw_email, str) or not raw_email.strip():
-        return _invalid_email(request, context, html, "", "Enter your email address.", next_path)
+        return _invalid_email(
+            request, context, html, "", N_("Enter your email address."), next_path
+        )
     client_ip = client_address(request)  # behind TRUSTED_PROXIES; IPv6 per /64
     try:
         address = await context.require_auth().send_magic_link(
             raw_email, next_path=next_path, client_ip=client_ip
         )
     except InvalidEmail as exc:
-        message = f"That email address is not valid: {exc}"
-        return _invalid_email(request, context, html, raw_email, message, next_path)
+        message = N_("That email address is not valid: %(reason)s")
+        return _invalid_email(
+            request, context, html, raw_email, message, next_path, {"reason": str(exc)}
+        )
     except RateLimitExceeded as exc:
         minutes = max(1, (exc.retry_after + 59) // 60)
         return problem(
             request,
             429,
-            "Too many sign-in links",
-            f"Too many sign-in links were requested. Try again in {minutes} minute(s).",
+            N_("Too many sign-in links"),
+            N_("Too many sign-in links were requested. Try again in %(minutes)s minute(s)."),
             code=exc.code,
             html=html,
             headers={"Retry-After": str(exc.retry_after)},
+            values={"minutes": minutes},
         )
     except EmailDeliveryError as exc:
         return problem(
             request,
             502,
-            "We could not send the email",
-            "The sign-in email could not be sent right now, so no link was created. "
-            "Please try again in a few minutes.",
+            N_("We could not send the email"),
+            N_(
+                "The sign-in email could not be sent right now, so no link was created. "
+                "Please try again in a few minutes."
+            ),
             code=exc.code,
             html=html,
         )
@@ -157,7 +178,7 @@ async def request_magic_link(request: Request, context: Context) -> Response:
             request,
             "auth/check_inbox.html",
             {
-                "title": "Check your inbox",
+                "title": _("Check your inbox"),
                 "email": address,
                 "ttl_minutes": ttl_minutes,
                 "next": next_path,
@@ -172,14 +193,22 @@ async def request_magic_link(request: Request, context: Context) -> Response:
 
 
 def _invalid_email(
-    request: Request, context: Context, html: bool, email: str, message: str, next_path: str
+    request: Request,
+    context: Context,
+    html: bool,
+    email: str,
+    message: str,
+    next_path: str,
+    values: dict[str, str] | None = None,
 ) -> Response:
     if html:
         # Shown back in the form: without control characters (NUL, CR, LF ...).
         shown = "".join(c for c in email[:320] if c.isprintable())
+        error = _(message, **values) if values else _(message)
         return _login_form(
-            request, context, next=next_path, email=shown, error=message, status_code=422
+            request, context, next=next_path, email=shown, error=error, status_code=422
         )
+    message = message % values if values else message
     return JSONResponse(
         {
             "detail": [{"loc": ["body", "email"], "msg": message, "type": "value_error"}],
@@ -199,7 +228,7 @@ def _link_refused(request: Request, exc: MagicLinkRefused) -> Response:
         message,
         code=exc.code,
         html=True,
-        link=(sign_in, "Get a new sign-in link"),
+        link=(sign_in, N_("Get a new sign-in link")),
     )
 
 
@@ -228,7 +257,7 @@ async def confirm_magic_link(
     return render(
         request,
         "auth/confirm.html",
-        {"title": "Confirm sign-in", "email": email, "next": after_sign_in(request, next)},
+        {"title": _("Confirm sign-in"), "email": email, "next": after_sign_in(request, next)},
     )
 
 
@@ -254,7 +283,12 @@ async def follow_magic_link(
         return _link_refused(request, exc)
     except AccountDisabled as exc:
         return problem(
-            request, 403, "Account disabled", "This account is disabled.", code=exc.code, html=True
+            request,
+            403,
+            N_("Account disabled"),
+            N_("This account is disabled."),
+            code=exc.code,
+            html=True,
         )
     await login(request, user)
     logger.info("user %s signed in with an email link", user.id)

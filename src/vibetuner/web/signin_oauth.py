@@ -15,6 +15,7 @@ from vibetuner.errors import (
     OAuthProviderUnreachable,
     OAuthSignInRefused,
 )
+from vibetuner.i18n import N_
 from vibetuner.web.context import Context
 from vibetuner.web.pages import problem
 from vibetuner.web.redirects import after_sign_in
@@ -44,8 +45,8 @@ def _unknown_provider(request: Request) -> Response:
     return problem(
         request,
         404,
-        "Unknown sign-in provider",
-        "This site does not offer sign-in with that provider.",
+        N_("Unknown sign-in provider"),
+        N_("This site does not offer sign-in with that provider."),
         code="unknown_provider",
         html=True,
     )
@@ -53,7 +54,7 @@ def _unknown_provider(request: Request) -> Response:
 
 def _flow_failed(request: Request, exc: OAuthFlowError) -> Response:
     status_code = 502 if isinstance(exc, OAuthProviderUnreachable) else 400
-    return problem(request, status_code, "Sign-in failed", str(exc), code=exc.code, html=True)
+    return problem(request, status_code, N_("Sign-in failed"), str(exc), code=exc.code, html=True)
 
 
 @router.get(
@@ -104,10 +105,17 @@ async def oauth_callback(
         outcome = await context.require_auth().oauth_sign_in(identity, token, signed_in)
     except OAuthSignInRefused as exc:
         status_code = 409 if exc.reason in ("unverified_email", "already_linked") else 400
-        return problem(request, status_code, "Sign-in refused", str(exc), code=exc.code, html=True)
+        return problem(
+            request, status_code, N_("Sign-in refused"), str(exc), code=exc.code, html=True
+        )
     except AccountDisabled as exc:
         return problem(
-            request, 403, "Account disabled", "This account is disabled.", code=exc.code, html=True
+            request,
+            403,
+            N_("Account disabled"),
+            N_("This account is disabled."),
+            code=exc.code,
+            html=True,
         )
     target = after_sign_in(request, request.session.pop(NEXT_SESSION_KEY, None))
     await login(request, outcome.user)

@@ -7,7 +7,8 @@ Template globals (each reads ``request`` from the page's context):
 * ``current_user()`` -- the signed-in user when the route looked it up (``CurrentUser``
   or ``RequireUser``), else None; ``signed_in_hint()`` -- the browser has a session;
 * ``pop_flashes()`` -- the flash messages waiting for this page;
-* ``theme`` -- ``"light"``, ``"dark"`` or ``"system"``, from the ``vt_theme`` cookie.
+* ``theme`` -- ``"light"``, ``"dark"`` or ``"system"``, from the ``vt_theme`` cookie;
+* ``locale`` and ``locales`` -- the page's language and ``(code, name)`` of those offered.
 """
 
 from __future__ import annotations
@@ -63,6 +64,41 @@ async def set_theme(
             samesite="lax",
             secure=request.url.scheme == "https",
         )
+    return response
+
+
+@router.post("/locale", name="set_locale")
+async def set_locale(
+    request: Request,
+    locale: Annotated[str, Form(max_length=20)],
+    next: Annotated[str, Form(max_length=2048)] = "/",
+) -> Response:
+    """Answer in ``locale`` from now on: a cookie, and the signed-in user's preference."""
+    from vibetuner.web.context import get_context
+    from vibetuner.web.locale import LOCALE_COOKIE, SESSION_LOCALE_KEY
+    from vibetuner.web.session_auth import current_user
+
+    chosen = get_context(request).i18n.pick(locale)
+    if chosen is None:
+        return Response("Unsupported language.", status_code=422, media_type="text/plain")
+    user = await current_user(request)
+    if user is not None:
+        await user.set({"locale": chosen})
+        request.session[SESSION_LOCALE_KEY] = chosen
+    response: Response
+    if is_htmx(request):
+        response = Response(status_code=204, headers={"HX-Refresh": "true"})
+    else:
+        response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        LOCALE_COOKIE,
+        chosen,
+        max_age=ONE_YEAR,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
@@ -137,4 +173,11 @@ def template_globals() -> dict[str, Any]:
 
 def page_context(request: Request) -> dict[str, Any]:
     """Context processor: values every page gets."""
-    return {"theme": theme_of(request)}
+    from vibetuner.i18n import current_locale
+    from vibetuner.web.context import get_context
+
+    return {
+        "theme": theme_of(request),
+        "locale": current_locale(),
+        "locales": get_context(request).i18n.names(),
+    }

@@ -35,6 +35,8 @@ from vibetuner import (
     is_htmx,
     parse_object_id,
 )
+from vibetuner.i18n import N_
+from vibetuner.i18n import gettext as _
 from vibetuner.models import Blob, UserModel
 from vibetuner.models.mixins import utcnow
 from vibetuner.web.body_limits import body_limit
@@ -108,18 +110,28 @@ PAGE_OR_FRAGMENT = {
 }
 
 
-def check_note(title: str, body: str) -> dict[str, str]:
+# What is wrong with a field: a message (translated for people, English for API
+# clients) and the values of its placeholders.
+Problem = tuple[str, dict[str, Any]]
+
+
+def check_note(title: str, body: str) -> dict[str, Problem]:
     """What is wrong with a note's fields, by field name (empty when nothing is)."""
-    errors: dict[str, str] = {}
+    errors: dict[str, Problem] = {}
     if not title.strip():
-        errors["title"] = "Give the note a title."
+        errors["title"] = (N_("Give the note a title."), {})
     elif len(title) > MAX_TITLE:
-        errors["title"] = f"Keep the title under {MAX_TITLE} characters."
+        errors["title"] = (N_("Keep the title under %(max)d characters."), {"max": MAX_TITLE})
     elif CONTROL_CHARACTERS.search(title):
-        errors["title"] = "The title must be a single line."
+        errors["title"] = (N_("The title must be a single line."), {})
     if len(body) > MAX_BODY:
-        errors["body"] = f"Keep the text under {MAX_BODY:,} characters."
+        errors["body"] = (N_("Keep the text under %(max)d characters."), {"max": MAX_BODY})
     return errors
+
+
+def shown(errors: dict[str, Problem]) -> dict[str, str]:
+    """The problems in the reader's language, by field name."""
+    return {field: _(message, **values) for field, (message, values) in errors.items()}
 
 
 async def owned_note(note_id: str, user: UserModel, *, deleted: bool = False) -> Note:
@@ -175,7 +187,7 @@ async def list_notes(
     """The user's notes, newest first, ten to a page, and the form to write one."""
     await purge_deleted(context.require_blobs(), user)
     values = await list_values(user, page)
-    return render(request, "notes/index.html", {"title": "Notes", **values}, block="note_list")
+    return render(request, "notes/index.html", {"title": _("Notes"), **values}, block="note_list")
 
 
 @router.post(
@@ -227,32 +239,34 @@ async def create_note(
             raise HTTPException(413, str(exc)) from None
         if isinstance(exc, BlobStorageError):
             raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, "The file could not be stored; try again."
+                status.HTTP_503_SERVICE_UNAVAILABLE, N_("The file could not be stored; try again.")
             ) from None
         raise
-    flash(request, f"Saved “{note.title}”.")
+    flash(request, _("Saved “%(title)s”.", title=note.title))
     if is_htmx(request):
         values = await list_values(user, 1)
-        return render(request, "notes/index.html", {"title": "Notes", **values}, block="note_list")
+        return render(
+            request, "notes/index.html", {"title": _("Notes"), **values}, block="note_list"
+        )
     return RedirectResponse(request.app.url_path_for("list_notes"), status_code=303)
 
 
-def invalid_fields(errors: dict[str, str]) -> JSONResponse:
-    """A 422 for API clients, in FastAPI's validation-error shape."""
+def invalid_fields(errors: dict[str, Problem]) -> JSONResponse:
+    """A 422 for API clients, in FastAPI's validation-error shape (in English)."""
     detail = [
-        {"loc": ["body", field], "msg": message, "type": "value_error"}
-        for field, message in errors.items()
+        {"loc": ["body", field], "msg": message % values, "type": "value_error"}
+        for field, (message, values) in errors.items()
     ]
     return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def form_with_errors(
-    request: Request, user: UserModel, title: str, body: str, errors: dict[str, str]
+    request: Request, user: UserModel, title: str, body: str, errors: dict[str, Problem]
 ) -> Response:
     """The new-note form again with the user's input and what to fix (422)."""
     if not wants_html(request):
         return invalid_fields(errors)
-    values = {"title": "Notes", "form": {"title": title, "body": body}, "errors": errors}
+    values = {"title": _("Notes"), "form": {"title": title, "body": body}, "errors": shown(errors)}
     if is_htmx(request):
         fragment = render(request, "notes/index.html", values, 422, block="note_form")
         return hx_reswap(hx_retarget(fragment, "#note-form"), "outerHTML")
@@ -280,7 +294,12 @@ async def show_note(request: Request, note_id: str, user: RequireUser) -> Respon
 async def edit_note_form(request: Request, note_id: str, user: RequireUser) -> Response:
     """The edit form: in place of the note for htmx, as a page otherwise."""
     note = await owned_note(note_id, user)
-    values = {"title": f"Edit {note.title}", "note": note, "form": note.model_dump(), "errors": {}}
+    values = {
+        "title": _("Edit “%(title)s”", title=note.title),
+        "note": note,
+        "form": note.model_dump(),
+        "errors": {},
+    }
     return render(request, "notes/edit.html", values, block="note_edit")
 
 
@@ -308,14 +327,14 @@ async def update_note(
     if errors and not wants_html(request):
         return invalid_fields(errors)
     if errors:
-        values = {"title": "Edit note", "note": note, "form": {"title": title, "body": body}}
+        values = {"title": _("Edit note"), "note": note, "form": {"title": title, "body": body}}
         return render(
-            request, "notes/edit.html", {**values, "errors": errors}, 422, block="note_edit"
+            request, "notes/edit.html", {**values, "errors": shown(errors)}, 422, block="note_edit"
         )
     await note.set({Note.title: title.strip(), Note.body: body})
     if is_htmx(request):
         return render(request, "notes/card.html", {"note": note}, block="note_card")
-    flash(request, "Changes saved.")
+    flash(request, _("Changes saved."))
     return RedirectResponse(request.app.url_path_for("show_note", note_id=note_id), status_code=303)
 
 
@@ -335,8 +354,8 @@ async def delete_note(request: Request, note_id: str, user: RequireUser) -> Resp
     restore = request.app.url_path_for("restore_note", note_id=note_id)
     flash(
         request,
-        f"Deleted “{note.title}”.",
-        action=FlashAction("Undo", restore, target="#note-list", swap="outerHTML"),
+        _("Deleted “%(title)s”.", title=note.title),
+        action=FlashAction(_("Undo"), restore, target="#note-list", swap="outerHTML"),
     )
     if is_htmx(request):
         # The card removes itself (hx-swap="delete"); the message comes out of band.
@@ -357,8 +376,10 @@ async def restore_note(request: Request, note_id: str, user: RequireUser) -> Res
     """Undo a delete within ``UNDO_WINDOW``."""
     note = await owned_note(note_id, user, deleted=True)
     await note.set({Note.deleted_at: None})
-    flash(request, f"Restored “{note.title}”.")
+    flash(request, _("Restored “%(title)s”.", title=note.title))
     if is_htmx(request):
         values = await list_values(user, 1)
-        return render(request, "notes/index.html", {"title": "Notes", **values}, block="note_list")
+        return render(
+            request, "notes/index.html", {"title": _("Notes"), **values}, block="note_list"
+        )
     return RedirectResponse(request.app.url_path_for("list_notes"), status_code=303)

@@ -17,6 +17,8 @@ from vibetuner import render_page
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 # Built by `vibetuner css build` from styles/app.css (and by `vibetuner run dev` as you edit).
 STATIC_DIR = Path(__file__).parent / "static"
+# This app's translations (domain "messages"), on top of vibetuner's own.
+LOCALES_DIR = Path(__file__).parent / "locales"
 
 
 def render(

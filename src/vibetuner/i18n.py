@@ -1,0 +1,293 @@
+"""Translations with Babel: catalogs, the locale of the work at hand, and gettext.
+
+vibetuner's own strings live in the ``vibetuner`` domain (``vibetuner/locales``, shipped
+compiled); an app adds its own catalogs (domain ``messages``), whose entries win over
+the framework's. Which locale applies is decided per request by
+``vibetuner.web.locale`` and kept in a context variable, so ``gettext`` here, ``_()`` in
+templates and the date and number filters all follow it without being passed anything::
+
+    from vibetuner.i18n import gettext as _, ngettext
+
+    flash(request, _("Saved."))
+    ngettext("%(num)d file", "%(num)d files", count) % {"num": count}
+
+Outside a request (scripts, emails to a given person) use :func:`use_locale`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.support import LazyProxy, NullTranslations, Translations
+
+DOMAIN = "vibetuner"
+APP_DOMAIN = "messages"
+FRAMEWORK_LOCALES = Path(__file__).resolve().parent / "locales"
+
+
+def N_(message: str) -> str:  # noqa: N802 -- the conventional name of the marker
+    """Mark ``message`` for extraction without translating it (translated where shown)."""
+    return message
+
+
+class Catalogs:
+    """The translations of one app: framework catalogs, then the app's own on top.
+
+    ``supported`` are the locales offered (the first that exists for a request wins);
+    a locale without a catalog falls back to the source strings (English).
+    """
+
+    def __init__(
+        self,
+        supported: Sequence[str] = ("en",),
+        default: str = "en",
+        app_dirs: Sequence[str | os.PathLike[str]] = (),
+    ) -> None:
+        self.supported = [normalize(code) for code in supported]
+        self.default = normalize(default)
+        if self.default not in self.supported:
+            self.supported.insert(0, self.default)
+        self.app_dirs = [Path(d) for d in app_dirs]
+        self._loaded: dict[str, NullTranslations] = {}
+
+    def add_dir(self, directory: str | os.PathLike[str]) -> None:
+        """Also load the ``messages`` catalogs of ``directory`` (later folders win)."""
+        self.app_dirs.append(Path(directory))
+        self._loaded.clear()
+
+    def translations(self, locale: str) -> NullTranslations:
+        """The merged translations for ``locale`` (loaded once)."""
+        found = self._loaded.get(locale)
+        if found is None:
+            found = Translations.load(str(FRAMEWORK_LOCALES), [locale], DOMAIN)
+            for directory in self.app_dirs:
+                own = Translations.load(str(directory), [locale], APP_DOMAIN)
+                if isinstance(own, Translations):
+                    if isinstance(found, Translations):
+                        found.merge(own)
+                    else:
+                        found = own
+            self._loaded[locale] = found
+        return found
+
+    def pick(self, candidate: str | None) -> str | None:
+        """``candidate`` (``de-AT``, ``es``) as a supported locale, or None."""
+        if not candidate:
+            return None
+        code = normalize(candidate)
+        if code in self.supported:
+            return code
+        language = code.split("_", 1)[0]
+        return language if language in self.supported else None
+
+    def negotiate(self, accept_language: str) -> str | None:
+        """The best supported locale for an ``Accept-Language`` header, or None."""
+        ranked: list[tuple[float, int, str]] = []
+        for position, part in enumerate(accept_language.split(",")[:20]):
+            pieces = part.strip().split(";")
+            tag, quality = pieces[0].strip(), 1.0
+            for parameter in pieces[1:]:
+                name, _, value = parameter.strip().partition("=")
+                if name == "q":
+                    try:
+                        quality = float(value)
+                    except ValueError:
+                        quality = 0.0
+            if tag and tag != "*" and quality > 0:
+                ranked.append((-quality, position, tag))
+        for _quality, _position, tag in sorted(ranked):
+            chosen = self.pick(tag)
+            if chosen is not None:
+                return chosen
+        return None
+
+    def names(self) -> list[tuple[str, str]]:
+        """``(code, name in its own language)`` of every supported locale."""
+        return [(code, display_name(code)) for code in self.supported]
+
+
+def normalize(code: str) -> str:
+    """``de-AT`` / ``de_at`` -> ``de_AT``; ``ES`` -> ``es``."""
+    language, _, region = code.strip().replace("-", "_").partition("_")
+    return f"{language.lower()}_{region.upper()}" if region else language.lower()
+
+
+def display_name(code: str) -> str:
+    """The locale's own name for itself, capitalised (``Deutsch``, ``español``)."""
+    try:
+        name = Locale.parse(code).get_display_name(code) or code
+    except (UnknownLocaleError, ValueError):
+        return code
+    return name[:1].upper() + name[1:]
+
+
+@dataclass
+class LocaleState:
+    """The locale of the work at hand and its translations (changed in place)."""
+
+    locale: str
+    translations: NullTranslations
+
+
+_NO_TRANSLATIONS = NullTranslations()
+_state: ContextVar[LocaleState | None] = ContextVar("vibetuner_locale", default=None)
+
+
+def current_locale() -> str:
+    """The locale in force (``en`` outside any request)."""
+    state = _state.get()
+    return state.locale if state is not None else "en"
+
+
+def _translations() -> NullTranslations:
+    state = _state.get()
+    return state.translations if state is not None else _NO_TRANSLATIONS
+
+
+def gettext(message: str, **variables: Any) -> str:
+    """``message`` in the current locale; ``%(name)s`` placeholders filled from ``variables``."""
+    text = _translations().gettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+    """The singular or plural form for ``num`` in the current locale (``%(num)d`` is set)."""
+    text = _translations().ngettext(singular, plural, num)
+    return text % {"num": num, **variables}
+
+
+def _template_gettext(message: str) -> str:
+    # Jinja's "newstyle" gettext fills the placeholders (and escapes) itself.
+    return _translations().gettext(message)
+
+
+def _template_ngettext(singular: str, plural: str, num: int) -> str:
+    return _translations().ngettext(singular, plural, num)
+
+
+def lazy_gettext(message: str, **variables: Any) -> LazyProxy:
+    """``gettext`` evaluated when the string is used (for module-level constants)."""
+    return LazyProxy(gettext, message, enable_cache=False, **variables)
+
+
+def begin(catalogs: Catalogs, locale: str) -> Any:
+    """Make ``locale`` current for this task; returns the token for :func:`end`."""
+    return _state.set(LocaleState(locale, catalogs.translations(locale)))
+
+
+def end(token: Any) -> None:
+    """Undo :func:`begin`."""
+    _state.reset(token)
+
+
+def switch(catalogs: Catalogs, locale: str) -> None:
+    """Change the current locale in place (a signed-in user's preference, found later)."""
+    state = _state.get()
+    if state is None:
+        begin(catalogs, locale)
+        return
+    state.locale = locale
+    state.translations = catalogs.translations(locale)
+
+
+@contextmanager
+def use_locale(catalogs: Catalogs, locale: str | None) -> Iterator[str]:
+    """Run a block in ``locale`` (a supported one, else the default): an email to a person."""
+    chosen = catalogs.pick(locale) or catalogs.default
+    token = begin(catalogs, chosen)
+    try:
+        yield chosen
+    finally:
+        end(token)
+
+
+def format_date(value: date | datetime | None, format: str = "medium") -> str:
+    """A date in the current locale (``25 Nov 2026``, ``25.11.2026`` ...)."""
+    if value is None:
+        return ""
+    from babel.dates import format_date as babel_format_date
+
+    return babel_format_date(value, format=format, locale=current_locale())
+
+
+def format_datetime(value: datetime | None, format: str = "medium") -> str:
+    """A date and time in the current locale, in UTC."""
+    if value is None:
+        return ""
+    from babel.dates import format_datetime as babel_format_datetime
+
+    return babel_format_datetime(value, format=format, tzinfo=None, locale=current_locale())
+
+
+def format_number(value: float | int) -> str:
+    """A number with the current locale's separators (``1,234.5``, ``1.234,5``)."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, locale=current_locale())
+
+
+def install(environment: Any) -> None:
+    """Give a Jinja2 environment ``_()``, ``{% trans %}`` and the locale filters."""
+    environment.add_extension("jinja2.ext.i18n")
+    environment.install_gettext_callables(_template_gettext, _template_ngettext, newstyle=True)
+    environment.filters.update(
+        {"date": format_date, "datetime": format_datetime, "number": format_number}
+    )
+    environment.globals["current_locale"] = current_locale
+
+
+def catalog_problems(po_file: str | os.PathLike[str]) -> list[str]:
+    """The entries of a ``.po`` catalog that are untranslated or fuzzy, one line each."""
+    from babel.messages.pofile import read_po
+
+    with open(po_file, "rb") as handle:
+        catalog = read_po(handle)
+    problems = []
+    for message in catalog:
+        if not message.id:
+            continue
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if message.fuzzy:
+            problems.append(f"fuzzy: {message.id!r}")
+        elif not all(strings):
+            problems.append(f"untranslated: {message.id!r}")
+    return problems
+
+
+# Where strings are looked for: Python modules and Jinja2 templates (HTML and text).
+EXTRACT_MAPPING = [
+    ("**.py", "python"),
+    ("**/templates/**.html", "jinja2"),
+    ("**/templates/**.txt", "jinja2"),
+]
+EXTRACT_KEYWORDS = ("N_", "lazy_gettext")
+
+
+def extract_messages(source_dir: str | os.PathLike[str]) -> set[str]:
+    """The translatable strings (singular ids) used under ``source_dir`` right now."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+
+    keywords: dict[str, Any] = {**DEFAULT_KEYWORDS, **{k: None for k in EXTRACT_KEYWORDS}}
+    found: set[str] = set()
+    for _filename, _lineno, message, _comments, _context in extract_from_dir(
+        str(source_dir), method_map=EXTRACT_MAPPING, keywords=keywords
+    ):
+        found.add(message[0] if isinstance(message, tuple) else message)
+    return found
+
+
+def catalog_ids(po_file: str | os.PathLike[str]) -> set[str]:
+    """The (singular) message ids of a catalog."""
+    from babel.messages.pofile import read_po
+
+    with open(po_file, "rb") as handle:
+        catalog = read_po(handle)
+    return {str(m.id[0]) if isinstance(m.id, (tuple, list)) else str(m.id) for m in catalog if m.id}

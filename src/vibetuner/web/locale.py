@@ -1,0 +1,80 @@
+"""Which language a request is answered in.
+
+In order: the signed-in user's saved preference (kept in the session when they sign in
+or change it, and checked again when the route looks the user up), the ``vt_locale``
+cookie set by the layout's language switch, the browser's ``Accept-Language``, then
+``DEFAULT_LOCALE``. Only ``LOCALES`` are ever chosen.
+"""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from vibetuner import i18n
+
+LOCALE_COOKIE = "vt_locale"
+SESSION_LOCALE_KEY = "locale"
+SCOPE_LOCALE = "vibetuner.locale"
+
+
+def choose_locale(scope: Scope, catalogs: i18n.Catalogs) -> str:
+    """The locale for a request, by the precedence above (the user is looked up later)."""
+    session: dict[str, Any] = scope.get("session") or {}
+    headers = Headers(scope=scope)
+    chosen = catalogs.pick(session.get(SESSION_LOCALE_KEY))
+    if chosen is None:
+        chosen = catalogs.pick(_cookie(headers.get("cookie", ""), LOCALE_COOKIE))
+    if chosen is None:
+        chosen = catalogs.negotiate(headers.get("accept-language", "")[:512])
+    return chosen or catalogs.default
+
+
+def _cookie(header: str, name: str) -> str | None:
+    if name not in header:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except Exception:  # a malformed Cookie header: no preference
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else None
+
+
+class LocaleMiddleware:
+    """Makes the request's locale current for everything that runs inside it."""
+
+    def __init__(self, app: ASGIApp, catalogs: i18n.Catalogs) -> None:
+        self.app = app
+        self.catalogs = catalogs
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        locale = choose_locale(scope, self.catalogs)
+        scope[SCOPE_LOCALE] = locale
+        token = i18n.begin(self.catalogs, locale)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            i18n.end(token)
+
+
+def prefer_user_locale(request: Any, user_locale: str | None) -> None:
+    """Switch to a signed-in user's saved language, and remember it in the session."""
+    from vibetuner.web.context import get_context
+
+    catalogs = get_context(request).i18n
+    chosen = catalogs.pick(user_locale)
+    if chosen is None:
+        return
+    if "session" in request.scope and request.session.get(SESSION_LOCALE_KEY) != chosen:
+        request.session[SESSION_LOCALE_KEY] = chosen
+    if request.scope.get(SCOPE_LOCALE) != chosen:
+        request.scope[SCOPE_LOCALE] = chosen
+        i18n.switch(catalogs, chosen)
