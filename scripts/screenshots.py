@@ -185,6 +185,12 @@ def main() -> None:
                 shoot("account")
                 page.goto(base + "/no-such-page")
                 shoot("not-found")
+                # The same pages in other languages (the browser asks for them).
+                page.set_extra_http_headers({"Accept-Language": "es"})
+                page.goto(base + "/notes")
+                shoot("notes-es")
+                page.goto(base + "/account")
+                shoot("account-es")
                 browser.close()
         finally:
             server.terminate()
