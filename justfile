@@ -52,3 +52,4 @@ bench:
     python bench/requests.py
     python bench/scaffold.py
     python bench/blob_memory.py
+    python bench/jobs.py

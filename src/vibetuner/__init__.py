@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "Feature": "vibetuner.features",
     "AuthFeature": "vibetuner.web.auth",
     "BlobsFeature": "vibetuner.web.blobs",
+    "JobsFeature": "vibetuner.jobs.feature",
     "Settings": "vibetuner.config",
     "get_settings": "vibetuner.config",
     "AppContext": "vibetuner.context",
@@ -71,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "BlobUnavailable": "vibetuner.errors",
     "EmailDeliveryError": "vibetuner.errors",
     "RateLimitExceeded": "vibetuner.errors",
+    "JobQueueUnavailable": "vibetuner.errors",
 }
 # Names whose attribute differs from the public name.
 _ALIASES = {"render_page": "render", "problem_page": "problem"}
@@ -82,6 +84,7 @@ __all__ = [
     "Feature",
     "AuthFeature",
     "BlobsFeature",
+    "JobsFeature",
     "Settings",
     "get_settings",
     "AppContext",
@@ -130,6 +133,7 @@ __all__ = [
     "BlobUnavailable",
     "EmailDeliveryError",
     "RateLimitExceeded",
+    "JobQueueUnavailable",
 ]
 
 if TYPE_CHECKING:
@@ -147,10 +151,12 @@ if TYPE_CHECKING:
         DuplicateEmail,
         DuplicateKey,
         EmailDeliveryError,
+        JobQueueUnavailable,
         RateLimitExceeded,
         VibetunerError,
     )
     from vibetuner.features import Feature
+    from vibetuner.jobs.feature import JobsFeature
     from vibetuner.models import (
         Blob,
         BlobStatus,

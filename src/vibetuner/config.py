@@ -119,6 +119,18 @@ class Settings(BaseSettings):
     # Addresses or networks of the reverse proxies in front of the app ("*": any peer).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # --- background jobs ---------------------------------------------------------------
+    # Unset: jobs run in the web process. Set: they go to Redis, for `vibetuner run worker`.
+    redis_url: SecretStr | None = None
+    jobs_queue: str = Field(default="default", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    jobs_concurrency: int = Field(default=16, ge=1, le=1000)
+    # Seconds before a job whose worker went silent is handed to another worker.
+    jobs_idle_timeout: float = Field(default=60, gt=0)
+    # Seconds a stopping process waits for running jobs.
+    jobs_shutdown_grace: float = Field(default=10, ge=0)
+    # /health also reports how many jobs wait.
+    jobs_health_depth: bool = False
+
     # --- sign-in ---------------------------------------------------------------------
     magic_link_ttl_seconds: int = Field(default=15 * 60, ge=60, le=7 * 24 * 3600)
     magic_link_rate_per_email: int = Field(default=5, ge=1)
@@ -189,6 +201,15 @@ class Settings(BaseSettings):
         ):
             # The value may hold a password: it is not repeated here.
             raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
     @field_validator("oidc_providers", mode="before")

@@ -220,3 +220,15 @@ class UnsupportedPicture(UploadError):
     """A profile picture that is not a PNG, JPEG, GIF or WebP image."""
 
     code = "unsupported_picture"
+
+
+class JobQueueUnavailable(VibetunerError):
+    """The job broker (Redis) cannot be reached, so the job was not queued."""
+
+    code = "job_queue_unavailable"
+
+
+class JobArgumentError(VibetunerError, TypeError):
+    """A job was enqueued with arguments its function does not take or that cannot be stored."""
+
+    code = "job_arguments_invalid"

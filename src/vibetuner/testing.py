@@ -104,6 +104,7 @@ def vibetuner_settings(tmp_path: Path, mongo_backend: str) -> Any:
         "blob_backend": "local",
         "mongodb_url": None,
         "mongodb_db": None,
+        "redis_url": None,
     }
     if mongo_backend == "mongodb":
         values["mongodb_url"] = real_mongodb_url()
@@ -399,6 +400,23 @@ class Outbox:
 def _addresses(message: EmailMessage, header: str) -> list[Any]:
     value = message.get(header)
     return list(value.addresses) if value is not None else []
+
+
+@pytest.fixture
+def jobs(app: Any) -> Any:
+    """The in-process job queue of the app under test (it needs ``JobsFeature``).
+
+    ``jobs.enqueued`` lists what was queued (name, args, kwargs, delay, key);
+    ``await jobs.drain()`` runs everything queued so far, and what it queues, to the end.
+    """
+    from vibetuner.jobs.inprocess import InProcessQueue
+
+    queue = app_context(app).extras.get("jobs")
+    if queue is None:
+        pytest.fail("the app under test has no JobsFeature")
+    if not isinstance(queue, InProcessQueue):
+        pytest.fail("the jobs fixture runs jobs in process: unset REDIS_URL for these tests")
+    return queue
 
 
 @pytest.fixture

@@ -236,11 +236,13 @@ async def test_production_cookie_is_secure():
 
 
 def test_importing_models_stays_light():
+    """Models, the package and the jobs API load no storage, sign-in, scaffold, server or
+    job-broker library (those come with the features that use them)."""
     code = textwrap.dedent(
         """
-        import sys, vibetuner.models
-        heavy = [m for m in ("aioboto3", "authlib", "copier", "uvicorn") if m in sys.modules]
-        print(",".join(heavy))
+        import sys, vibetuner, vibetuner.models, vibetuner.jobs
+        heavy = ("aioboto3", "authlib", "copier", "uvicorn", "streaq", "coredis", "babel.dates")
+        print(",".join(m for m in heavy if m in sys.modules))
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -172,7 +172,13 @@ def test_run_dev_quick_start(installed):
     try:
         health = server.wait_for_health(f"{base}/health")
         assert health.status_code == 200
-        assert health.json() == {"status": "ok", "database": "ok", "backend": "memory"}
+        assert health.json() == {
+            "status": "ok",
+            "database": "ok",
+            "backend": "memory",
+            "jobs": "ok",
+            "jobs_backend": "in-process",
+        }
 
         with httpx.Client(base_url=base, timeout=10) as browser:
             home = browser.get("/")

@@ -33,6 +33,7 @@ EXPECTED_FILES = {
     "src/{pkg}/app.py",
     "src/{pkg}/models.py",
     "src/{pkg}/notes.py",
+    "src/{pkg}/jobs.py",
     "src/{pkg}/pages.py",
     "src/{pkg}/settings.py",
     "src/{pkg}/web.py",
@@ -48,6 +49,7 @@ EXPECTED_FILES = {
     "src/{pkg}/locales/es/LC_MESSAGES/messages.po",
     "src/{pkg}/locales/es/LC_MESSAGES/messages.mo",
     "tests/test_translations.py",
+    "tests/test_jobs.py",
     "tests/test_notes.py",
     "tests/test_pages.py",
     "tests/test_settings.py",
@@ -82,7 +84,10 @@ def test_defaults(tmp_path):
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "my-app"
     # Exactly the vibetuner that generated it, never the unrelated project of that name.
-    assert pyproject["project"]["dependencies"] == [f"vibetuner[css] {framework_pin()}"]
+    assert pyproject["project"]["dependencies"] == [
+        f"vibetuner[css] {framework_pin()}",
+        "pillow>=11",
+    ]
     assert pyproject["tool"]["vibetuner"] == {
         "app": "my_app.app:app",
         "models": "my_app.models:MODELS",
@@ -143,7 +148,10 @@ def test_local_blob_storage_has_no_minio(tmp_path):
 def test_s3_blob_storage(tmp_path):
     root = scaffold(tmp_path / "app", "blob_storage=s3", "package_name=files_app")
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
-    assert pyproject["project"]["dependencies"] == [f"vibetuner[css,s3] {framework_pin()}"]
+    assert pyproject["project"]["dependencies"] == [
+        f"vibetuner[css,s3] {framework_pin()}",
+        "pillow>=11",
+    ]
 
     stack = compose(root)
     assert set(stack["services"]) == {"mongo", "minio", "app"}

@@ -48,7 +48,7 @@ def main() -> None:
 
 def _register() -> None:
     # Each sub-command module imports only typer and rich at module level.
-    from vibetuner.cli import blobs, css, db, i18n, run, scaffold
+    from vibetuner.cli import blobs, css, db, i18n, jobs, run, scaffold
 
     app.add_typer(scaffold.app, name="scaffold")
     app.add_typer(run.app, name="run")
@@ -56,6 +56,7 @@ def _register() -> None:
     app.add_typer(blobs.app, name="blobs")
     app.add_typer(css.app, name="css")
     app.add_typer(i18n.app, name="i18n")
+    app.add_typer(jobs.app, name="jobs")
 
 
 _register()

@@ -173,3 +173,51 @@ def prod(
         # X-Forwarded-For/-Proto only from TRUSTED_PROXIES (default: from nobody).
         **uvicorn_proxy_options(app_trusted_proxies(loaded)),
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Jobs run at once (default: JOBS_CONCURRENCY)."),
+    ] = None,
+) -> None:
+    """Run background jobs from Redis (REDIS_URL) until stopped (SIGINT/SIGTERM)."""
+    import asyncio
+
+    from vibetuner.errors import VibetunerError
+    from vibetuner.jobs.feature import JobsFeature
+    from vibetuner.web.context import app_context
+
+    project = project_or_exit()
+    project.activate()
+    loaded = check_app_or_exit(project)
+    context = app_context(loaded)
+    feature = next((f for f in context.features if isinstance(f, JobsFeature)), None)
+    if feature is None:
+        err.print(
+            "[red]Error:[/red] this app has no JobsFeature: add JobsFeature() to its features"
+        )
+        raise typer.Exit(2)
+    if context.settings.redis_url is None:
+        err.print(
+            "[red]Error:[/red] REDIS_URL is not set: jobs run inside the web process, so "
+            "there is nothing for a worker to do. Set REDIS_URL to run them in workers."
+        )
+        raise typer.Exit(2)
+    feature.worker_mode = True
+    feature.worker_concurrency = concurrency
+    count = concurrency or context.settings.jobs_concurrency
+    err.print(f"[bold]{project.app}[/bold]: running jobs ({count} at once) from Redis")
+
+    async def main() -> None:
+        async with loaded.router.lifespan_context(loaded):
+            await feature.queue.run_worker()
+
+    try:
+        asyncio.run(main())
+    except VibetunerError as exc:
+        err.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass

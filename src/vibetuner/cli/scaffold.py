@@ -38,6 +38,7 @@ ANSWER_KEYS = (
     "author_name",
     "author_email",
     "blob_storage",
+    "jobs",
     "oauth_providers",
     "python_version",
 )

@@ -110,23 +110,28 @@ async def delete_account(
     user: UserModel,
     store: BlobStore | None,
     cleaners: Sequence[UserDataCleaner] = (),
+    remove_file: Callable[[Blob], Awaitable[None]] | None = None,
 ) -> None:
     """Delete the user and everything of theirs: the app's data (``cleaners``), files
     (objects first), provider links, sign-in links and sessions.
 
     Sessions go first, so the account is signed out everywhere even if a later step
     fails; a file whose object cannot be removed stops the deletion with
-    ``BlobStorageError`` (the user still exists and can try again).
+    ``BlobStorageError`` (the user still exists and can try again). ``remove_file``
+    hands each file to something else instead (a background job).
     """
     assert user.id is not None
     await user.sign_out_everywhere()
     for cleaner in cleaners:
         await cleaner(user)
     blobs = await Blob.find({"uploaded_by.$id": user.id}).to_list()
-    if blobs and store is None:
+    if blobs and store is None and remove_file is None:
         raise RuntimeError("the user has files but blob storage is not running")
     for blob in blobs:
-        await store.delete(blob)  # type: ignore[union-attr]
+        if remove_file is not None:
+            await remove_file(blob)
+        else:
+            await store.delete(blob)  # type: ignore[union-attr]
     await OAuthAccount.find({"user.$id": user.id}).delete()
     await EmailVerificationToken.find({"email": user.email}).delete()
     await UserSession.find({"user_id": user.id}).delete()

@@ -148,6 +148,18 @@ async def revoke(
     return await _answer(request, context, user, "sessions")
 
 
+def _file_remover(context: AppContext) -> Any:
+    """With background jobs, files are removed in a job (retried while storage is down)."""
+    if "jobs" not in context.extras:
+        return None
+    from vibetuner.jobs.builtin import delete_blob
+
+    async def remove(blob: Any) -> None:
+        await delete_blob.enqueue(str(blob.id))
+
+    return remove
+
+
 @router.post("/delete", name="account_delete")
 async def delete(
     request: Request,
@@ -165,7 +177,9 @@ async def delete(
             code="confirmation_mismatch",
             link=(request.app.url_path_for("account_page"), N_("Back to your account")),
         )
-    await accounts.delete_account(user, context.blobs, context.user_data_cleaners)
+    await accounts.delete_account(
+        user, context.blobs, context.user_data_cleaners, remove_file=_file_remover(context)
+    )
     await logout(request)
     flash(request, _("Your account and everything in it were deleted."), "info")
     return hx_redirect("/") if is_htmx(request) else RedirectResponse("/", status_code=303)

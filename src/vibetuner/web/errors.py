@@ -42,6 +42,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.VibetunerError], int, str], ...] = (
     (errors.BlobStorageError, 503, N_("Storage unavailable")),
     (errors.DuplicateKey, 409, N_("Already exists")),
     (errors.DatabaseUnavailable, 503, N_("Service unavailable")),
+    (errors.JobQueueUnavailable, 503, N_("Service unavailable")),
 )
 
 # Errors whose message is about the server, not the request: the client gets a generic line.

@@ -27,6 +27,7 @@ from vibetuner import (
     BlobTooLarge,
     Context,
     FlashAction,
+    JobQueueUnavailable,
     RequireUser,
     app_context,
     flash,
@@ -44,6 +45,7 @@ from vibetuner.web.pages import with_flashes
 from vibetuner.web.responses import SIGN_IN_REQUIRED, ValidationProblem, problem, redirect
 from vibetuner.web.session_auth import wants_html
 
+from .jobs import is_picture, make_thumbnail
 from .models import Note
 from .web import render
 
@@ -170,6 +172,8 @@ async def purge_deleted(store: BlobStore, user: UserModel | None = None) -> int:
     for note in await Note.find(query).to_list():
         await note.fetch_all_links()
         await discard(store, [blob for blob in note.attachments if isinstance(blob, Blob)])
+        thumbnails = [await Blob.get(blob_id) for blob_id in note.thumbnails.values()]
+        await discard(store, [blob for blob in thumbnails if blob is not None])
         await note.delete()
         purged += 1
     return purged
@@ -242,6 +246,7 @@ async def create_note(
                 status.HTTP_503_SERVICE_UNAVAILABLE, N_("The file could not be stored; try again.")
             ) from None
         raise
+    await queue_thumbnails(note, blobs)
     flash(request, _("Saved “%(title)s”.", title=note.title))
     if is_htmx(request):
         values = await list_values(user, 1)
@@ -271,6 +276,17 @@ async def form_with_errors(
         fragment = render(request, "notes/index.html", values, 422, block="note_form")
         return hx_reswap(hx_retarget(fragment, "#note-form"), "outerHTML")
     return render(request, "notes/index.html", {**values, **await list_values(user, 1)}, 422)
+
+
+async def queue_thumbnails(note: Note, blobs: list[Blob]) -> None:
+    """Ask for a thumbnail of each picture; the note is saved even if the queue is down."""
+    for blob in blobs:
+        if not is_picture(blob):
+            continue
+        try:
+            await make_thumbnail.enqueue(note, str(blob.id), key=f"thumbnail:{blob.id}")
+        except JobQueueUnavailable:
+            logger.warning("no thumbnail for %s: the job queue is unavailable", blob.id)
 
 
 async def discard(store: BlobStore, blobs: list[Blob]) -> None:

@@ -1,0 +1,119 @@
+"""``JobsFeature``: background jobs for an app, in process or on Redis."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from starlette.middleware import Middleware
+
+from vibetuner.features import Feature
+from vibetuner.jobs import queue as queues
+from vibetuner.jobs.registry import REGISTRY, JobTask
+
+if TYPE_CHECKING:
+    from beanie import Document
+
+    from vibetuner.context import AppContext
+
+logger = logging.getLogger("vibetuner.jobs")
+EXTRAS_KEY = "jobs"
+
+
+class JobsFeature(Feature):
+    """Background jobs: ``@task`` / ``@cron`` functions, queued with ``await job.enqueue()``.
+
+    Without ``REDIS_URL`` jobs run on the web process's event loop (after the response
+    of the request that queued them); with it they go to Redis and run in
+    ``vibetuner run worker`` processes. ``jobs`` defaults to every declared job, plus
+    vibetuner's own (the periodic blob check).
+    """
+
+    name = "jobs"
+
+    def __init__(self, jobs: Sequence[JobTask] | None = None) -> None:
+        self._jobs = list(jobs) if jobs is not None else None
+        self.queue: Any = None
+        #: True in a ``vibetuner run worker`` process: the queue runs jobs there.
+        self.worker_mode = False
+        self.worker_concurrency: int | None = None
+
+    def jobs(self) -> list[JobTask]:
+        """The jobs this app runs."""
+        from vibetuner.jobs import builtin  # noqa: F401 -- declares vibetuner's own jobs
+
+        chosen = list(REGISTRY.values()) if self._jobs is None else list(self._jobs)
+        for job in builtin.JOBS:
+            if job not in chosen:
+                chosen.append(job)
+        return chosen
+
+    def models(self) -> Sequence[type[Document]]:
+        from vibetuner.models.failed_job import FailedJob
+
+        return [FailedJob]
+
+    def middleware(self) -> Sequence[Middleware]:
+        # Resolved per request: the queue exists only once the app has started.
+        return [Middleware(_DeferredJobs, feature=self)]
+
+    @asynccontextmanager
+    async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
+        settings = context.settings
+        if settings.redis_url is None:
+            from vibetuner.jobs.inprocess import InProcessQueue
+
+            in_process = InProcessQueue(self.jobs())
+            self.queue = in_process
+            await in_process.start()
+            queues.set_current(in_process, context)
+            context.extras[EXTRAS_KEY] = in_process
+            try:
+                yield
+            finally:
+                queues.set_current(None)
+                context.extras.pop(EXTRAS_KEY, None)
+                await in_process.close(settings.jobs_shutdown_grace)
+            return
+        from vibetuner.jobs.redis_queue import RedisQueue
+
+        on_redis = RedisQueue(
+            settings,
+            self.jobs(),
+            concurrency=self.worker_concurrency,
+            worker=self.worker_mode,
+        )
+        self.queue = on_redis
+        queues.set_current(on_redis, context)
+        context.extras[EXTRAS_KEY] = on_redis
+        try:
+            if self.worker_mode:
+                yield  # the worker command runs (and enters) the streaq worker itself
+            else:
+                async with on_redis:
+                    yield
+        finally:
+            queues.set_current(None)
+            context.extras.pop(EXTRAS_KEY, None)
+
+
+class _DeferredJobs:
+    """``JobsMiddleware`` once the in-process queue exists; a pass-through otherwise."""
+
+    def __init__(self, app: Any, feature: JobsFeature) -> None:
+        self.app = app
+        self.feature = feature
+        self._wrapped: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from vibetuner.jobs.inprocess import InProcessQueue, JobsMiddleware
+
+        queue = self.feature.queue
+        if scope["type"] != "http" or not isinstance(queue, InProcessQueue):
+            await self.app(scope, receive, send)
+            return
+        if self._wrapped is None or self._wrapped.queue is not queue:
+            self._wrapped = JobsMiddleware(self.app, queue)
+        await self._wrapped(scope, receive, send)

@@ -1,0 +1,58 @@
+"""Job test fixtures: a job log, and the app with ``JobsFeature`` and a route that queues."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import APIRouter, FastAPI
+
+from tests.jobs import jobs_for_tests as jobs_module
+from vibetuner import JobsFeature, create_app
+
+router = APIRouter()
+
+
+@router.post("/queue/{n}")
+async def queue_one(n: int) -> dict[str, Any]:
+    job_id = await jobs_module.record.enqueue(n)
+    ran_already = "ran" in jobs_module.LOG.read_text() if jobs_module.LOG.exists() else False
+    return {"id": job_id, "ran_before_response": ran_already}
+
+
+@pytest.fixture
+def job_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    log = tmp_path / "jobs.log"
+    log.write_text("")
+    monkeypatch.setattr(jobs_module, "LOG", log)
+    return log
+
+
+def lines(log: Path, first_word: str | None = None) -> list[list[str]]:
+    found = [line.split() for line in log.read_text().splitlines() if line.strip()]
+    return [words for words in found if first_word is None or words[0] == first_word]
+
+
+TEST_JOBS = [
+    jobs_module.record,
+    jobs_module.flaky,
+    jobs_module.always_fails,
+    jobs_module.slow,
+    jobs_module.long_job,
+    jobs_module.greet,
+]
+
+
+def jobs_app(settings: Any) -> FastAPI:
+    """An app with the test jobs (no periodic one) and a route that queues one."""
+    return create_app(settings=settings, features=[JobsFeature(TEST_JOBS)], routers=[router])
+
+
+@pytest.fixture
+async def app(vibetuner_settings: Any) -> AsyncIterator[FastAPI]:
+    """The plugin's ``app``, built with the jobs of these tests."""
+    application = jobs_app(vibetuner_settings)
+    async with application.router.lifespan_context(application):
+        yield application

@@ -1,0 +1,66 @@
+"""Jobs the job tests queue; what they did is written to ``LOG`` (one line per event)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from vibetuner.jobs import cron, task
+from vibetuner.models import UserModel
+
+LOG = Path(os.environ.get("VIBETUNER_TEST_JOB_LOG", "/dev/null"))
+
+
+def note(*words: object) -> None:
+    """Append one line (atomic for short lines with O_APPEND) to the job log."""
+    line = " ".join(str(w) for w in words) + "\n"
+    with LOG.open("a") as log:
+        log.write(line)
+
+
+@task(name="tests.record")
+async def record(n: int) -> None:
+    note("ran", n, os.getpid())
+
+
+@task(name="tests.flaky", max_attempts=3, backoff=0.2)
+async def flaky(until: int) -> None:
+    """Fails until it has been attempted ``until`` times (counted in the log)."""
+    tries = sum(1 for line in LOG.read_text().splitlines() if line.startswith("flaky"))  # noqa: ASYNC240
+    note("flaky", time.monotonic())
+    if tries + 1 < until:
+        raise RuntimeError(f"attempt {tries + 1} fails on purpose")
+
+
+@task(name="tests.always_fails", max_attempts=2, backoff=0.05)
+async def always_fails(reason: str) -> None:
+    note("failing", reason)
+    flag = LOG.with_suffix(".fixed")
+    if not flag.exists():
+        raise ValueError(reason)
+    note("fixed", reason)
+
+
+@task(name="tests.slow", timeout=0.2, max_attempts=1)
+async def slow(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    note("slow done")
+
+
+@task(name="tests.long", max_attempts=1, timeout=60)
+async def long_job(n: int, seconds: float) -> None:
+    note("start", n, os.getpid())
+    await asyncio.sleep(seconds)
+    note("end", n, os.getpid())
+
+
+@task(name="tests.greet")
+async def greet(user: UserModel, times: int = 1) -> None:
+    note("greet", user.email, times)
+
+
+@cron("* * * * * * *", name="tests.every_second")
+async def every_second() -> None:
+    note("tick", int(time.time()), os.getpid())
