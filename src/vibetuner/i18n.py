@@ -25,8 +25,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
-from babel.support import LazyProxy, NullTranslations, Translations
+from gettext import NullTranslations
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from babel.support import LazyProxy
 
 DOMAIN = "vibetuner"
 APP_DOMAIN = "messages"
@@ -57,6 +60,7 @@ class Catalogs:
             self.supported.insert(0, self.default)
         self.app_dirs = [Path(d) for d in app_dirs]
         self._loaded: dict[str, NullTranslations] = {}
+        self._names: list[tuple[str, str]] | None = None
 
     def add_dir(self, directory: str | os.PathLike[str]) -> None:
         """Also load the ``messages`` catalogs of ``directory`` (later folders win)."""
@@ -67,6 +71,9 @@ class Catalogs:
         """The merged translations for ``locale`` (loaded once)."""
         found = self._loaded.get(locale)
         if found is None:
+            # Babel is imported on the first translated request, not at startup.
+            from babel.support import Translations
+
             found = Translations.load(str(FRAMEWORK_LOCALES), [locale], DOMAIN)
             for directory in self.app_dirs:
                 own = Translations.load(str(directory), [locale], APP_DOMAIN)
@@ -111,7 +118,9 @@ class Catalogs:
 
     def names(self) -> list[tuple[str, str]]:
         """``(code, name in its own language)`` of every supported locale."""
-        return [(code, display_name(code)) for code in self.supported]
+        if self._names is None:
+            self._names = [(code, display_name(code)) for code in self.supported]
+        return self._names
 
 
 def normalize(code: str) -> str:
@@ -122,6 +131,8 @@ def normalize(code: str) -> str:
 
 def display_name(code: str) -> str:
     """The locale's own name for itself, capitalised (``Deutsch``, ``español``)."""
+    from babel import Locale, UnknownLocaleError
+
     try:
         name = Locale.parse(code).get_display_name(code) or code
     except (UnknownLocaleError, ValueError):
@@ -175,6 +186,8 @@ def _template_ngettext(singular: str, plural: str, num: int) -> str:
 
 def lazy_gettext(message: str, **variables: Any) -> LazyProxy:
     """``gettext`` evaluated when the string is used (for module-level constants)."""
+    from babel.support import LazyProxy
+
     return LazyProxy(gettext, message, enable_cache=False, **variables)
 
 
