@@ -22,11 +22,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
-from typing import Any
-
 from gettext import NullTranslations
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from babel.support import LazyProxy
@@ -258,12 +256,16 @@ def install(environment: Any) -> None:
 
 
 def catalog_problems(po_file: str | os.PathLike[str]) -> list[str]:
-    """The entries of a ``.po`` catalog that are untranslated or fuzzy, one line each."""
+    """The entries of a ``.po`` catalog that are untranslated, fuzzy, or whose
+    ``%(name)s`` placeholders differ from the source string, one line each."""
     from babel.messages.pofile import read_po
 
     with open(po_file, "rb") as handle:
         catalog = read_po(handle)
-    problems = []
+    problems = [
+        f"placeholders differ: {message.id!r}: {'; '.join(str(e) for e in errors)}"
+        for message, errors in catalog.check()
+    ]
     for message in catalog:
         if not message.id:
             continue

@@ -176,3 +176,15 @@ async def test_first_sign_in_greets_in_the_page_language(client: Any, outbox: An
     await follow_sign_in_link(client, link)
     page = await client.get("/auth/login", headers=spanish)
     assert "¡Te damos la bienvenida! Tu cuenta está lista." in page.text
+
+
+def test_a_translation_with_the_wrong_placeholder_is_reported(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.po"
+    broken.write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+        '#, python-format\nmsgid "Hello %(name)s"\nmsgstr "Hola %(nombre)s"\n\n'
+        'msgid "Bye"\nmsgstr ""\n\n#, fuzzy\nmsgid "Maybe"\nmsgstr "Quizás"\n'
+    )
+    problems = catalog_problems(broken)
+    assert any("placeholders differ" in line and "nombre" in line for line in problems)
+    assert "untranslated: 'Bye'" in problems and "fuzzy: 'Maybe'" in problems
