@@ -48,7 +48,7 @@ def main() -> None:
 
 def _register() -> None:
     # Each sub-command module imports only typer and rich at module level.
-    from vibetuner.cli import blobs, css, db, i18n, jobs, run, scaffold
+    from vibetuner.cli import blobs, css, db, i18n, jobs, run, scaffold, users
 
     app.add_typer(scaffold.app, name="scaffold")
     app.add_typer(run.app, name="run")
@@ -57,6 +57,7 @@ def _register() -> None:
     app.add_typer(css.app, name="css")
     app.add_typer(i18n.app, name="i18n")
     app.add_typer(jobs.app, name="jobs")
+    app.add_typer(users.app, name="users")
 
 
 _register()

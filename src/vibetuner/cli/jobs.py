@@ -21,32 +21,25 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]Error:[/red] {escape(message)}", soft_wrap=True)
-    return typer.Exit(code)
-
-
 @asynccontextmanager
 async def running_app() -> AsyncIterator[Any]:
     """The project's app with its lifespan running (database, job queue); yields its feature."""
-    from vibetuner.cli.run import check_app_or_exit, project_or_exit
-    from vibetuner.errors import VibetunerError
+    from vibetuner.cli.app_session import running_app as app_running
     from vibetuner.jobs.feature import JobsFeature
     from vibetuner.web.context import app_context
 
-    project = project_or_exit()
-    project.activate()
-    loaded = check_app_or_exit(project)
-    feature = next((f for f in app_context(loaded).features if isinstance(f, JobsFeature)), None)
-    if feature is None:
-        raise _fail(
-            "this app has no JobsFeature: add JobsFeature() to its create_app(features=...)"
-        )
-    try:
-        async with loaded.router.lifespan_context(loaded):
-            yield feature
-    except VibetunerError as exc:
-        raise _fail(str(exc)) from None
+    async with app_running() as loaded:
+        features = app_context(loaded).features
+        feature = next((f for f in features if isinstance(f, JobsFeature)), None)
+        if feature is None:
+            raise _fail("this app has no JobsFeature: add JobsFeature() to its features")
+        yield feature
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    from vibetuner.cli.app_session import fail
+
+    return fail(message, code)
 
 
 @app.command(name="list")

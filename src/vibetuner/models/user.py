@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from vibetuner.models.oauth import OAuthAccount
 
 
+ADMIN_ROLE = "admin"
+ROLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+
+
 def normalize_email(value: str) -> str:
     """Validate an email address and return the form stored and looked up.
 
@@ -59,6 +63,9 @@ class UserModel(DomainErrorsMixin, TimeStampMixin, Document):
         default_factory=list, json_schema_extra={"original_field": "user"}
     )
     is_active: bool = True
+    # What the user may do beyond their own data ("admin" reaches the back office).
+    # Documents stored before roles existed read as no roles: nothing to migrate.
+    roles: list[str] = Field(default_factory=list)
     email_verified_at: datetime | None = None
     last_login_at: datetime | None = None
     session_version: int = 1
@@ -66,6 +73,15 @@ class UserModel(DomainErrorsMixin, TimeStampMixin, Document):
     class Settings:
         name = "users"
         indexes = [IndexModel([("email", pymongo.ASCENDING)], name="email_unique", unique=True)]
+
+    def has_role(self, role: str) -> bool:
+        """True when the user holds ``role``."""
+        return role in self.roles
+
+    @property
+    def is_admin(self) -> bool:
+        """True for users with the ``admin`` role."""
+        return ADMIN_ROLE in self.roles
 
     def duplicate_error(self) -> Exception:
         return DuplicateEmail(self.email)

@@ -1,0 +1,102 @@
+"""``vibetuner users list|promote|demote``: who holds which role.
+
+The first admin is made here: ``vibetuner users promote you@example.com`` once you
+have signed in. The database is the app's (``MONGODB_URL``, or the development one).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+out = Console()
+
+RoleOption = Annotated[str, typer.Option(help="The role (default: admin).")]
+
+
+def _role(value: str) -> str:
+    from vibetuner.cli.app_session import fail
+    from vibetuner.models.user import ROLE_PATTERN
+
+    if not re.fullmatch(ROLE_PATTERN, value):
+        raise fail(f"{value!r} is not a role name: lower-case letters, digits, - and _")
+    return value
+
+
+@app.command(name="list")
+def list_users(
+    role: Annotated[str | None, typer.Option(help="Only users with this role.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 100,
+) -> None:
+    """Users, most recently signed in first, with their roles."""
+    import asyncio
+
+    async def main() -> None:
+        from vibetuner.cli.app_session import running_app
+        from vibetuner.models.user import UserModel
+
+        query = {"roles": _role(role)} if role else {}
+        async with running_app():
+            users = await UserModel.find(query).sort("-last_login_at").limit(limit).to_list()
+        if not users:
+            out.print("No users." if not role else f"No users with the role {role}.")
+            return
+        table = Table("email", "name", "roles", "active", "last sign-in (UTC)")
+        for user in users:
+            table.add_row(
+                escape(user.email),
+                escape(user.name or ""),
+                ", ".join(user.roles),
+                "yes" if user.is_active else "no",
+                user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "never",
+            )
+        out.print(table)
+
+    asyncio.run(main())
+
+
+def _change(email: str, role: str, add: bool) -> None:
+    import asyncio
+
+    async def main() -> None:
+        from vibetuner.cli.app_session import fail, running_app
+        from vibetuner.models.user import UserModel, normalize_email
+
+        try:
+            address = normalize_email(email)
+        except ValueError as exc:
+            raise fail(f"{email!r} is not an email address: {exc}") from None
+        async with running_app():
+            user = await UserModel.find_one({"email": address})
+            if user is None:
+                raise fail(f"no user has the address {address}; they must sign in once first")
+            update = {"$addToSet": {"roles": role}} if add else {"$pull": {"roles": role}}
+            await UserModel.get_pymongo_collection().update_one({"_id": user.id}, update)
+        verb = "now has" if add else "no longer has"
+        out.print(f"{address} {verb} the role {role}")
+
+    asyncio.run(main())
+
+
+@app.command()
+def promote(
+    email: Annotated[str, typer.Argument(help="The user's email address.")],
+    role: RoleOption = "admin",
+) -> None:
+    """Give a user a role (admin by default)."""
+    _change(email, _role(role), add=True)
+
+
+@app.command()
+def demote(
+    email: Annotated[str, typer.Argument(help="The user's email address.")],
+    role: RoleOption = "admin",
+) -> None:
+    """Take a role (admin by default) from a user."""
+    _change(email, _role(role), add=False)
