@@ -36,9 +36,7 @@ def test_promote_list_and_demote(tmp_path: Path) -> None:
     )
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            args, cwd=root, env=env, capture_output=True, text=True, timeout=120
-        )
+        return subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=120)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return run(sys.executable, "-m", "vibetuner.cli", "users", *args)
