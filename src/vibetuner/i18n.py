@@ -194,6 +194,11 @@ def begin(catalogs: Catalogs, locale: str) -> Any:
     return _state.set(LocaleState(locale, catalogs.translations(locale)))
 
 
+def clear() -> Any:
+    """No locale state for this task (the source strings); returns the token for :func:`end`."""
+    return _state.set(None)
+
+
 def end(token: Any) -> None:
     """Undo :func:`begin`."""
     _state.reset(token)

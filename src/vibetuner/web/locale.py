@@ -11,12 +11,12 @@ from __future__ import annotations
 from http.cookies import SimpleCookie
 from typing import Any
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vibetuner import i18n
 
 LOCALE_COOKIE = "vt_locale"
+LOCALE_COOKIE_BYTES = LOCALE_COOKIE.encode()
 SESSION_LOCALE_KEY = "locale"
 SCOPE_LOCALE = "vibetuner.locale"
 
@@ -24,12 +24,20 @@ SCOPE_LOCALE = "vibetuner.locale"
 def choose_locale(scope: Scope, catalogs: i18n.Catalogs) -> str:
     """The locale for a request, by the precedence above (the user is looked up later)."""
     session: dict[str, Any] = scope.get("session") or {}
-    headers = Headers(scope=scope)
     chosen = catalogs.pick(session.get(SESSION_LOCALE_KEY))
-    if chosen is None:
-        chosen = catalogs.pick(_cookie(headers.get("cookie", ""), LOCALE_COOKIE))
-    if chosen is None:
-        chosen = catalogs.negotiate(headers.get("accept-language", "")[:512])
+    if chosen is not None:
+        return chosen
+    cookie = accept = b""
+    # One pass over the raw headers: this runs on every request.
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            cookie = value
+        elif name == b"accept-language":
+            accept = value
+    if LOCALE_COOKIE_BYTES in cookie:
+        chosen = catalogs.pick(_cookie(cookie.decode("latin-1"), LOCALE_COOKIE))
+    if chosen is None and accept:
+        chosen = catalogs.negotiate(accept[:512].decode("latin-1"))
     return chosen or catalogs.default
 
 
@@ -58,7 +66,10 @@ class LocaleMiddleware:
             return
         locale = choose_locale(scope, self.catalogs)
         scope[SCOPE_LOCALE] = locale
-        token = i18n.begin(self.catalogs, locale)
+        # The source language with no app catalog has nothing to translate: no catalog
+        # lookup (a later switch to the user's language still works).
+        plain = locale == "en" and not self.catalogs.app_dirs
+        token = i18n.clear() if plain else i18n.begin(self.catalogs, locale)
         try:
             await self.app(scope, receive, send)
         finally:
