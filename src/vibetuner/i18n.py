@@ -59,14 +59,31 @@ class Catalogs:
         self.app_dirs = [Path(d) for d in app_dirs]
         self._loaded: dict[str, NullTranslations] = {}
         self._names: list[tuple[str, str]] | None = None
+        self._has: dict[str, bool] = {}
 
     def add_dir(self, directory: str | os.PathLike[str]) -> None:
         """Also load the ``messages`` catalogs of ``directory`` (later folders win)."""
         self.app_dirs.append(Path(directory))
         self._loaded.clear()
+        self._has.clear()
+
+    def has_catalog(self, locale: str) -> bool:
+        """True when the framework or the app has a compiled catalog for ``locale``."""
+        known = self._has.get(locale)
+        if known is None:
+            places = [(FRAMEWORK_LOCALES, DOMAIN)] + [(d, APP_DOMAIN) for d in self.app_dirs]
+            known = any(
+                (Path(directory) / code / "LC_MESSAGES" / f"{domain}.mo").is_file()
+                for directory, domain in places
+                for code in _candidates(locale)
+            )
+            self._has[locale] = known
+        return known
 
     def translations(self, locale: str) -> NullTranslations:
-        """The merged translations for ``locale`` (loaded once)."""
+        """The merged translations for ``locale`` (loaded once; none without a catalog)."""
+        if not self.has_catalog(locale):
+            return _NO_TRANSLATIONS
         found = self._loaded.get(locale)
         if found is None:
             # Babel is imported on the first translated request, not at startup.
@@ -119,6 +136,12 @@ class Catalogs:
         if self._names is None:
             self._names = [(code, display_name(code)) for code in self.supported]
         return self._names
+
+
+def _candidates(locale: str) -> list[str]:
+    # Babel looks for de_AT, then de: so does the catalog check.
+    language = locale.split("_", 1)[0]
+    return [locale] if language == locale else [locale, language]
 
 
 def normalize(code: str) -> str:

@@ -66,10 +66,12 @@ class LocaleMiddleware:
             return
         locale = choose_locale(scope, self.catalogs)
         scope[SCOPE_LOCALE] = locale
-        # The source language with no app catalog has nothing to translate: no catalog
-        # lookup (a later switch to the user's language still works).
-        plain = locale == "en" and not self.catalogs.app_dirs
-        token = i18n.clear() if plain else i18n.begin(self.catalogs, locale)
+        # A language without a catalog (English, the source) has nothing to translate:
+        # no state and no Babel (a later switch to the user's language still works).
+        if self.catalogs.has_catalog(locale):
+            token = i18n.begin(self.catalogs, locale)
+        else:
+            token = i18n.clear()
         try:
             await self.app(scope, receive, send)
         finally:
