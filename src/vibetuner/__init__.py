@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "AuthFeature": "vibetuner.web.auth",
     "BlobsFeature": "vibetuner.web.blobs",
     "JobsFeature": "vibetuner.jobs.feature",
+    "AdminFeature": "vibetuner.admin.feature",
     "Settings": "vibetuner.config",
     "get_settings": "vibetuner.config",
     "AppContext": "vibetuner.context",
@@ -82,6 +83,7 @@ __all__ = [
     "create_app",
     "default_features",
     "Feature",
+    "AdminFeature",
     "AuthFeature",
     "BlobsFeature",
     "JobsFeature",
@@ -155,6 +157,7 @@ if TYPE_CHECKING:
         RateLimitExceeded,
         VibetunerError,
     )
+    from vibetuner.admin.feature import AdminFeature
     from vibetuner.features import Feature
     from vibetuner.jobs.feature import JobsFeature
     from vibetuner.models import (

@@ -27,6 +27,8 @@ from vibetuner.web.context import STATE_KEY, RouterLinks
 from vibetuner.web.csrf import CSRFMiddleware
 from vibetuner.web.errors import http_error_page, server_error_page, vibetuner_error_handler
 from vibetuner.web.health import router as health_router
+from vibetuner.web.impersonation import router as view_as_router
+from vibetuner.web.impersonation import template_globals as view_as_globals
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
 from vibetuner.web.locale import LocaleMiddleware
 from vibetuner.web.page_security import template_globals
@@ -90,6 +92,7 @@ def create_app(
     # csrf_field(), csrf_meta(), csrf_token(), csp_nonce(), static_url(), path_for() ...
     templates.env.globals.update(template_globals())
     templates.env.globals.update(ui_globals())
+    templates.env.globals.update(view_as_globals())
     static = StaticAssets(static_dirs, reload=active.environment == "development")
     for feature in chosen:
         for directory in feature.static_dirs():
@@ -148,11 +151,13 @@ def create_app(
 
     add_router(app, health_router)
     add_router(app, ui_router)
+    add_router(app, view_as_router)
     app.mount(STATIC_PATH, static, name="static")
     add_offline_docs(app, docs_url, redoc_url)
     for feature in chosen:
         for router in feature.routers():
             add_router(app, router)
+        app.router.routes.extend(feature.routes())
     for router in routers:
         add_router(app, router)
     index_static_routes(app.router)

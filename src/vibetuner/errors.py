@@ -216,6 +216,12 @@ class LastSignInMethod(VibetunerError):
     code = "last_sign_in_method"
 
 
+class CannotViewAs(VibetunerError):
+    """An admin may not open the app as this user (themselves, an admin, a deactivated user)."""
+
+    code = "cannot_view_as"
+
+
 class UnsupportedPicture(UploadError):
     """A profile picture that is not a PNG, JPEG, GIF or WebP image."""
 

@@ -1,7 +1,7 @@
 """The feature contract: what a feature (sign-in, blob storage, an app's own) adds to an app.
 
 A feature is an object. ``create_app(features=[...])`` asks each one, in order, for its
-models, routers, middleware, template folders and exception handlers, checks its
+models, routers, routes, middleware, template folders and exception handlers, checks its
 settings and its dependencies on other features when the app is built, and enters its
 ``lifespan`` at startup (after the database is ready; left in reverse order at
 shutdown). Built-in features and an app's own are written the same way::
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from beanie import Document
     from fastapi import APIRouter
     from starlette.middleware import Middleware
+    from starlette.routing import BaseRoute
 
     from vibetuner.config import Settings
     from vibetuner.context import AppContext
@@ -53,6 +54,10 @@ class Feature:
 
     def routers(self) -> Sequence[APIRouter]:
         """Routers to add to the app."""
+        return ()
+
+    def routes(self) -> Sequence[BaseRoute]:
+        """Starlette routes and mounts (a whole sub-application), added after the routers."""
         return ()
 
     def middleware(self) -> Sequence[Middleware]:

@@ -88,6 +88,7 @@ def retry(
         raise _fail("name the jobs to retry (ids from `vibetuner jobs list`), or use --all")
 
     async def main() -> int:
+        from vibetuner.jobs.feature import requeue_failed
         from vibetuner.jobs.inprocess import InProcessQueue
         from vibetuner.models.failed_job import FailedJob
         from vibetuner.models.ids import parse_object_id
@@ -104,23 +105,18 @@ def retry(
                     if found is None:
                         raise _fail(f"no failed job has the id {raw!r}")
                     chosen.append(found)
-            known = {job.name: job for job in feature.jobs()}
             queue = feature.queue
             started = utcnow()
             for failed in chosen:
-                job = known.get(failed.task)
-                if job is None:
+                if not await requeue_failed(feature, failed):
                     err.print(
                         f"[yellow]Skipped[/yellow] {failed.id}: no job named {failed.task} here"
                     )
                     continue
-                await failed.delete()
                 if isinstance(queue, InProcessQueue):
-                    queue.spawn(job, failed.args, failed.kwargs, 0)
                     await queue.drain()
                     out.print(f"Ran {failed.task} ({failed.id})")
                 else:
-                    await queue.enqueue(job, failed.args, failed.kwargs, 0, None)
                     out.print(f"Queued {failed.task} ({failed.id})")
             # Run here (no Redis): a job that failed again is a new FailedJob.
             failed_again = await FailedJob.find({"failed_at": {"$gte": started}}).count()

@@ -117,3 +117,24 @@ class _DeferredJobs:
         if self._wrapped is None or self._wrapped.queue is not queue:
             self._wrapped = JobsMiddleware(self.app, queue)
         await self._wrapped(scope, receive, send)
+
+
+async def requeue_failed(feature: JobsFeature, failed: Any) -> bool:
+    """Queue a dead-lettered job (a ``FailedJob``) again with its arguments.
+
+    The dead letter is removed; should the job fail every attempt again, a new one is
+    recorded. In process the job starts in the background (``queue.drain()`` waits for
+    it). False, and nothing changed, when this app has no job of that name.
+    """
+    from vibetuner.jobs.inprocess import InProcessQueue
+
+    job = next((job for job in feature.jobs() if job.name == failed.task), None)
+    if job is None:
+        return False
+    await failed.delete()
+    queue = feature.queue
+    if isinstance(queue, InProcessQueue):
+        queue.spawn(job, failed.args, failed.kwargs, 0)
+    else:
+        await queue.enqueue(job, failed.args, failed.kwargs, 0, None)
+    return True

@@ -30,6 +30,8 @@ class UserSession(Document):
     expires_at: datetime
     user_agent: str = Field(default="", max_length=300)
     ip_prefix: str = Field(default="", max_length=64)
+    # Set when an admin opened the app as this user ("view as user"): that admin's id.
+    impersonator_id: PydanticObjectId | None = None
 
     class Settings:
         name = "user_sessions"

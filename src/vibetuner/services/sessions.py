@@ -44,13 +44,24 @@ def ip_prefix(address: str | None) -> str:
 
 
 async def start_session(
-    user: UserModel, settings: Settings, *, user_agent: str = "", client_address: str | None = None
+    user: UserModel,
+    settings: Settings,
+    *,
+    user_agent: str = "",
+    client_address: str | None = None,
+    impersonator: UserModel | None = None,
+    max_age: int | None = None,
 ) -> str:
-    """Record a new session of ``user`` and return the token for the browser's cookie."""
+    """Record a new session of ``user`` and return the token for the browser's cookie.
+
+    ``impersonator`` marks a session an admin opened as ``user``; ``max_age`` shortens
+    the session's life below ``SESSION_MAX_AGE``.
+    """
     if user.id is None:
         raise ValueError("cannot start a session for a user that is not saved")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
+    lifetime = settings.session_max_age if max_age is None else min(max_age, settings.session_max_age)
     await UserSession(
         id=hash_session_token(token),
         public_id=secrets.token_urlsafe(12),
@@ -58,9 +69,10 @@ async def start_session(
         session_version=user.session_version,
         created_at=now,
         last_seen_at=now,
-        expires_at=now + timedelta(seconds=settings.session_max_age),
+        expires_at=now + timedelta(seconds=lifetime),
         user_agent=user_agent[:300],
         ip_prefix=ip_prefix(client_address),
+        impersonator_id=impersonator.id if impersonator is not None else None,
     ).insert()
     return token
 

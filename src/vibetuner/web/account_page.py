@@ -148,7 +148,7 @@ async def revoke(
     return await _answer(request, context, user, "sessions")
 
 
-def _file_remover(context: AppContext) -> Any:
+def file_remover(context: AppContext) -> Any:
     """With background jobs, files are removed in a job (retried while storage is down)."""
     if "jobs" not in context.extras:
         return None
@@ -178,7 +178,7 @@ async def delete(
             link=(request.app.url_path_for("account_page"), N_("Back to your account")),
         )
     await accounts.delete_account(
-        user, context.blobs, context.user_data_cleaners, remove_file=_file_remover(context)
+        user, context.blobs, context.user_data_cleaners, remove_file=file_remover(context)
     )
     await logout(request)
     flash(request, _("Your account and everything in it were deleted."), "info")

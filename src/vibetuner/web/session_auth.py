@@ -23,6 +23,8 @@ from vibetuner.services import sessions
 from vibetuner.services.keys import signing_key
 
 SESSION_TOKEN_KEY = "sid"
+# While an admin views the app as another user, the admin's own session token waits here.
+STASHED_TOKEN_KEY = "vt_admin_sid"
 LOGIN_ROUTE = "login_page"
 # Where current_user keeps what it found, so a request checks its session once.
 _SCOPE_SESSION = "vibetuner.session"
@@ -54,9 +56,7 @@ async def login(request: Request, user: UserModel) -> None:
     from vibetuner.web.client_address import client_address
     from vibetuner.web.context import get_context
 
-    old = request.session.get(SESSION_TOKEN_KEY)
-    if isinstance(old, str):
-        await sessions.end_session(old)
+    await _end_sessions_of(request)
     request.session.clear()
     token = await sessions.start_session(
         user,
@@ -84,12 +84,20 @@ async def login(request: Request, user: UserModel) -> None:
 
 
 async def logout(request: Request) -> None:
-    """End this browser's session on the server and forget it in the cookie."""
-    token = request.session.get(SESSION_TOKEN_KEY)
-    if isinstance(token, str):
-        await sessions.end_session(token)
+    """End this browser's session on the server and forget it in the cookie.
+
+    While an admin views the app as another user, both sessions end.
+    """
+    await _end_sessions_of(request)
     request.session.clear()
     request.scope.pop(_SCOPE_SESSION, None)
+
+
+async def _end_sessions_of(request: Request) -> None:
+    for key in (SESSION_TOKEN_KEY, STASHED_TOKEN_KEY):
+        token = request.session.get(key)
+        if isinstance(token, str) and token:
+            await sessions.end_session(token)
 
 
 async def current_session(request: Request) -> sessions.ActiveSession | None:

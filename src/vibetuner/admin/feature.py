@@ -1,0 +1,138 @@
+"""``AdminFeature``: mounts the admin at ``/admin`` behind a gate that answers 404 to non-admins."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from vibetuner.features import Feature
+from vibetuner.models.audit import AuditLog
+
+if TYPE_CHECKING:
+    from beanie import Document
+
+ADMIN_PATH = "/admin"
+# Where the gate leaves the signed-in admin for the views (read by the auth provider).
+SCOPE_ADMIN = "vibetuner.admin_user"
+
+# An app's view: a ModelView subclass or instance, or "module:attribute" naming one.
+AdminView = Any
+
+
+class AdminFeature(Feature):
+    """The back office at ``/admin``, for users with the ``admin`` role only.
+
+    ``models`` registers app documents with a default view, one line each
+    (``AdminFeature(models=[Note])``); ``views`` takes starlette-admin views of the
+    app's own (``ModelView`` subclasses built on :class:`vibetuner.admin.views.AuditedModelView`
+    to keep the audit trail), or ``"module:attribute"`` strings naming them, which are
+    imported only when the admin is first opened.
+    """
+
+    name = "admin"
+    requires = ("auth",)
+
+    def __init__(
+        self,
+        *,
+        models: Sequence[type[Document]] = (),
+        views: Sequence[AdminView] = (),
+        title: str | None = None,
+    ) -> None:
+        self.app_models = list(models)
+        self.app_views = list(views)
+        self.title = title
+
+    def models(self) -> Sequence[type[Document]]:
+        return [AuditLog]
+
+    def routes(self) -> Sequence[BaseRoute]:
+        gate = AdminGate(self)
+        return [
+            Route(ADMIN_PATH, gate.root, include_in_schema=False),
+            Mount(ADMIN_PATH, app=gate, name="admin"),
+        ]
+
+    def resolved_views(self) -> list[Any]:
+        """The app's views, with ``"module:attribute"`` strings imported."""
+        found = []
+        for view in self.app_views:
+            if isinstance(view, str):
+                module_name, _, attribute = view.partition(":")
+                view = getattr(importlib.import_module(module_name), attribute)
+            found.append(view)
+        return found
+
+
+class AdminGate:
+    """The admin app behind a check: admins pass, everyone else gets the app's 404.
+
+    The 404 is the very answer a path that does not exist gets, so the admin's
+    existence is not revealed. A browser in "view as user" never passes. The
+    starlette-admin app is built on the first request that passes.
+    """
+
+    def __init__(self, feature: AdminFeature) -> None:
+        self.feature = feature
+        self._app: ASGIApp | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        # Mount.url_path_for looks here; only admin pages ask, after the app is built.
+        return list(getattr(self._app, "routes", []))
+
+    async def _admin_user(self, request: Request) -> Any:
+        from vibetuner.web.impersonation import is_viewing_as
+        from vibetuner.web.session_auth import current_user
+
+        user = await current_user(request)
+        if user is None or not user.is_admin or is_viewing_as(request):
+            return None
+        return user
+
+    async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from vibetuner.web.errors import http_error_page
+
+        response = await http_error_page(Request(scope, receive), HTTPException(404))
+        await response(scope, receive, send)
+
+    async def root(self, request: Request) -> Any:
+        """``/admin`` without the slash: admins go on to ``/admin/``, others get 404."""
+        if await self._admin_user(request) is None:
+            from vibetuner.web.errors import http_error_page
+
+            return await http_error_page(request, HTTPException(404))
+        return RedirectResponse(ADMIN_PATH + "/", status_code=307)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        user = await self._admin_user(request)
+        if user is None:
+            await self._not_found(scope, receive, send)
+            return
+        scope[SCOPE_ADMIN] = user
+        app = self._app or await self._build(request)
+        from vibetuner.admin.site import admin_csp
+
+        admin_csp(request)
+        await app(scope, receive, send)
+
+    async def _build(self, request: Request) -> ASGIApp:
+        async with self._lock:
+            if self._app is None:
+                from vibetuner.admin.site import build_admin_app
+                from vibetuner.web.context import get_context
+
+                self._app = build_admin_app(get_context(request), self.feature)
+        return self._app

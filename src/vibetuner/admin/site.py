@@ -1,0 +1,202 @@
+"""Building the starlette-admin app: vibetuner's sessions, CSRF, CSP and look.
+
+What starlette-admin does is kept (views, lists, search, forms, actions, export); the
+glue here makes it one part of the app:
+
+* **Who gets in** is decided by the gate in front (``AdminGate``); the auth provider
+  only names the admin and signs out through vibetuner's sessions.
+* **CSRF**: the app's middleware checks every unsafe request, so starlette-admin's
+  second double-submit cookie is not added; its forms carry the app's token
+  (``csrf_input``) and ``vibetuner-admin.js`` sends it with every script request.
+* **CSP**: the app's policy stays. Script and style tags written in starlette-admin's
+  templates get this response's nonce when the templates are compiled (data rendered
+  into a page never does), its two inline event handlers are allowed by hash, and
+  only ``style-src`` gains ``'unsafe-inline'`` (its templates use style attributes).
+* **Look**: Tabler's palette set to the frontend kit's (zinc, indigo), the light/dark
+  choice of the ``vt_theme`` cookie, system fonts instead of a web font from a CDN.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, pass_context
+from jinja2.ext import Extension
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette_admin import CustomView, DefaultTheme, TablerSettings
+from starlette_admin.auth import AdminUser, BaseAuthProvider
+from starlette_admin.contrib.beanie import Admin
+from starlette_admin.routing import route
+
+from vibetuner.admin.feature import ADMIN_PATH, SCOPE_ADMIN, AdminFeature
+from vibetuner.admin.views import AuditedModelView, framework_views
+from vibetuner.context import AppContext
+from vibetuner.services.keys import derive_key
+from vibetuner.web.context import STATE_KEY
+from vibetuner.web.csrf import csrf_field, csrf_token
+from vibetuner.web.security_headers import csp_nonce, relax_csp
+
+TEMPLATES = Path(__file__).parent / "templates"
+# Inline event handlers in starlette-admin's templates (without template expressions).
+_HANDLER = re.compile(r"""\son[a-z]+="([^"{}]*)\"""")
+_TAG = re.compile(r"<(script|style)(?=[\s>])(?![^>]*\bnonce=)", re.IGNORECASE)
+# CSP hashes of those handlers, collected when the admin is built.
+_handler_hashes: list[str] = []
+
+
+class ScriptNonces(Extension):
+    """Give every ``<script>``/``<style>`` tag written in a template this response's nonce.
+
+    It works on template source, before compiling: tags that come from data rendered
+    into the page are escaped text by then, and never get a nonce.
+    """
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return _TAG.sub(r'<\1 nonce="{{ vt_csp_nonce() }}"', source)
+
+
+@pass_context
+def _nonce(context: Any) -> str:
+    request = context.get("request")
+    return csp_nonce(request) if hasattr(request, "scope") else ""
+
+
+def handler_hashes(env: Environment) -> list[str]:
+    """``'sha256-...'`` sources for the inline event handlers in the admin's templates."""
+    assert env.loader is not None
+    found: set[str] = set()
+    for name in env.list_templates(extensions=["html"]):
+        source, _, _ = env.loader.get_source(env, name)
+        found.update(_HANDLER.findall(source))
+    return sorted(
+        "'sha256-{}'".format(base64.b64encode(hashlib.sha256(h.encode()).digest()).decode())
+        for h in found
+    )
+
+
+def admin_csp(request: Request) -> None:
+    """Relax this admin response's CSP just as far as starlette-admin's pages need."""
+    relax_csp(request, style_src="'unsafe-inline'")
+    if _handler_hashes:
+        relax_csp(request, script_src=["'unsafe-hashes'", *_handler_hashes])
+
+
+class GateAuth(BaseAuthProvider):
+    """Names the admin the gate let in, and signs out through vibetuner's sessions."""
+
+    async def authenticate(self, request: Request) -> AdminUser | None:
+        user = request.scope.get(SCOPE_ADMIN)
+        if user is None:
+            return None
+        return AdminUser(username=user.name or user.email)
+
+    def get_routes(self, templates: Any) -> list[Route]:
+        return [Route("/logout", self.logout, methods=["POST"], name="logout")]
+
+    async def logout(self, request: Request) -> Response:
+        from vibetuner.web.session_auth import logout
+
+        await logout(request)
+        return RedirectResponse("/", status_code=303)
+
+
+class VibetunerTheme(DefaultTheme):
+    """Tabler with the frontend kit's palette, in the light or dark mode the visitor chose."""
+
+    def __init__(self) -> None:
+        super().__init__(TablerSettings(base="zinc", primary="indigo", radius=1))
+
+    def html_attrs(self, request: Request) -> dict[str, str]:
+        from vibetuner.web.ui import theme_of
+
+        attrs = super().html_attrs(request)
+        chosen = theme_of(request)
+        # "system": the admin script picks light or dark before the page paints.
+        attrs["data-bs-theme"] = "light" if chosen == "system" else chosen
+        attrs["data-vt-theme"] = chosen
+        return attrs
+
+
+class VibetunerAdmin(Admin):
+    """starlette-admin's ``Admin`` with the app's CSRF check instead of its own."""
+
+    def _init_csrf(self) -> None:
+        # CSRFMiddleware of the app already checks every unsafe request under /admin.
+        return None
+
+    @route("/_vt/blobs/{blob_id}/content", methods=["GET", "HEAD"], name="vt-blob-content")
+    async def blob_content(self, request: Request) -> Response:
+        """A stored file's bytes for the admin (previews and downloads)."""
+        from starlette.exceptions import HTTPException
+
+        from vibetuner.web.blobs import find_blob, serve_blob
+
+        context: AppContext = getattr(request.app.state, STATE_KEY)
+        blob = await find_blob(str(request.path_params["blob_id"]))
+        if blob is None or context.blobs is None:
+            raise HTTPException(404, "No such file.")
+        return await serve_blob(request, context.blobs, blob)
+
+
+class DebugView(CustomView):
+    """Development only: settings (secrets masked), routes, models and indexes, database."""
+
+    def __init__(self) -> None:
+        super().__init__(menu_label="Debug", icon="fa-solid fa-stethoscope", path="/debug")
+
+    @route("")
+    async def index(self, request: Request) -> Response:
+        from vibetuner.admin.debug import debug_report
+
+        assert self.templates is not None
+        context: AppContext = getattr(request.app.state, STATE_KEY)
+        report = await debug_report(context)
+        return self.templates.TemplateResponse(
+            request,
+            "vibetuner_admin/debug.html",
+            {"title": "Debug", "report": report},
+        )
+
+
+def build_admin_app(context: AppContext, feature: AdminFeature) -> Starlette:
+    """The starlette-admin app for ``context``'s models and ``feature``'s views."""
+    settings = context.settings
+    admin = VibetunerAdmin(
+        title=feature.title or f"{settings.app_name} admin",
+        base_url=ADMIN_PATH,
+        route_name="admin",
+        templates_dir=str(TEMPLATES),
+        theme=VibetunerTheme(),
+        auth_provider=GateAuth(),
+        secret_key=derive_key(settings, "admin cookies").hex(),
+    )
+    for view in framework_views(jobs=context.has_feature("jobs")):
+        admin.add_view(view)
+    for model in feature.app_models:
+        admin.add_view(AuditedModelView(model))
+    for view in feature.resolved_views():
+        admin.add_view(view)
+    if settings.environment == "development":
+        admin.add_view(DebugView())
+    admin.mount_to(Starlette())
+    app = admin.app
+    setattr(app.state, STATE_KEY, context)
+
+    env = admin.templates.env
+    env.add_extension(ScriptNonces)
+    env.globals["vt_csp_nonce"] = _nonce
+    env.globals["csrf_input"] = csrf_field
+    env.globals["vt_csrf_token"] = csrf_token
+    env.globals["vt_static"] = lambda request, name: context.require_static().url(name)
+    env.globals["favicon_url"] = lambda request: context.require_static().url(
+        "vibetuner/favicon.svg"
+    )
+    _handler_hashes[:] = handler_hashes(env)
+    return app

@@ -1,0 +1,583 @@
+"""The admin's views: ``AuditedModelView`` (the base for every view) and vibetuner's own.
+
+Every write made through a view -- create, edit, delete, or an action -- lands in the
+audit trail with the fields it changed. Fields whose names say they hold a secret
+(``access_token``, ``token_hash``, ...) are never shown, exported, imported or edited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette_admin import (
+    BooleanField,
+    ComputedField,
+    DateTimeField,
+    EmailField,
+    HasOne,
+    IntegerField,
+    JSONField,
+    ListField,
+    StringField,
+    TextAreaField,
+    action,
+    row_action,
+)
+from starlette_admin.actions import ActionSelection
+from beanie import Link
+from starlette_admin.contrib.beanie import ModelView
+from starlette_admin.contrib.beanie.converters import BeanieModelConverter
+from starlette_admin.converters import converts
+from starlette_admin.fields import BaseField
+from starlette_admin.exceptions import ActionFailed
+
+from vibetuner.admin.feature import SCOPE_ADMIN
+from vibetuner.errors import BlobStorageError, CannotViewAs
+from vibetuner.models.audit import AuditLog
+from vibetuner.models.blob import Blob
+from vibetuner.models.email_verification import EmailVerificationToken
+from vibetuner.models.failed_job import FailedJob
+from vibetuner.models.oauth import OAuthAccount
+from vibetuner.models.session import UserSession
+from vibetuner.models.user import UserModel
+from vibetuner.services import audit
+from vibetuner.services.sessions import ip_prefix
+
+# Image types the admin shows inline (never SVG: it can carry script).
+PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+# Links to vibetuner's documents point at vibetuner's views (starlette-admin would name
+# them after the class: "user-model", "blob").
+VIEW_KEYS = {"user-model": "users", "blob": "blobs", "o-auth-account": "oauth-accounts"}
+
+
+class LinkConverter(BeanieModelConverter):
+    """starlette-admin's converter, with links to vibetuner's documents going to its views."""
+
+    @converts(Link)
+    def conv_link(self, *args: Any, **kwargs: Any) -> BaseField:
+        field = super().conv_link(*args, **kwargs)
+        key = getattr(field, "key", None)
+        if isinstance(key, str) and key in VIEW_KEYS:
+            field.key = VIEW_KEYS[key]  # type: ignore[attr-defined]
+        return field
+
+
+def acting_admin(request: Request) -> UserModel:
+    """The admin making this request (the gate put them in the scope)."""
+    admin: UserModel = request.scope[SCOPE_ADMIN]
+    return admin
+
+
+class AuditedModelView(ModelView):
+    """A Beanie ``ModelView`` whose every write is recorded in the audit trail.
+
+    ``AuditedModelView(Note)`` is a complete view; subclass it to choose fields, add
+    actions, or change how a record is deleted (:meth:`delete_object`).
+    """
+
+    def __init__(self, document: type[Any], **kwargs: Any) -> None:
+        secret = [name for name in document.model_fields if audit.is_secret_field(name)]
+        for attribute in (
+            "exclude_fields_from_list",
+            "exclude_fields_from_detail",
+            "exclude_fields_from_create",
+            "exclude_fields_from_edit",
+            "exclude_fields_from_export",
+            "exclude_fields_from_import",
+        ):
+            setattr(self, attribute, [*getattr(self, attribute), *secret])
+        if self.fields:
+            self.fields = [f for f in self.fields if _field_name(f) not in secret]
+        kwargs.setdefault("converter", LinkConverter())
+        super().__init__(document, **kwargs)
+
+    @property
+    def audit_type(self) -> str:
+        """The name entries of this view carry as ``target_type`` (the collection)."""
+        return str(self.document.get_collection_name() or self.document.__name__)
+
+    async def record(
+        self,
+        request: Request,
+        action_name: str,
+        obj: Any,
+        changes: dict[str, Any] | None = None,
+    ) -> AuditLog:
+        """Add an audit entry by the acting admin about ``obj``."""
+        client = request.client.host if request.client else None
+        return await audit.record(
+            actor=acting_admin(request),
+            action=action_name,
+            target_type=self.audit_type,
+            target_id=await self.get_pk_value(request, obj),
+            target_label=str(await self.repr(obj, request))[:300],
+            changes=changes,
+            ip_prefix=ip_prefix(client),
+        )
+
+    async def create(self, request: Request, data: dict[str, Any]) -> Any:
+        obj = await super().create(request, data)
+        await self.record(request, "create", obj, audit.diff({}, audit.snapshot(obj)))
+        return obj
+
+    async def edit(self, request: Request, pk: Any, data: dict[str, Any]) -> Any:
+        before = audit.snapshot(await self.find_by_pk(request, pk))
+        obj = await super().edit(request, pk, data)
+        changes = audit.diff(before, audit.snapshot(obj))
+        if changes:
+            await self.record(request, "edit", obj, changes)
+        return obj
+
+    async def delete(self, request: Request, pks: list[Any]) -> int | None:
+        count = 0
+        for pk in pks:
+            obj = await self.find_by_pk(request, pk)
+            if obj is None:
+                continue
+            await self.before_delete(request, obj)
+            before = audit.snapshot(obj)
+            await self.delete_object(request, obj)
+            await self.record(request, "delete", obj, audit.diff(before, {}))
+            count += 1
+        return count
+
+    async def delete_object(self, request: Request, obj: Any) -> None:
+        """Remove one record (a plain delete; views with more to clean up override it)."""
+        await obj.delete()
+
+    def can_import(self, request: Request) -> bool:
+        # An import creates and edits records: only where both are allowed.
+        return self.can_create(request) and self.can_edit(request)
+
+
+def _field_name(field: Any) -> str:
+    return field if isinstance(field, str) else str(getattr(field, "name", ""))
+
+
+def _context(request: Request) -> Any:
+    from vibetuner.web.context import get_context
+
+    return get_context(request)
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+class UserView(AuditedModelView):
+    """Users: search by email or name; (de)activate, verify, sign out, view as, delete."""
+
+    label = "Users"
+    icon = "fa-solid fa-users"
+    fields = [
+        EmailField("email", required=True),
+        StringField("name"),
+        BooleanField("is_active", label="Active"),
+        ListField(StringField("roles")),
+        DateTimeField("email_verified_at", label="Email verified"),
+        DateTimeField("last_login_at", label="Last sign-in", read_only=True),
+        StringField("locale"),
+        DateTimeField("created_at", read_only=True),
+    ]
+    exclude_fields_from_create = ["last_login_at", "created_at"]
+    searchable_fields = ["email", "name"]
+    sortable_fields = ["email", "name", "created_at", "last_login_at", "is_active"]
+    fields_default_sort = [("created_at", True)]
+
+    def __init__(self) -> None:
+        super().__init__(UserModel, key="users", menu_label="Users", icon=self.icon)
+
+    def can_create(self, request: Request) -> bool:
+        return False  # people sign up by signing in; `vibetuner users` makes admins
+
+    async def repr(self, obj: Any, request: Request) -> str:
+        return str(getattr(obj, "email", obj))
+
+    async def edit(self, request: Request, pk: Any, data: dict[str, Any]) -> Any:
+        target = await self.find_by_pk(request, pk)
+        if target is not None and target.id == acting_admin(request).id:
+            if not data.get("is_active", True) or "admin" not in (data.get("roles") or []):
+                raise ActionFailed("You cannot deactivate yourself or remove your own admin role.")
+        return await super().edit(request, pk, data)
+
+    async def before_delete(self, request: Request, obj: Any) -> None:
+        if obj.id == acting_admin(request).id:
+            raise ActionFailed("You cannot delete your own account from the admin.")
+
+    async def delete_object(self, request: Request, obj: Any) -> None:
+        """The account page's cascade: sessions, the app's data, files, links, the user."""
+        from vibetuner.services.accounts import delete_account
+        from vibetuner.web.account_page import file_remover
+
+        context = _context(request)
+        try:
+            await delete_account(
+                obj, context.blobs, context.user_data_cleaners, remove_file=file_remover(context)
+            )
+        except BlobStorageError as exc:
+            raise ActionFailed(f"The user's files could not be removed: {exc}") from exc
+
+    async def _each(self, request: Request, selection: ActionSelection) -> list[UserModel]:
+        users: list[UserModel] = list(await selection.rows())
+        return users
+
+    async def _set_flag(
+        self, request: Request, selection: ActionSelection, name: str, changes: dict[str, Any]
+    ) -> str:
+        me = acting_admin(request)
+        done = 0
+        for user in await self._each(request, selection):
+            if user.id == me.id and changes.get("is_active") is False:
+                raise ActionFailed("You cannot deactivate yourself.")
+            before = audit.snapshot(user)
+            await user.set(changes)
+            if name == "deactivate":
+                await user.sign_out_everywhere()
+            diff = audit.diff(before, audit.snapshot(user))
+            if diff:
+                await self.record(request, name, user, diff)
+                done += 1
+        return f"{done} user(s) changed."
+
+    @action(
+        name="deactivate",
+        text="Deactivate",
+        confirmation="Deactivate the selected users? Their sessions end at once.",
+        submit_btn_text="Deactivate",
+        submit_btn_class="action.modal_confirm_button_delete",
+    )
+    async def deactivate_action(self, request: Request, selection: ActionSelection) -> str:
+        return await self._set_flag(request, selection, "deactivate", {"is_active": False})
+
+    @action(name="activate", text="Activate", confirmation="Activate the selected users?")
+    async def activate_action(self, request: Request, selection: ActionSelection) -> str:
+        return await self._set_flag(request, selection, "activate", {"is_active": True})
+
+    @action(
+        name="mark_verified",
+        text="Mark email verified",
+        confirmation="Mark the selected users' addresses as verified?",
+    )
+    async def verify_action(self, request: Request, selection: ActionSelection) -> str:
+        from vibetuner.models.mixins import utcnow
+
+        chosen = [u for u in await self._each(request, selection) if u.email_verified_at is None]
+        for user in chosen:
+            before = audit.snapshot(user)
+            await user.set({"email_verified_at": utcnow()})
+            await self.record(
+                request, "mark_verified", user, audit.diff(before, audit.snapshot(user))
+            )
+        return f"{len(chosen)} address(es) marked verified."
+
+    @action(
+        name="sign_out_everywhere",
+        text="Sign out everywhere",
+        confirmation="End every session of the selected users?",
+    )
+    async def sign_out_action(self, request: Request, selection: ActionSelection) -> str:
+        users = await self._each(request, selection)
+        for user in users:
+            await user.sign_out_everywhere()
+            await self.record(request, "sign_out_everywhere", user)
+        return f"{len(users)} user(s) signed out everywhere."
+
+    @row_action(
+        name="view_as",
+        text="View as this user",
+        confirmation="Open the app as this user? You come back with the banner's button.",
+        icon_class="fa-solid fa-user-secret",
+        submit_btn_text="View as user",
+        custom_response=True,
+    )
+    async def view_as_action(self, request: Request, pk: Any) -> Response:
+        from vibetuner.web.impersonation import start_viewing_as
+
+        target = await self.find_by_pk(request, pk)
+        if target is None:
+            raise ActionFailed("No such user.")
+        back = request.url_for("admin:detail", key="users").include_query_params(pk=str(target.id))
+        try:
+            await start_viewing_as(
+                request, acting_admin(request), target, return_to=_path_of(str(back))
+            )
+        except CannotViewAs as exc:
+            raise ActionFailed(str(exc)) from exc
+        return RedirectResponse("/", status_code=303)
+
+
+def _path_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+# --- sign-in records ---------------------------------------------------------------------
+
+
+class ReadOnlyView(AuditedModelView):
+    """A view that lists, shows and deletes, but neither creates nor edits."""
+
+    def can_create(self, request: Request) -> bool:
+        return False
+
+    def can_edit(self, request: Request) -> bool:
+        return False
+
+
+class OAuthAccountView(ReadOnlyView):
+    """Provider links: provider, account email and dates; tokens are never shown."""
+
+    fields = [
+        StringField("provider"),
+        StringField("provider_user_id", label="Account id"),
+        HasOne("user", key="users"),
+        EmailField("email"),
+        BooleanField("email_verified"),
+        DateTimeField("expires_at", label="Token expires"),
+        DateTimeField("created_at"),
+    ]
+    searchable_fields = ["provider", "email"]
+    fields_default_sort = [("created_at", True)]
+
+    def __init__(self) -> None:
+        super().__init__(
+            OAuthAccount, key="oauth-accounts", menu_label="Provider links", icon="fa-solid fa-link"
+        )
+
+    async def repr(self, obj: Any, request: Request) -> str:
+        return f"{obj.provider} {obj.email or obj.provider_user_id}"
+
+
+class SessionView(ReadOnlyView):
+    """Signed-in browsers; deleting one revokes it. Named by ``public_id``, never the hash."""
+
+    fields = [
+        StringField("public_id", label="Session"),
+        StringField("user_id", label="User id"),
+        DateTimeField("created_at", label="Signed in"),
+        DateTimeField("last_seen_at", label="Last seen"),
+        DateTimeField("expires_at", label="Expires"),
+        StringField("user_agent", label="Browser"),
+        StringField("ip_prefix", label="Network"),
+        StringField("impersonator_id", label="Opened by admin"),
+    ]
+    fields_default_sort = [("last_seen_at", True)]
+
+    def __init__(self) -> None:
+        super().__init__(
+            UserSession, key="sessions", menu_label="Sessions", icon="fa-solid fa-key"
+        )
+        self.pk_attr = "public_id"
+
+    async def find_by_pk(self, request: Request, pk: Any) -> Any:
+        return await UserSession.find_one({"public_id": str(pk)})
+
+    async def find_by_pks(self, request: Request, pks: Any) -> list[Any]:
+        return await UserSession.find({"public_id": {"$in": [str(pk) for pk in pks]}}).to_list()
+
+    async def get_pk_value(self, request: Request, obj: Any) -> Any:
+        return obj.public_id
+
+    async def repr(self, obj: Any, request: Request) -> str:
+        return f"session {obj.public_id}"
+
+    @action(
+        name="delete",
+        text="Revoke",
+        confirmation="Revoke the selected sessions? Those browsers are signed out at once.",
+        submit_btn_text="Revoke",
+        submit_btn_class="action.modal_confirm_button_delete",
+    )
+    async def delete_action(self, request: Request, selection: ActionSelection) -> str:
+        count = await self.delete(request, await selection.pks())
+        return f"{count} session(s) revoked."
+
+    async def delete_object(self, request: Request, obj: Any) -> None:
+        await UserSession.get_pymongo_collection().delete_one({"public_id": obj.public_id})
+
+
+class EmailTokenView(ReadOnlyView):
+    """Sign-in links sent by email: purpose, expiry and use; never the hash."""
+
+    fields = [
+        EmailField("email"),
+        StringField("purpose"),
+        DateTimeField("expires_at", label="Expires"),
+        DateTimeField("used_at", label="Used"),
+        DateTimeField("created_at", label="Sent"),
+    ]
+    searchable_fields = ["email", "purpose"]
+    fields_default_sort = [("created_at", True)]
+
+    def __init__(self) -> None:
+        super().__init__(
+            EmailVerificationToken,
+            key="email-tokens",
+            menu_label="Email links",
+            icon="fa-solid fa-envelope",
+        )
+
+    async def repr(self, obj: Any, request: Request) -> str:
+        return f"{obj.purpose} link for {obj.email}"
+
+
+# --- files -------------------------------------------------------------------------------
+
+
+@dataclass
+class BlobFileField(ComputedField):
+    """A link to the file's bytes and, for images, a preview."""
+
+    list_template: str = "vibetuner_admin/blob_file.html"
+    detail_template: str = "vibetuner_admin/blob_file.html"
+    exclude_from_edit: bool = True
+
+    async def parse_obj(self, request: Request, obj: Any) -> Any:
+        url = str(request.url_for("admin:vt-blob-content", blob_id=str(obj.id)))
+        return {
+            "url": _path_of(url),
+            "image": obj.content_type in PREVIEW_TYPES and obj.status == "available",
+            "filename": obj.filename or str(obj.id),
+        }
+
+    async def serialize_value(self, request: Request, value: Any) -> Any:
+        return value  # the template reads the parts; StringField would make it one string
+
+
+class BlobView(ReadOnlyView):
+    """Stored files: owner, size, type, status; preview, download; delete removes the object."""
+
+    fields = [
+        BlobFileField("file", label="File"),
+        StringField("filename"),
+        HasOne("uploaded_by", key="users", label="Owner"),
+        IntegerField("size", label="Size (bytes)"),
+        StringField("content_type", label="Type"),
+        StringField("status"),
+        StringField("namespace"),
+        StringField("backend"),
+        DateTimeField("created_at", label="Uploaded"),
+    ]
+    searchable_fields = ["filename", "content_type", "namespace"]
+    fields_default_sort = [("created_at", True)]
+    exclude_fields_from_export = ["file"]
+
+    def __init__(self) -> None:
+        super().__init__(Blob, key="blobs", menu_label="Files", icon="fa-solid fa-file")
+
+    async def repr(self, obj: Any, request: Request) -> str:
+        return str(obj.filename or obj.id)
+
+    async def delete_object(self, request: Request, obj: Any) -> None:
+        """The stored object goes first; when storage refuses, the record stays."""
+        store = _context(request).blobs
+        if store is None:
+            raise ActionFailed("Blob storage is not running in this app.")
+        try:
+            await store.delete(obj)
+        except BlobStorageError as exc:
+            raise ActionFailed(f"The file could not be removed from storage: {exc}") from exc
+
+
+# --- jobs and the audit trail ------------------------------------------------------------
+
+
+class FailedJobView(ReadOnlyView):
+    """Jobs that failed every attempt: the error, retry, purge (delete)."""
+
+    fields = [
+        StringField("task"),
+        IntegerField("attempts"),
+        TextAreaField("error"),
+        DateTimeField("failed_at", label="Failed"),
+        DateTimeField("retried_at", label="Retried"),
+        JSONField("args"),
+        JSONField("kwargs"),
+    ]
+    exclude_fields_from_list = ["args", "kwargs"]
+    searchable_fields = ["task", "error"]
+    fields_default_sort = [("failed_at", True)]
+
+    def __init__(self) -> None:
+        super().__init__(
+            FailedJob, key="failed-jobs", menu_label="Failed jobs", icon="fa-solid fa-bug"
+        )
+
+    async def repr(self, obj: Any, request: Request) -> str:
+        return f"{obj.task} ({obj.id})"
+
+    @action(
+        name="retry",
+        text="Retry",
+        confirmation="Queue the selected jobs again with their arguments?",
+        submit_btn_text="Retry",
+    )
+    async def retry_action(self, request: Request, selection: ActionSelection) -> str:
+        from vibetuner.jobs.feature import requeue_failed
+
+        feature = next((f for f in _context(request).features if f.name == "jobs"), None)
+        if feature is None:
+            raise ActionFailed("Background jobs are not enabled in this app.")
+        retried = 0
+        for failed in await selection.rows():
+            if await requeue_failed(feature, failed):
+                await self.record(request, "retry", failed)
+                retried += 1
+        return f"{retried} job(s) queued again."
+
+
+class AuditLogView(AuditedModelView):
+    """The audit trail: read-only, newest first, kept after users are deleted."""
+
+    fields = [
+        DateTimeField("at", label="When"),
+        EmailField("actor_email", label="Who"),
+        StringField("action"),
+        StringField("target_type", label="What"),
+        StringField("target_label", label="Record"),
+        StringField("target_id", label="Record id"),
+        JSONField("changes"),
+        StringField("ip_prefix", label="Network"),
+    ]
+    exclude_fields_from_list = ["target_id", "ip_prefix"]
+    searchable_fields = ["actor_email", "action", "target_type", "target_label", "target_id"]
+    fields_default_sort = [("at", True)]
+
+    def __init__(self) -> None:
+        super().__init__(
+            AuditLog, key="audit-log", menu_label="Audit log", icon="fa-solid fa-scroll"
+        )
+
+    def can_create(self, request: Request) -> bool:
+        return False
+
+    def can_edit(self, request: Request) -> bool:
+        return False
+
+    def can_delete(self, request: Request) -> bool:
+        return False
+
+    async def repr(self, obj: Any, request: Request) -> str:
+        return f"{obj.action} {obj.target_type} {obj.target_label}"
+
+
+def framework_views(jobs: bool) -> Sequence[AuditedModelView]:
+    """vibetuner's own views, in menu order (failed jobs when jobs are enabled)."""
+    views: list[AuditedModelView] = [
+        UserView(),
+        OAuthAccountView(),
+        SessionView(),
+        EmailTokenView(),
+        BlobView(),
+    ]
+    if jobs:
+        views.append(FailedJobView())
+    views.append(AuditLogView())
+    return views
