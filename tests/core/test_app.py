@@ -236,12 +236,14 @@ async def test_production_cookie_is_secure():
 
 
 def test_importing_models_stays_light():
-    """Models, the package and the jobs API load no storage, sign-in, scaffold, server or
-    job-broker library (those come with the features that use them)."""
+    """Models, the package, the jobs API and the admin feature load no storage, sign-in,
+    scaffold, server, job-broker or admin library (those come with the features that use
+    them; starlette-admin with the first admin page)."""
     code = textwrap.dedent(
         """
-        import sys, vibetuner, vibetuner.models, vibetuner.jobs
-        heavy = ("aioboto3", "authlib", "copier", "uvicorn", "streaq", "coredis", "babel.dates")
+        import sys, vibetuner, vibetuner.models, vibetuner.jobs, vibetuner.admin
+        heavy = ("aioboto3", "authlib", "copier", "uvicorn", "streaq", "coredis", "babel.dates",
+                 "starlette_admin")
         print(",".join(m for m in heavy if m in sys.modules))
         """
     )

@@ -23,6 +23,8 @@ ADMIN_PATH = "/admin"
 # Where the gate leaves the signed-in admin for the views (read by the auth provider).
 SCOPE_ADMIN = "vibetuner.admin_user"
 
+# /admin answers every method itself (a 405 would tell that something is there).
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # An app's view: a ModelView subclass or instance, or "module:attribute" naming one.
 AdminView = Any
 
@@ -57,7 +59,7 @@ class AdminFeature(Feature):
     def routes(self) -> Sequence[BaseRoute]:
         gate = AdminGate(self)
         return [
-            Route(ADMIN_PATH, gate.root, include_in_schema=False),
+            Route(ADMIN_PATH, gate.root, methods=ANY_METHOD, include_in_schema=False),
             Mount(ADMIN_PATH, app=gate, name="admin"),
         ]
 
@@ -91,13 +93,26 @@ class AdminGate:
         return list(getattr(self._app, "routes", []))
 
     async def _admin_user(self, request: Request) -> Any:
-        from vibetuner.web.impersonation import is_viewing_as
-        from vibetuner.web.session_auth import current_user
+        """The signed-in admin, or None; leaves no trace on the answer either way.
 
-        user = await current_user(request)
-        if user is None or not user.is_admin or is_viewing_as(request):
+        The session is checked without ``current_user``, which would clear a dead
+        session's cookie or put the user in the page's menu: a 404 here must be
+        byte for byte the 404 of a path that does not exist.
+        """
+        from vibetuner.services.sessions import resolve_session
+        from vibetuner.web.context import get_context
+        from vibetuner.web.impersonation import is_viewing_as
+        from vibetuner.web.session_auth import SESSION_TOKEN_KEY
+
+        if "session" not in request.scope or is_viewing_as(request):
             return None
-        return user
+        token = request.session.get(SESSION_TOKEN_KEY)
+        if not isinstance(token, str) or not token:
+            return None
+        active = await resolve_session(token, get_context(request).settings)
+        if active is None or not active.user.is_admin:
+            return None
+        return active.user
 
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         from vibetuner.web.errors import http_error_page
@@ -107,7 +122,7 @@ class AdminGate:
 
     async def root(self, request: Request) -> Any:
         """``/admin`` without the slash: admins go on to ``/admin/``, others get 404."""
-        if await self._admin_user(request) is None:
+        if request.method not in ("GET", "HEAD") or await self._admin_user(request) is None:
             from vibetuner.web.errors import http_error_page
 
             return await http_error_page(request, HTTPException(404))
@@ -115,6 +130,8 @@ class AdminGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1000})
             return
         request = Request(scope, receive)
         user = await self._admin_user(request)

@@ -25,6 +25,7 @@ from starlette_admin import (
     StringField,
     TextAreaField,
     action,
+    flash,
     row_action,
 )
 from starlette_admin.actions import ActionSelection
@@ -307,7 +308,9 @@ class UserView(AuditedModelView):
                 request, acting_admin(request), target, return_to=_path_of(str(back))
             )
         except CannotViewAs as exc:
-            raise ActionFailed(str(exc)) from exc
+            # The browser posted a plain form (custom response): back to the page, with why.
+            flash(request, str(exc), "error")
+            return RedirectResponse(_path_of(str(back)), status_code=303)
         return RedirectResponse("/", status_code=303)
 
 

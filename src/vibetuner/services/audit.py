@@ -17,7 +17,7 @@ SECRET_FIELD = re.compile(
     re.IGNORECASE,
 )
 # Bookkeeping that changes on every save and says nothing about the change.
-IGNORED_FIELDS = frozenset({"revision_id", "updated_at"})
+IGNORED_FIELDS = frozenset({"revision_id", "db_update_dt"})
 
 
 def is_secret_field(name: str) -> bool:
