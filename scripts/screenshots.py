@@ -59,7 +59,7 @@ def chromium_path() -> str:
     return found
 
 
-def serve(project: Path, port: int, data: Path) -> subprocess.Popen[bytes]:
+def server_env(project: Path, port: int, data: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "ENVIRONMENT": "development",
@@ -70,6 +70,11 @@ def serve(project: Path, port: int, data: Path) -> subprocess.Popen[bytes]:
         "PYTHONPATH": str(project / "src"),
     }
     env.pop("MONGODB_URL", None)
+    return env
+
+
+def serve(project: Path, port: int, data: Path) -> subprocess.Popen[bytes]:
+    env = server_env(project, port, data)
     server = subprocess.Popen(
         [
             sys.executable,
@@ -191,6 +196,53 @@ def main() -> None:
                 shoot("notes-es")
                 page.goto(base + "/account")
                 shoot("account-es")
+                page.set_extra_http_headers({"Accept-Language": "en"})
+
+                # The admin: a second user signs in, then Ada is promoted from the command
+                # line (with the server stopped: it owns the development database's file).
+                other = browser.new_context().new_page()
+                other.goto(base + "/auth/login")
+                other.fill("#email", "grace@example.com")
+                other.click("main button[type=submit]")
+                other.wait_for_selector("text=Check your inbox")
+                other.goto(sign_in_link(data / "outbox"))
+                other.click("main button[type=submit]")
+                server.terminate()
+                server.wait(timeout=10)
+                subprocess.run(
+                    [sys.executable, "-m", "vibetuner.cli", "users", "promote", "ada@example.com"],
+                    cwd=project,
+                    env=server_env(project, port, data),
+                    check=True,
+                    capture_output=True,
+                )
+                server = serve(project, port, data)
+                page.goto(base + "/admin/users/list")
+                shoot("admin-users")
+                page.goto(base + "/admin/blobs/list")
+                shoot("admin-files")
+                page.goto(base + "/admin/users/list?q=grace")
+                for action in ("deactivate", "activate"):
+                    page.locator("tbody tr input[type=checkbox]").first.check()
+                    page.click("#actions-dropdown button[data-bs-toggle=dropdown]")
+                    page.click(f"#actions-dropdown [data-sa-name={action}]")
+                    with page.expect_navigation():
+                        page.click("#actionSubmit")
+                page.locator("tbody tr [data-sa-name=view_as]").first.click()
+                with page.expect_navigation():
+                    page.click("#actionSubmit")
+                page.goto(base + "/account")
+                shoot("admin-view-as")
+                with page.expect_navigation():
+                    page.click("[data-view-as-banner] button[type=submit]")
+                page.goto(base + "/admin/audit-log/list")
+                shoot("admin-audit")
+                page.goto(base + "/admin/audit-log/list?q=deactivate")
+                with page.expect_navigation():
+                    page.locator("tbody tr a[href*='detail']").first.click()
+                shoot("admin-audit-entry")
+                page.goto(base + "/admin/debug")
+                shoot("admin-debug")
                 browser.close()
         finally:
             server.terminate()

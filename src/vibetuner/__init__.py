@@ -139,6 +139,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from vibetuner.admin.feature import AdminFeature
     from vibetuner.app import create_app, default_features
     from vibetuner.config import Settings, get_settings
     from vibetuner.context import AppContext, open_context
@@ -157,7 +158,6 @@ if TYPE_CHECKING:
         RateLimitExceeded,
         VibetunerError,
     )
-    from vibetuner.admin.feature import AdminFeature
     from vibetuner.features import Feature
     from vibetuner.jobs.feature import JobsFeature
     from vibetuner.models import (

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from starlette.routing import Mount, Route
@@ -65,7 +65,9 @@ def same_page(html: str) -> str:
     return re.sub(r'nonce="[^"]*"', "", html)
 
 
-async def every_admin_url(app: Any, admin: Any, browser_for: Any, blob: Blob) -> list[tuple[str, str]]:
+async def every_admin_url(
+    app: Any, admin: Any, browser_for: Any, blob: Blob
+) -> list[tuple[str, str]]:
     """(method, path) for every route of the built admin app, parameters filled in."""
     http = await browser_for(admin)
     assert (await http.get("/admin/")).status_code == 200  # builds the admin app
@@ -233,9 +235,7 @@ async def test_edits_and_creates_are_audited_with_secrets_masked(
     audit_page = (await http.get("/admin/audit-log/list")).text
     assert "Made here" in audit_page and "edit" in audit_page
     # The trail is read-only, even for admins.
-    refused = await http.post(
-        f"/admin/_api/audit-log/action?name=delete&pks={entry.id}", data={}
-    )
+    refused = await http.post(f"/admin/_api/audit-log/action?name=delete&pks={entry.id}", data={})
     assert refused.status_code == 400
     assert await AuditLog.find().count() == 2
 
@@ -397,9 +397,7 @@ async def test_retrying_a_failed_job_from_the_admin(admin_app: Any, browser_for:
 
 
 @pytest.mark.parametrize("environment", ["development", "test"])
-async def test_debug_page_only_in_development(
-    vibetuner_settings: Any, environment: str
-) -> None:
+async def test_debug_page_only_in_development(vibetuner_settings: Any, environment: str) -> None:
     import httpx
 
     from vibetuner.testing import send_csrf_token, set_session_cookie, signed_in_cookie

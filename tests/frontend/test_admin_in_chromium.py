@@ -48,7 +48,11 @@ def admin_site(styled_project: Path, tmp_path_factory: pytest.TempPathFactory) -
     data = tmp_path_factory.mktemp("admin-site")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_"))}
     env.update(
-        {"ENVIRONMENT": "development", "DATA_DIR": str(data), "PYTHONPATH": str(styled_project / "src")}
+        {
+            "ENVIRONMENT": "development",
+            "DATA_DIR": str(data),
+            "PYTHONPATH": str(styled_project / "src"),
+        }
     )
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -73,7 +77,9 @@ def admin_site(styled_project: Path, tmp_path_factory: pytest.TempPathFactory) -
 def console_errors(page: Any) -> list[str]:
     """Collect the page's console errors (CSP violations, failed requests) as they come."""
     found: list[str] = []
-    page.on("console", lambda message: found.append(message.text) if message.type == "error" else None)
+    page.on(
+        "console", lambda message: found.append(message.text) if message.type == "error" else None
+    )
     return found
 
 
@@ -93,7 +99,9 @@ def test_admin_round_trip(admin_site: LiveApp, browser: Any) -> None:
     sign_in(member, site, MEMBER)
     member.goto(f"{site.url}/notes")
     member.fill("#note-title", "Cat")
-    member.set_input_files("#note-files", [{"name": "cat.png", "mimeType": "image/png", "buffer": PNG}])
+    member.set_input_files(
+        "#note-files", [{"name": "cat.png", "mimeType": "image/png", "buffer": PNG}]
+    )
     member.click("#note-form button[type=submit]")
     member.wait_for_selector("#note-list article >> text=Cat")
     stored = [p for p in (site.data_dir / "blobs").rglob("*") if p.is_file()]
@@ -133,7 +141,9 @@ def test_admin_round_trip(admin_site: LiveApp, browser: Any) -> None:
     page.goto(f"{site.url}/notes")
     assert "Cat" in page.inner_text("#note-list")  # their notes, as they see them
     assert page.goto(f"{site.url}/admin/").status == 404  # no admin meanwhile
-    assert errors == ["Failed to load resource: the server responded with a status of 404 (Not Found)"]
+    assert errors == [
+        "Failed to load resource: the server responded with a status of 404 (Not Found)"
+    ]
     errors.clear()
     page.goto(f"{site.url}/notes")
     with page.expect_navigation():

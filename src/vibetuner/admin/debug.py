@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from vibetuner.context import AppContext
 from vibetuner.services.audit import MASK, is_secret_field
+from vibetuner.web.context import RouterLinks
 
 
 @dataclass
@@ -64,7 +65,7 @@ async def debug_report(context: AppContext) -> DebugReport:
     else:
         database = f"MongoDB at {mongo.hosts}, database {mongo.database.name}"
     report = DebugReport(database=database, settings=masked_settings(context.settings))
-    if context.links is not None:
+    if isinstance(context.links, RouterLinks):
         report.routes = route_rows(list(context.links.router.routes))
     for model in context.models():
         indexes: list[str] = []

@@ -76,8 +76,7 @@ def handler_hashes(env: Environment) -> list[str]:
         source, _, _ = env.loader.get_source(env, name)
         found.update(_HANDLER.findall(source))
     return sorted(
-        "'sha256-{}'".format(base64.b64encode(hashlib.sha256(h.encode()).digest()).decode())
-        for h in found
+        f"'sha256-{base64.b64encode(hashlib.sha256(h.encode()).digest()).decode()}'" for h in found
     )
 
 

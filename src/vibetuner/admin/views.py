@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from beanie import Link
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette_admin import (
@@ -29,12 +30,11 @@ from starlette_admin import (
     row_action,
 )
 from starlette_admin.actions import ActionSelection
-from beanie import Link
 from starlette_admin.contrib.beanie import ModelView
 from starlette_admin.contrib.beanie.converters import BeanieModelConverter
 from starlette_admin.converters import converts
-from starlette_admin.fields import BaseField
 from starlette_admin.exceptions import ActionFailed
+from starlette_admin.fields import BaseField
 
 from vibetuner.admin.feature import SCOPE_ADMIN
 from vibetuner.errors import BlobStorageError, CannotViewAs
@@ -52,6 +52,8 @@ from vibetuner.services.sessions import ip_prefix
 PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
+# Fields that name a record, in the order tried.
+LABEL_FIELDS = ("title", "name", "email", "filename")
 # Links to vibetuner's documents point at vibetuner's views (starlette-admin would name
 # them after the class: "user-model", "blob").
 VIEW_KEYS = {"user-model": "users", "blob": "blobs", "o-auth-account": "oauth-accounts"}
@@ -75,7 +77,7 @@ def acting_admin(request: Request) -> UserModel:
     return admin
 
 
-class AuditedModelView(ModelView):
+class AuditedModelView(ModelView[Any]):
     """A Beanie ``ModelView`` whose every write is recorded in the audit trail.
 
     ``AuditedModelView(Note)`` is a complete view; subclass it to choose fields, add
@@ -97,6 +99,17 @@ class AuditedModelView(ModelView):
             self.fields = [f for f in self.fields if _field_name(f) not in secret]
         kwargs.setdefault("converter", LinkConverter())
         super().__init__(document, **kwargs)
+
+    async def repr(self, obj: Any, request: Request) -> str:
+        """A record's name in pages and the audit log: ``__admin_repr__``, else its
+        ``title``, ``name``, ``email`` or ``filename``, else its id."""
+        if hasattr(obj, "__admin_repr__"):
+            return str(await super().repr(obj, request))
+        for attribute in LABEL_FIELDS:
+            value = getattr(obj, attribute, None)
+            if isinstance(value, str) and value:
+                return value
+        return str(await self.get_pk_value(request, obj))
 
     @property
     def audit_type(self) -> str:
@@ -183,12 +196,13 @@ class UserView(AuditedModelView):
         DateTimeField("email_verified_at", label="Email verified"),
         DateTimeField("last_login_at", label="Last sign-in", read_only=True),
         StringField("locale"),
-        DateTimeField("created_at", read_only=True),
+        DateTimeField("db_insert_dt", label="Created", read_only=True),
     ]
-    exclude_fields_from_create = ["last_login_at", "created_at"]
+    exclude_fields_from_create = ["last_login_at", "db_insert_dt"]
+    exclude_fields_from_list = ["locale", "db_insert_dt"]
     searchable_fields = ["email", "name"]
-    sortable_fields = ["email", "name", "created_at", "last_login_at", "is_active"]
-    fields_default_sort = [("created_at", True)]
+    sortable_fields = ["email", "name", "db_insert_dt", "last_login_at", "is_active"]
+    fields_default_sort = [("db_insert_dt", True)]
 
     def __init__(self) -> None:
         super().__init__(UserModel, key="users", menu_label="Users", icon=self.icon)
@@ -344,10 +358,10 @@ class OAuthAccountView(ReadOnlyView):
         EmailField("email"),
         BooleanField("email_verified"),
         DateTimeField("expires_at", label="Token expires"),
-        DateTimeField("created_at"),
+        DateTimeField("db_insert_dt", label="Linked"),
     ]
     searchable_fields = ["provider", "email"]
-    fields_default_sort = [("created_at", True)]
+    fields_default_sort = [("db_insert_dt", True)]
 
     def __init__(self) -> None:
         super().__init__(
@@ -374,9 +388,7 @@ class SessionView(ReadOnlyView):
     fields_default_sort = [("last_seen_at", True)]
 
     def __init__(self) -> None:
-        super().__init__(
-            UserSession, key="sessions", menu_label="Sessions", icon="fa-solid fa-key"
-        )
+        super().__init__(UserSession, key="sessions", menu_label="Sessions", icon="fa-solid fa-key")
         self.pk_attr = "public_id"
 
     async def find_by_pk(self, request: Request, pk: Any) -> Any:
@@ -414,10 +426,10 @@ class EmailTokenView(ReadOnlyView):
         StringField("purpose"),
         DateTimeField("expires_at", label="Expires"),
         DateTimeField("used_at", label="Used"),
-        DateTimeField("created_at", label="Sent"),
+        DateTimeField("db_insert_dt", label="Sent"),
     ]
     searchable_fields = ["email", "purpose"]
-    fields_default_sort = [("created_at", True)]
+    fields_default_sort = [("db_insert_dt", True)]
 
     def __init__(self) -> None:
         super().__init__(
@@ -466,10 +478,10 @@ class BlobView(ReadOnlyView):
         StringField("status"),
         StringField("namespace"),
         StringField("backend"),
-        DateTimeField("created_at", label="Uploaded"),
+        DateTimeField("db_insert_dt", label="Uploaded"),
     ]
     searchable_fields = ["filename", "content_type", "namespace"]
-    fields_default_sort = [("created_at", True)]
+    fields_default_sort = [("db_insert_dt", True)]
     exclude_fields_from_export = ["file"]
 
     def __init__(self) -> None:
@@ -536,6 +548,17 @@ class FailedJobView(ReadOnlyView):
         return f"{retried} job(s) queued again."
 
 
+@dataclass
+class ChangesField(JSONField):
+    """An audit entry's changes: field names in lists, a before/after table in details."""
+
+    list_template: str = "vibetuner_admin/changes_list.html"
+    detail_template: str = "vibetuner_admin/changes.html"
+
+    async def serialize_value(self, request: Request, value: Any) -> Any:
+        return value
+
+
 class AuditLogView(AuditedModelView):
     """The audit trail: read-only, newest first, kept after users are deleted."""
 
@@ -546,11 +569,12 @@ class AuditLogView(AuditedModelView):
         StringField("target_type", label="What"),
         StringField("target_label", label="Record"),
         StringField("target_id", label="Record id"),
-        JSONField("changes"),
+        ChangesField("changes"),
         StringField("ip_prefix", label="Network"),
     ]
     exclude_fields_from_list = ["target_id", "ip_prefix"]
     searchable_fields = ["actor_email", "action", "target_type", "target_label", "target_id"]
+    sortable_fields = ["at", "actor_email", "action", "target_type", "target_label"]
     fields_default_sort = [("at", True)]
 
     def __init__(self) -> None:

@@ -61,7 +61,9 @@ async def start_session(
         raise ValueError("cannot start a session for a user that is not saved")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = utcnow()
-    lifetime = settings.session_max_age if max_age is None else min(max_age, settings.session_max_age)
+    lifetime = (
+        settings.session_max_age if max_age is None else min(max_age, settings.session_max_age)
+    )
     await UserSession(
         id=hash_session_token(token),
         public_id=secrets.token_urlsafe(12),
