@@ -199,7 +199,7 @@ class UserView(AuditedModelView):
         DateTimeField("db_insert_dt", label="Created", read_only=True),
     ]
     exclude_fields_from_create = ["last_login_at", "db_insert_dt"]
-    exclude_fields_from_list = ["locale", "db_insert_dt"]
+    exclude_fields_from_list = ["locale"]
     searchable_fields = ["email", "name"]
     sortable_fields = ["email", "name", "db_insert_dt", "last_login_at", "is_active"]
     fields_default_sort = [("db_insert_dt", True)]
