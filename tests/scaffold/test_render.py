@@ -49,6 +49,7 @@ EXPECTED_FILES = {
     "src/{pkg}/locales/es/LC_MESSAGES/messages.po",
     "src/{pkg}/locales/es/LC_MESSAGES/messages.mo",
     "tests/test_translations.py",
+    "tests/test_admin.py",
     "tests/test_jobs.py",
     "tests/test_notes.py",
     "tests/test_pages.py",
