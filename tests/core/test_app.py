@@ -283,41 +283,73 @@ async def test_signed_in_client_fixture_is_signed_out_by_the_app(signed_in_clien
     assert (await signed_in_client.get("/auth/me")).status_code == 401
 
 
-async def test_flat_routers_keep_prefix_tags_and_dependencies(vibetuner_settings):
+async def test_routers_are_added_flat_keeping_prefix_tags_dependencies_and_overrides(
+    vibetuner_settings,
+):
     from fastapi import Depends
-
-    from vibetuner.web.routers import FlatRouter
 
     calls: list[str] = []
 
     async def audit(request: Request) -> None:
         calls.append(request.url.path)
 
-    flat = FlatRouter(prefix="/flat", tags=["flat"], dependencies=[Depends(audit)])
+    def greeting() -> str:
+        return "hello"
+
+    flat = APIRouter(prefix="/flat", tags=["flat"], dependencies=[Depends(audit)])
 
     @flat.get("/ping")
-    async def ping() -> dict:
+    async def ping(word: str = Depends(greeting)) -> dict:
+        return {"pong": word}
+
+    inner = APIRouter(prefix="/inner")
+
+    @inner.get("/ping")
+    async def inner_ping() -> dict:
         return {"pong": True}
 
-    plain = APIRouter(prefix="/plain")
+    nested = APIRouter(prefix="/nested")
+    nested.include_router(inner)
 
-    @plain.get("/ping")
-    async def plain_ping() -> dict:
-        return {"pong": True}
-
-    application = create_app(settings=vibetuner_settings, routers=[flat, plain])
-    # The flat router's routes are the app's own; the plain one stays an included router.
+    application = create_app(settings=vibetuner_settings, routers=[flat, nested])
+    # A plain router's routes are the app's own (the static index sees them); one with a
+    # router inside stays an included branch, as FastAPI makes it.
     assert any(getattr(route, "path", None) == "/flat/ping" for route in application.router.routes)
     assert not any(
-        getattr(route, "path", None) == "/plain/ping" for route in application.router.routes
+        getattr(route, "path", "").startswith("/nested") for route in application.router.routes
     )
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            assert (await c.get("/flat/ping")).json() == {"pong": True}
-            assert (await c.get("/plain/ping")).json() == {"pong": True}
-    assert calls == ["/flat/ping"]
+            assert (await c.get("/flat/ping")).json() == {"pong": "hello"}
+            assert (await c.get("/nested/inner/ping")).json() == {"pong": True}
+            # Tests can still override dependencies of flat routes through the app.
+            application.dependency_overrides[greeting] = lambda: "overridden"
+            assert (await c.get("/flat/ping")).json() == {"pong": "overridden"}
+    assert calls == ["/flat/ping", "/flat/ping"]
     assert application.openapi()["paths"]["/flat/ping"]["get"]["tags"] == ["flat"]
+
+
+async def test_one_router_in_two_apps_keeps_each_apps_overrides(vibetuner_settings):
+    from fastapi import Depends
+
+    def who() -> str:
+        return "nobody"
+
+    shared = APIRouter()
+
+    @shared.get("/who")
+    async def answer(name: str = Depends(who)) -> dict:
+        return {"name": name}
+
+    first = create_app(settings=vibetuner_settings, routers=[shared])
+    second = create_app(settings=vibetuner_settings, routers=[shared])
+    first.dependency_overrides[who] = lambda: "first"
+    for application, expected in ((first, "first"), (second, "nobody")):
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+                assert (await c.get("/who")).json() == {"name": expected}
 
 
 async def test_domain_errors_become_answers_with_a_code(vibetuner_settings):

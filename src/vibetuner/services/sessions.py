@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from beanie import PydanticObjectId
 
@@ -79,12 +79,26 @@ async def start_session(
     return token
 
 
-@dataclass(frozen=True)
 class ActiveSession:
-    """A session that checked out, and its user."""
+    """A session that checked out, and its user.
 
-    session: UserSession
-    user: UserModel
+    The session record is kept as read (the check needs four of its fields) and turned
+    into a ``UserSession`` only when asked for: this runs on every signed-in request.
+    """
+
+    __slots__ = ("_raw", "_session", "user")
+
+    def __init__(self, raw: dict[str, Any], user: UserModel) -> None:
+        self._raw = raw
+        self._session: UserSession | None = None
+        self.user = user
+
+    @property
+    def session(self) -> UserSession:
+        """The session record as a ``UserSession``."""
+        if self._session is None:
+            self._session = UserSession.model_validate(self._raw)
+        return self._session
 
 
 async def resolve_session(token: str, settings: Settings) -> ActiveSession | None:
@@ -98,21 +112,22 @@ async def resolve_session(token: str, settings: Settings) -> ActiveSession | Non
     raw = await UserSession.get_pymongo_collection().find_one({"_id": key})
     if raw is None:
         return None
-    session = UserSession.model_validate(raw)
     now = utcnow()
     idle = settings.session_idle_timeout
-    expired = _aware(session.expires_at) <= now or (
-        idle > 0 and _aware(session.last_seen_at) + timedelta(seconds=idle) <= now
+    last_seen = _aware(raw["last_seen_at"])
+    expired = _aware(raw["expires_at"]) <= now or (
+        idle > 0 and last_seen + timedelta(seconds=idle) <= now
     )
-    user = None if expired else await UserModel.load(session.user_id)
-    if user is None or not user.is_active or user.session_version != session.session_version:
+    user = None if expired else await UserModel.load(raw["user_id"])
+    if user is None or not user.is_active or user.session_version != raw["session_version"]:
         await UserSession.get_pymongo_collection().delete_one({"_id": key})
         return None
-    if now - _aware(session.last_seen_at) >= TOUCH_EVERY:
+    if now - last_seen >= TOUCH_EVERY:
         await UserSession.get_pymongo_collection().update_one(
             {"_id": key}, {"$set": {"last_seen_at": now}}
         )
-    return ActiveSession(session, user)
+        raw["last_seen_at"] = now
+    return ActiveSession(raw, user)
 
 
 async def end_session(token: str) -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
@@ -17,7 +17,6 @@ from vibetuner.web.context import get_context
 from vibetuner.web.pages import problem
 from vibetuner.web.responses import SIGN_IN_REQUIRED, redirect
 from vibetuner.web.responses import problem as documented_problem
-from vibetuner.web.routers import FlatRouter
 from vibetuner.web.session_auth import (
     CurrentUser,
     RequireUser,
@@ -27,7 +26,7 @@ from vibetuner.web.session_auth import (
     wants_html,
 )
 
-router = FlatRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 class SignedOut(BaseModel):

@@ -46,7 +46,6 @@ from vibetuner.web.responses import (
     problem,
     redirect,
 )
-from vibetuner.web.routers import FlatRouter
 from vibetuner.web.session_auth import RequireUser
 
 logger = logging.getLogger("vibetuner.blobs")
@@ -56,7 +55,7 @@ FILE_FIELD = "file"
 MULTIPART_OVERHEAD = 64 * 1024
 NOT_FOUND = "Blob not found."
 
-router = FlatRouter(prefix="/blobs", tags=["blobs"])
+router = APIRouter(prefix="/blobs", tags=["blobs"])
 
 
 class BlobOut(BaseModel):

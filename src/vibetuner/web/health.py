@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from vibetuner.web.context import get_context
-from vibetuner.web.routers import FlatRouter
 
-router = FlatRouter(tags=["health"])
+router = APIRouter(tags=["health"])
 
 
 class HealthStatus(BaseModel):

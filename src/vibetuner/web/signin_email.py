@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
@@ -26,12 +26,11 @@ from vibetuner.web.pages import problem, render
 from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import HTML, ValidationProblem, redirect
 from vibetuner.web.responses import problem as documented_problem
-from vibetuner.web.routers import FlatRouter
 from vibetuner.web.session_auth import current_user, login, wants_html
 
 logger = logging.getLogger("vibetuner.auth")
 
-router = FlatRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"])
 
 LINK_REFUSED = {
     "used": (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from vibetuner.context import AppContext
@@ -21,12 +21,11 @@ from vibetuner.web.pages import problem
 from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import problem as documented_problem
 from vibetuner.web.responses import redirect
-from vibetuner.web.routers import FlatRouter
 from vibetuner.web.session_auth import CurrentUser, login
 
 logger = logging.getLogger("vibetuner.auth")
 
-router = FlatRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"])
 
 NEXT_SESSION_KEY = "auth_next"
 
