@@ -5,8 +5,9 @@ under uvicorn in its own process, uploads a file of ``--size-mib`` (512 by defau
 with curl, and prints:
 
 * the peak RSS growth of the server process during the upload (target: < 64 MiB), and
-* the upload throughput as a ratio to ``cp`` of the same file on the same disk
-  (target for local disk: >= 0.5).
+* the upload throughput as a ratio to the HTTP drain -- uvicorn reading the same
+  upload and throwing it away, measured in the same run -- (target for local disk:
+  >= 0.8), and to ``cp`` of the same file on the same disk (for reference).
 
 Exits 1 when a target is missed. Usage: ``python bench/blob_memory.py [--size-mib N]``.
 Needs curl, Linux ``/proc`` and the test extra (moto[server], aioboto3).
@@ -34,7 +35,7 @@ from _common import free_port, stop, wait_for_200  # noqa: E402
 
 MiB = 1024 * 1024
 RSS_TARGET_MIB = 64.0
-LOCAL_THROUGHPUT_TARGET = 0.5
+LOCAL_THROUGHPUT_TARGET = 0.8  # of the drain
 
 
 # --- server side (``blob_memory.py serve ...`` runs in the uvicorn process) -----------
@@ -280,28 +281,32 @@ def main() -> int:
         print(f"file: {args.size_mib} MiB; cp on the same disk: {cp_seconds:.2f} s "
               f"({size / MiB / cp_seconds:.0f} MiB/s)")  # fmt: skip
         print(
-            f"{'backend':8} {'peak RSS growth':>16} {'upload':>9} {'MiB/s':>7} {'vs cp':>6}  result"
+            f"{'backend':8} {'peak RSS growth':>16} {'upload':>9} {'MiB/s':>7} {'vs drain':>9} "
+            f"{'vs cp':>6}  result"
         )
         ok = True
+        drain_seconds = 0.0
         for backend in ["drain", *(args.backends or ("local", "s3"))]:
             growth, seconds = measure(
                 backend, workdir, source, sha256, s3_endpoint if backend == "s3" else None
             )
-            ratio = cp_seconds / seconds
+            if backend == "drain":
+                drain_seconds = seconds
+            of_drain = drain_seconds / seconds
             met = growth < RSS_TARGET_MIB * MiB
             if backend == "local":
-                met &= ratio >= LOCAL_THROUGHPUT_TARGET
+                met &= of_drain >= LOCAL_THROUGHPUT_TARGET
             if backend != "drain":
                 ok &= met
             verdict = "reference" if backend == "drain" else ("ok" if met else "MISSED")
             speed = size / MiB / seconds
             print(
                 f"{backend:8} {growth / MiB:13.1f} MiB {seconds:7.2f} s {speed:7.0f} "
-                f"{ratio:5.2f}x  {verdict}"
+                f"{of_drain:8.2f}x {cp_seconds / seconds:5.2f}x  {verdict}"
             )
         print(
             f"targets: peak RSS growth < {RSS_TARGET_MIB:g} MiB on each backend; "
-            f"local throughput >= {LOCAL_THROUGHPUT_TARGET}x cp\n"
+            f"local throughput >= {LOCAL_THROUGHPUT_TARGET}x drain\n"
             "drain: uvicorn reading and discarding the same upload, the ceiling of the HTTP "
             "stack; cp copies inside the kernel (copy_file_range) where the disk allows it"
         )

@@ -143,3 +143,11 @@ def form_fields(page: str, having: str) -> list[tuple[str, str]]:
 def replace_field(fields: list[tuple[str, str]], name: str, value: str) -> list[tuple[str, str]]:
     assert any(key == name for key, _ in fields), (name, fields)
     return [(key, value if key == name else old) for key, old in fields]
+
+
+def as_form(fields: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Form fields for httpx (repeated names keep every value, in order)."""
+    form: dict[str, list[str]] = {}
+    for name, value in fields:
+        form.setdefault(name, []).append(value)
+    return form

@@ -9,7 +9,14 @@ from urllib.parse import urlsplit
 import pytest
 from starlette.routing import Mount, Route
 
-from tests.admin.conftest import Memo, build_admin_app, form_fields, make_user, replace_field
+from tests.admin.conftest import (
+    Memo,
+    as_form,
+    build_admin_app,
+    form_fields,
+    make_user,
+    replace_field,
+)
 from vibetuner.models import Blob, EmailVerificationToken, OAuthAccount, UserModel, UserSession
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.failed_job import FailedJob
@@ -214,7 +221,7 @@ async def test_edits_and_creates_are_audited_with_secrets_masked(
 
     edit_page = (await http.get(f"/admin/memo/edit?pk={memo.id}")).text
     fields = replace_field(form_fields(edit_page, "title"), "title", "New title")
-    saved = await http.post(f"/admin/memo/edit?pk={memo.id}", data=dict(fields))
+    saved = await http.post(f"/admin/memo/edit?pk={memo.id}", data=as_form(fields))
     assert saved.status_code in (200, 303), saved.text[:500]
     await memo.sync()
     assert memo.title == "New title" and memo.api_token == "t-1"  # the secret is untouched
@@ -226,7 +233,7 @@ async def test_edits_and_creates_are_audited_with_secrets_masked(
 
     create_page = (await http.get("/admin/memo/create")).text
     fields = replace_field(form_fields(create_page, "title"), "title", "Made here")
-    made = await http.post("/admin/memo/create", data=dict(fields))
+    made = await http.post("/admin/memo/create", data=as_form(fields))
     assert made.status_code in (200, 303), made.text[:500]
     (created,) = await AuditLog.find({"action": "create"}).to_list()
     assert created.changes["title"] == {"before": None, "after": "Made here"}
@@ -421,3 +428,47 @@ async def test_debug_page_only_in_development(vibetuner_settings: Any, environme
     assert "/auth/login" in page.text  # routes
     assert "email_unique" in page.text  # models and their indexes
     assert ("in memory" if in_memory else "MongoDB at") in page.text  # the database
+
+
+async def test_an_admin_cannot_lock_themselves_out_through_the_form(
+    admin_app: Any, browser_for: Any
+) -> None:
+    admin = await make_user("self@example.com", roles=["admin"])
+    http = await browser_for(admin)
+    page = (await http.get(f"/admin/users/edit?pk={admin.id}")).text
+    fields = [(k, v) for k, v in form_fields(page, "email") if k != "is_active"]  # unticked
+    answer = await http.post(f"/admin/users/edit?pk={admin.id}", data=as_form(fields))
+    assert answer.status_code in (200, 422)
+    assert "You cannot deactivate yourself." in answer.text
+    await admin.sync()
+    assert admin.is_active and admin.is_admin
+    assert await AuditLog.find().count() == 0
+
+
+async def test_a_taken_email_is_a_form_error(admin_app: Any, browser_for: Any) -> None:
+    admin = await make_user("taken@example.com", roles=["admin"])
+    other = await make_user("other@example.com")
+    http = await browser_for(admin)
+    page = (await http.get(f"/admin/users/edit?pk={other.id}")).text
+    fields = replace_field(form_fields(page, "email"), "email", "taken@example.com")
+    answer = await http.post(f"/admin/users/edit?pk={other.id}", data=as_form(fields))
+    assert answer.status_code in (200, 422)
+    assert "Another user has this email address." in answer.text
+    await other.sync()
+    assert other.email == "other@example.com"
+
+
+async def test_admin_writes_need_the_csrf_token(admin_app: Any, browser_for: Any) -> None:
+    admin = await make_user(roles=["admin"])
+    member = await make_user()
+    http = await browser_for(admin)
+    assert (await http.get("/admin/users/list")).status_code == 200
+    forged = await http.post(
+        f"/admin/_api/users/action?name=deactivate&pks={member.id}",
+        data={},
+        headers={"X-CSRF-Token": "forged", "Origin": "https://evil.example"},
+    )
+    assert forged.status_code == 403
+    await member.sync()
+    assert member.is_active
+    assert await AuditLog.find().count() == 0

@@ -7,6 +7,7 @@ audit trail with the fields it changed. Fields whose names say they hold a secre
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,18 +34,19 @@ from starlette_admin.actions import ActionSelection
 from starlette_admin.contrib.beanie import ModelView
 from starlette_admin.contrib.beanie.converters import BeanieModelConverter
 from starlette_admin.converters import converts
-from starlette_admin.exceptions import ActionFailed
+from pymongo.errors import DuplicateKeyError
+from starlette_admin.exceptions import ActionFailed, FormValidationError
 from starlette_admin.fields import BaseField
 
 from vibetuner.admin.feature import SCOPE_ADMIN
-from vibetuner.errors import BlobStorageError, CannotViewAs
+from vibetuner.errors import BlobStorageError, CannotViewAs, DuplicateEmail, DuplicateKey
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.blob import Blob
 from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.failed_job import FailedJob
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.session import UserSession
-from vibetuner.models.user import UserModel
+from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel
 from vibetuner.services import audit
 from vibetuner.services.sessions import ip_prefix
 
@@ -165,6 +167,19 @@ class AuditedModelView(ModelView[Any]):
         """Remove one record (a plain delete; views with more to clean up override it)."""
         await obj.delete()
 
+    async def handle_exception(self, request: Request, exc: Exception) -> None:
+        """A write that breaks a unique index is a form error on the field, not a 500."""
+        if isinstance(exc, DuplicateEmail):
+            raise FormValidationError({"email": "Another user has this email address."}) from exc
+        if isinstance(exc, (DuplicateKey, DuplicateKeyError)):
+            cause = exc if isinstance(exc, DuplicateKeyError) else exc.__cause__
+            details = getattr(cause, "details", None) or {}
+            fields = list((details.get("keyPattern") or {"_": 1}).keys())
+            raise FormValidationError(
+                {fields[0]: "Another record already has this value."}
+            ) from exc
+        await super().handle_exception(request, exc)
+
     def can_import(self, request: Request) -> bool:
         # An import creates and edits records: only where both are allowed.
         return self.can_create(request) and self.can_edit(request)
@@ -216,8 +231,16 @@ class UserView(AuditedModelView):
     async def edit(self, request: Request, pk: Any, data: dict[str, Any]) -> Any:
         target = await self.find_by_pk(request, pk)
         if target is not None and target.id == acting_admin(request).id:
-            if not data.get("is_active", True) or "admin" not in (data.get("roles") or []):
-                raise ActionFailed("You cannot deactivate yourself or remove your own admin role.")
+            # An admin who locks themselves out needs a shell to get back in.
+            if "is_active" in data and not data["is_active"]:
+                raise FormValidationError({"is_active": "You cannot deactivate yourself."})
+            if "roles" in data and ADMIN_ROLE not in (data["roles"] or []):
+                raise FormValidationError({"roles": "You cannot remove your own admin role."})
+        bad = [r for r in data.get("roles") or [] if not re.fullmatch(ROLE_PATTERN, str(r))]
+        if bad:
+            raise FormValidationError(
+                {"roles": f"Not a role name: {bad[0]!r} (a-z, 0-9, '_' and '-')."}
+            )
         return await super().edit(request, pk, data)
 
     async def before_delete(self, request: Request, obj: Any) -> None:
