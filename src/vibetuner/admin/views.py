@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from beanie import Link
+from pymongo.errors import DuplicateKeyError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette_admin import (
@@ -34,7 +35,6 @@ from starlette_admin.actions import ActionSelection
 from starlette_admin.contrib.beanie import ModelView
 from starlette_admin.contrib.beanie.converters import BeanieModelConverter
 from starlette_admin.converters import converts
-from pymongo.errors import DuplicateKeyError
 from starlette_admin.exceptions import ActionFailed, FormValidationError
 from starlette_admin.fields import BaseField
 
