@@ -142,6 +142,10 @@ async def test_admin_pages_open_for_admins(admin_app: Any, browser_for: Any) -> 
     assert (await http.get(f"/admin/memo/detail?pk={memo.id}")).status_code == 200
     assert (await http.get(f"/admin/users/detail?pk={admin.id}")).status_code == 200
     assert (await http.get("/admin/memo/create")).status_code == 200
+    # The user menu leads admins, and only admins, to the admin.
+    assert 'href="/admin/"' in (await http.get("/account")).text
+    plain = await browser_for(await make_user())
+    assert "/admin" not in (await plain.get("/account")).text
 
 
 async def test_searching_users_by_email(admin_app: Any, browser_for: Any) -> None:
@@ -332,10 +336,15 @@ async def test_view_as_user_and_back(admin_app: Any, browser_for: Any) -> None:
     other_admin = await make_user(roles=["admin"])
     http = await browser_for(admin)
 
+    listing = (await http.get("/admin/users/list")).text
+    # Offered only for users it works for: not another admin, not oneself.
+    rows = re.split(r'<tr data-sa-pk="', listing)[1:]
+    offered = {row.split('"', 1)[0]: 'data-sa-name="view_as"' in row for row in rows}
+    assert offered == {str(member.id): True, str(admin.id): False, str(other_admin.id): False}
     refused = await http.post(
         f"/admin/_api/users/row-action?name=view_as&pk={other_admin.id}", data={}
     )
-    assert refused.status_code == 303  # back to the user's page, with a message
+    assert refused.status_code == 400
     assert (await http.get("/admin/")).status_code == 200  # still the admin
 
     started = await http.post(f"/admin/_api/users/row-action?name=view_as&pk={member.id}", data={})

@@ -59,7 +59,13 @@ class AdminFeature(Feature):
     def routes(self) -> Sequence[BaseRoute]:
         gate = AdminGate(self)
         return [
-            Route(ADMIN_PATH, gate.root, methods=ANY_METHOD, include_in_schema=False),
+            Route(
+                ADMIN_PATH,
+                gate.root,
+                methods=ANY_METHOD,
+                name="admin_home",
+                include_in_schema=False,
+            ),
             Mount(ADMIN_PATH, app=gate, name="admin"),
         ]
 

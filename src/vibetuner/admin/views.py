@@ -260,6 +260,11 @@ class UserView(AuditedModelView):
         except BlobStorageError as exc:
             raise ActionFailed(f"The user's files could not be removed: {exc}") from exc
 
+    async def is_row_action_allowed_for_obj(self, request: Request, name: str, obj: Any) -> bool:
+        if name == "view_as":  # offered only where it can work
+            return obj.is_active and not obj.is_admin and obj.id != acting_admin(request).id
+        return bool(await super().is_row_action_allowed_for_obj(request, name, obj))
+
     async def _each(self, request: Request, selection: ActionSelection) -> list[UserModel]:
         users: list[UserModel] = list(await selection.rows())
         return users
