@@ -481,3 +481,18 @@ async def test_admin_writes_need_the_csrf_token(admin_app: Any, browser_for: Any
     await member.sync()
     assert member.is_active
     assert await AuditLog.find().count() == 0
+
+
+async def test_csv_exports_do_not_carry_spreadsheet_formulas(
+    admin_app: Any, browser_for: Any
+) -> None:
+    admin = await make_user(roles=["admin"])
+    await make_user("sneaky@example.com", name='=HYPERLINK("https://evil.example","x")')
+    http = await browser_for(admin)
+    exported = await http.post(
+        "/admin/_api/users/action?name=export&all=1", data={"scope": "all", "format": "csv"}
+    )
+    assert exported.status_code == 200
+    assert "sneaky@example.com" in exported.text
+    assert ",=HYPERLINK" not in exported.text and '"=HYPERLINK' not in exported.text
+    assert "'=HYPERLINK" in exported.text

@@ -36,6 +36,7 @@ from starlette_admin.contrib.beanie import ModelView
 from starlette_admin.contrib.beanie.converters import BeanieModelConverter
 from starlette_admin.converters import converts
 from starlette_admin.exceptions import ActionFailed, FormValidationError
+from starlette_admin.export.csv import CsvExporter
 from starlette_admin.fields import BaseField
 
 from vibetuner.admin.feature import SCOPE_ADMIN
@@ -83,8 +84,12 @@ class AuditedModelView(ModelView[Any]):
     """A Beanie ``ModelView`` whose every write is recorded in the audit trail.
 
     ``AuditedModelView(Note)`` is a complete view; subclass it to choose fields, add
-    actions, or change how a record is deleted (:meth:`delete_object`).
+    actions, or change how a record is deleted (:meth:`delete_object`). CSV exports
+    escape cells that a spreadsheet would run as formulas (``=``, ``+``, ``-``, ``@``):
+    users choose their own names.
     """
+
+    exporters = [CsvExporter(escape_formulas=True), "json"]
 
     def __init__(self, document: type[Any], **kwargs: Any) -> None:
         secret = [name for name in document.model_fields if audit.is_secret_field(name)]
