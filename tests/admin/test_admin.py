@@ -496,3 +496,37 @@ async def test_csv_exports_do_not_carry_spreadsheet_formulas(
     assert "sneaky@example.com" in exported.text
     assert ",=HYPERLINK" not in exported.text and '"=HYPERLINK' not in exported.text
     assert "'=HYPERLINK" in exported.text
+
+
+async def test_app_views_can_be_named_and_imported_when_the_admin_opens(
+    vibetuner_settings: Any,
+) -> None:
+    import sys
+
+    import httpx
+
+    from vibetuner import create_app
+    from vibetuner.admin import AdminFeature
+    from vibetuner.app import default_features
+    from vibetuner.testing import send_csrf_token, set_session_cookie, signed_in_cookie
+
+    sys.modules.pop("tests.admin.custom_views", None)
+    application = create_app(
+        settings=vibetuner_settings,
+        features=[*default_features(), AdminFeature(views=["tests.admin.custom_views:MEMOS"])],
+        models=[Memo],
+    )
+    assert "tests.admin.custom_views" not in sys.modules  # not at startup
+    async with application.router.lifespan_context(application):
+        admin = await make_user(roles=["admin"])
+        await Memo(title="From a named view").insert()
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+        ) as http:
+            set_session_cookie(
+                http, vibetuner_settings, await signed_in_cookie(vibetuner_settings, admin)
+            )
+            send_csrf_token(http, vibetuner_settings.session_cookie_name)
+            page = await http.get("/admin/memo-board/list")
+    assert page.status_code == 200
+    assert "From a named view" in page.text and "Memo board" in page.text
