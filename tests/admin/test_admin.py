@@ -530,3 +530,14 @@ async def test_app_views_can_be_named_and_imported_when_the_admin_opens(
             page = await http.get("/admin/memo-board/list")
     assert page.status_code == 200
     assert "From a named view" in page.text and "Memo board" in page.text
+
+
+async def test_the_admin_home_offers_creating_only_where_it_is_allowed(
+    admin_app: Any, browser_for: Any
+) -> None:
+    admin = await make_user(roles=["admin"])
+    http = await browser_for(admin)
+    home = (await http.get("/admin/")).text
+    assert 'href="http://testserver/admin/users/list"' in home
+    assert "/admin/users/create" not in home and "/admin/audit-log/create" not in home
+    assert "/admin/memo/create" in home  # an app model: admins may add one

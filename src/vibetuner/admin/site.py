@@ -26,13 +26,15 @@ from typing import Any
 
 from jinja2 import Environment, pass_context
 from jinja2.ext import Extension
+from markupsafe import escape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from starlette_admin import CustomView, DefaultTheme, TablerSettings
+from starlette_admin import CustomView, DefaultTheme, HtmlWidget, PanelWidget, TablerSettings
 from starlette_admin.auth import AdminUser, BaseAuthProvider
 from starlette_admin.contrib.beanie import Admin
+from starlette_admin.helpers import view_list_url
 from starlette_admin.routing import route
 
 from vibetuner.admin.feature import ADMIN_PATH, SCOPE_ADMIN, AdminFeature
@@ -164,6 +166,30 @@ class DebugView(CustomView):
         )
 
 
+def _index_without_dead_links(index: Any) -> None:
+    """starlette-admin's home page offers "add a new one" for every view; offer it only
+    where the view allows creating (elsewhere the link led to a 403 page)."""
+    original = index._build_view_panel
+
+    async def panel(request: Request, view: Any) -> Any:
+        if view.can_create(request):
+            return await original(request, view)
+        try:
+            count = str(await view.count(request))
+        except Exception:  # as starlette-admin's own panel: the page still shows
+            count = "?"
+        href = escape(view_list_url(request, str(view.key)))
+        html = (
+            f"<p><strong>{count}</strong> total records</p>"
+            f'<p>Browse <a href="{href}">all records</a>.</p>'
+        )
+        return PanelWidget(
+            title=view.menu_label, icon=view.icon or "", children=[HtmlWidget(html=html)]
+        )
+
+    index._build_view_panel = panel
+
+
 def build_admin_app(context: AppContext, feature: AdminFeature) -> Starlette:
     """The starlette-admin app for ``context``'s models and ``feature``'s views."""
     settings = context.settings
@@ -184,6 +210,7 @@ def build_admin_app(context: AppContext, feature: AdminFeature) -> Starlette:
         admin.add_view(view)
     if settings.environment == "development":
         admin.add_view(DebugView())
+    _index_without_dead_links(admin.index_view)
     admin.mount_to(Starlette())
     app = admin.app
     setattr(app.state, STATE_KEY, context)
