@@ -5,9 +5,11 @@ under uvicorn in its own process, uploads a file of ``--size-mib`` (512 by defau
 with curl, and prints:
 
 * the peak RSS growth of the server process during the upload (target: < 64 MiB), and
-* the upload throughput as a ratio to the HTTP drain -- uvicorn reading the same
-  upload and throwing it away, measured in the same run -- (target for local disk:
-  >= 0.8), and to ``cp`` of the same file on the same disk (for reference).
+* the upload throughput as a ratio to its ceiling, measured in the same run: the slower
+  of the HTTP drain (uvicorn reading the same upload and throwing it away) and a durable
+  write of the same bytes to the same disk (written, then ``fsync``, as the local store
+  does before it names a file). Target for local disk: >= 0.8 of that ceiling.
+  ``cp`` of the same file (page cache only, no ``fsync``) is printed for reference.
 
 Exits 1 when a target is missed. Usage: ``python bench/blob_memory.py [--size-mib N]``.
 Needs curl, Linux ``/proc`` and the test extra (moto[server], aioboto3).
@@ -35,7 +37,7 @@ from _common import free_port, stop, wait_for_200  # noqa: E402
 
 MiB = 1024 * 1024
 RSS_TARGET_MIB = 64.0
-LOCAL_THROUGHPUT_TARGET = 0.8  # of the drain
+LOCAL_THROUGHPUT_TARGET = 0.8  # of the ceiling: the slower of the drain and the disk
 
 
 # --- server side (``blob_memory.py serve ...`` runs in the uvicorn process) -----------
@@ -195,6 +197,27 @@ def time_cp(source: Path, workdir: Path) -> float:
     return best
 
 
+def time_durable_write(source: Path, workdir: Path) -> float:
+    """Best wall time of writing ``source``'s bytes to a new file and ``fsync``-ing it (2 runs).
+
+    What the disk allows a durable store: the local backend writes 1 MiB chunks and
+    ``fsync``s the file (and its directory) before the rename, so it cannot beat this.
+    """
+    best = float("inf")
+    for attempt in range(2):
+        target = workdir / f"durable-{attempt}.bin"
+        subprocess.run(["sync"], check=True)
+        start = time.perf_counter()
+        with source.open("rb") as reader, target.open("wb") as writer:
+            while chunk := reader.read(MiB):
+                writer.write(chunk)
+            writer.flush()
+            os.fsync(writer.fileno())
+        best = min(best, time.perf_counter() - start)
+        target.unlink()
+    return best
+
+
 def curl_upload(port: int, cookie: str, path: Path) -> tuple[int, str, float]:
     """Upload ``path`` with curl; return (status, response body, seconds).
 
@@ -270,6 +293,7 @@ def main() -> int:
         source = workdir / "upload.bin"
         sha256 = make_file(source, size)
         cp_seconds = time_cp(source, workdir)
+        durable_seconds = time_durable_write(source, workdir)
         moto_port = free_port()
         moto = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
@@ -278,11 +302,12 @@ def main() -> int:
         s3_endpoint = f"http://127.0.0.1:{moto_port}"
         wait_for_200(f"{s3_endpoint}/moto-api/", moto)
 
-        print(f"file: {args.size_mib} MiB; cp on the same disk: {cp_seconds:.2f} s "
-              f"({size / MiB / cp_seconds:.0f} MiB/s)")  # fmt: skip
+        print(f"file: {args.size_mib} MiB; on the same disk: cp {cp_seconds:.2f} s "
+              f"({size / MiB / cp_seconds:.0f} MiB/s), written and fsynced "
+              f"{durable_seconds:.2f} s ({size / MiB / durable_seconds:.0f} MiB/s)")  # fmt: skip
         print(
             f"{'backend':8} {'peak RSS growth':>16} {'upload':>9} {'MiB/s':>7} {'vs drain':>9} "
-            f"{'vs cp':>6}  result"
+            f"{'vs disk':>8} {'vs ceiling':>11}  result"
         )
         ok = True
         drain_seconds = 0.0
@@ -293,22 +318,26 @@ def main() -> int:
             if backend == "drain":
                 drain_seconds = seconds
             of_drain = drain_seconds / seconds
+            of_disk = durable_seconds / seconds
+            # The slower of the two bounds is the ceiling a durable upload can reach.
+            of_ceiling = max(drain_seconds, durable_seconds) / seconds
             met = growth < RSS_TARGET_MIB * MiB
             if backend == "local":
-                met &= of_drain >= LOCAL_THROUGHPUT_TARGET
+                met &= of_ceiling >= LOCAL_THROUGHPUT_TARGET
             if backend != "drain":
                 ok &= met
             verdict = "reference" if backend == "drain" else ("ok" if met else "MISSED")
             speed = size / MiB / seconds
             print(
                 f"{backend:8} {growth / MiB:13.1f} MiB {seconds:7.2f} s {speed:7.0f} "
-                f"{of_drain:8.2f}x {cp_seconds / seconds:5.2f}x  {verdict}"
+                f"{of_drain:8.2f}x {of_disk:7.2f}x {of_ceiling:10.2f}x  {verdict}"
             )
         print(
-            f"targets: peak RSS growth < {RSS_TARGET_MIB:g} MiB on each backend; "
-            f"local throughput >= {LOCAL_THROUGHPUT_TARGET}x drain\n"
-            "drain: uvicorn reading and discarding the same upload, the ceiling of the HTTP "
-            "stack; cp copies inside the kernel (copy_file_range) where the disk allows it"
+            f"targets: peak RSS growth < {RSS_TARGET_MIB:g} MiB on each backend; local "
+            f"throughput >= {LOCAL_THROUGHPUT_TARGET}x the ceiling (the slower of drain and disk)\n"
+            "drain: uvicorn reading and discarding the same upload, the limit of the HTTP stack;\n"
+            "disk: the same bytes written and fsynced, the limit of a store that keeps them; "
+            "cp (page cache, no fsync) for reference"
         )
         return 0 if ok else 1
     finally:

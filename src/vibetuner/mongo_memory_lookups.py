@@ -1,0 +1,133 @@
+"""Lookups on the in-memory database that do not grow with the collection.
+
+mongomock answers every query by scanning its collection, and before every read it
+scans the collection again for documents past a TTL index. A signed-in request reads a
+session and a user by ``_id``, so with a few thousand sessions in the development
+database every request paid two full scans. ``apply_lookup_patches()`` changes two
+things, without changing any answer:
+
+* a filter that is exactly ``{"_id": <ObjectId or str>}`` reads the one document from
+  the collection's store, which mongomock already keys by ``_id``;
+* the TTL scan runs only when it can find something: after a write to the collection,
+  or once the earliest expiry it saw last time has passed. Expired documents are still
+  gone on the first read after they expire, as mongomock has them (MongoDB itself
+  removes them within a minute).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+_applied = False
+
+
+def apply_lookup_patches() -> None:
+    """Patch mongomock's collection and store classes once (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    _patch_id_lookups()
+    _patch_ttl_expiry()
+    _applied = True
+
+
+def _patch_id_lookups() -> None:
+    import mongomock.collection
+
+    collection = mongomock.collection.Collection
+    original_iter_documents = collection._iter_documents
+
+    def _iter_documents(self: Any, filter: Any) -> Any:
+        if type(filter) is dict and len(filter) == 1:
+            value = filter.get("_id")
+            # Only where Python's equality is MongoDB's: not numbers (True == 1 in
+            # Python, not in MongoDB), not str subclasses such as Beanie's expressions.
+            if isinstance(value, ObjectId) or type(value) is str:
+                store = self._store
+                store._remove_expired_documents()
+                with store._rwlock.reader():
+                    document = store._documents.get(value)
+                return iter(() if document is None else (document,))
+        return original_iter_documents(self, filter)
+
+    collection._iter_documents = _iter_documents
+
+    # Updates change stored documents in place, out of the store's sight: count them as
+    # writes so the next read looks for newly expired documents.
+    original_update = collection._update
+
+    def _update(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original_update(self, *args, **kwargs)
+        finally:
+            _changed(self._store)
+
+    collection._update = _update
+
+
+def _changed(store: Any) -> None:
+    store._vt_writes = getattr(store, "_vt_writes", 0) + 1
+
+
+def _patch_ttl_expiry() -> None:
+    import mongomock
+    import mongomock.store
+
+    store_class = mongomock.store.CollectionStore
+
+    for name in ("__setitem__", "__delitem__", "create_index", "drop_index", "drop"):
+        original = getattr(store_class, name)
+
+        def counted(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                _changed(self)
+
+        setattr(store_class, name, counted)
+
+    original_remove = store_class._remove_expired_documents
+
+    def _remove_expired_documents(self: Any) -> None:
+        if not self._ttl_indexes:
+            return
+        now = mongomock.utcnow()
+        checked = getattr(self, "_vt_checked", None)
+        writes = getattr(self, "_vt_writes", 0)
+        if checked is not None and checked[0] == writes and now < checked[1]:
+            return  # nothing written since the last scan, and nothing due yet
+        original_remove(self)
+        self._vt_checked = (getattr(self, "_vt_writes", 0), _next_expiry(self, now))
+
+    store_class._remove_expired_documents = _remove_expired_documents
+
+
+def _next_expiry(store: Any, now: datetime) -> datetime:
+    """The earliest moment a document of ``store`` can expire (mongomock's own rules)."""
+    import mongomock.store
+
+    earliest = timedelta.max
+    with store._rwlock.reader():
+        documents = list(store._documents.values())
+    for index in list(store._ttl_indexes.values()):
+        try:
+            after = timedelta(seconds=int(index["expireAfterSeconds"]))
+        except (TypeError, ValueError):
+            continue  # mongomock ignores it too
+        if len(index["key"]) > 1:
+            continue  # compound keys never expire documents, here or in MongoDB
+        field = next(iter(index["key"]))[0]
+        for document in documents:
+            value = mongomock.store._get_min_datetime_from_value(document.get(field))
+            try:
+                left = value + after - now
+            except (TypeError, OverflowError):
+                continue  # not a date (or datetime.max): mongomock never expires it
+            earliest = min(earliest, left)
+    try:
+        return now + earliest
+    except OverflowError:
+        return datetime.max
