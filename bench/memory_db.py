@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,8 +79,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
 
-    small_id, small_email = asyncio.run(time_reads(args.small, args.repeats))
-    large_id, large_email = asyncio.run(time_reads(args.large, args.repeats))
+    # Settings() in development keeps a session key under DATA_DIR: not in this checkout.
+    os.environ.pop("MONGODB_URL", None)
+    with tempfile.TemporaryDirectory(prefix="vibetuner-bench-") as data_dir:
+        os.environ["DATA_DIR"] = data_dir
+        small_id, small_email = asyncio.run(time_reads(args.small, args.repeats))
+        large_id, large_email = asyncio.run(time_reads(args.large, args.repeats))
     print(
         f"session + user by _id: {small_id * 1e6:.0f} us at {args.small} documents, "
         f"{large_id * 1e6:.0f} us at {args.large}\n"
