@@ -154,8 +154,11 @@ def live_app(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture
-def app_factory(project: Path) -> Any:
+def app_factory(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The scaffolded app's ``build_app``."""
+    # Importing the module builds its ``app`` from the environment: in development that
+    # keeps a signing key under DATA_DIR, which must not be this checkout's ./data.
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     from robust_app.app import build_app
 
     return build_app
