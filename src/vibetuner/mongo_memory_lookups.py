@@ -11,11 +11,14 @@ things, without changing any answer:
 * the TTL scan runs only when it can find something: after a write to the collection,
   or once the earliest expiry it saw last time has passed. Expired documents are still
   gone on the first read after they expire, as mongomock has them (MongoDB itself
-  removes them within a minute).
+  removes them within a minute);
+* the copy of each document handed out keeps the stored immutable values (strings,
+  numbers, dates, ObjectIds) instead of copying each one with ``copy.copy``.
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +34,7 @@ def apply_lookup_patches() -> None:
         return
     _patch_id_lookups()
     _patch_ttl_expiry()
+    _patch_result_copies()
     _applied = True
 
 
@@ -131,3 +135,27 @@ def _next_expiry(store: Any, now: datetime) -> datetime:
         return now + earliest
     except OverflowError:
         return datetime.max
+
+
+# Values whose copy is the value itself: ``copy.copy`` returns them unchanged or an equal
+# immutable object. Exact types only; subclasses take mongomock's way.
+_KEPT_AS_IS = frozenset({str, int, float, bool, type(None), bytes, ObjectId, datetime})
+
+
+def _patch_result_copies() -> None:
+    import mongomock.collection
+
+    def _copy_field(obj: Any, container: Any) -> Any:
+        if type(obj) in _KEPT_AS_IS:
+            return obj
+        if isinstance(obj, list):
+            return [_copy_field(item, container) for item in obj]
+        if isinstance(obj, dict):
+            new = container()
+            for key, value in obj.items():
+                new[key] = _copy_field(value, container)
+            return new
+        return copy.copy(obj)
+
+    # Module-level in mongomock.collection: every caller there looks it up at call time.
+    mongomock.collection._copy_field = _copy_field

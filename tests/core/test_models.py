@@ -357,3 +357,21 @@ async def test_load_reads_a_user_like_get(db):
     await loaded.set({UserModel.name: "Renamed"})  # a full document: updates work
     assert (await UserModel.get(user.id)).name == "Renamed"
     assert await UserModel.load(PydanticObjectId()) is None
+
+
+async def test_lazily_parsed_documents_each_keep_their_own_values(db):
+    # Every document gets its own empty ``_store`` (vibetuner gives it a plain default);
+    # lazy parsing keeps the raw values there until a field is read.
+    ada = await UserModel(email="ada@example.com", name="Ada").insert()
+    await UserModel(email="bob@example.com", name="Bob").insert()
+    await Note(title="first", owner=ada).insert()
+
+    found = await UserModel.find(lazy_parse=True).sort("+email").to_list()
+    assert [user.name for user in found] == ["Ada", "Bob"]
+    assert found[0]._store is not found[1]._store
+    found[0].name = "Ada L."
+    assert found[1].name == "Bob"
+    fresh = [UserModel(email=f"u{n}@example.com") for n in range(2)]
+    assert fresh[0]._store is not fresh[1]._store
+    (note,) = await Note.find(lazy_parse=True).to_list()
+    assert note.title == "first" and note._store is not found[0]._store

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import mongomock
 import pytest
 from beanie import PydanticObjectId
-from bson import ObjectId
+from bson import DBRef, ObjectId
 from pymongo import IndexModel
 
 from vibetuner.mongo_memory import create_memory_client
@@ -27,6 +27,32 @@ async def test_a_lookup_by_id_finds_the_document_and_hands_out_a_copy():
     assert await things.find_one({"_id": "missing"}) is None
     assert await things.find_one({"_id": ObjectId()}) is None
     assert await things.find_one({"_id": "key"}, {"n": 0}) == {"_id": "key"}
+
+
+async def test_documents_handed_out_share_nothing_mutable_with_the_store():
+    things = create_memory_client()["lookups"]["things"]
+    ref = DBRef("users", ObjectId())
+    stored = {
+        "_id": "doc",
+        "profile": {"name": "Ada", "langs": ["en", {"code": "es"}]},
+        "blob": b"\x00\x01",
+        "at": datetime(2026, 1, 2, 3, 4, 5),
+        "owner": ref,
+    }
+    await things.insert_one(stored)
+
+    for found in (
+        await things.find_one({"_id": "doc"}),
+        await things.find_one({"blob": b"\x00\x01"}),
+    ):
+        assert found["profile"] == {"name": "Ada", "langs": ["en", {"code": "es"}]}
+        assert found["owner"] == ref and found["blob"] == b"\x00\x01"
+        assert found["at"].replace(tzinfo=None) == datetime(2026, 1, 2, 3, 4, 5)
+        found["profile"]["name"] = "changed"
+        found["profile"]["langs"][1]["code"] = "changed"
+        found["profile"]["langs"].append("changed")
+    again = await things.find_one({"_id": "doc"})
+    assert again["profile"] == {"name": "Ada", "langs": ["en", {"code": "es"}]}
 
 
 async def test_an_id_match_keeps_types_apart():
