@@ -52,8 +52,8 @@ def _patch_id_lookups() -> None:
             if isinstance(value, ObjectId) or type(value) is str:
                 store = self._store
                 store._remove_expired_documents()
-                with store._rwlock.reader():
-                    document = store._documents.get(value)
+                # One dict lookup is atomic; mongomock's reader lock guards iteration.
+                document = store._documents.get(value)
                 return iter(() if document is None else (document,))
         return original_iter_documents(self, filter)
 
