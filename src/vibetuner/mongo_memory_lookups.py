@@ -13,7 +13,8 @@ things, without changing any answer:
   gone on the first read after they expire, as mongomock has them (MongoDB itself
   removes them within a minute);
 * the copy of each document handed out keeps the stored immutable values (strings,
-  numbers, dates, ObjectIds) instead of copying each one with ``copy.copy``.
+  numbers, dates, ObjectIds) instead of copying each one with ``copy.copy``, and giving
+  its dates their UTC zone (the client is timezone-aware) skips those values by type.
 """
 
 from __future__ import annotations
@@ -159,3 +160,27 @@ def _patch_result_copies() -> None:
 
     # Module-level in mongomock.collection: every caller there looks it up at call time.
     mongomock.collection._copy_field = _copy_field
+
+    import mongomock.helpers
+
+    utc = mongomock.helpers.utc
+    plain = _KEPT_AS_IS - {datetime}
+
+    def make_datetime_timezone_aware_in_document(value: Any) -> Any:
+        kind = type(value)
+        if kind in plain:
+            return value
+        if kind is datetime:
+            return value.replace(tzinfo=utc)
+        if isinstance(value, dict):
+            return {k: make_datetime_timezone_aware_in_document(v) for k, v in value.items()}
+        if isinstance(value, (tuple, list)):
+            return [make_datetime_timezone_aware_in_document(item) for item in value]
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=utc)
+        return value
+
+    # Looked up through the module by the cursor of a timezone-aware client.
+    mongomock.helpers.make_datetime_timezone_aware_in_document = (
+        make_datetime_timezone_aware_in_document
+    )
