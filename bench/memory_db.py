@@ -65,9 +65,9 @@ async def time_reads(count: int, repeats: int) -> tuple[float, float]:
         by_id.append((time.perf_counter() - start) / 50)
         assert user is not None and user["_id"] == user_id
         start = time.perf_counter()
-        for _ in range(5):
+        for _ in range(50):
             assert await users.find_one({"email": email}) is not None
-        by_email.append((time.perf_counter() - start) / 5)
+        by_email.append((time.perf_counter() - start) / 50)
     client.close()
     return statistics.median(by_id), statistics.median(by_email)
 
@@ -88,7 +88,7 @@ def main() -> int:
     print(
         f"session + user by _id: {small_id * 1e6:.0f} us at {args.small} documents, "
         f"{large_id * 1e6:.0f} us at {args.large}\n"
-        f"user by email (scans, for reference): {small_email * 1e6:.0f} us at {args.small}, "
+        f"user by email: {small_email * 1e6:.0f} us at {args.small}, "
         f"{large_email * 1e6:.0f} us at {args.large}"
     )
     ok = report(
@@ -99,7 +99,14 @@ def main() -> int:
                 small_id * 1e6,
                 TARGET,
                 "<=",
-            )
+            ),
+            (
+                f"email lookup at {args.large} / {args.small} documents (us)",
+                large_email * 1e6,
+                small_email * 1e6,
+                TARGET,
+                "<=",
+            ),
         ]
     )
     return 0 if ok else 1

@@ -13,9 +13,10 @@ does not fully match. ``apply_compat()`` closes the gaps:
 * inserting an existing ``_id`` reports the key, so Beanie's revision check raises
   ``RevisionIdWasChanged`` as it does on MongoDB;
 * ``index_information()`` gives every index's key as a list of pairs, as PyMongo does;
-* a lookup by ``_id`` reads the one document, and the TTL scan runs only when it can
-  find something (``mongo_memory_lookups``), so a signed-in request costs the same with
-  ten sessions stored or ten thousand;
+* a lookup by ``_id`` reads the one document, one field matched to an ObjectId or a
+  string reads an equality index, and the TTL scan runs only when it can find something
+  (``mongo_memory_lookups``), so a signed-in request costs the same with ten sessions
+  stored or ten thousand;
 * what mongomock would silently get wrong or fail on obscurely -- collations, sessions
   and transactions, ``$text`` -- raises ``MemoryBackendUnsupported`` naming the way out
   (``UNSUPPORTED`` lists them; the README's table is made from it).
@@ -66,7 +67,8 @@ UNSUPPORTED: tuple[tuple[str, str, str, str], ...] = (
     (
         "index_speed",
         "Using indexes for lookups",
-        "a query scans its collection (about 3 ms at 2,000 documents); a lookup by `_id` does not",
+        "a query scans its collection (about 3 ms at 2,000 documents), except one that "
+        "matches a single field to an ObjectId or a string (`_id`, an email, a link's id)",
         "keep development data small, or " + REAL_SERVER,
     ),
     (

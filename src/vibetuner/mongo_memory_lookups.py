@@ -3,11 +3,15 @@
 mongomock answers every query by scanning its collection, and before every read it
 scans the collection again for documents past a TTL index. A signed-in request reads a
 session and a user by ``_id``, so with a few thousand sessions in the development
-database every request paid two full scans. ``apply_lookup_patches()`` changes two
-things, without changing any answer:
+database every request paid two full scans. ``apply_lookup_patches()`` changes this,
+without changing any answer:
 
 * a filter that is exactly ``{"_id": <ObjectId or str>}`` reads the one document from
   the collection's store, which mongomock already keys by ``_id``;
+* a filter that is exactly ``{"field.path": <ObjectId or str>}`` (an email, a link's
+  ``owner.$id``) reads an equality index of that path, built on the first such query
+  after a write to the collection; where a document holds an array on that path the
+  query scans, as before;
 * the TTL scan runs only when it can find something: after a write to the collection,
   or once the earliest expiry it saw last time has passed. Expired documents are still
   gone on the first read after they expire, as mongomock has them (MongoDB itself
@@ -47,15 +51,21 @@ def _patch_id_lookups() -> None:
 
     def _iter_documents(self: Any, filter: Any) -> Any:
         if type(filter) is dict and len(filter) == 1:
-            value = filter.get("_id")
+            ((path, value),) = filter.items()
             # Only where Python's equality is MongoDB's: not numbers (True == 1 in
             # Python, not in MongoDB), not str subclasses such as Beanie's expressions.
-            if isinstance(value, ObjectId) or type(value) is str:
+            if (isinstance(value, ObjectId) or type(value) is str) and path[:1] != "$":
                 store = self._store
                 store._remove_expired_documents()
-                # One dict lookup is atomic; mongomock's reader lock guards iteration.
-                document = store._documents.get(value)
-                return iter(() if document is None else (document,))
+                documents = store._documents
+                if path == "_id":
+                    # One dict lookup is atomic; mongomock's reader lock guards iteration.
+                    document = documents.get(value)
+                    return iter(() if document is None else (document,))
+                index = _equality_index(store, path)
+                if index is not None:
+                    keys = index.get(value, ())
+                    return iter([documents[key] for key in keys if key in documents])
         return original_iter_documents(self, filter)
 
     collection._iter_documents = _iter_documents
@@ -72,9 +82,75 @@ def _patch_id_lookups() -> None:
 
     collection._update = _update
 
+    # mongomock checks unique indexes with a query right after changing a document in
+    # place, before ``_update`` returns: the check must not read an index built before.
+    original_ensure_uniques = collection._ensure_uniques
+
+    def _ensure_uniques(self: Any, new_data: Any) -> Any:
+        _changed(self._store)
+        return original_ensure_uniques(self, new_data)
+
+    collection._ensure_uniques = _ensure_uniques
+
 
 def _changed(store: Any) -> None:
     store._vt_writes = getattr(store, "_vt_writes", 0) + 1
+
+
+# What a path leads to in one document, besides a value to index.
+_ABSENT = object()  # nothing there that could equal an ObjectId or a str
+_UNINDEXABLE = object()  # an array on the way (MongoDB matches its elements) or a str subclass
+
+
+def _equality_index(store: Any, path: str) -> dict[Any, list[Any]] | None:
+    """``{value: [_id, ...]}`` for ``path`` over the store, in store order; None when a
+    document holds something the index cannot answer for exactly (then the query scans).
+
+    Built on the first query after a write to the collection, kept until the next one.
+    """
+    writes = getattr(store, "_vt_writes", 0)
+    built = store.__dict__.setdefault("_vt_indexes", {})
+    found = built.get(path)
+    if found is not None and found[0] == writes:
+        return found[1]  # type: ignore[no-any-return]
+    steps = path.split(".")
+    index: dict[Any, list[Any]] | None = {}
+    with store._rwlock.reader():
+        entries = list(store._documents.items())
+    for key, document in entries:
+        value = _value_at(document, steps)
+        if value is _UNINDEXABLE:
+            index = None
+            break
+        if value is not _ABSENT:
+            index.setdefault(value, []).append(key)
+    built[path] = (writes, index)
+    return index
+
+
+def _value_at(document: Any, steps: list[str]) -> Any:
+    """The ObjectId or str at ``steps`` in ``document``, ``_ABSENT`` or ``_UNINDEXABLE``."""
+    from bson import DBRef
+
+    from vibetuner.mongo_memory import _dbref_as_dict
+
+    current = document
+    for step in steps:
+        if isinstance(current, DBRef):
+            current = _dbref_as_dict(current)  # as queries step into DBRefs
+        if isinstance(current, dict):
+            current = current.get(step, _ABSENT)
+            if current is _ABSENT:
+                return _ABSENT
+        elif isinstance(current, (list, tuple)):
+            return _UNINDEXABLE
+        else:
+            return _ABSENT
+    if type(current) is str or isinstance(current, ObjectId):
+        return current
+    if isinstance(current, (list, tuple, str)):
+        return _UNINDEXABLE
+    return _ABSENT  # numbers, dates, None, subdocuments never equal an ObjectId or a str
 
 
 def _patch_ttl_expiry() -> None:
