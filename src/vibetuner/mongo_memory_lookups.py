@@ -27,23 +27,19 @@ import copy
 from datetime import datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
+from bson import DBRef, ObjectId
 
-_applied = False
+from vibetuner.mongo_memory import _dbref_as_dict
 
 
 def apply_lookup_patches() -> None:
-    """Patch mongomock's collection and store classes once (idempotent)."""
-    global _applied
-    if _applied:
-        return
-    _patch_id_lookups()
+    """Patch mongomock's collection and store classes (``apply_compat`` calls it once)."""
+    _patch_equality_lookups()
     _patch_ttl_expiry()
     _patch_result_copies()
-    _applied = True
 
 
-def _patch_id_lookups() -> None:
+def _patch_equality_lookups() -> None:
     import mongomock.collection
 
     collection = mongomock.collection.Collection
@@ -130,10 +126,6 @@ def _equality_index(store: Any, path: str) -> dict[Any, list[Any]] | None:
 
 def _value_at(document: Any, steps: list[str]) -> Any:
     """The ObjectId or str at ``steps`` in ``document``, ``_ABSENT`` or ``_UNINDEXABLE``."""
-    from bson import DBRef
-
-    from vibetuner.mongo_memory import _dbref_as_dict
-
     current = document
     for step in steps:
         if isinstance(current, DBRef):
