@@ -334,3 +334,30 @@ def catalog_ids(po_file: str | os.PathLike[str]) -> set[str]:
     with open(po_file, "rb") as handle:
         catalog = read_po(handle)
     return {str(m.id[0]) if isinstance(m.id, (tuple, list)) else str(m.id) for m in catalog if m.id}
+
+
+def _messages(catalog: Any) -> dict[Any, Any]:
+    # Message pairs without the header entry (id ""): the header carries the
+    # Babel version that wrote the file, which changes with every release.
+    return {(message.id, message.context): message.string for message in catalog if message.id}
+
+
+def compiled_catalog_is_current(po_file: str | os.PathLike[str]) -> bool:
+    """Whether the ``.mo`` file beside ``po_file`` holds exactly its translations.
+
+    Compares the messages only, never the header, so a catalog compiled by another
+    Babel release still counts as current."""
+    import io
+
+    from babel.messages.mofile import read_mo, write_mo
+    from babel.messages.pofile import read_po
+
+    compiled = Path(po_file).with_suffix(".mo")
+    if not compiled.exists():
+        return False
+    expected = io.BytesIO()
+    with open(po_file, "rb") as source:
+        write_mo(expected, read_po(source))
+    expected.seek(0)
+    with open(compiled, "rb") as shipped:
+        return _messages(read_mo(expected)) == _messages(read_mo(shipped))
