@@ -47,7 +47,6 @@ _EXPORTS: dict[str, str] = {
     "hx_trigger": "vibetuner.web.htmx",
     "hx_retarget": "vibetuner.web.htmx",
     "hx_reswap": "vibetuner.web.htmx",
-    "FlatRouter": "vibetuner.web.routers",
     "add_template_dir": "vibetuner.templating",
     "parse_object_id": "vibetuner.models.ids",
     # models
@@ -112,7 +111,6 @@ __all__ = [
     "hx_trigger",
     "hx_retarget",
     "hx_reswap",
-    "FlatRouter",
     "add_template_dir",
     "parse_object_id",
     "UserModel",
@@ -189,7 +187,6 @@ if TYPE_CHECKING:
     )
     from vibetuner.web.pages import problem as problem_page
     from vibetuner.web.pages import render as render_page
-    from vibetuner.web.routers import FlatRouter
     from vibetuner.web.session_auth import (
         CurrentUser,
         RequireUser,

@@ -15,6 +15,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vibetuner._compat.fastapi import add_router
+from vibetuner._compat.starlette import index_static_routes
 from vibetuner.config import Settings, get_settings
 from vibetuner.context import AppContext
 from vibetuner.errors import ConfigurationError, VibetunerError
@@ -32,8 +34,6 @@ from vibetuner.web.impersonation import template_globals as view_as_globals
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
 from vibetuner.web.locale import LocaleMiddleware
 from vibetuner.web.page_security import template_globals
-from vibetuner.web.route_index import index_static_routes
-from vibetuner.web.routers import add_router
 from vibetuner.web.security_headers import SecurityHeadersMiddleware
 from vibetuner.web.session_auth import session_middleware_options
 from vibetuner.web.static_assets import STATIC_PATH, StaticAssets

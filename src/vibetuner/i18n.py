@@ -339,7 +339,14 @@ def catalog_ids(po_file: str | os.PathLike[str]) -> set[str]:
 def _messages(catalog: Any) -> dict[Any, Any]:
     # Message pairs without the header entry (id ""): the header carries the
     # Babel version that wrote the file, which changes with every release.
-    return {(message.id, message.context): message.string for message in catalog if message.id}
+    def plain(value: Any) -> Any:
+        return tuple(value) if isinstance(value, (list, tuple)) else value
+
+    return {
+        (plain(message.id), message.context): plain(message.string)
+        for message in catalog
+        if message.id
+    }
 
 
 def compiled_catalog_is_current(po_file: str | os.PathLike[str]) -> bool:

@@ -7,15 +7,12 @@ the app's own models), so a core model added to this list is registered everywhe
 from beanie import Document
 
 from vibetuner.models.blob import Blob, BlobStatus
-from vibetuner.models.document_defaults import use_plain_store_default
 from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.mixins import TimeStampMixin
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.rate_limit import RateLimitCounter
 from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
-
-use_plain_store_default()
 
 # UserModel refers to OAuthAccount by name (the two link to each other).
 UserModel.model_rebuild(_types_namespace={"OAuthAccount": OAuthAccount})

@@ -14,7 +14,6 @@ from vibetuner.i18n import N_
 from vibetuner.services import sessions
 from vibetuner.services.auth import linked_providers
 from vibetuner.web.context import get_context
-from vibetuner.web.direct_route import DirectRoute
 from vibetuner.web.pages import problem
 from vibetuner.web.responses import SIGN_IN_REQUIRED, redirect
 from vibetuner.web.responses import problem as documented_problem
@@ -135,8 +134,6 @@ async def sign_out_everywhere(request: Request, user: CurrentUser) -> Response:
 
 async def me(request: Request) -> Response:
     """The signed-in user's public fields and linked providers; 401 when signed out."""
-    # The hottest signed-in route: it reads the session itself rather than through a
-    # dependency, and DirectRoute calls it without FastAPI's dependency resolution.
     user = await current_user(request)
     if user is None:
         return JSONResponse({"detail": "Not signed in.", "code": "not_signed_in"}, status_code=401)
@@ -159,7 +156,6 @@ router.add_api_route(
     response_model=MeResponse,
     summary="The signed-in user",
     responses={401: SIGN_IN_REQUIRED[401]},
-    route_class_override=DirectRoute,
 )
 
 

@@ -1,14 +1,15 @@
-"""The static-route index keeps Starlette's routing semantics while skipping the scan."""
+"""The static-route index keeps Starlette's routing semantics while skipping the scan,
+and the parts of Starlette it relies on behave as it expects."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Mount
+from starlette.routing import Match, Mount, Route, Router
 
-from vibetuner.web.route_index import StaticRouteIndex, index_static_routes
+from vibetuner._compat.starlette import StaticRouteIndex, index_static_routes
 
 
 def build() -> FastAPI:
@@ -94,3 +95,49 @@ async def test_routes_added_later_are_found(http):
 
     app.include_router(router)
     assert (await client.get("/late")).json() == {"route": "late"}
+
+
+# The contract with Starlette the index relies on (see vibetuner/_compat/starlette.py).
+
+
+async def test_contract_router_calls_its_middleware_stack_for_each_request():
+    router = Router(routes=[Route("/x", PlainTextResponse("x"))])
+    assert router.middleware_stack == router.app  # no router middleware: the plain loop
+    seen: list[str] = []
+    plain = router.middleware_stack
+
+    async def recorder(scope, receive, send):
+        seen.append(scope["path"])
+        await plain(scope, receive, send)
+
+    router.middleware_stack = recorder
+    transport = httpx.ASGITransport(app=router)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        assert (await client.get("/x")).text == "x"
+    assert seen == ["/x"]
+
+
+def test_contract_routes_expose_what_the_index_reads():
+    static = Route("/a", PlainTextResponse("a"), methods=["GET"])
+    dynamic = Route("/a/{name}", PlainTextResponse("a"))
+    assert static.param_convertors == {} and set(dynamic.param_convertors) == {"name"}
+    assert dynamic.path_regex.match("/a/b") and not static.path_regex.match("/a/b")
+    scope = {"type": "http", "path": "/a", "method": "GET", "root_path": ""}
+    match, child = static.matches(scope)
+    assert match is Match.FULL and child["endpoint"] is static.endpoint
+    assert static.matches({**scope, "method": "POST"})[0] is Match.PARTIAL
+
+
+async def test_contract_the_index_leaves_scope_as_the_router_does(http):
+    client, app = http
+    seen: dict[str, object] = {}
+
+    @app.get("/scope-check")
+    async def scope_check(request: Request) -> dict:
+        seen["router"] = request.scope.get("router")
+        seen["route"] = request.scope.get("route")
+        return {}
+
+    await client.get("/scope-check")
+    assert seen["router"] is app.router
+    assert seen["route"] is next(r for r in app.router.routes if r.path == "/scope-check")

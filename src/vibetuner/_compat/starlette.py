@@ -1,14 +1,21 @@
-"""Constant-time dispatch for routes without path parameters.
+"""Starlette beyond its public API: constant-time dispatch for routes without parameters.
 
-Starlette's router tries each route in order, so a request for the twentieth route
-first fails nineteen pattern matches. ``StaticRouteIndex`` sits in front of the router
-and sends a request whose path belongs to a route without parameters straight to that
-route, by dictionary look-up. Everything else -- paths with parameters, mounts, 405s,
-trailing-slash redirects, websockets -- goes through the router as before.
+Why: Starlette's router tries each route in order, so a request for the fortieth route
+first fails thirty-nine pattern matches, on every request. ``StaticRouteIndex`` sits in
+front of the router and sends a request whose path belongs to a route without
+parameters straight to that route, by dictionary look-up. Everything else -- paths with
+parameters, mounts, 405s, trailing-slash redirects, websockets -- goes through the router
+as before. Starlette has no public hook in front of its dispatch loop, so the index
+replaces ``Router.middleware_stack`` (the attribute the router calls for each request).
 
 The order of routes still decides: a path is indexed only when no earlier route with
 parameters (or a mount) could also match it, and the fast path is taken only when an
 indexed route matches fully (path and method); otherwise the router runs as usual.
+
+Relied on (checked by ``tests/core/test_compat_starlette.py``): ``Router.middleware_stack``
+is called for every request and equals ``Router.app`` when the router has no middleware;
+``Route.param_convertors``, ``Route.path_regex``, ``matches()`` and ``handle()``; and the
+router sets ``scope["router"]`` and ``scope["route"]``.
 """
 
 from __future__ import annotations
