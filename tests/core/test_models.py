@@ -360,7 +360,7 @@ async def test_load_reads_a_user_like_get(db):
 
 
 async def test_lazily_parsed_documents_each_keep_their_own_values(db):
-    # Every document gets its own empty ``_store`` (vibetuner gives it a plain default);
+    # Every document gets its own empty ``_store``;
     # lazy parsing keeps the raw values there until a field is read.
     ada = await UserModel(email="ada@example.com", name="Ada").insert()
     await UserModel(email="bob@example.com", name="Bob").insert()

@@ -82,26 +82,6 @@ def load_settings() -> Any:
         raise CommandError("\n".join(lines), 2) from None
 
 
-def declared_indexes(model: type[Document]) -> list[Any]:
-    """The indexes ``model`` declares (``Settings.indexes``, ``Indexed`` fields), as Beanie does."""
-    from beanie.odm.fields import IndexModelField
-    from beanie.odm.utils.pydantic import get_model_fields
-    from beanie.odm.utils.typing import get_index_attributes
-    from pymongo import IndexModel
-
-    from_fields = []
-    for name, field in get_model_fields(model).items():  # type: ignore[no-untyped-call]
-        attrs = get_index_attributes(field)
-        if attrs is not None:
-            from_fields.append(
-                IndexModelField(IndexModel([(field.alias or name, attrs[0])], **attrs[1]))
-            )
-    merged: list[Any] = IndexModelField.merge_indexes(
-        from_fields, list(model.get_settings().indexes)
-    )
-    return merged
-
-
 def describe_keys(index: Any) -> str:
     return ", ".join(
         f"{field} {direction}" for field, direction in index.index.document["key"].items()
@@ -113,8 +93,8 @@ async def compare_indexes(
 ) -> list[IndexStatus]:
     """Register ``models`` (building their indexes when ``build``) and compare with the database."""
     from beanie import init_beanie
-    from beanie.odm.fields import IndexModelField
 
+    from vibetuner._compat.beanie import declared_indexes, present_indexes
     from vibetuner.mongo import init_models
 
     if build:
@@ -124,9 +104,7 @@ async def compare_indexes(
     rows: list[IndexStatus] = []
     for model in models:
         collection = model.get_pymongo_collection()
-        present = IndexModelField.from_pymongo_index_information(
-            dict(await collection.index_information())
-        )
+        present = present_indexes(dict(await collection.index_information()))
         declared = declared_indexes(model)
         for index in declared:
             if index in present:
@@ -254,15 +232,15 @@ async def run_migrations(
     ``distance`` 0 means all of them. Transactions need a replica set, so they are off
     unless asked for; the in-memory database supports neither sessions nor transactions.
     """
-    from beanie.migrations.database import DBHandler
     from beanie.migrations.models import MigrationLog, RunningDirections, RunningMode
     from beanie.migrations.runner import MigrationNode
 
+    from vibetuner._compat.beanie import use_for_migrations
+
     if mongo.in_memory and use_transaction:
         raise CommandError("the in-memory database has no transactions; drop --transaction", 2)
-    # Beanie's migration runner reads its client and database from these class attributes.
-    DBHandler.client = _SessionlessClient(mongo.client) if mongo.in_memory else mongo.client  # type: ignore[attr-defined]
-    DBHandler.database = mongo.database  # type: ignore[attr-defined]
+    client = _SessionlessClient(mongo.client) if mongo.in_memory else mongo.client
+    use_for_migrations(client, mongo.database)
     names = migration_names(folder)
     root = await MigrationNode.build(folder)
     before = root.name if root.name in names else None
