@@ -16,6 +16,9 @@ Fixtures, each fresh per test:
 * ``user`` / ``signed_in_client`` -- a new user and a client whose session is signed in.
 * ``client_for`` -- ``client_for(some_user)`` gives another signed-in client.
 * ``outbox`` -- the emails sent so far (the ``file`` backend's ``.eml`` files), parsed.
+* ``mongo_commands`` -- counts the commands the app sends to MongoDB (real server only):
+  ``with mongo_commands() as sent: ...`` then ``[str(c) for c in sent]``, for example
+  ``["aggregate user_sessions"]``. On the in-memory database the test is skipped.
 * ``blob_store`` -- a ``BlobStore`` on local disk in a temporary directory: the app's
   when the test also uses ``app``, else one of its own on ``vibetuner_db``.
 
@@ -60,6 +63,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "App factory for the vibetuner fixtures: 'package.module:function', called with settings=",
         default="",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # PyMongo hands a registered listener only to clients made afterwards: register the
+    # command counter before any test connects (it records nothing until asked).
+    if real_mongodb_url() is not None:
+        from vibetuner.command_log import command_log
+
+        command_log()
 
 
 def free_port() -> int:
@@ -159,6 +171,25 @@ async def app(request: pytest.FixtureRequest, vibetuner_settings: Any) -> AsyncI
         mongo = app_context(application).mongo
         if not mongo.in_memory:
             await mongo.client.drop_database(mongo.database.name)
+
+
+@pytest.fixture
+def mongo_commands(request: pytest.FixtureRequest, mongo_backend: str) -> Callable[[], Any]:
+    """``with mongo_commands() as sent:`` collects the commands the app sends to its database.
+
+    Needs a real server (``TEST_MONGODB_URL``): the in-memory database sends no commands.
+    """
+    from vibetuner.command_log import command_log
+
+    if mongo_backend != "mongodb":
+        pytest.skip(f"counting database commands needs a real server: set {TEST_MONGODB_URL_ENV}")
+    log = command_log()  # registered at start-up (pytest_configure), before any client
+    application = request.getfixturevalue("app")
+
+    def record() -> Any:
+        return log.record(app_context(application).mongo.database.name)
+
+    return record
 
 
 @pytest.fixture

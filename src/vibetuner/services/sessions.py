@@ -80,18 +80,19 @@ async def start_session(
 
 
 class ActiveSession:
-    """A session that checked out, and its user.
+    """A session that checked out, its user, and the names of the user's linked providers.
 
     The session record is kept as read (the check needs four of its fields) and turned
     into a ``UserSession`` only when asked for: this runs on every signed-in request.
     """
 
-    __slots__ = ("_raw", "_session", "user")
+    __slots__ = ("_raw", "_session", "user", "providers")
 
-    def __init__(self, raw: dict[str, Any], user: UserModel) -> None:
+    def __init__(self, raw: dict[str, Any], user: UserModel, providers: list[str]) -> None:
         self._raw = raw
         self._session: UserSession | None = None
         self.user = user
+        self.providers = providers
 
     @property
     def session(self) -> UserSession:
@@ -101,33 +102,70 @@ class ActiveSession:
         return self._session
 
 
+def session_with_user(key: str) -> list[dict[str, Any]]:
+    """The aggregation that reads a session, its user and the user's provider names.
+
+    One command, so a signed-in request costs one round trip to the database whatever
+    it then shows of the user. Everything is read fresh: ending a session, deactivating
+    the user or signing out everywhere takes effect on the next request in every worker.
+    """
+    from vibetuner.models.oauth import OAuthAccount
+
+    return [
+        {"$match": {"_id": key}},
+        {"$limit": 1},
+        {
+            "$lookup": {
+                "from": UserModel.get_collection_name(),
+                "localField": "user_id",
+                "foreignField": "_id",
+                "as": "vt_user",
+            }
+        },
+        {
+            "$lookup": {
+                "from": OAuthAccount.get_collection_name(),
+                "localField": "user_id",
+                "foreignField": "user.$id",
+                "as": "vt_links",
+            }
+        },
+        # Only the provider names leave the server (never the stored tokens).
+        {"$addFields": {"vt_providers": "$vt_links.provider"}},
+        {"$project": {"vt_links": 0}},
+    ]
+
+
 async def resolve_session(token: str, settings: Settings) -> ActiveSession | None:
-    """The live session of ``token`` and its user, or None.
+    """The live session of ``token``, its user and the user's providers, or None.
 
     None when there is no such record, it is past its absolute or idle expiry, the user
     is gone or deactivated, or the user signed out everywhere since (``session_version``).
-    A dead record is deleted on the way.
+    A dead record is deleted on the way. One aggregation reads it all.
     """
     key = hash_session_token(token)
-    raw = await UserSession.get_pymongo_collection().find_one({"_id": key})
-    if raw is None:
+    collection = UserSession.get_pymongo_collection()
+    found = await (await collection.aggregate(session_with_user(key))).to_list(1)
+    if not found:
         return None
+    raw = found[0]
+    users = raw.pop("vt_user")
+    providers = sorted({str(name) for name in raw.pop("vt_providers", None) or ()})
     now = utcnow()
     idle = settings.session_idle_timeout
     last_seen = _aware(raw["last_seen_at"])
     expired = _aware(raw["expires_at"]) <= now or (
         idle > 0 and last_seen + timedelta(seconds=idle) <= now
     )
-    user = None if expired else await UserModel.load(raw["user_id"])
+    user = None if expired or not users else UserModel.model_validate(users[0])
     if user is None or not user.is_active or user.session_version != raw["session_version"]:
-        await UserSession.get_pymongo_collection().delete_one({"_id": key})
+        await collection.delete_one({"_id": key})
         return None
     if now - last_seen >= TOUCH_EVERY:
-        await UserSession.get_pymongo_collection().update_one(
-            {"_id": key}, {"$set": {"last_seen_at": now}}
-        )
+        # At most once a minute per session: not a second round trip on every request.
+        await collection.update_one({"_id": key}, {"$set": {"last_seen_at": now}})
         raw["last_seen_at"] = now
-    return ActiveSession(raw, user)
+    return ActiveSession(raw, user, providers)
 
 
 async def end_session(token: str) -> None:

@@ -12,7 +12,6 @@ from pydantic import BaseModel
 
 from vibetuner.i18n import N_
 from vibetuner.services import sessions
-from vibetuner.services.auth import linked_providers
 from vibetuner.web.context import get_context
 from vibetuner.web.pages import problem
 from vibetuner.web.responses import SIGN_IN_REQUIRED, redirect
@@ -20,7 +19,7 @@ from vibetuner.web.responses import problem as documented_problem
 from vibetuner.web.session_auth import (
     CurrentUser,
     RequireUser,
-    current_user,
+    current_session,
     logout,
     this_session,
     wants_html,
@@ -134,16 +133,17 @@ async def sign_out_everywhere(request: Request, user: CurrentUser) -> Response:
 
 async def me(request: Request) -> Response:
     """The signed-in user's public fields and linked providers; 401 when signed out."""
-    user = await current_user(request)
-    if user is None:
+    active = await current_session(request)
+    if active is None:
         return JSONResponse({"detail": "Not signed in.", "code": "not_signed_in"}, status_code=401)
+    user = active.user
     body = MeResponse(
         id=str(user.id),
         email=user.email,
         name=user.name,
         picture=user.picture,
         email_verified=user.email_verified_at is not None,
-        providers=await linked_providers(user),
+        providers=active.providers,  # read with the session: no second round trip
     )
     # pydantic writes the JSON itself, faster than model_dump() and then json.dumps().
     return Response(body.model_dump_json(), media_type="application/json")

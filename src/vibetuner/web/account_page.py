@@ -23,7 +23,7 @@ from vibetuner.web.context import Context
 from vibetuner.web.flash import flash
 from vibetuner.web.htmx import hx_redirect, is_htmx
 from vibetuner.web.pages import problem, render
-from vibetuner.web.session_auth import RequireUser, logout, this_session
+from vibetuner.web.session_auth import RequireUser, logout, session_providers, this_session
 
 PAGE = "account/index.html"
 # The picture form: the picture plus the multipart framing and the CSRF field.
@@ -38,7 +38,7 @@ router = APIRouter(
 
 
 async def _page_values(request: Request, context: AppContext, user: UserModel) -> dict[str, Any]:
-    linked = await accounts_linked(user)
+    linked = await accounts_linked(request, user)
     offered = context.oauth.offered() if context.oauth is not None else []
     this = this_session(request)
     listed = await sessions.list_sessions(user.id)  # type: ignore[arg-type]
@@ -54,10 +54,18 @@ async def _page_values(request: Request, context: AppContext, user: UserModel) -
     }
 
 
-async def accounts_linked(user: UserModel) -> list[str]:
-    """Names of the providers linked to ``user``."""
+async def accounts_linked(request: Request, user: UserModel) -> list[str]:
+    """Names of the providers linked to ``user``.
+
+    A page view takes them from the session read (no second round trip); after a form
+    post, which may have just linked or unlinked one, they are read again.
+    """
     from vibetuner.services.auth import linked_providers
 
+    if request.method in ("GET", "HEAD"):
+        read = session_providers(request)
+        if read is not None:
+            return read
     return await linked_providers(user)
 
 

@@ -139,6 +139,12 @@ def this_session(request: Request) -> UserSession | None:
     return active.session if isinstance(active, sessions.ActiveSession) else None
 
 
+def session_providers(request: Request) -> list[str] | None:
+    """The user's linked provider names as read with this request's session, or None."""
+    active = request.scope.get(_SCOPE_SESSION)
+    return list(active.providers) if isinstance(active, sessions.ActiveSession) else None
+
+
 def wants_html(request: Request) -> bool:
     """True for a browser navigation (Accept prefers HTML), False for API clients."""
     accept = request.headers.get("accept", "")
