@@ -150,15 +150,39 @@ async def owned_note(note_id: str, user: UserModel, *, deleted: bool = False) ->
 
 
 async def list_values(user: UserModel, page: int) -> dict[str, Any]:
-    """One page of the user's notes, newest first, with what the pager needs."""
-    live = Note.find(Note.owner.id == user.id, {"deleted_at": None})
-    total = await live.count()
+    """One page of the user's notes, newest first, with what the pager needs.
+
+    One query: the page and the total come back together (``$facet``); each note's
+    attachment count is the length of its list of links, so no file is read.
+    """
+    page = max(page, 1)
+    total, notes = await notes_page(user, page)
     pages = max(1, math.ceil(total / PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    notes = (
-        await live.sort(-Note.db_insert_dt).skip((page - 1) * PAGE_SIZE).limit(PAGE_SIZE).to_list()
-    )
+    if page > pages:  # past the end (a stale link): show the last page
+        page = pages
+        total, notes = await notes_page(user, page)
     return {"notes": notes, "page": page, "pages": pages, "total": total}
+
+
+async def notes_page(user: UserModel, page: int) -> tuple[int, list[Note]]:
+    """How many live notes ``user`` has, and the notes of ``page``."""
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"owner.$id": user.id, "deleted_at": None}},
+        {
+            "$facet": {
+                "total": [{"$count": "n"}],
+                "notes": [
+                    {"$sort": {"db_insert_dt": -1}},
+                    {"$skip": (page - 1) * PAGE_SIZE},
+                    {"$limit": PAGE_SIZE},
+                ],
+            }
+        },
+    ]
+    cursor = await Note.get_pymongo_collection().aggregate(pipeline)
+    [found] = await cursor.to_list(1)
+    total = found["total"][0]["n"] if found["total"] else 0
+    return total, [Note.model_validate(raw) for raw in found["notes"]]
 
 
 async def purge_deleted(store: BlobStore, user: UserModel | None = None) -> int:
@@ -185,11 +209,8 @@ async def delete_notes_of(user: UserModel) -> None:
 
 
 @router.get("", responses={**SIGN_IN_REQUIRED, 200: PAGE_OR_FRAGMENT})
-async def list_notes(
-    request: Request, context: Context, user: RequireUser, page: int = 1
-) -> Response:
+async def list_notes(request: Request, user: RequireUser, page: int = 1) -> Response:
     """The user's notes, newest first, ten to a page, and the form to write one."""
-    await purge_deleted(context.require_blobs(), user)
     values = await list_values(user, page)
     return render(request, "notes/index.html", {"title": _("Notes"), **values}, block="note_list")
 
@@ -363,10 +384,15 @@ async def update_note(
         200: PAGE_OR_FRAGMENT,
     },
 )
-async def delete_note(request: Request, note_id: str, user: RequireUser) -> Response:
+async def delete_note(
+    request: Request, context: Context, note_id: str, user: RequireUser
+) -> Response:
     """Delete a note, with an "Undo" in the message; its files go when the undo window closes."""
     note = await owned_note(note_id, user)
     await note.set({Note.deleted_at: utcnow()})
+    # Notes deleted earlier whose undo window has closed go now, with their files (the
+    # periodic job does it too); reading the list never writes.
+    await purge_deleted(context.require_blobs(), user)
     restore = request.app.url_path_for("restore_note", note_id=note_id)
     flash(
         request,
