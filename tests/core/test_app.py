@@ -429,3 +429,41 @@ async def test_an_app_feature_contributes_routes_models_and_a_lifespan(vibetuner
             assert (await http.get("/widgets")).json() == {"count": 1, "opened": True}
         assert events == ["start"]
     assert events == ["start", "stop"]
+
+
+def test_starting_an_app_leaves_optional_libraries_unloaded(tmp_path):
+    """An app with every built-in feature, started and answering ``/health``, has loaded
+    none of the libraries only some configurations use: S3, OAuth, the Redis job broker,
+    the admin's library (loaded on the first admin page), the scaffold, image tools."""
+    code = textwrap.dedent(
+        """
+        import asyncio, sys
+        import httpx
+        from vibetuner import create_app
+        from vibetuner.admin import AdminFeature
+        from vibetuner.app import default_features
+        from vibetuner.config import Settings
+        from vibetuner.jobs.feature import JobsFeature
+
+        settings = Settings(_env_file=None, environment="test", data_dir=sys.argv[1])
+        app = create_app(
+            settings=settings, features=[*default_features(), JobsFeature(), AdminFeature()]
+        )
+
+        async def main():
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                    assert (await http.get("/health")).status_code == 200
+
+        asyncio.run(main())
+        heavy = ("aioboto3", "botocore", "authlib", "copier", "streaq", "coredis",
+                 "starlette_admin", "PIL", "tailwindcss", "schemathesis", "playwright")
+        print(",".join(m for m in heavy if m in sys.modules))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1:] in ([], [""]), out.stdout
