@@ -11,8 +11,9 @@ the new one, never half a file. At most the changes of the last ``SAVE_INTERVAL`
 seconds can be lost.
 
 One process owns the file at a time (an OS lock that ends with the process): the dev
-server. Another process (``vibetuner db indexes``, ``vibetuner blobs check``) started
-meanwhile reads the same data but cannot keep changes, and says so in one line.
+server. Another process started meanwhile reads the same data but cannot keep changes:
+commands that only read say so in one line, commands that write refuse to run
+(``DevDatabaseFile.refusal``).
 Only the public client API is used: ``find`` to read, ``insert_many`` to load.
 """
 
@@ -64,6 +65,20 @@ class DevDatabaseFile:
         self._lock = handle
         self.owner = True
         return True
+
+    def refusal(self) -> str | None:
+        """Why a command must not write here (another process holds the file), or None.
+
+        A process that does not hold the file sees the data as of its last save and
+        cannot keep a change: the holder (the dev server) writes its own copy over it.
+        """
+        if self.owner:
+            return None
+        return (
+            f"the development database in {self.directory} is in use by another process "
+            "(the dev server?): stop it and run this again, or make the change in the "
+            "running app (changes made here would be lost)"
+        )
 
     def release(self) -> None:
         """Give the file back (also happens when the process ends)."""

@@ -64,3 +64,73 @@ def test_promote_list_and_demote(tmp_path: Path) -> None:
     demoted = cli("demote", "ada@example.com")
     assert demoted.returncode == 0 and "no longer has the role admin" in demoted.stdout
     assert "No users with the role admin." in cli("list", "--role", "admin").stdout
+
+
+HOLD_DATABASE = """
+import asyncio, sys
+from pathlib import Path
+from vibetuner.mongo_memory import create_memory_client
+from vibetuner.mongo_devfile import open_dev_database
+
+async def main():
+    store = await open_dev_database(create_memory_client(), Path(sys.argv[1]))
+    assert store.owner
+    print("holding", flush=True)
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+def test_commands_that_write_refuse_while_the_dev_server_holds_the_database(
+    tmp_path: Path,
+) -> None:
+    root = scaffold(tmp_path / "app", "package_name=held_app")
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_"))}
+    env.update(
+        {
+            "ENVIRONMENT": "development",
+            "DATA_DIR": str(data),
+            "PYTHONPATH": str(root / "src"),
+            "COLUMNS": "200",
+        }
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "vibetuner.cli", *args],
+            cwd=root, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    made = subprocess.run(
+        [sys.executable, "-c", MAKE_USERS], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    # What the dev server does: it holds the development database while it runs.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_DATABASE, str(data)],
+        cwd=root, env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        for args in (
+            ("users", "promote", "ada@example.com"),
+            ("users", "demote", "ada@example.com"),
+            ("jobs", "purge", "--yes"),
+            ("db", "indexes"),
+            ("db", "migrate"),
+            ("blobs", "check", "--delete"),
+        ):
+            refused = cli(*args)
+            assert refused.returncode == 2, (args, refused.stdout, refused.stderr)
+            assert "in use by another process" in " ".join(refused.stderr.split()), args
+        # Reading still works, and says the data is the last saved state.
+        listed = cli("users", "list")
+        assert listed.returncode == 0 and "ada@example.com" in listed.stdout
+    finally:
+        holder.kill()
+        holder.wait()
+    promoted = cli("users", "promote", "ada@example.com")
+    assert promoted.returncode == 0, promoted.stderr
+    assert "ada@example.com" in cli("users", "list", "--role", "admin").stdout

@@ -20,10 +20,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 @asynccontextmanager
-async def running_app() -> AsyncIterator[Any]:
+async def running_app(*, writes: bool = False) -> AsyncIterator[Any]:
     """The app of the project in the current directory, its lifespan running; yields it.
 
-    Bad settings, a broken app or an unreachable database end in one line, exit 2.
+    Bad settings, a broken app or an unreachable database end in one line, exit 2. A
+    command that ``writes`` is refused the same way when another process (the dev
+    server) holds the development database, since its changes would not be kept.
     """
     from vibetuner.cli.run import check_app_or_exit, project_or_exit
     from vibetuner.errors import VibetunerError
@@ -33,6 +35,19 @@ async def running_app() -> AsyncIterator[Any]:
     loaded = check_app_or_exit(project)
     try:
         async with loaded.router.lifespan_context(loaded):
+            if writes:
+                refuse_if_not_kept(loaded)
             yield loaded
     except VibetunerError as exc:
         raise fail(str(exc)) from None
+
+
+def refuse_if_not_kept(app: Any) -> None:
+    """Exit with one line when ``app``'s development database cannot keep a change."""
+    from vibetuner.web.context import app_context
+
+    mongo = app_context(app).mongo
+    devfile = mongo.devfile if mongo is not None else None
+    refusal = devfile.refusal() if devfile is not None else None
+    if refusal is not None:
+        raise fail(refusal)

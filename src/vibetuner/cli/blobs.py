@@ -83,6 +83,7 @@ async def run_check(
     orphans, optionally remove them. Returns True when nothing was orphaned.
     """
     from vibetuner.context import document_models
+    from vibetuner.errors import ConfigurationError
     from vibetuner.mongo import connect, init_models
     from vibetuner.services.blob import BlobStore
     from vibetuner.services.blob_check import find_orphans, remove_orphans
@@ -91,6 +92,10 @@ async def run_check(
     if own:
         mongo = await connect(settings)
     try:
+        refusal = mongo.devfile.refusal() if delete and mongo.devfile is not None else None
+        if refusal is not None:
+            # The file's snapshot may miss the newest uploads: they would look orphaned.
+            raise ConfigurationError(refusal)
         if own:
             await init_models(mongo, document_models())
         async with BlobStore.from_settings(settings) as store:

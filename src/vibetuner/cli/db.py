@@ -120,8 +120,12 @@ async def compare_indexes(
     return rows
 
 
-async def with_database(action: Any) -> Any:
-    """Open the app's database, run ``action(mongo)``, close it."""
+async def with_database(action: Any, *, writes: bool = False) -> Any:
+    """Open the app's database, run ``action(mongo)``, close it.
+
+    ``writes``: refused when the development database cannot keep the change (another
+    process, the dev server, holds it).
+    """
     from vibetuner.errors import VibetunerError
     from vibetuner.mongo import connect
 
@@ -131,6 +135,9 @@ async def with_database(action: Any) -> Any:
     except VibetunerError as exc:
         raise CommandError(str(exc)) from None
     try:
+        refusal = mongo.devfile.refusal() if writes and mongo.devfile is not None else None
+        if refusal is not None:
+            raise CommandError(refusal, 2)
         if mongo.in_memory:
             err.print(
                 "[yellow]MONGODB_URL is not set: working on an empty in-memory database.[/yellow]"
@@ -174,7 +181,7 @@ def indexes(
         except CommandError:
             raise
         rows: list[IndexStatus] = await with_database(
-            lambda mongo: compare_indexes(mongo, models, build=not check)
+            lambda mongo: compare_indexes(mongo, models, build=not check), writes=not check
         )
         return rows
 
@@ -299,7 +306,7 @@ def migrate(
                 mongo, folder, backward=backward, distance=distance, use_transaction=transaction
             )
 
-        applied: list[str] = await with_database(both)
+        applied: list[str] = await with_database(both, writes=True)
         return applied
 
     done = run_command(action())

@@ -22,13 +22,16 @@ err = Console(stderr=True)
 
 
 @asynccontextmanager
-async def running_app() -> AsyncIterator[Any]:
-    """The project's app with its lifespan running (database, job queue); yields its feature."""
+async def running_app(*, writes: bool = False) -> AsyncIterator[Any]:
+    """The project's app with its lifespan running (database, job queue); yields its feature.
+
+    ``writes``: refused when the development database cannot keep the change.
+    """
     from vibetuner.cli.app_session import running_app as app_running
     from vibetuner.jobs.feature import JobsFeature
     from vibetuner.web.context import app_context
 
-    async with app_running() as loaded:
+    async with app_running(writes=writes) as loaded:
         features = app_context(loaded).features
         feature = next((f for f in features if isinstance(f, JobsFeature)), None)
         if feature is None:
@@ -94,7 +97,7 @@ def retry(
         from vibetuner.models.ids import parse_object_id
         from vibetuner.models.mixins import utcnow
 
-        async with running_app() as feature:
+        async with running_app(writes=True) as feature:
             if all_failed:
                 chosen = await FailedJob.find().sort("failed_at").to_list()
             else:
@@ -149,7 +152,7 @@ def purge(
         from vibetuner.models.failed_job import FailedJob
         from vibetuner.models.mixins import utcnow
 
-        async with running_app():
+        async with running_app(writes=True):
             query: dict[str, Any] = {}
             if older_than_days is not None:
                 query["failed_at"] = {"$lte": utcnow() - timedelta(days=older_than_days)}

@@ -72,7 +72,7 @@ def _change(email: str, role: str, add: bool) -> None:
             address = normalize_email(email)
         except ValueError as exc:
             raise fail(f"{email!r} is not an email address: {exc}") from None
-        async with running_app():
+        async with running_app(writes=True):
             user = await UserModel.find_one({"email": address})
             if user is None:
                 raise fail(f"no user has the address {address}; they must sign in once first")
