@@ -123,8 +123,21 @@ async def http_error_page(request: Request, exc: Exception) -> Response:
 
 
 async def server_error_page(request: Request, exc: Exception) -> Response:
-    """An unhandled error: logged with its traceback; the client learns nothing of it."""
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    """An unhandled error: the client learns nothing of it (in development, a browser
+    gets the traceback page). Starlette raises the error again once this answer is sent,
+    and the server logs its traceback: logged here too, it would be printed twice.
+    """
+    logger.error(
+        "unhandled error on %s %s: %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        exc,
+    )
+    if wants_html(request) and _in_development(request):
+        from vibetuner.web.debug_page import debug_page
+
+        return debug_page(request, exc)
     return problem(
         request,
         500,
@@ -133,3 +146,12 @@ async def server_error_page(request: Request, exc: Exception) -> Response:
         code="internal_error",
         link=HOME,
     )
+
+
+def _in_development(request: Request) -> bool:
+    from vibetuner.web.context import get_context
+
+    try:
+        return get_context(request).settings.environment == "development"
+    except Exception:  # no app context (a broken start): never show internals
+        return False
