@@ -198,3 +198,20 @@ def test_version_and_bare_help():
     assert version.exit_code == 0 and version.output.strip() == f"vibetuner {__version__}"
     bare = run_cli()
     assert bare.exit_code == 0 and "Usage: vibetuner" in bare.output and "scaffold" in bare.output
+
+
+def test_every_command_list_fits_without_cut_descriptions():
+    from typer.testing import CliRunner
+
+    from vibetuner.cli import app
+
+    runner = CliRunner()
+    groups = ["", "scaffold", "run", "db", "blobs", "css", "i18n", "jobs", "users"]
+    for group in groups:
+        shown = runner.invoke(app, [*group.split(), "--help"], terminal_width=80)
+        assert shown.exit_code == 0, group
+        listed = shown.output.split("Commands:", 1)[-1].splitlines()
+        cut = [line for line in listed if line.rstrip().endswith("...")]
+        assert cut == [], (group, cut)
+    top = runner.invoke(app, ["--help"], terminal_width=80).output
+    assert "Examples:" in top and "vibetuner scaffold new" in top

@@ -17,6 +17,14 @@ app = typer.Typer(
     # Plain help here: Typer's rich help formatter costs about 0.15 s to import, more than
     # the rest of `vibetuner --help`. Sub-commands keep rich help.
     rich_markup_mode=None,
+    epilog=(
+        "\b\nExamples:\n"
+        "  vibetuner scaffold new ../myapp --defaults   make an app\n"
+        "  vibetuner run dev --port 8001                serve it, reloading on changes\n"
+        "  vibetuner users promote ada@example.com      make an admin\n"
+        "  vibetuner db migrate                         run data migrations\n"
+        "  vibetuner COMMAND --help                     more on one command"
+    ),
 )
 
 
@@ -50,14 +58,15 @@ def _register() -> None:
     # Each sub-command module imports only typer and rich at module level.
     from vibetuner.cli import blobs, css, db, i18n, jobs, run, scaffold, users
 
-    app.add_typer(scaffold.app, name="scaffold")
-    app.add_typer(run.app, name="run")
-    app.add_typer(db.app, name="db")
-    app.add_typer(blobs.app, name="blobs")
-    app.add_typer(css.app, name="css")
-    app.add_typer(i18n.app, name="i18n")
-    app.add_typer(jobs.app, name="jobs")
-    app.add_typer(users.app, name="users")
+    # Short help that fits the command list (Click cuts longer lines with "...").
+    app.add_typer(scaffold.app, name="scaffold", short_help="Create or update a project.")
+    app.add_typer(run.app, name="run", short_help="Serve the app: dev, prod or worker.")
+    app.add_typer(db.app, name="db", short_help="Indexes, migrations, reset.")
+    app.add_typer(blobs.app, name="blobs", short_help="Find and remove orphaned files.")
+    app.add_typer(css.app, name="css", short_help="Build the stylesheet (Tailwind).")
+    app.add_typer(i18n.app, name="i18n", short_help="Extract, update, compile translations.")
+    app.add_typer(jobs.app, name="jobs", short_help="Failed jobs: list, retry, purge.")
+    app.add_typer(users.app, name="users", short_help="Users and their roles.")
 
 
 _register()

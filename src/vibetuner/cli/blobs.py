@@ -23,7 +23,7 @@ class CheckError(Exception):
     """A failure reported as one line and exit code 2."""
 
 
-@app.command()
+@app.command(short_help="Report (and remove) orphaned blobs.")
 def check(
     delete: Annotated[
         bool, typer.Option("--delete", help="Remove the orphans found (objects and metadata).")

@@ -160,7 +160,7 @@ def run_command(coro: Any) -> Any:
 STYLE = {"ok": "green", "built": "green", "missing": "red", "differs": "red", "extra": "yellow"}
 
 
-@app.command()
+@app.command(short_help="Build (or check) the models' indexes.")
 def indexes(
     check: Annotated[
         bool,
@@ -264,7 +264,7 @@ async def run_migrations(
     return names[start:end] if not backward else list(reversed(names[end:start]))
 
 
-@app.command()
+@app.command(short_help="Run data migrations.")
 def migrate(
     backward: Annotated[
         bool, typer.Option("--backward", help="Undo migrations instead of applying them.")
@@ -319,7 +319,7 @@ def migrate(
         out.print(f"  {name}")
 
 
-@app.command()
+@app.command(short_help="Wipe the development database.")
 def reset(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:

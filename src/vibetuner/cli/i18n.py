@@ -61,7 +61,7 @@ def _babel(*args: str) -> None:
         raise typer.Exit(1) from None
 
 
-@app.command()
+@app.command(short_help="Collect the strings to translate.")
 def extract() -> None:
     """Collect the translatable strings of the package into ``messages.pot``."""
     _project_root, locales = _project()

@@ -77,7 +77,7 @@ def list_failed(
     asyncio.run(main())
 
 
-@app.command()
+@app.command(short_help="Queue failed jobs again.")
 def retry(
     job_ids: Annotated[
         list[str] | None, typer.Argument(help="Ids from `vibetuner jobs list`.")

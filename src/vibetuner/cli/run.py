@@ -98,7 +98,7 @@ def workers_from_env() -> int:
     return int(raw)
 
 
-@app.command()
+@app.command(short_help="Serve with auto-reload (development).")
 def dev(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
@@ -175,7 +175,7 @@ def prod(
     )
 
 
-@app.command()
+@app.command(short_help="Run background jobs from Redis.")
 def worker(
     concurrency: Annotated[
         int | None,
