@@ -107,6 +107,7 @@ def dev(
     """Serve with auto-reload on code changes (development); rebuild the stylesheet as you edit."""
     project = project_or_exit()
     project.activate()
+    follow_the_port(host, port)
     # Bad settings, a broken app or a failing startup (database unreachable ...) end here
     # in one line each, exit 2, before the reloader starts and would wait for changes.
     loaded = check_app_or_exit(project)
@@ -126,6 +127,26 @@ def dev(
         if watcher is not None:
             watcher.terminate()
             watcher.wait(timeout=5)
+
+
+def follow_the_port(host: str, port: int) -> None:
+    """Without a ``BASE_URL`` (environment or ``.env``), links in emails and OAuth
+    callbacks point at the address this dev server listens on, not at port 8000."""
+    import os
+
+    from vibetuner.config import Settings
+
+    if "BASE_URL" in os.environ:
+        return
+    try:
+        configured = "base_url" in Settings().model_fields_set
+    except Exception:  # bad settings are reported next, in one line, by the app check
+        return
+    if not configured:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        shown = f"[{shown}]" if ":" in shown else shown
+        # The reloader's worker process inherits it.
+        os.environ["BASE_URL"] = f"http://{shown}:{port}"
 
 
 def _serve_dev(app_spec: str, host: str, port: int, watched: Path, log_level: str) -> None:
