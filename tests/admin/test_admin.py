@@ -251,6 +251,35 @@ async def test_edits_and_creates_are_audited_with_secrets_masked(
     assert await AuditLog.find().count() == 2
 
 
+async def test_editing_a_user_records_only_the_fields_that_changed(
+    admin_app: Any, browser_for: Any
+) -> None:
+    admin = await make_user("auditor@example.com", roles=["admin"])
+    # No provider links, no language chosen, a verified address (a datetime).
+    member = await make_user("member@example.com", name="Old name")
+    http = await browser_for(admin)
+
+    async def rename(to: str) -> dict[str, Any]:
+        edit_page = (await http.get(f"/admin/users/edit?pk={member.id}")).text
+        fields = replace_field(form_fields(edit_page, "name"), "name", to)
+        saved = await http.post(f"/admin/users/edit?pk={member.id}", data=as_form(fields))
+        assert saved.status_code in (200, 303), saved.text[:500]
+        entry = await AuditLog.find({"action": "edit"}).sort("-at").first_or_none()
+        assert entry is not None
+        return entry.changes
+
+    # Provider links are not stored on the user; an empty language stays "none chosen";
+    # the same instant read back without its zone is the same instant.
+    assert await rename("New name") == {"name": {"before": "Old name", "after": "New name"}}
+    await member.sync()
+    assert member.locale is None and member.email_verified_at is not None
+    await OAuthAccount(
+        provider="testidp", provider_user_id="m-1", user=member, email=member.email
+    ).insert()
+    assert await rename("Newer") == {"name": {"before": "New name", "after": "Newer"}}
+    assert await OAuthAccount.find({"user.$id": member.id}).count() == 1
+
+
 async def test_user_actions_and_delete_cascade_keep_the_audit_trail(
     admin_app: Any, browser_for: Any
 ) -> None:
