@@ -120,6 +120,67 @@ async def test_every_admin_url_is_a_404_for_visitors_and_plain_users(
     assert await counts() == before
 
 
+def answer_shape(answer: Any, path: str) -> tuple[Any, ...]:
+    """Everything a client sees of an answer, less what differs on every response
+    (date, nonces, masked tokens, the cookie's signed value) and the path echoed in a
+    page's theme and language forms."""
+    skip = {"date", "content-length", "content-security-policy", "set-cookie"}
+    headers = sorted((k, v) for k, v in answer.headers.items() if k not in skip)
+    cookies = sorted(
+        (c.split("=", 1)[0], c.split(";", 1)[1] if ";" in c else "")
+        for c in answer.headers.get_list("set-cookie")
+    )
+    if not answer.content:  # HEAD
+        body: Any = ""
+    elif answer.headers.get("content-type", "").startswith("application/json"):
+        body = answer.json()
+    else:
+        body = same_page(answer.text).replace(f'value="{path}"', "")
+    return answer.status_code, headers, cookies, body
+
+
+ODD_METHODS = ("GET", "HEAD", "POST", "DELETE", "OPTIONS", "TRACE", "PROPFIND", "MKCOL", "FOO")
+
+
+async def test_any_method_on_any_admin_path_answers_as_a_missing_path(
+    admin_app: Any, browser_for: Any
+) -> None:
+    admin = await make_user(roles=["admin"])
+    plain = await make_user()
+    member = await make_user()
+    viewer = await browser_for(admin)
+    started = await viewer.post(
+        f"/admin/_api/users/row-action?name=view_as&pk={member.id}", data={}
+    )
+    assert started.status_code == 303
+    signed_in = [await browser_for(plain), viewer]
+    for http in signed_in:  # a page seen first, as a browser has: its CSRF secret is set
+        assert (await http.get("/auth/login")).status_code == 200
+    paths = ["/admin", "/admin/", "/admin/users/list", "/admin/_api/users", "/admin/statics/x.css"]
+
+    for method in ODD_METHODS:
+        for accept in ("text/html", "application/json", None):
+            headers = {"Accept": accept} if accept else {}
+            for path in paths:
+                # A visitor without a cookie: a fresh browser for each of the two requests.
+                pair = [await browser_for(None), await browser_for(None)]
+                answers = [
+                    await pair[0].request(method, path, headers=headers),
+                    await pair[1].request(method, "/no-such-page", headers=headers),
+                ]
+                for http in signed_in:
+                    answers.append(await http.request(method, path, headers=headers))
+                    answers.append(await http.request(method, "/no-such-page", headers=headers))
+                shapes = [
+                    answer_shape(a, p)
+                    for a, p in zip(answers, [path, "/no-such-page"] * 3, strict=True)
+                ]
+                assert answers[0].status_code == 404, (method, path, accept, answers[0].headers)
+                assert "allow" not in answers[0].headers
+                for index in range(0, 6, 2):
+                    assert shapes[index] == shapes[index + 1], (method, path, accept, index)
+
+
 async def test_a_deactivated_or_demoted_admin_is_shut_out_at_once(
     admin_app: Any, browser_for: Any
 ) -> None:

@@ -10,11 +10,13 @@ and ending are recorded in the audit trail.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.types import Scope
 
 from vibetuner.errors import CannotViewAs
 from vibetuner.models.user import UserModel
@@ -39,7 +41,14 @@ router = APIRouter(prefix="/ui", tags=["ui"], include_in_schema=False)
 
 def is_viewing_as(request: Request) -> bool:
     """True while this browser is an admin viewing the app as another user."""
-    return "session" in request.scope and STASHED_TOKEN_KEY in request.session
+    return _viewing(request.scope)
+
+
+def _viewing(scope: Scope) -> bool:
+    # The session is read without marking it used (``request.session`` would): the admin
+    # gate asks this, and its 404 must not gain the "Vary: Cookie" a missing path lacks.
+    session = scope.get("session")
+    return isinstance(session, Mapping) and STASHED_TOKEN_KEY in session
 
 
 async def start_viewing_as(
