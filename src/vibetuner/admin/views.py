@@ -611,10 +611,19 @@ class AuditLogView(ReadOnlyView):
         StringField("target_label", label="Record"),
         StringField("target_id", label="Record id"),
         ChangesField("changes"),
+        StringField("method", label="Request method"),
+        StringField("path", label="Request path"),
         StringField("ip_prefix", label="Network"),
     ]
-    exclude_fields_from_list = ["target_id", "ip_prefix"]
-    searchable_fields = ["actor_email", "action", "target_type", "target_label", "target_id"]
+    exclude_fields_from_list = ["target_id", "ip_prefix", "method"]
+    searchable_fields = [
+        "actor_email",
+        "action",
+        "target_type",
+        "target_label",
+        "target_id",
+        "path",
+    ]
     sortable_fields = ["at", "actor_email", "action", "target_type", "target_label"]
     fields_default_sort = [("at", True)]
 

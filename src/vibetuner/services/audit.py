@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from beanie import Document, Link
+from beanie import Document, Link, PydanticObjectId
 from beanie.odm.fields import LinkTypes
 from pydantic import TypeAdapter
 
@@ -98,10 +98,17 @@ async def record(
     target_label: str = "",
     changes: dict[str, dict[str, Any]] | None = None,
     ip_prefix: str = "",
+    method: str = "",
+    path: str = "",
+    actor_id: PydanticObjectId | None = None,
 ) -> AuditLog:
-    """Store one audit entry and return it."""
+    """Store one audit entry and return it.
+
+    ``method`` and ``path`` name the request the entry is about; ``actor_id`` names an
+    actor whose user record is gone (``actor`` None).
+    """
     entry = AuditLog(
-        actor_id=actor.id if actor is not None else None,
+        actor_id=actor.id if actor is not None else actor_id,
         actor_email=actor.email if actor is not None else "",
         action=action[:64],
         target_type=target_type[:64],
@@ -109,6 +116,8 @@ async def record(
         target_label=target_label[:300],
         changes=changes or {},
         ip_prefix=ip_prefix,
+        method=method[:16],
+        path=path[:300],
     )
     await entry.insert()
     return entry
