@@ -157,7 +157,7 @@ async def test_sign_in_methods_sessions_and_the_account_are_out_of_reach(
     admin = await make_user("lead@example.com", roles=["admin"])
     member = await make_user("member@example.com")
     await OAuthAccount(
-        provider="testidp", provider_user_id="m-1", user=member, email=member.email
+        provider="other", provider_user_id="m-1", user=member, email=member.email
     ).insert()
     member_http = await browser_for(member)  # the member's own browser
     assert await me(member_http) == "member@example.com"
@@ -167,9 +167,16 @@ async def test_sign_in_methods_sessions_and_the_account_are_out_of_reach(
     viewing = await UserSession.find_one({"user_id": member.id, "impersonator_id": admin.id})
     assert viewing is not None
     before = await AuditLog.find().count()
+    # The account page does not offer them during the view (the member's own page does).
+    offered = ["/providers/other/unlink", "/auth/oauth/testidp", "/revoke", "logout-everywhere"]
+    own_page = (await member_http.get("/account", headers={"Accept": "text/html"})).text
+    assert all(part in own_page for part in offered) and "/account/delete" in own_page
+    page = (await http.get("/account")).text
+    assert "member@example.com" in page
+    assert not any(part in page for part in [*offered, "/account/delete"])
 
     attempts = [
-        ("POST", "/account/providers/testidp/unlink", {}),
+        ("POST", "/account/providers/other/unlink", {}),
         ("POST", "/account/delete", {"confirm_email": "member@example.com"}),
         ("POST", f"/account/sessions/{own.public_id}/revoke", {}),
         ("POST", f"/account/sessions/{viewing.public_id}/revoke", {}),
