@@ -29,6 +29,7 @@ from vibetuner.web.context import STATE_KEY, RouterLinks
 from vibetuner.web.csrf import CSRFMiddleware
 from vibetuner.web.errors import http_error_page, server_error_page, vibetuner_error_handler
 from vibetuner.web.health import router as health_router
+from vibetuner.web.impersonation import ViewAsAuditMiddleware
 from vibetuner.web.impersonation import router as view_as_router
 from vibetuner.web.impersonation import template_globals as view_as_globals
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
@@ -127,6 +128,8 @@ def create_app(
         for entry in reversed(feature.middleware()):
             app.add_middleware(entry.cls, *entry.args, **entry.kwargs)
     session_options = session_middleware_options(active)
+    # Inside the CSRF check: a refused request never reaches a route, so is not a write.
+    app.add_middleware(ViewAsAuditMiddleware)
     app.add_middleware(
         CSRFMiddleware,
         base_url=active.base_url,

@@ -222,6 +222,13 @@ class CannotViewAs(VibetunerError):
     code = "cannot_view_as"
 
 
+class ViewAsRefused(VibetunerError):
+    """Not while an admin views the app as a user: changing how the user signs in,
+    their sessions, or deleting the account (the message says to go back first)."""
+
+    code = "view_as_refused"
+
+
 class UnsupportedPicture(UploadError):
     """A profile picture that is not a PNG, JPEG, GIF or WebP image."""
 

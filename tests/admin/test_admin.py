@@ -120,6 +120,67 @@ async def test_every_admin_url_is_a_404_for_visitors_and_plain_users(
     assert await counts() == before
 
 
+def answer_shape(answer: Any, path: str) -> tuple[Any, ...]:
+    """Everything a client sees of an answer, less what differs on every response
+    (date, nonces, masked tokens, the cookie's signed value) and the path echoed in a
+    page's theme and language forms."""
+    skip = {"date", "content-length", "content-security-policy", "set-cookie"}
+    headers = sorted((k, v) for k, v in answer.headers.items() if k not in skip)
+    cookies = sorted(
+        (c.split("=", 1)[0], c.split(";", 1)[1] if ";" in c else "")
+        for c in answer.headers.get_list("set-cookie")
+    )
+    if not answer.content:  # HEAD
+        body: Any = ""
+    elif answer.headers.get("content-type", "").startswith("application/json"):
+        body = answer.json()
+    else:
+        body = same_page(answer.text).replace(f'value="{path}"', "")
+    return answer.status_code, headers, cookies, body
+
+
+ODD_METHODS = ("GET", "HEAD", "POST", "DELETE", "OPTIONS", "TRACE", "PROPFIND", "MKCOL", "FOO")
+
+
+async def test_any_method_on_any_admin_path_answers_as_a_missing_path(
+    admin_app: Any, browser_for: Any
+) -> None:
+    admin = await make_user(roles=["admin"])
+    plain = await make_user()
+    member = await make_user()
+    viewer = await browser_for(admin)
+    started = await viewer.post(
+        f"/admin/_api/users/row-action?name=view_as&pk={member.id}", data={}
+    )
+    assert started.status_code == 303
+    signed_in = [await browser_for(plain), viewer]
+    for http in signed_in:  # a page seen first, as a browser has: its CSRF secret is set
+        assert (await http.get("/auth/login")).status_code == 200
+    paths = ["/admin", "/admin/", "/admin/users/list", "/admin/_api/users", "/admin/statics/x.css"]
+
+    for method in ODD_METHODS:
+        for accept in ("text/html", "application/json", None):
+            headers = {"Accept": accept} if accept else {}
+            for path in paths:
+                # A visitor without a cookie: a fresh browser for each of the two requests.
+                pair = [await browser_for(None), await browser_for(None)]
+                answers = [
+                    await pair[0].request(method, path, headers=headers),
+                    await pair[1].request(method, "/no-such-page", headers=headers),
+                ]
+                for http in signed_in:
+                    answers.append(await http.request(method, path, headers=headers))
+                    answers.append(await http.request(method, "/no-such-page", headers=headers))
+                shapes = [
+                    answer_shape(a, p)
+                    for a, p in zip(answers, [path, "/no-such-page"] * 3, strict=True)
+                ]
+                assert answers[0].status_code == 404, (method, path, accept, answers[0].headers)
+                assert "allow" not in answers[0].headers
+                for index in range(0, 6, 2):
+                    assert shapes[index] == shapes[index + 1], (method, path, accept, index)
+
+
 async def test_a_deactivated_or_demoted_admin_is_shut_out_at_once(
     admin_app: Any, browser_for: Any
 ) -> None:
@@ -249,6 +310,35 @@ async def test_edits_and_creates_are_audited_with_secrets_masked(
     refused = await http.post(f"/admin/_api/audit-log/action?name=delete&pks={entry.id}", data={})
     assert refused.status_code == 400
     assert await AuditLog.find().count() == 2
+
+
+async def test_editing_a_user_records_only_the_fields_that_changed(
+    admin_app: Any, browser_for: Any
+) -> None:
+    admin = await make_user("auditor@example.com", roles=["admin"])
+    # No provider links, no language chosen, a verified address (a datetime).
+    member = await make_user("member@example.com", name="Old name")
+    http = await browser_for(admin)
+
+    async def rename(to: str) -> dict[str, Any]:
+        edit_page = (await http.get(f"/admin/users/edit?pk={member.id}")).text
+        fields = replace_field(form_fields(edit_page, "name"), "name", to)
+        saved = await http.post(f"/admin/users/edit?pk={member.id}", data=as_form(fields))
+        assert saved.status_code in (200, 303), saved.text[:500]
+        entry = await AuditLog.find({"action": "edit"}).sort("-at").first_or_none()
+        assert entry is not None
+        return entry.changes
+
+    # Provider links are not stored on the user; an empty language stays "none chosen";
+    # the same instant read back without its zone is the same instant.
+    assert await rename("New name") == {"name": {"before": "Old name", "after": "New name"}}
+    await member.sync()
+    assert member.locale is None and member.email_verified_at is not None
+    await OAuthAccount(
+        provider="testidp", provider_user_id="m-1", user=member, email=member.email
+    ).insert()
+    assert await rename("Newer") == {"name": {"before": "New name", "after": "Newer"}}
+    assert await OAuthAccount.find({"user.$id": member.id}).count() == 1
 
 
 async def test_user_actions_and_delete_cascade_keep_the_audit_trail(

@@ -23,8 +23,6 @@ ADMIN_PATH = "/admin"
 # Where the gate leaves the signed-in admin for the views (read by the auth provider).
 SCOPE_ADMIN = "vibetuner.admin_user"
 
-# /admin answers every method itself (a 405 would tell that something is there).
-ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # An app's view: a ModelView subclass or instance, or "module:attribute" naming one.
 AdminView = Any
 
@@ -59,13 +57,9 @@ class AdminFeature(Feature):
     def routes(self) -> Sequence[BaseRoute]:
         gate = AdminGate(self)
         return [
-            Route(
-                ADMIN_PATH,
-                gate.root,
-                methods=ANY_METHOD,
-                name="admin_home",
-                include_in_schema=False,
-            ),
+            # An ASGI endpoint, so the route takes every method (TRACE, PROPFIND, ...):
+            # a 405 with an Allow header would tell that something is there.
+            Route(ADMIN_PATH, AdminRoot(gate), name="admin_home", include_in_schema=False),
             Mount(ADMIN_PATH, app=gate, name="admin"),
         ]
 
@@ -78,6 +72,16 @@ class AdminFeature(Feature):
                 view = getattr(importlib.import_module(module_name), attribute)
             found.append(view)
         return found
+
+
+class AdminRoot:
+    """``/admin`` itself, for any method: the gate's :meth:`AdminGate.root`."""
+
+    def __init__(self, gate: AdminGate) -> None:
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.gate.root(scope, receive, send)
 
 
 class AdminGate:
@@ -102,17 +106,19 @@ class AdminGate:
         """The signed-in admin, or None; leaves no trace on the answer either way.
 
         The session is checked without ``current_user``, which would clear a dead
-        session's cookie or put the user in the page's menu: a 404 here must be
-        byte for byte the 404 of a path that does not exist.
+        session's cookie or put the user in the page's menu, and read without
+        ``request.session``, which would add ``Vary: Cookie``: a 404 here must be the
+        404 of a path that does not exist, headers included.
         """
         from vibetuner.services.sessions import resolve_session
         from vibetuner.web.context import get_context
         from vibetuner.web.impersonation import is_viewing_as
         from vibetuner.web.session_auth import SESSION_TOKEN_KEY
 
-        if "session" not in request.scope or is_viewing_as(request):
+        session = request.scope.get("session")
+        if not isinstance(session, dict) or is_viewing_as(request):
             return None
-        token = request.session.get(SESSION_TOKEN_KEY)
+        token = session.get(SESSION_TOKEN_KEY)
         if not isinstance(token, str) or not token:
             return None
         active = await resolve_session(token, get_context(request).settings)
@@ -126,13 +132,13 @@ class AdminGate:
         response = await http_error_page(Request(scope, receive), HTTPException(404))
         await response(scope, receive, send)
 
-    async def root(self, request: Request) -> Any:
+    async def root(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``/admin`` without the slash: admins go on to ``/admin/``, others get 404."""
+        request = Request(scope, receive)
         if request.method not in ("GET", "HEAD") or await self._admin_user(request) is None:
-            from vibetuner.web.errors import http_error_page
-
-            return await http_error_page(request, HTTPException(404))
-        return RedirectResponse(ADMIN_PATH + "/", status_code=307)
+            await self._not_found(scope, receive, send)
+            return
+        await RedirectResponse(ADMIN_PATH + "/", status_code=307)(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -203,6 +203,10 @@ def _context(request: Request) -> Any:
 # --- users -------------------------------------------------------------------------------
 
 
+# The user's text fields that may be None ("no name", "follow the browser's language").
+OPTIONAL_TEXT = ("name", "locale")
+
+
 class UserView(AuditedModelView):
     """Users: search by email or name; (de)activate, verify, sign out, view as, delete."""
 
@@ -241,6 +245,10 @@ class UserView(AuditedModelView):
                 raise FormValidationError({"is_active": "You cannot deactivate yourself."})
             if "roles" in data and ADMIN_ROLE not in (data["roles"] or []):
                 raise FormValidationError({"roles": "You cannot remove your own admin role."})
+        for name in OPTIONAL_TEXT:
+            # An empty box means "none" (a form cannot send None): not a change to "".
+            if name in data and not str(data[name] or "").strip():
+                data[name] = None
         bad = [r for r in data.get("roles") or [] if not re.fullmatch(ROLE_PATTERN, str(r))]
         if bad:
             raise FormValidationError(
@@ -603,10 +611,19 @@ class AuditLogView(ReadOnlyView):
         StringField("target_label", label="Record"),
         StringField("target_id", label="Record id"),
         ChangesField("changes"),
+        StringField("method", label="Request method"),
+        StringField("path", label="Request path"),
         StringField("ip_prefix", label="Network"),
     ]
-    exclude_fields_from_list = ["target_id", "ip_prefix"]
-    searchable_fields = ["actor_email", "action", "target_type", "target_label", "target_id"]
+    exclude_fields_from_list = ["target_id", "ip_prefix", "method"]
+    searchable_fields = [
+        "actor_email",
+        "action",
+        "target_type",
+        "target_label",
+        "target_id",
+        "path",
+    ]
     sortable_fields = ["at", "actor_email", "action", "target_type", "target_label"]
     fields_default_sort = [("at", True)]
 

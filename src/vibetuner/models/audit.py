@@ -18,19 +18,24 @@ class AuditLog(Document):
 
     The actor and the target are copied in (id, email, label), not linked, so an entry
     stays readable after either is deleted. ``changes`` maps each changed field to
-    ``{"before": ..., "after": ...}`` with secrets already masked.
+    ``{"before": ..., "after": ...}`` with secrets already masked. ``method`` and
+    ``path`` name the request, for entries about one (a write made while an admin
+    views the app as a user, the end of such a view).
     """
 
     at: datetime = Field(default_factory=utcnow)
     actor_id: PydanticObjectId | None = None
     actor_email: str = Field(default="", max_length=320)
-    # "create", "edit", "delete", or an action's name ("deactivate", "view_as", ...).
+    # "create", "edit", "delete", an action's name ("deactivate", "view_as", ...), or
+    # "view_as_write" / "view_as_end" (a request made while viewing as a user).
     action: str = Field(max_length=64)
     target_type: str = Field(max_length=64)
     target_id: str = Field(default="", max_length=128)
     target_label: str = Field(default="", max_length=300)
     changes: dict[str, Any] = Field(default_factory=dict)
     ip_prefix: str = Field(default="", max_length=64)
+    method: str = Field(default="", max_length=16)
+    path: str = Field(default="", max_length=300)
 
     class Settings:
         name = "audit_log"

@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from vibetuner.i18n import N_
 from vibetuner.services import sessions
 from vibetuner.web.context import get_context
+from vibetuner.web.impersonation import refuse_while_viewing_as
 from vibetuner.web.pages import problem
 from vibetuner.web.responses import SIGN_IN_REQUIRED, redirect
 from vibetuner.web.responses import problem as documented_problem
@@ -116,7 +117,12 @@ async def sign_out(request: Request) -> Response:
     "/logout-everywhere",
     summary="Sign out of every browser",
     response_model=SignedOut,
-    responses={**SIGN_OUT_RESPONSES, 401: documented_problem("Not signed in", html=True)},
+    responses={
+        **SIGN_OUT_RESPONSES,
+        401: documented_problem("Not signed in", html=True),
+        403: documented_problem("Another site's request, or viewing as a user", html=True),
+    },
+    dependencies=[Depends(refuse_while_viewing_as)],
 )
 async def sign_out_everywhere(request: Request, user: CurrentUser) -> Response:
     """End every session of the signed-in user (deletes them; bumps ``session_version``)."""
@@ -198,7 +204,12 @@ async def my_sessions(request: Request, user: RequireUser) -> list[SessionOut]:
     "/sessions/{session_id}",
     status_code=204,
     summary="Sign one of the user's sessions out",
-    responses={**SIGN_IN_REQUIRED, 404: documented_problem("No such session of this user")},
+    responses={
+        **SIGN_IN_REQUIRED,
+        403: documented_problem("An admin viewing the app as the user", html=True),
+        404: documented_problem("No such session of this user"),
+    },
+    dependencies=[Depends(refuse_while_viewing_as)],
 )
 async def revoke_my_session(session_id: str, user: RequireUser) -> Response:
     """End the session ``session_id`` (this browser's too, if it is this one)."""

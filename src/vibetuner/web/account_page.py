@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from vibetuner.context import AppContext
@@ -22,6 +22,7 @@ from vibetuner.web.body_limits import body_limit
 from vibetuner.web.context import Context
 from vibetuner.web.flash import flash
 from vibetuner.web.htmx import hx_redirect, is_htmx
+from vibetuner.web.impersonation import refuse_while_viewing_as
 from vibetuner.web.pages import problem, render
 from vibetuner.web.session_auth import RequireUser, logout, session_providers, this_session
 
@@ -123,7 +124,11 @@ async def remove_picture(request: Request, context: Context, user: RequireUser) 
     return await _answer(request, context, user, "profile")
 
 
-@router.post("/providers/{provider}/unlink", name="account_unlink")
+@router.post(
+    "/providers/{provider}/unlink",
+    name="account_unlink",
+    dependencies=[Depends(refuse_while_viewing_as)],
+)
 async def unlink(request: Request, context: Context, user: RequireUser, provider: str) -> Response:
     """Remove a linked sign-in provider (never the last way to sign in)."""
     if not await accounts.unlink_provider(user, provider, email_sign_in=context.auth is not None):
@@ -134,7 +139,11 @@ async def unlink(request: Request, context: Context, user: RequireUser, provider
     return await _answer(request, context, user, "providers")
 
 
-@router.post("/sessions/{session_id}/revoke", name="account_revoke_session")
+@router.post(
+    "/sessions/{session_id}/revoke",
+    name="account_revoke_session",
+    dependencies=[Depends(refuse_while_viewing_as)],
+)
 async def revoke(
     request: Request, context: Context, user: RequireUser, session_id: str
 ) -> Response:
@@ -168,7 +177,7 @@ def file_remover(context: AppContext) -> Any:
     return remove
 
 
-@router.post("/delete", name="account_delete")
+@router.post("/delete", name="account_delete", dependencies=[Depends(refuse_while_viewing_as)])
 async def delete(
     request: Request,
     context: Context,

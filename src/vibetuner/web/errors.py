@@ -34,6 +34,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.VibetunerError], int, str], ...] = (
     (errors.EmailDeliveryError, 502, N_("We could not send the email")),
     (errors.LastSignInMethod, 409, N_("Cannot remove the last way to sign in")),
     (errors.CannotViewAs, 409, N_("Conflict")),
+    (errors.ViewAsRefused, 403, N_("Forbidden")),
     (errors.UnsupportedPicture, 415, N_("Unsupported picture")),
     (errors.BlobTooLarge, 413, N_("Too large")),
     (errors.UploadTooLarge, 413, N_("Too large")),

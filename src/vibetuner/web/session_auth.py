@@ -51,11 +51,13 @@ async def login(request: Request, user: UserModel) -> None:
     """Sign ``user`` in on this request: a new server-side session, a new cookie.
 
     The session this browser had is ended and its cookie content dropped, so nothing
-    carries over (no session fixation; the CSRF secret changes too).
+    carries over (no session fixation; the CSRF secret changes too). An admin viewing
+    the app as a user leaves that view first (recorded in the audit trail).
     """
     from vibetuner.web.client_address import client_address
     from vibetuner.web.context import get_context
 
+    await _leave_view_as(request)
     await _end_sessions_of(request)
     request.session.clear()
     token = await sessions.start_session(
@@ -86,11 +88,20 @@ async def login(request: Request, user: UserModel) -> None:
 async def logout(request: Request) -> None:
     """End this browser's session on the server and forget it in the cookie.
 
-    While an admin views the app as another user, both sessions end.
+    While an admin views the app as another user, both sessions end (the end of the
+    view is recorded in the audit trail).
     """
+    await _leave_view_as(request)
     await _end_sessions_of(request)
     request.session.clear()
     request.scope.pop(_SCOPE_SESSION, None)
+
+
+async def _leave_view_as(request: Request) -> None:
+    if "session" in request.scope and STASHED_TOKEN_KEY in request.session:
+        from vibetuner.web.impersonation import stop_viewing_as
+
+        await stop_viewing_as(request)
 
 
 async def _end_sessions_of(request: Request) -> None:

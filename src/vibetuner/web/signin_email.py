@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
@@ -22,6 +22,7 @@ from vibetuner.i18n import gettext as _
 from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context
 from vibetuner.web.forms import read_small_body
+from vibetuner.web.impersonation import leave_view_as
 from vibetuner.web.pages import problem, render
 from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import HTML, ValidationProblem, redirect
@@ -123,6 +124,7 @@ MAGIC_LINK_FORM: dict[str, Any] = {
             },
         }
     },
+    dependencies=[Depends(leave_view_as)],
 )
 async def request_magic_link(request: Request, context: Context) -> Response:
     """Issue and send a sign-in link; the answer is the same whether or not an account exists."""
@@ -271,6 +273,7 @@ async def confirm_magic_link(
         400: documented_problem("The link is unknown, used or expired", html=True),
         403: documented_problem("The account is disabled, or a cross-site request", html=True),
     },
+    dependencies=[Depends(leave_view_as)],
 )
 async def follow_magic_link(
     request: Request, context: Context, token: str, next: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from vibetuner.context import AppContext
@@ -17,6 +17,7 @@ from vibetuner.errors import (
 )
 from vibetuner.i18n import N_
 from vibetuner.web.context import Context
+from vibetuner.web.impersonation import leave_view_as
 from vibetuner.web.pages import problem
 from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import problem as documented_problem
@@ -62,6 +63,7 @@ def _flow_failed(request: Request, exc: OAuthFlowError) -> Response:
     response_class=RedirectResponse,
     status_code=302,
     responses={302: redirect("To the provider's authorization page"), **OAUTH_FAILED},
+    dependencies=[Depends(leave_view_as)],
 )
 async def oauth_start(
     request: Request, context: Context, provider: str, next: str | None = None
@@ -89,6 +91,8 @@ async def oauth_start(
         403: documented_problem("The account is disabled", html=True),
         409: documented_problem("The identity cannot be linked to this account", html=True),
     },
+    # Before ``signed_in`` is read: an identity is never linked to a viewed user.
+    dependencies=[Depends(leave_view_as)],
 )
 async def oauth_callback(
     request: Request, context: Context, signed_in: CurrentUser, provider: str
