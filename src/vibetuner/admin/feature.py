@@ -154,7 +154,7 @@ class AdminGate:
         app = self._app or await self._build(request)
         from vibetuner.admin.site import admin_csp
 
-        admin_csp(request)
+        admin_csp(request, app)
         await app(scope, receive, send)
 
     async def _build(self, request: Request) -> ASGIApp:

@@ -26,17 +26,15 @@ from typing import Any
 
 from jinja2 import Environment, pass_context
 from jinja2.ext import Extension
-from markupsafe import escape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from starlette_admin import CustomView, DefaultTheme, HtmlWidget, PanelWidget, TablerSettings
+from starlette_admin import CustomView, DefaultTheme, TablerSettings
 from starlette_admin.auth import AdminUser, BaseAuthProvider
-from starlette_admin.contrib.beanie import Admin
-from starlette_admin.helpers import view_list_url
 from starlette_admin.routing import route
 
+from vibetuner._compat.starlette_admin import AdminWithAppCsrf, offer_create_only_where_allowed
 from vibetuner.admin.feature import ADMIN_PATH, SCOPE_ADMIN, AdminFeature
 from vibetuner.admin.views import AuditedModelView, framework_views
 from vibetuner.context import AppContext
@@ -49,8 +47,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 # Inline event handlers in starlette-admin's templates (without template expressions).
 _HANDLER = re.compile(r"""\son[a-z]+="([^"{}]*)\"""")
 _TAG = re.compile(r"<(script|style)(?=[\s>])(?![^>]*\bnonce=)", re.IGNORECASE)
-# CSP hashes of those handlers, collected when the admin is built.
-_handler_hashes: list[str] = []
+# Where each admin app keeps the CSP hashes of those handlers (found when it is built).
+HANDLER_HASHES = "vt_handler_hashes"
 
 
 class ScriptNonces(Extension):
@@ -82,11 +80,13 @@ def handler_hashes(env: Environment) -> list[str]:
     )
 
 
-def admin_csp(request: Request) -> None:
+def admin_csp(request: Request, admin_app: Any) -> None:
     """Relax this admin response's CSP just as far as starlette-admin's pages need."""
     relax_csp(request, style_src="'unsafe-inline'")
-    if _handler_hashes:
-        relax_csp(request, script_src=["'unsafe-hashes'", *_handler_hashes])
+    state = getattr(admin_app, "state", None)
+    hashes: list[str] = getattr(state, HANDLER_HASHES, [])
+    if hashes:
+        relax_csp(request, script_src=["'unsafe-hashes'", *hashes])
 
 
 class GateAuth(BaseAuthProvider):
@@ -125,12 +125,8 @@ class VibetunerTheme(DefaultTheme):
         return attrs
 
 
-class VibetunerAdmin(Admin):
+class VibetunerAdmin(AdminWithAppCsrf):
     """starlette-admin's ``Admin`` with the app's CSRF check instead of its own."""
-
-    def _init_csrf(self) -> None:
-        # CSRFMiddleware of the app already checks every unsafe request under /admin.
-        return None
 
     @route("/_vt/blobs/{blob_id}/content", methods=["GET", "HEAD"], name="vt-blob-content")
     async def blob_content(self, request: Request) -> Response:
@@ -166,30 +162,6 @@ class DebugView(CustomView):
         )
 
 
-def _index_without_dead_links(index: Any) -> None:
-    """starlette-admin's home page offers "add a new one" for every view; offer it only
-    where the view allows creating (elsewhere the link led to a 403 page)."""
-    original = index._build_view_panel
-
-    async def panel(request: Request, view: Any) -> Any:
-        if view.can_create(request):
-            return await original(request, view)
-        try:
-            count = str(await view.count(request))
-        except Exception:  # as starlette-admin's own panel: the page still shows
-            count = "?"
-        href = escape(view_list_url(request, str(view.key)))
-        html = (
-            f"<p><strong>{count}</strong> total records</p>"
-            f'<p>Browse <a href="{href}">all records</a>.</p>'
-        )
-        return PanelWidget(
-            title=view.menu_label, icon=view.icon or "", children=[HtmlWidget(html=html)]
-        )
-
-    index._build_view_panel = panel
-
-
 def build_admin_app(context: AppContext, feature: AdminFeature) -> Starlette:
     """The starlette-admin app for ``context``'s models and ``feature``'s views."""
     settings = context.settings
@@ -210,7 +182,7 @@ def build_admin_app(context: AppContext, feature: AdminFeature) -> Starlette:
         admin.add_view(view)
     if settings.environment == "development":
         admin.add_view(DebugView())
-    _index_without_dead_links(admin.index_view)
+    offer_create_only_where_allowed(admin.index_view)
     admin.mount_to(Starlette())
     app = admin.app
     setattr(app.state, STATE_KEY, context)
@@ -224,5 +196,5 @@ def build_admin_app(context: AppContext, feature: AdminFeature) -> Starlette:
     env.globals["favicon_url"] = lambda request: context.require_static().url(
         "vibetuner/favicon.svg"
     )
-    _handler_hashes[:] = handler_hashes(env)
+    setattr(app.state, HANDLER_HASHES, handler_hashes(env))
     return app
