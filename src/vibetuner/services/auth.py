@@ -103,7 +103,7 @@ class AuthService:
             )
         await rate_limit.enforce(
             "magic-link-email",
-            address,
+            rate_limit.mailbox_key(address),
             limit=settings.magic_link_rate_per_email,
             window_seconds=window,
         )
