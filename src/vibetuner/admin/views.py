@@ -309,18 +309,22 @@ class UserView(AuditedModelView):
     @action(
         name="mark_verified",
         text="Mark email verified",
-        confirmation="Mark the selected users' addresses as verified?",
+        confirmation=(
+            "Mark the selected users' addresses as verified? As at a first sign-in by email, "
+            "their sessions end and their provider links, name and picture are removed."
+        ),
     )
     async def verify_action(self, request: Request, selection: ActionSelection) -> str:
-        from vibetuner.models.mixins import utcnow
+        from vibetuner.services.auth import claim_mailbox
 
         chosen = [u for u in await self._each(request, selection) if u.email_verified_at is None]
         for user in chosen:
             before = audit.snapshot(user)
-            await user.set({"email_verified_at": utcnow()})
-            await self.record(
-                request, "mark_verified", user, audit.diff(before, audit.snapshot(user))
-            )
+            # The same proof as the owner's first email sign-in: whatever was attached
+            # while the address was unproven may be someone else's way in.
+            claimed = await claim_mailbox(user)
+            after = audit.snapshot(claimed) if claimed is not None else before
+            await self.record(request, "mark_verified", user, audit.diff(before, after))
         return f"{len(chosen)} address(es) marked verified."
 
     @action(
