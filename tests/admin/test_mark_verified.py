@@ -1,10 +1,11 @@
-"""The admin's "Mark email verified" is a proof of the mailbox, with the same clean-up."""
+"""Proven addresses in the admin: "Mark email verified" is a proof of the mailbox, with the
+same clean-up; roles wait for the proof; an address typed by an admin is unproven."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.admin.conftest import make_user
+from tests.admin.conftest import as_form, form_fields, make_user, replace_field
 from vibetuner.models import OAuthAccount, UserModel, UserSession
 from vibetuner.models.audit import AuditLog
 
@@ -47,3 +48,46 @@ async def test_marking_an_address_verified_drops_what_was_attached_before(
     assert again.status_code == 200
     assert await OAuthAccount.find(OAuthAccount.user.id == member.id).count() == 1
     assert await AuditLog.find({"action": "mark_verified"}).count() == 1
+
+
+async def test_no_new_roles_and_no_typed_verification_for_an_unproven_address(
+    admin_app: Any, browser_for: Any
+) -> None:
+    admin = await make_user("boss@example.com", roles=["admin"])
+    claimed = UserModel(email="cfo@corp.example")
+    await claimed.insert()
+    http = await browser_for(admin)
+    page = (await http.get(f"/admin/users/edit?pk={claimed.id}")).text
+    fields = [(k, v) for k, v in form_fields(page, "email") if k != "email_verified_at"]
+    with_role = [*fields, ("roles.0", "admin")]
+    answer = await http.post(f"/admin/users/edit?pk={claimed.id}", data=as_form(with_role))
+    assert answer.status_code in (200, 422)
+    assert "has not been proven yet" in answer.text
+    # A verification date typed (or forged) into the form is not taken: only a proof of
+    # the mailbox, or the action, sets it.
+    dated = [*fields, ("email_verified_at", "2020-01-01T00:00")]
+    answer = await http.post(f"/admin/users/edit?pk={claimed.id}", data=as_form(dated))
+    assert answer.status_code in (200, 303), answer.text[:500]
+    stored = await UserModel.get(claimed.id)
+    assert stored.roles == [] and stored.email_verified_at is None
+
+
+async def test_a_new_address_typed_by_an_admin_is_unproven(
+    admin_app: Any, browser_for: Any
+) -> None:
+    admin = await make_user("desk@example.com", roles=["admin"])
+    member = await make_user("old@example.com")
+    http = await browser_for(admin)
+    page = (await http.get(f"/admin/users/edit?pk={member.id}")).text
+    fields = replace_field(form_fields(page, "email"), "email", "New@Example.com")
+    answer = await http.post(f"/admin/users/edit?pk={member.id}", data=as_form(fields))
+    assert answer.status_code in (200, 303), answer.text[:500]
+    stored = await UserModel.get(member.id)
+    assert stored.email == "new@example.com" and stored.email_verified_at is None
+    (entry,) = await AuditLog.find({"action": "edit"}).to_list()
+    assert entry.changes["email_verified_at"]["after"] is None
+    # Only the case changed: the same address, still proven.
+    page = (await http.get(f"/admin/users/edit?pk={admin.id}")).text
+    fields = replace_field(form_fields(page, "email"), "email", "DESK@example.com")
+    await http.post(f"/admin/users/edit?pk={admin.id}", data=as_form(fields))
+    assert (await UserModel.get(admin.id)).email_verified_at is not None
