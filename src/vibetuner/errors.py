@@ -114,14 +114,25 @@ class AccountDisabled(VibetunerError):
 class OAuthSignInRefused(VibetunerError):
     """The provider account cannot be used to sign in; ``reason`` says why.
 
-    ``reason`` is ``no_email``, ``bad_email``, ``unverified_email`` or ``already_linked``.
+    ``reason`` is ``no_email``, ``bad_email``, ``unverified_email``, ``already_linked``,
+    ``email_not_confirmed`` (the account's own address is not proven yet) or
+    ``linked_before_confirmation``. ``message`` has ``%(name)s`` placeholders filled from
+    ``values`` (so a page can translate it first); ``str()`` is the filled message.
     """
 
     code = "oauth_sign_in_refused"
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, reason: str, message: str, **values: str) -> None:
+        super().__init__(message % values if values else message)
         self.reason = reason
+        self.message = message
+        self.values = values
+
+
+class EmailNotConfirmed(VibetunerError):
+    """The account's address is not proven yet, so nothing may be attached to it."""
+
+    code = "email_not_confirmed"
 
 
 class OAuthFlowError(VibetunerError):

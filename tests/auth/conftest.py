@@ -185,6 +185,13 @@ class OIDCProvider:
         self.issuer = f"http://127.0.0.1:{port}"
         self.discovery_url = f"{self.issuer}/.well-known/openid-configuration"
 
+    async def put_user(self, http: Any, key: str, **claims: Any) -> None:
+        """Add or change the provider user ``key`` (``sub``, ``email``, ``email_verified``,
+        ``name``, ``picture``, ``github_id``; ``sub`` defaults to the key)."""
+        fields = {"sub": key, "email": None, "email_verified": False, **claims}
+        response = await http.put(f"{self.issuer}/users/{key}", json=fields)
+        assert response.status_code == 200, response.text
+
     def settings(self, name: str = "testidp") -> dict[str, Any]:
         """An ``OIDC_PROVIDERS`` entry for this provider."""
         return {

@@ -9,7 +9,8 @@ There is no login form: the authorization request names the person with
 ``login_hint=<user key>`` (the test, acting as the browser, adds it), and
 ``login_hint=deny`` answers with ``error=access_denied`` as a refusing person would.
 The config file lists clients (id, secret, redirect URIs) and users (sub, email,
-email_verified, name, picture, github_id).
+email_verified, name, picture, github_id); ``PUT /users/<key>`` (JSON of the same
+fields) adds or changes one while it runs.
 """
 
 from __future__ import annotations
@@ -288,6 +289,13 @@ def create_app() -> Flask:
                 {"email": user.email, "primary": True, "verified": user.email_verified},
             ]
         )
+
+    @app.put("/users/<key>")
+    def put_user(key: str) -> Any:
+        # A person creating an account at the provider, or editing their profile there
+        # (name, picture, claimed email): things an attacker controls about themselves.
+        USERS[key] = User(key=key, **request.get_json())
+        return jsonify(status="ok")
 
     @app.get("/health")
     def health() -> Any:

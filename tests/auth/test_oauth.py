@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
-from beanie import PydanticObjectId
 from cryptography.fernet import Fernet
 
 from tests.auth.conftest import PROVIDER_USERS, link_path
@@ -176,56 +175,76 @@ async def test_unverified_email_is_not_linked_to_an_existing_user(client, provid
     assert await OAuthAccount.find_all().count() == 0
 
 
-async def test_unverified_email_for_a_new_user_stays_unverified(
-    app, client, provider_browser, outbox
-):
+async def test_unverified_email_never_starts_an_account(app, client, provider_browser, outbox):
     from tests.auth.conftest import follow_link, magic_link, request_link
 
     response = await sign_in(client, provider_browser, "bob")
-    assert response.status_code == 303
-    me = (await client.get("/auth/me")).json()
-    assert me["email"] == "bob@example.com" and me["email_verified"] is False
-
-    # When the mailbox owner signs in by email, the unproven provider link is removed.
-    async with fresh_client(app) as owner:
-        await request_link(owner, "bob@example.com")
-        assert (await follow_link(owner, magic_link(outbox()[0]))).status_code == 303
-        mine = (await owner.get("/auth/me")).json()
-    assert mine["email_verified"] is True
-    assert mine["providers"] == []
-    assert await OAuthAccount.find_all().count() == 0
-    # Whoever signed in through the unverified provider is signed out by the owner's proof.
+    assert response.status_code == 409
+    assert "Sign in with an email link first" in response.text
     assert (await client.get("/auth/me")).status_code == 401
+    assert await UserModel.find_all().count() == 0
+    assert await OAuthAccount.find_all().count() == 0
+
+    # The way the page points to: sign in by email, then link the provider from there.
+    await request_link(client, "bob@example.com", next="/account")
+    assert (await follow_link(client, magic_link(outbox()[0]))).status_code == 303
+    assert (await sign_in(client, provider_browser, "bob", next="/account")).status_code == 303
+    mine = (await client.get("/auth/me")).json()
+    assert mine["email_verified"] is True and mine["providers"] == ["testidp"]
+    # From now on the provider account signs in on its own.
+    async with fresh_client(app) as later:
+        assert (await sign_in(later, provider_browser, "bob")).status_code == 303
+        assert (await later.get("/auth/me")).json()["id"] == mine["id"]
+
+
+async def unproven_account(
+    email: str, provider: str, who: str, *, name: str | None = None
+) -> UserModel:
+    """An account an earlier release created through a provider that did not verify the
+    address: unproven, with the provider's profile and link."""
+    user = UserModel(email=email, name=name)
+    await user.insert()
+    claims = PROVIDER_USERS[who]
+    subject = str(claims["github_id"]) if provider == "github" else claims["sub"]
+    await OAuthAccount(
+        provider=provider,
+        provider_user_id=subject,
+        user=user,
+        email=claims["email"],
+        email_verified=claims["email_verified"],
+    ).insert()
+    return user
 
 
 async def test_verified_provider_takes_the_account_back_from_an_unverified_one(
-    app, client, provider_browser, github_at_provider
+    app, provider_browser, github_at_provider
 ):
-    # An attacker signs in through a provider that does not verify addresses, with the
-    # victim's address: the account is created with the attacker's profile.
-    response = await sign_in(client, provider_browser, "bob")
-    assert response.status_code == 303
-    created = (await client.get("/auth/me")).json()
-    assert created["email_verified"] is False and created["name"] == "Bob"
+    # An attacker signed in through a provider that does not verify addresses, with the
+    # victim's address, back when that created an account with the attacker's profile.
+    created = await unproven_account("bob@example.com", "testidp", "bob", name="Bob")
+    attacker = await client_for(app, created)
+    assert (await attacker.get("/auth/me")).status_code == 200
 
     # The mailbox owner later signs in with a provider that does verify the address.
     async with fresh_client(app) as owner:
         response = await sign_in(owner, provider_browser, "bob-owner", provider="github")
         assert response.status_code == 303
         mine = (await owner.get("/auth/me")).json()
-    assert mine["id"] == created["id"]
+    assert mine["id"] == str(created.id)
     assert mine["email_verified"] is True
     # The unverified link is gone, only the verified one is left ...
     assert mine["providers"] == ["github"]
     assert [a.provider for a in await OAuthAccount.find_all().to_list()] == ["github"]
     # ... the attacker's session ended, and their profile fields went with it.
-    assert (await client.get("/auth/me")).status_code == 401
-    stored = await UserModel.get(PydanticObjectId(created["id"]))
+    assert (await attacker.get("/auth/me")).status_code == 401
+    await attacker.aclose()
+    stored = await UserModel.get(created.id)
     assert stored.name == "Robert Owner" and stored.picture is None
     # The attacker's provider account cannot sign in to the account any more.
     async with fresh_client(app) as attacker:
         response = await sign_in(attacker, provider_browser, "bob")
         assert response.status_code == 409
+        assert (await attacker.get("/auth/me")).status_code == 401
 
 
 async def test_refusal_page_does_not_name_the_address(client, provider_browser):
@@ -413,3 +432,20 @@ async def test_oidc_provider_without_credentials_is_not_offered(app_with, vibetu
         assert 'data-provider="blank"' not in page.text
         assert 'data-provider="testidp"' not in page.text
         assert (await client.get("/auth/oauth/blank")).status_code == 404
+
+
+async def test_refreshing_tokens_never_writes_back_a_removed_link(app, user):
+    from vibetuner.services.auth import OAuthIdentity
+
+    # A sign-in found the link; before it stores the new tokens, the user unlinks it.
+    account = OAuthAccount(provider="testidp", provider_user_id="gone-1", user=user)
+    await account.insert()
+    await OAuthAccount.find({"_id": account.id}).delete()
+    identity = OAuthIdentity(
+        provider="testidp", provider_user_id="gone-1", email="gone@example.com"
+    )
+    refreshed = await app_context(app).auth._refresh_account(
+        account, identity, {"access_token": "new-token"}
+    )
+    assert refreshed is False
+    assert await OAuthAccount.find_all().count() == 0

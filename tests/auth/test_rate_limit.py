@@ -106,3 +106,36 @@ async def test_an_invalid_email_does_not_count(app_with, vibetuner_settings):
     async with app_with(vibetuner_settings, magic_link_rate_per_ip=1) as client:
         assert (await request_link(client, "broken")).status_code == 422
         assert (await request_link(client, "fine@example.com")).status_code == 200
+
+
+async def test_plus_tags_and_letter_case_share_the_per_address_limit(
+    app_with, vibetuner_settings, outbox
+):
+    # The attacker floods one mailbox through tagged variants of its address: each is a
+    # new string, but they all land in the same inbox.
+    async with app_with(vibetuner_settings, magic_link_rate_per_email=2) as client:
+        assert (await request_link(client, "ada@example.com")).status_code == 200
+        assert (await request_link(client, "Ada+news@Example.com")).status_code == 200
+        variants = ["ada+1@example.com", "ADA+2@example.com", "ada@EXAMPLE.com"]
+        variants += [f"ada+{n}@example.com" for n in range(3, 7)]
+        for variant in variants:
+            refused = await request_link(client, variant)
+            assert refused.status_code == 429, variant
+        # Another mailbox at the same domain, and one whose name only starts alike.
+        assert (await request_link(client, "adam@example.com")).status_code == 200
+        assert (await request_link(client, "ada@example.org")).status_code == 200
+    # Each message went to the address exactly as typed (case aside): the tag is kept.
+    assert [m["To"] for m in outbox()] == [
+        "ada@example.com",
+        "ada+news@example.com",
+        "adam@example.com",
+        "ada@example.org",
+    ]
+
+
+def test_mailbox_key_folds_tags_and_case_only():
+    assert rate_limit.mailbox_key("Ada+Tag@Example.COM") == "ada@example.com"
+    assert rate_limit.mailbox_key("ada+a+b@example.com") == "ada@example.com"
+    assert rate_limit.mailbox_key("ada.lovelace@example.com") == "ada.lovelace@example.com"
+    # An address that is only a tag keeps its local part rather than becoming "@domain".
+    assert rate_limit.mailbox_key("+tag@example.com") == "+tag@example.com"

@@ -13,11 +13,14 @@ MAKE_USERS = """
 import asyncio
 from vibetuner.cli.app_session import running_app
 from vibetuner.models import UserModel
+from vibetuner.models.mixins import utcnow
 
 async def main():
     async with running_app():
-        await UserModel(email="ada@example.com", name="Ada").insert()
-        await UserModel(email="bob@example.com").insert()
+        await UserModel(email="ada@example.com", name="Ada", email_verified_at=utcnow()).insert()
+        await UserModel(email="bob@example.com", email_verified_at=utcnow()).insert()
+        # Made through a provider that did not verify the address: not proven.
+        await UserModel(email="ceo@example.com").insert()
 
 asyncio.run(main())
 """
@@ -30,7 +33,8 @@ def test_promote_list_and_demote(tmp_path: Path) -> None:
         {
             "ENVIRONMENT": "development",
             "DATA_DIR": str(tmp_path / "data"),
-            "PYTHONPATH": str(root / "src"),
+            # The app's package first, then whatever the tests run with (this checkout).
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "src"), env.get("PYTHONPATH")])),
             "COLUMNS": "200",
         }
     )
@@ -47,6 +51,9 @@ def test_promote_list_and_demote(tmp_path: Path) -> None:
     missing = cli("promote", "nobody@example.com")
     assert missing.returncode == 2
     assert "they must sign in once first" in " ".join(missing.stderr.split())
+    unproven = cli("promote", "ceo@example.com")
+    assert unproven.returncode == 2
+    assert "must sign in once with an email link first" in " ".join(unproven.stderr.split())
     bad = cli("promote", "ada@example.com", "--role", "Root!")
     assert bad.returncode == 2 and "is not a role name" in bad.stderr
 

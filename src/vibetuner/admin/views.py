@@ -217,7 +217,7 @@ class UserView(AuditedModelView):
         StringField("name"),
         BooleanField("is_active", label="Active"),
         ListField(StringField("roles")),
-        DateTimeField("email_verified_at", label="Email verified"),
+        DateTimeField("email_verified_at", label="Email verified", read_only=True),
         DateTimeField("last_login_at", label="Last sign-in", read_only=True),
         StringField("locale"),
         DateTimeField("db_insert_dt", label="Created", read_only=True),
@@ -249,11 +249,24 @@ class UserView(AuditedModelView):
             # An empty box means "none" (a form cannot send None): not a change to "".
             if name in data and not str(data[name] or "").strip():
                 data[name] = None
+        added = set(data.get("roles") or []) - set(target.roles if target is not None else [])
+        if added and target is not None and target.email_verified_at is None:
+            # The role would go to whoever made the account, maybe not the mailbox owner.
+            raise FormValidationError(
+                {"roles": "This address has not been proven yet: no new roles until it is."}
+            )
         bad = [r for r in data.get("roles") or [] if not re.fullmatch(ROLE_PATTERN, str(r))]
         if bad:
             raise FormValidationError(
                 {"roles": f"Not a role name: {bad[0]!r} (a-z, 0-9, '_' and '-')."}
             )
+        # Shown, never taken from the form: only a proof of the mailbox (or the action)
+        # sets it, and that clears what was attached before.
+        data.pop("email_verified_at", None)
+        if target is not None and _new_address(data.get("email"), target.email):
+            # Nobody has proven the new address: its owner's first sign-in must clear the
+            # account as for any unproven one.
+            data["email_verified_at"] = None
         return await super().edit(request, pk, data)
 
     async def before_delete(self, request: Request, obj: Any) -> None:
@@ -317,18 +330,22 @@ class UserView(AuditedModelView):
     @action(
         name="mark_verified",
         text="Mark email verified",
-        confirmation="Mark the selected users' addresses as verified?",
+        confirmation=(
+            "Mark the selected users' addresses as verified? As at a first sign-in by email, "
+            "their sessions end and their provider links, name and picture are removed."
+        ),
     )
     async def verify_action(self, request: Request, selection: ActionSelection) -> str:
-        from vibetuner.models.mixins import utcnow
+        from vibetuner.services.auth import claim_mailbox
 
         chosen = [u for u in await self._each(request, selection) if u.email_verified_at is None]
         for user in chosen:
             before = audit.snapshot(user)
-            await user.set({"email_verified_at": utcnow()})
-            await self.record(
-                request, "mark_verified", user, audit.diff(before, audit.snapshot(user))
-            )
+            # The same proof as the owner's first email sign-in: whatever was attached
+            # while the address was unproven may be someone else's way in.
+            claimed = await claim_mailbox(user)
+            after = audit.snapshot(claimed) if claimed is not None else before
+            await self.record(request, "mark_verified", user, audit.diff(before, after))
         return f"{len(chosen)} address(es) marked verified."
 
     @action(
@@ -367,6 +384,16 @@ class UserView(AuditedModelView):
             flash(request, str(exc), "error")
             return RedirectResponse(_path_of(str(back)), status_code=303)
         return RedirectResponse("/", status_code=303)
+
+
+def _new_address(value: Any, current: str) -> bool:
+    """True when the form's ``email`` is a valid address other than ``current``."""
+    from vibetuner.models.user import normalize_email
+
+    try:
+        return isinstance(value, str) and normalize_email(value) != current
+    except ValueError:
+        return False  # the form's own validation answers that
 
 
 def _path_of(url: str) -> str:

@@ -76,6 +76,13 @@ def _change(email: str, role: str, add: bool) -> None:
             user = await UserModel.find_one({"email": address})
             if user is None:
                 raise fail(f"no user has the address {address}; they must sign in once first")
+            if add and user.email_verified_at is None:
+                # Nobody has proven the address yet: the account may be someone else's
+                # claim to it, and the role would go to whoever is signed in to it.
+                raise fail(
+                    f"{address} has not been proven yet; the role would go to whoever made "
+                    "the account. They must sign in once with an email link first"
+                )
             update = {"$addToSet": {"roles": role}} if add else {"$pull": {"roles": role}}
             await UserModel.get_pymongo_collection().update_one({"_id": user.id}, update)
         verb = "now has" if add else "no longer has"

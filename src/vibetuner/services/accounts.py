@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from beanie import PydanticObjectId
 
-from vibetuner.errors import LastSignInMethod, UnsupportedPicture
+from vibetuner.errors import EmailNotConfirmed, LastSignInMethod, UnsupportedPicture
+from vibetuner.i18n import N_
 from vibetuner.models.blob import Blob
 from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.oauth import OAuthAccount
@@ -27,6 +28,10 @@ PICTURE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"GIF89a", "image/gif"),
 )
 
+CONFIRM_FIRST = N_(
+    "Confirm your email address first: sign in with a link sent to it, then change your profile."
+)
+
 #: Called with a user about to be deleted, to remove the app's own data of that user.
 UserDataCleaner = Callable[[UserModel], Awaitable[None]]
 
@@ -41,15 +46,30 @@ def picture_type(head: bytes) -> str:
     raise UnsupportedPicture("the picture must be a PNG, JPEG, GIF or WebP image")
 
 
+def require_confirmed(user: UserModel) -> None:
+    """Raise ``EmailNotConfirmed`` unless the user's address is proven.
+
+    Until the mailbox owner signs in, whoever is signed in may be someone else; what they
+    attach would greet the owner (and the proof clears the profile anyway).
+    """
+    if user.email_verified_at is None:
+        raise EmailNotConfirmed(CONFIRM_FIRST)
+
+
 async def rename(user: UserModel, name: str) -> UserModel:
-    """Set the display name (blank clears it)."""
+    """Set the display name (blank clears it); refused while the address is unproven."""
+    require_confirmed(user)
     cleaned = " ".join(name.split())[:200] or None
     await user.set({UserModel.name: cleaned})
     return user
 
 
 async def set_picture(user: UserModel, store: BlobStore, data: bytes, filename: str) -> Blob:
-    """Store ``data`` as the user's picture (checked image, at most 2 MiB); drops the old one."""
+    """Store ``data`` as the user's picture (checked image, at most 2 MiB); drops the old one.
+
+    Refused while the address is unproven (``EmailNotConfirmed``).
+    """
+    require_confirmed(user)
     content_type = picture_type(data[:16])
     blob = await store.put(
         data,
@@ -59,17 +79,19 @@ async def set_picture(user: UserModel, store: BlobStore, data: bytes, filename: 
         namespace=PICTURE_NAMESPACE,
         max_size=PICTURE_MAX_SIZE,
     )
-    old = picture_blob_id(user)
+    previous = await own_picture(user)
     await user.set({UserModel.picture: f"/blobs/{blob.id}/content"})
-    if old is not None:
-        previous = await Blob.get(old)
-        if previous is not None:
-            await store.delete(previous)
+    if previous is not None:
+        await store.delete(previous)
     return blob
 
 
 def picture_blob_id(user: UserModel) -> PydanticObjectId | None:
-    """The id of the stored picture when the user's picture is one of ours."""
+    """The blob id named by the user's picture when it is a path to a stored file.
+
+    Only the path's shape is checked: :func:`own_picture` says whether that file is
+    really the user's picture.
+    """
     picture = user.picture or ""
     if picture.startswith("/blobs/") and picture.endswith("/content"):
         raw = picture.removeprefix("/blobs/").removesuffix("/content")
@@ -78,14 +100,29 @@ def picture_blob_id(user: UserModel) -> PydanticObjectId | None:
     return None
 
 
+async def own_picture(user: UserModel) -> Blob | None:
+    """The stored file of the user's picture: one the user uploaded as a picture, else None.
+
+    A picture field may name any file (a value stored before provider pictures were
+    checked, or set by an admin); a picture change must never delete someone else's.
+    """
+    blob_id = picture_blob_id(user)
+    if blob_id is None:
+        return None
+    blob = await Blob.get(blob_id)
+    if blob is None or blob.namespace != PICTURE_NAMESPACE:
+        return None
+    owner = blob.uploaded_by
+    owner_id = getattr(getattr(owner, "ref", None), "id", None) or getattr(owner, "id", None)
+    return blob if owner_id is not None and owner_id == user.id else None
+
+
 async def remove_picture(user: UserModel, store: BlobStore | None) -> None:
-    """Clear the picture, deleting the stored file when it is one of ours."""
-    old = picture_blob_id(user)
+    """Clear the picture, deleting the stored file when it is the user's own picture."""
+    previous = await own_picture(user)
     await user.set({UserModel.picture: None})
-    if old is not None and store is not None:
-        previous = await Blob.get(old)
-        if previous is not None:
-            await store.delete(previous)
+    if previous is not None and store is not None:
+        await store.delete(previous)
 
 
 async def unlink_provider(user: UserModel, provider: str, *, email_sign_in: bool) -> bool:

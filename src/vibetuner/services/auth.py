@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from beanie import PydanticObjectId
 from pydantic import SecretStr
@@ -25,6 +25,7 @@ from vibetuner.errors import (
     MagicLinkRefused,
     OAuthSignInRefused,
 )
+from vibetuner.i18n import N_
 from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.oauth import OAuthAccount
@@ -39,6 +40,32 @@ logger = logging.getLogger("vibetuner.auth")
 
 MAGIC_LINK_PURPOSE = "login"
 MAGIC_LINK_ROUTE = "magic_link"
+PICTURE_URL_MAX = 2048
+
+# Why a provider sign-in is refused; pages translate them, then fill in %(provider)s.
+NO_EMAIL = N_(
+    "%(provider)s did not share an email address with this site. Allow access to your "
+    "email address there, or sign in with an email link."
+)
+BAD_EMAIL = N_("%(provider)s sent an email address that is not valid.")
+UNVERIFIED_EMAIL = N_(
+    "%(provider)s does not confirm that this email address is yours. Sign in with an email "
+    "link first; then you can link your %(provider)s account from your account page."
+)
+ALREADY_LINKED = N_("This %(provider)s account is already linked to another user.")
+SIGN_IN_NEEDS_CONFIRMATION = N_(
+    "The email address of this account is not confirmed yet, so %(provider)s cannot sign "
+    "in to it. Sign in with an email link sent to that address first."
+)
+LINK_NEEDS_CONFIRMATION = N_(
+    "Confirm your email address before you link %(provider)s: sign in with an email link "
+    "sent to it, then link %(provider)s again."
+)
+LINKED_BEFORE_CONFIRMATION = N_(
+    "This %(provider)s account was linked before the account's email address was confirmed, "
+    "so it no longer signs in. Sign in with an email link, then link %(provider)s again from "
+    "your account page."
+)
 
 
 @dataclass(frozen=True)
@@ -103,7 +130,7 @@ class AuthService:
             )
         await rate_limit.enforce(
             "magic-link-email",
-            address,
+            rate_limit.mailbox_key(address),
             limit=settings.magic_link_rate_per_email,
             window_seconds=window,
         )
@@ -187,9 +214,14 @@ class AuthService:
         """Apply the callback rules, in order, and return the user to sign in.
 
         1. this provider account is known: its user, with the stored tokens refreshed;
-        2. someone is signed in: the account is linked to them;
-        3. a user has the same email: linked only when the provider says it is verified;
-        4. otherwise a new user with this account.
+           refused while that user's address is unproven, and for a link made before it
+           was proven (which the proof should have removed: it is removed now);
+        2. someone is signed in: the account is linked to them, once their address is proven;
+        3. the provider does not confirm the address: refused, with the same answer whether
+           or not an account has it, and nothing is created;
+        4. a user has the address: the account is linked to them (the first proof of their
+           mailbox clears the account first, as an email link does);
+        5. otherwise a new user with this account.
         """
         account = await OAuthAccount.find_one(
             {"provider": identity.provider, "provider_user_id": identity.provider_user_id}
@@ -200,37 +232,39 @@ class AuthService:
                 # The user was deleted; the orphaned account may be claimed again.
                 await account.delete()
             else:
-                await self._refresh_account(account, identity, token)
+                await _check_sign_in_link(user, account)
+                if not await self._refresh_account(account, identity, token):
+                    # Unlinked since it was found: the identity is unknown now.
+                    return await self.oauth_sign_in(identity, token, current)
                 return OAuthOutcome(_active(user), "signed_in")
 
         if current is not None:
+            if current.email_verified_at is None:
+                # Whoever is signed in has not proven the address: anything attached now
+                # could outlive the mailbox owner's first sign-in.
+                raise OAuthSignInRefused(
+                    "email_not_confirmed", LINK_NEEDS_CONFIRMATION, provider=identity.provider
+                )
             await self._link(current, identity, token)
             return OAuthOutcome(_active(current), "linked")
 
         if not identity.email:
-            raise OAuthSignInRefused(
-                "no_email",
-                f"{identity.provider} did not share an email address with this site. Allow access "
-                "to your email address there, or sign in with an email link.",
-            )
+            raise OAuthSignInRefused("no_email", NO_EMAIL, provider=identity.provider)
         try:
             email = normalize_email(identity.email)
         except ValueError:
+            raise OAuthSignInRefused("bad_email", BAD_EMAIL, provider=identity.provider) from None
+        if not identity.email_verified:
+            # Decided before any lookup: the answer must not tell whether an account has
+            # this address, and an address nobody proved must not start an account that
+            # things could be attached to before its owner shows up.
             raise OAuthSignInRefused(
-                "bad_email", f"{identity.provider} sent an email address that is not valid."
-            ) from None
+                "unverified_email", UNVERIFIED_EMAIL, provider=identity.provider
+            )
 
+        profile = provider_profile(identity)
         existing = await UserModel.get_by_email(email)
         if existing is not None:
-            if not identity.email_verified:
-                # The address is not named: this page must not tell who has an account.
-                raise OAuthSignInRefused(
-                    "unverified_email",
-                    f"An account with this email address already exists, and "
-                    f"{identity.provider} does not confirm that the address is verified. Sign in "
-                    f"with an email link first, then link your {identity.provider} account "
-                    "from there.",
-                )
             if existing.email_verified_at is None:
                 # The provider proves the mailbox for the first time: the same clean-up as
                 # an email link, then the profile comes from this verified identity.
@@ -238,21 +272,20 @@ class AuthService:
                 if claimed is None:  # deleted in between: start over
                     return await self.oauth_sign_in(identity, token, current)
                 existing = claimed
-                profile = {"name": identity.name, "picture": identity.picture}
                 await existing.set({k: v for k, v in profile.items() if v is not None})
             await self._link(existing, identity, token)
             return OAuthOutcome(_active(existing), "linked")
 
         user = UserModel(
             email=email,
-            name=identity.name,
-            picture=identity.picture,
-            email_verified_at=utcnow() if identity.email_verified else None,
+            name=profile["name"],
+            picture=profile["picture"],
+            email_verified_at=utcnow(),
         )
         try:
             await user.insert()
         except DuplicateEmail:
-            # Created at the same moment by another request: apply rule 3 to it.
+            # Created at the same moment by another request: apply rule 4 to it.
             return await self.oauth_sign_in(identity, token, current)
         await self._link(user, identity, token)
         return OAuthOutcome(user, "created")
@@ -272,22 +305,30 @@ class AuthService:
             await account.insert()
         except DuplicateOAuthAccount:
             raise OAuthSignInRefused(
-                "already_linked",
-                f"This {identity.provider} account is already linked to another user.",
+                "already_linked", ALREADY_LINKED, provider=identity.provider
             ) from None
 
     async def _refresh_account(
         self, account: OAuthAccount, identity: OAuthIdentity, token: dict[str, Any]
-    ) -> None:
+    ) -> bool:
+        """Store the new tokens and address on ``account``; False when it no longer exists."""
         fields = self._token_fields(token)
         if fields.get("refresh_token") is None:
             # Providers send a refresh token only sometimes; keep the one we have.
             fields.pop("refresh_token", None)
-        for name, value in fields.items():
-            setattr(account, name, value)
-        account.email = identity.email
-        account.email_verified = identity.email_verified
-        await account.save()
+        fields.update(
+            email=identity.email, email_verified=identity.email_verified, db_update_dt=utcnow()
+        )
+        stored = {
+            name: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for name, value in fields.items()
+        }
+        # An update that matches the link by id, never save(): that would write back a
+        # link removed meanwhile (unlinked by its user, or dropped by a proof of the mailbox).
+        result = await OAuthAccount.get_pymongo_collection().update_one(
+            {"_id": account.id}, {"$set": stored}
+        )
+        return bool(result.matched_count)
 
     def _token_fields(self, token: dict[str, Any]) -> dict[str, Any]:
         expires_at = token.get("expires_at")
@@ -323,16 +364,24 @@ async def linked_providers(user: UserModel) -> list[str]:
 async def claim_mailbox(user: UserModel) -> UserModel | None:
     """The first proof of ``user``'s mailbox, by any route; returns the user as stored now.
 
-    Until now nobody had proven the address: the account may have been created through a
-    provider that does not verify emails, by someone who is not the mailbox owner. So
-    the links made on the unverified address go, every earlier session ends
-    (``session_version``), and the profile that route set (name, picture) is cleared.
+    Until now nobody had proven the address: whoever created the account, or signed in
+    to it, may not be the mailbox owner. So nothing attached before the proof survives
+    it: every provider link goes (whatever address it claimed), every earlier session
+    ends (``session_version``), and the profile (name, picture, language) is cleared.
     None when the user was deleted in between.
     """
-    await _drop_unverified_links(user)
+    # Links go before the address counts as proven: a provider sign-in that finds one of
+    # them and then loads the user sees either an unproven user or a link made earlier
+    # than the proof, and is refused either way.
+    dropped = await OAuthAccount.find({"user.$id": user.id}).delete()
+    count = dropped.deleted_count if dropped is not None else 0
+    if count:
+        logger.info(
+            "removed %d provider link(s) made before user %s proved the address", count, user.id
+        )
     await user.update(
         {
-            "$set": {"email_verified_at": utcnow(), "name": None, "picture": None},
+            "$set": {"email_verified_at": utcnow(), "name": None, "picture": None, "locale": None},
             "$inc": {"session_version": 1},
         }
     )
@@ -340,16 +389,55 @@ async def claim_mailbox(user: UserModel) -> UserModel | None:
     return await UserModel.get(user.id)
 
 
-async def _drop_unverified_links(user: UserModel) -> None:
-    # Someone may have created this account through a provider that did not verify the
-    # address, before the mailbox owner ever signed in. Now that the owner proves the
-    # mailbox, those links go, so the earlier party cannot keep a way in.
-    unverified = await OAuthAccount.find({"user.$id": user.id, "email_verified": False}).to_list()
-    if not unverified:
-        return
-    dropped = {account.id for account in unverified}
-    await OAuthAccount.find({"_id": {"$in": list(dropped)}}).delete()
-    logger.info("removed %d unverified provider link(s) from user %s", len(dropped), user.id)
+def provider_profile(identity: OAuthIdentity) -> dict[str, str | None]:
+    """The name and picture from a provider, in the form they may be stored.
+
+    The name loses runs of white space and is cut to 200 characters. The picture is kept
+    only as an absolute ``http(s)`` address of at most 2048 characters: a path on this
+    site would read as one of the user's own files.
+    """
+    name = " ".join(identity.name.split())[:200] if isinstance(identity.name, str) else ""
+    picture = identity.picture if isinstance(identity.picture, str) else ""
+    try:
+        parts = urlsplit(picture)
+    except ValueError:
+        parts = urlsplit("")
+    web_address = (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and len(picture) <= PICTURE_URL_MAX
+        and picture.isprintable()
+        and " " not in picture
+    )
+    return {"name": name or None, "picture": picture if web_address else None}
+
+
+async def _check_sign_in_link(user: UserModel, account: OAuthAccount) -> None:
+    """Refuse a provider sign-in into an unproven account or through a pre-proof link."""
+    proven_at = user.email_verified_at
+    if proven_at is None:
+        raise OAuthSignInRefused(
+            "email_not_confirmed", SIGN_IN_NEEDS_CONFIRMATION, provider=account.provider
+        )
+    linked_at = account.db_insert_dt
+    if linked_at is None and account.id is not None:
+        # Stored without a time stamp: the id's own time, in whole seconds, rounded up.
+        linked_at = account.id.generation_time + timedelta(seconds=1)
+    if linked_at is None or _aware(linked_at) < _aware(proven_at):
+        # Attached while anyone could have been signed in to the account (kept by an
+        # earlier release, or found just before a proof removed it): never a way in.
+        await account.delete()
+        logger.info(
+            "removed a %s link made before user %s proved the address", account.provider, user.id
+        )
+        raise OAuthSignInRefused(
+            "linked_before_confirmation", LINKED_BEFORE_CONFIRMATION, provider=account.provider
+        )
+
+
+def _aware(moment: datetime) -> datetime:
+    # The in-memory database hands datetimes back without a zone; they are UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _link_id(link: Any) -> PydanticObjectId:

@@ -34,6 +34,20 @@ class RateLimitState:
         return self.count > self.limit
 
 
+def mailbox_key(address: str) -> str:
+    """The subject under which a per-address limit counts ``address``.
+
+    Letter case and a ``+tag`` after the local part name the same mailbox at most
+    providers (``Ada+1@X.example`` reaches ``ada@x.example``), so they share one counter.
+    Only the limit folds them: the address stored and mailed stays the one given.
+    """
+    local, at, domain = address.strip().lower().rpartition("@")
+    if not at:
+        return address.strip().lower()
+    base = local.split("+", 1)[0]
+    return f"{base or local}@{domain}"
+
+
 def counter_key(scope: str, subject: str, window: int) -> str:
     """The counter's key: the scope, a hash of the subject (never stored in clear), the window."""
     digest = hashlib.sha256(subject.encode("utf-8")).hexdigest()[:40]

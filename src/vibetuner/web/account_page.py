@@ -49,6 +49,8 @@ async def _page_values(request: Request, context: AppContext, user: UserModel) -
         "linked": [p for p in offered if p.name in linked]
         + [p for p in linked if p not in {o.name for o in offered}],
         "unlinked": [p for p in offered if p.name not in linked],
+        # Until the address is proven nothing may be attached: the page offers the proof.
+        "confirmed": user.email_verified_at is not None,
         "sessions": [(s, this is not None and s.id == this.id) for s in listed],
         "picture_max_mb": accounts.PICTURE_MAX_SIZE // (1024 * 1024),
         "pictures": context.blobs is not None,

@@ -89,7 +89,11 @@ async def oauth_start(
         303: redirect("Signed in: sent to the page asked for at the start"),
         **OAUTH_FAILED,
         403: documented_problem("The account is disabled", html=True),
-        409: documented_problem("The identity cannot be linked to this account", html=True),
+        409: documented_problem(
+            "The identity cannot sign in here: the provider does not confirm the address, "
+            "or the account's address is not confirmed yet",
+            html=True,
+        ),
     },
     # Before ``signed_in`` is read: an identity is never linked to a viewed user.
     dependencies=[Depends(leave_view_as)],
@@ -107,9 +111,15 @@ async def oauth_callback(
     try:
         outcome = await context.require_auth().oauth_sign_in(identity, token, signed_in)
     except OAuthSignInRefused as exc:
-        status_code = 409 if exc.reason in ("unverified_email", "already_linked") else 400
+        status_code = 400 if exc.reason in ("no_email", "bad_email") else 409
         return problem(
-            request, status_code, N_("Sign-in refused"), str(exc), code=exc.code, html=True
+            request,
+            status_code,
+            N_("Sign-in refused"),
+            exc.message,
+            code=exc.code,
+            html=True,
+            values=exc.values,
         )
     except AccountDisabled as exc:
         return problem(
