@@ -181,6 +181,9 @@ def cli_markdown() -> str:
         name = " ".join(path)
         context = command.context_class(command, info_name=name)
         usage = " ".join(command.collect_usage_pieces(context))
+        # Typer writes a required argument as {name} and an optional one as [name].
+        usage = re.sub(r"\{([a-z_]+)\}", lambda m: m.group(1).upper(), usage)
+        usage = re.sub(r"\[([a-z_]+)\]", lambda m: f"[{m.group(1).upper()}]", usage)
         out.append(f"### `{name}`\n")
         out.append(f"```text\n{name} {usage}\n```\n")
         help_text = rst(inspect.cleandoc(command.help or "").replace("\b\n", ""))
@@ -214,11 +217,19 @@ def api_markdown() -> str:
             continue
         module = vibetuner._EXPORTS[name]
         attribute = vibetuner._ALIASES.get(name, name)
-        out.append(f"## `{name}`\n")
         if attribute != name:
-            out.append(f"`from vibetuner import {name}` is `{module}.{attribute}`.\n")
-        out.append(f"::: {module}.{attribute}\n    options:\n      show_root_heading: false\n")
+            out.append(f"`from vibetuner import {name}` is `{module}.{attribute}`:\n")
+        out.append(f"::: {module}.{attribute}\n")
     return "\n".join(out)
+
+
+# Sphinx roles the docstrings use (``:func:`x```) that mkdocstrings leaves as text.
+SPHINX_ROLE = re.compile(r":(?:func|class|meth|attr|mod|data|exc|obj):(?=<code>)")
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Drop the Sphinx role prefixes in front of the code spans of the API page."""
+    return SPHINX_ROLE.sub("", html)
 
 
 # --- errors ----------------------------------------------------------------------------
@@ -234,15 +245,18 @@ def errors_markdown() -> str:
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, errors.VibetunerError)
     ]
-    out = ["| code | error | HTTP status | page title | meaning |", "|---|---|---|---|---|"]
+    out = ["| code | status | meaning |", "|---|---|---|"]
     for kind in sorted(classes, key=lambda kind: kind.code):
         status, title = status_for(kind.__new__(kind))
         doc = rst(inspect.cleandoc(kind.__doc__ or "").split("\n\n")[0])
-        parents = ", ".join(
-            base.__name__ for base in kind.__bases__ if issubclass(base, errors.VibetunerError)
-        )
-        meaning = doc + (f" (a kind of `{parents}`)" if parents else "")
-        out.append(f"| `{kind.code}` | `{kind.__name__}` | {status} | {title} | {cell(meaning)} |")
+        parents = [
+            f"`{base.__name__}`"
+            for base in kind.__bases__
+            if issubclass(base, errors.VibetunerError) and base is not errors.VibetunerError
+        ]
+        raised = f"`{kind.__name__}`" + (f", a kind of {', '.join(parents)}" if parents else "")
+        meaning = f"**{title}.** {doc} ({raised})"
+        out.append(f"| `{kind.code}` | {status} | {cell(meaning)} |")
     return "\n".join(out) + "\n"
 
 

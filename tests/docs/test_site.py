@@ -125,7 +125,7 @@ def test_every_error_code_is_in_the_error_reference(site):
     assert len(codes) >= 20
     assert sorted(code for code in codes if code not in page) == []
     # The status comes from the error table: a sample row reads as the table says.
-    assert "blob_too_large BlobTooLarge 413" in page
+    assert "blob_too_large 413 Too large." in page
 
 
 def test_every_public_name_is_in_the_api_reference(site):
