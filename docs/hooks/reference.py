@@ -67,7 +67,32 @@ def settings_markdown() -> str:
             description = field.description or readme.get(name.upper()) or comments.get(name) or ""
             out.append(f"| `{name.upper()}` | {cell(default_text(field))} | {cell(description)} |")
         out.append("")
+    out += nested_models_markdown(Settings)
     return "\n".join(out)
+
+
+def nested_models_markdown(settings: Any) -> list[str]:
+    """A table of keys for each setting whose value holds objects (``OIDC_PROVIDERS``)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    def models_in(annotation: Any) -> list[type[BaseModel]]:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return [annotation]
+        return [model for arg in typing.get_args(annotation) for model in models_in(arg)]
+
+    out = []
+    for name, field in settings.model_fields.items():
+        for model in models_in(field.annotation):
+            doc = rst(inspect.cleandoc(model.__doc__ or ""))
+            out.append(f"### The objects of `{name.upper()}`\n")
+            out.append(f"{doc} Each is a JSON object with these keys:\n")
+            out.append("| key | default |\n|---|---|")
+            for key, inner in model.model_fields.items():
+                out.append(f"| `{key}` | {cell(default_text(inner))} |")
+            out.append("")
+    return out
 
 
 def settings_sections(settings: type) -> list[tuple[str, list[str]]]:
