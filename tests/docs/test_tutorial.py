@@ -229,7 +229,7 @@ def run_the_apps_tests(tutorial: Tutorial) -> None:
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
         summary = result.stdout.strip().splitlines()[-1]
         assert re.fullmatch(r"=* ?\d+ passed in [\d.]+s ?=*", summary), summary
-        assert result.stdout.count("PASSED tests/test_feedback.py::") == 5, result.stdout
+        assert result.stdout.count("PASSED tests/test_feedback.py::") == 6, result.stdout
 
     for line in tutorial.commands("06-test/commands.sh"):
         tutorial.run(line, {"python -m pytest": pytest_})

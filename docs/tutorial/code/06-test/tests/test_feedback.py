@@ -1,6 +1,7 @@
 """The tutorial's additions: the pinned badge, the feedback page, its upload, email and job."""
 
 from vibetuner.models import UserModel
+from vibetuner.testing import csrf_token_in
 
 from my_app.models import Feedback, Note
 
@@ -13,6 +14,25 @@ async def test_a_pinned_note_has_a_badge(signed_in_client, user):
 
     page = await signed_in_client.get("/notes", headers=HTML)
     assert page.text.count('<span class="vt-badge">Pinned</span>') == 1
+
+
+async def test_an_admin_pins_a_note_in_the_admin(client_for, signed_in_client, user):
+    note = await Note(title="Groceries", owner=user).insert()
+    admin = await UserModel(email="boss@example.com", roles=["admin"]).insert()
+    http = await client_for(admin)
+
+    # The admin's edit form, posted as a browser does with the box ticked.
+    form = await http.get(f"/admin/note/edit?pk={note.id}", headers=HTML)
+    assert 'name="pinned"' in form.text
+    fields = {"title": note.title, "body": "", "owner": str(user.id), "thumbnails": "{}"}
+    saved = await http.post(
+        f"/admin/note/edit?pk={note.id}",
+        data={"csrf_token": csrf_token_in(form.text), **fields, "pinned": "on"},
+        headers=HTML,
+    )
+    assert saved.status_code == 303
+    page = await signed_in_client.get("/notes", headers=HTML)
+    assert '<span class="vt-badge">Pinned</span>' in page.text
 
 
 async def test_the_feedback_page_is_for_signed_in_users(client, signed_in_client):
