@@ -203,3 +203,32 @@ def test_the_landing_readme_draft_is_short_and_its_links_work():
     assert local, "the landing page links into the docs"
     assert [link for link in local if not (REPO_ROOT / link).exists()] == []
     assert "vibetuner scaffold new" in text and "python -m pytest" in text
+
+
+def python_blocks() -> list[tuple[str, str]]:
+    """The Python code blocks of the pages outside the tutorial (which has its own test)."""
+    blocks = []
+    for page in sorted((REPO_ROOT / "docs").rglob("*.md")):
+        if "tutorial" in page.parts or "_drafts" in page.parts:
+            continue
+        text = page.read_text(encoding="utf-8")
+        for body in re.findall(r"^```python\n(.*?)^```", text, re.S | re.M):
+            blocks.append((page.relative_to(REPO_ROOT).as_posix(), body))
+    return blocks
+
+
+def test_the_pages_python_parses_and_imports_what_exists():
+    import ast
+    import importlib
+
+    blocks = python_blocks()
+    assert len(blocks) >= 8
+    for page, body in blocks:
+        # Examples may await at top level, as in a route's body.
+        flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        tree = compile(body, page, "exec", flags=flags)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vibetuner"):
+                module = importlib.import_module(node.module or "")
+                for alias in node.names:
+                    assert hasattr(module, alias.name), f"{page}: {node.module}.{alias.name}"
