@@ -232,3 +232,9 @@ def test_the_pages_python_parses_and_imports_what_exists():
                 module = importlib.import_module(node.module or "")
                 for alias in node.names:
                     assert hasattr(module, alias.name), f"{page}: {node.module}.{alias.name}"
+
+
+def test_every_code_block_is_closed():
+    for page in sorted((REPO_ROOT / "docs").rglob("*.md")):
+        fences = re.findall(r"^\s*```", page.read_text(encoding="utf-8"), re.M)
+        assert len(fences) % 2 == 0, f"{page.relative_to(REPO_ROOT)}: a code block is not closed"
