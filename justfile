@@ -41,6 +41,14 @@ i18n:
 screenshots:
     python scripts/screenshots.py --out docs/screenshots
 
+# Serve the documentation site at http://127.0.0.1:8001, rebuilt as you edit.
+docs:
+    NO_MKDOCS_2_WARNING=1 python -m mkdocs serve --dev-addr 127.0.0.1:8001
+
+# Build the documentation site strictly (as CI does) into site/.
+docs-build:
+    NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --site-dir site
+
 # Format the code.
 fmt:
     python -m ruff format src tests bench

@@ -1,0 +1,304 @@
+"""MkDocs hook: the reference pages are written from the code at build time.
+
+A page holds a marker such as ``<!-- reference:settings -->`` and this hook replaces it
+with Markdown made from vibetuner itself, so a setting, a command or an error added in
+the code shows up in the site without anyone editing the docs:
+
+- ``settings``: every field of ``vibetuner.config.Settings``, grouped by the section
+  comments of its class, with its environment variable, default and description;
+- ``cli``: every command of the Typer app, walked through Click's command tree;
+- ``api``: one mkdocstrings block per public name of ``vibetuner.__all__``;
+- ``errors``: every ``VibetunerError`` with its code and the HTTP status the error
+  table (``vibetuner.web.errors``) gives it;
+- ``memory-gaps``: what the in-memory development database does not do.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+MARKER = re.compile(r"<!-- reference:([a-z-]+) -->")
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Replace each reference marker of a page with its generated Markdown."""
+
+    def generate(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in GENERATORS:
+            raise ValueError(f"{page.file.src_path}: unknown reference marker {name!r}")
+        return GENERATORS[name]()
+
+    return MARKER.sub(generate, markdown)
+
+
+def rst(text: str) -> str:
+    """Docstring text with reStructuredText literals (````x````) as Markdown code."""
+    return text.replace("``", "`")
+
+
+def cell(text: str) -> str:
+    """Text that fits in one Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+# --- settings ------------------------------------------------------------------------
+
+
+def settings_markdown() -> str:
+    """One table per section of ``Settings``: variable, default, description."""
+    from vibetuner.config import Settings
+
+    sections = settings_sections(Settings)
+    comments = field_comments(Settings)
+    readme = readme_meanings()
+    out = []
+    for title, names in sections:
+        out.append(f"### {title[:1].upper()}{title[1:]}\n")
+        out.append("| variable | default | description |\n|---|---|---|")
+        for name in names:
+            field = Settings.model_fields[name]
+            description = field.description or readme.get(name.upper()) or comments.get(name) or ""
+            out.append(f"| `{name.upper()}` | {cell(default_text(field))} | {cell(description)} |")
+        out.append("")
+    out += nested_models_markdown(Settings)
+    return "\n".join(out)
+
+
+def nested_models_markdown(settings: Any) -> list[str]:
+    """A table of keys for each setting whose value holds objects (``OIDC_PROVIDERS``)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    def models_in(annotation: Any) -> list[type[BaseModel]]:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return [annotation]
+        return [model for arg in typing.get_args(annotation) for model in models_in(arg)]
+
+    out = []
+    for name, field in settings.model_fields.items():
+        for model in models_in(field.annotation):
+            doc = rst(inspect.cleandoc(model.__doc__ or ""))
+            out.append(f"### The objects of `{name.upper()}`\n")
+            out.append(f"{doc} Each is a JSON object with these keys:\n")
+            out.append("| key | default |\n|---|---|")
+            for key, inner in model.model_fields.items():
+                out.append(f"| `{key}` | {cell(default_text(inner))} |")
+            out.append("")
+    return out
+
+
+def settings_sections(settings: type) -> list[tuple[str, list[str]]]:
+    """The fields of the settings class grouped under its ``# --- section ---`` comments."""
+    source_lines, _ = inspect.getsourcelines(settings)
+    fields = set(settings.model_fields)
+    sections: list[tuple[str, list[str]]] = [("general", [])]
+    seen: set[str] = set()
+    for line in source_lines:
+        stripped = line.strip()
+        heading = re.match(r"#\s*---\s*(.+?)\s*-{3,}\s*$", stripped)
+        if heading:
+            sections.append((heading.group(1), []))
+            continue
+        assigned = re.match(r"([a-z_][a-z0-9_]*)\s*:", stripped)
+        if assigned and assigned.group(1) in fields and assigned.group(1) not in seen:
+            sections[-1][1].append(assigned.group(1))
+            seen.add(assigned.group(1))
+    # Fields inherited or defined in ways the scan above does not see still get a row.
+    rest = [name for name in settings.model_fields if name not in seen]
+    if rest:
+        sections.append(("other", rest))
+    return [(title, names) for title, names in sections if names]
+
+
+def field_comments(settings: type) -> dict[str, str]:
+    """The comment lines written directly above each field in the class's source."""
+    source = textwrap.dedent(inspect.getsource(settings))
+    lines = source.splitlines()
+    comments: dict[str, str] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            above = []
+            index = node.lineno - 2
+            while index >= 0 and lines[index].strip().startswith("#"):
+                text = lines[index].strip().lstrip("#").strip()
+                if text.startswith("---"):
+                    break
+                above.insert(0, text)
+                index -= 1
+            if above:
+                comments[node.target.id] = " ".join(above)
+    return comments
+
+
+def readme_meanings() -> dict[str, str]:
+    """The meaning column of the README's configuration table, while it has one."""
+    if not README.exists():
+        return {}
+    meanings = {}
+    for line in README.read_text(encoding="utf-8").splitlines():
+        row = re.match(r"\|\s*`([A-Z0-9_]+)`(?:\s*/\s*`([A-Z0-9_]+)`)?\s*\|[^|]*\|(.*)\|\s*$", line)
+        if row:
+            for variable in row.group(1, 2):
+                if variable:
+                    meanings[variable] = row.group(3).strip()
+    return meanings
+
+
+def default_text(field: Any) -> str:
+    """The default of a settings field as a reader writes it in the environment."""
+    from pydantic import SecretStr
+    from pydantic_core import PydanticUndefined
+
+    if field.default_factory is not None:
+        value = field.default_factory()
+    elif field.default is PydanticUndefined:
+        return "required"
+    else:
+        value = field.default
+    if value is None:
+        return "unset"
+    if isinstance(value, SecretStr):
+        return "(secret)"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, list):
+        return f"`{','.join(str(item) for item in value)}`" if value else "empty"
+    if isinstance(value, Path):
+        return f"`{value.as_posix()}`"
+    return f"`{value}`" if str(value) != "" else "empty"
+
+
+# --- command line ----------------------------------------------------------------------
+
+
+def cli_markdown() -> str:
+    """Every command of ``vibetuner``: usage, help and options, from Click's tree.
+
+    Typer may carry its own copy of Click, so groups and arguments are recognised by
+    what they have (``commands``, ``param_type_name``), not by Click's classes.
+    """
+    import typer
+
+    from vibetuner.cli import app
+
+    out: list[str] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        commands = getattr(command, "commands", None)
+        if commands:
+            if len(path) > 1:
+                out.append(f"## `{' '.join(path)}`\n")
+                if command.help:
+                    out.append(rst(inspect.cleandoc(command.help)) + "\n")
+            for name in commands:  # in the order the CLI registers them
+                walk(commands[name], [*path, name])
+            return
+        if command.hidden:
+            return
+        name = " ".join(path)
+        context = command.context_class(command, info_name=name)
+        usage = " ".join(command.collect_usage_pieces(context))
+        # Typer writes a required argument as {name} and an optional one as [name].
+        usage = re.sub(r"\{([a-z_]+)\}", lambda m: m.group(1).upper(), usage)
+        usage = re.sub(r"\[([a-z_]+)\]", lambda m: f"[{m.group(1).upper()}]", usage)
+        out.append(f"### `{name}`\n")
+        out.append(f"```text\n{name} {usage}\n```\n")
+        help_text = rst(inspect.cleandoc(command.help or "").replace("\b\n", ""))
+        if help_text:
+            out.append(help_text + "\n")
+        rows = []
+        for param in command.params:
+            record = param.get_help_record(context)
+            if record is not None:
+                rows.append(record)
+        if rows:
+            out.append("| argument or option | meaning |\n|---|---|")
+            for names, text in rows:
+                out.append(f"| `{cell(names)}` | {cell(text)} |")
+            out.append("")
+
+    walk(typer.main.get_command(app), ["vibetuner"])
+    return "\n".join(out)
+
+
+# --- Python API ------------------------------------------------------------------------
+
+
+def api_markdown() -> str:
+    """A mkdocstrings block for each public name, at the module that defines it."""
+    import vibetuner
+
+    out = []
+    for name in vibetuner.__all__:
+        if name == "__version__":
+            continue
+        module = vibetuner._EXPORTS[name]
+        attribute = vibetuner._ALIASES.get(name, name)
+        if attribute != name:
+            out.append(f"`from vibetuner import {name}` is `{module}.{attribute}`:\n")
+        out.append(f"::: {module}.{attribute}\n")
+    return "\n".join(out)
+
+
+# Sphinx roles the docstrings use (``:func:`x```) that mkdocstrings leaves as text.
+SPHINX_ROLE = re.compile(r":(?:func|class|meth|attr|mod|data|exc|obj):(?=<code>)")
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Drop the Sphinx role prefixes in front of the code spans of the API page."""
+    return SPHINX_ROLE.sub("", html)
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+def errors_markdown() -> str:
+    """Every error class with its code, status and meaning, from the error table."""
+    from vibetuner import errors
+    from vibetuner.web.errors import status_for
+
+    classes = [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, errors.VibetunerError)
+    ]
+    out = ["| code | status | meaning |", "|---|---|---|"]
+    for kind in sorted(classes, key=lambda kind: kind.code):
+        status, title = status_for(kind.__new__(kind))
+        doc = rst(inspect.cleandoc(kind.__doc__ or "").split("\n\n")[0])
+        parents = [
+            f"`{base.__name__}`"
+            for base in kind.__bases__
+            if issubclass(base, errors.VibetunerError) and base is not errors.VibetunerError
+        ]
+        raised = f"`{kind.__name__}`" + (f", a kind of {', '.join(parents)}" if parents else "")
+        meaning = f"**{title}.** {doc} ({raised})"
+        out.append(f"| `{kind.code}` | {status} | {cell(meaning)} |")
+    return "\n".join(out) + "\n"
+
+
+# --- the development database ------------------------------------------------------------
+
+
+def memory_gaps_markdown() -> str:
+    """The table of ``vibetuner.mongo_memory.UNSUPPORTED``, as the README shows it."""
+    from vibetuner.mongo_memory import unsupported_table
+
+    return str(unsupported_table()) + "\n"
+
+
+GENERATORS = {
+    "settings": settings_markdown,
+    "cli": cli_markdown,
+    "api": api_markdown,
+    "errors": errors_markdown,
+    "memory-gaps": memory_gaps_markdown,
+}

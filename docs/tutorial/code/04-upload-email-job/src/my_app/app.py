@@ -1,0 +1,60 @@
+"""The web app: vibetuner (sessions, /health, sign-in, files) plus this app's pages.
+
+``build_app`` only builds the app; the database is opened by the app's lifespan when a
+server (or the test client) starts it, so importing this module connects nowhere.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from vibetuner import (
+    AdminFeature,
+    AuthFeature,
+    BlobsFeature,
+    JobsFeature,
+    Settings,
+    app_context,
+    create_app,
+)
+
+from my_app import jobs as _jobs  # noqa: F401 -- declares the app's jobs
+from my_app.feedback import router as feedback_router
+from my_app.models import MODELS, Feedback, Note
+from my_app.notes import delete_notes_of
+from my_app.notes import router as notes_router
+from my_app.pages import router as pages_router
+from my_app.settings import AppSettings
+from my_app.web import LOCALES_DIR, STATIC_DIR, TEMPLATES_DIR
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app with ``settings`` (default: read from the environment and ``.env``)."""
+    app = create_app(
+        # vibetuner's features: sign-in and the account page (/auth, /account), file
+        # storage (/blobs), background jobs (in this process, or Redis with REDIS_URL)
+        # and the admin at /admin (`vibetuner users promote EMAIL` makes an admin), where
+        # this app's notes are listed too.
+        # --8<-- [start:admin]
+        features=[
+            AuthFeature(),
+            BlobsFeature(),
+            JobsFeature(),
+            AdminFeature(models=[Note, Feedback]),
+        ],
+        # --8<-- [end:admin]
+        models=MODELS,
+        routers=[pages_router, notes_router, feedback_router],
+        # This app's templates, searched before vibetuner's own, and its static files
+        # (the stylesheet `vibetuner css build` makes), served at /static.
+        template_dirs=[TEMPLATES_DIR],
+        static_dirs=[STATIC_DIR],
+        # Its translations (vibetuner i18n ...), on top of vibetuner's own.
+        locale_dirs=[LOCALES_DIR],
+        settings=settings or AppSettings(),
+    )
+    # Deleting an account removes the user's notes too (vibetuner removes their files).
+    app_context(app).user_data_cleaners.append(delete_notes_of)
+    return app
+
+
+app = build_app()

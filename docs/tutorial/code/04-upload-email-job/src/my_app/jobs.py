@@ -1,0 +1,96 @@
+"""This app's background jobs: thumbnails of pictures, and the clean-up of deleted notes.
+
+They run in the web process, or with ``REDIS_URL`` in ``vibetuner run worker``
+processes; ``await make_thumbnail.enqueue(...)`` is the same either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+
+from vibetuner.jobs import JobCannotRun, cron, job_context, task
+from vibetuner.models import Blob, UserModel
+
+from .models import Feedback, Note
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = (320, 320)
+PICTURES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def is_picture(blob: Blob) -> bool:
+    """True for the attachments that get a thumbnail."""
+    return blob.content_type in PICTURES
+
+
+def thumbnail_of(data: bytes) -> bytes:
+    """A WebP at most 320 x 320 of the picture ``data`` (Pillow; runs in a thread)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.thumbnail(THUMBNAIL_SIZE)
+            out = io.BytesIO()
+            picture.convert("RGBA" if picture.mode in ("RGBA", "LA", "P") else "RGB").save(
+                out, format="WEBP", quality=80
+            )
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise JobCannotRun(f"not a picture Pillow can read: {exc}") from None
+
+
+@task(max_attempts=3, timeout=120)
+async def make_thumbnail(note: Note, blob_id: str) -> None:
+    """Store a small copy of the picture ``blob_id`` and show it in the note."""
+    store = job_context().require_blobs()
+    blob = await Blob.get(blob_id)
+    if blob is None or not is_picture(blob):
+        return
+    data = b"".join([chunk async for chunk in store.open(blob)])
+    small = await asyncio.to_thread(thumbnail_of, data)
+    thumbnail = await store.put(
+        small,
+        filename=f"thumbnail-{blob.filename}.webp",
+        content_type="image/webp",
+        uploaded_by=blob.uploaded_by,
+        namespace="thumbnails",
+    )
+    await note.update({"$set": {f"thumbnails.{blob_id}": str(thumbnail.id)}})
+
+
+@cron("*/5 * * * *")
+async def purge_deleted_notes() -> None:
+    """Every five minutes: remove for good the notes whose undo window has passed."""
+    from .notes import purge_deleted
+
+    purged = await purge_deleted(job_context().require_blobs())
+    if purged:
+        logger.info("purged %d deleted note(s)", purged)
+
+
+# --8<-- [start:email_feedback]
+@task(max_attempts=5, backoff=2.0, timeout=60)
+async def email_feedback(feedback: Feedback) -> None:
+    """Email a piece of feedback to every admin; retried when the mail server fails."""
+    context = job_context()
+    author = await UserModel.get(feedback.author.ref.id)
+    admins = await UserModel.find({"roles": "admin", "is_active": True}).to_list()
+    for admin in admins:
+        await context.require_mailer().send_template(
+            "feedback",
+            to=admin.email,
+            locale=admin.locale,
+            context={
+                "feedback": feedback,
+                "author": author.email if author else "(deleted)",
+                "url": f"{context.settings.base_url}/admin",
+            },
+        )
+    if not admins:
+        logger.warning("feedback %s: no admin to tell (vibetuner users promote EMAIL)", feedback.id)
+
+
+# --8<-- [end:email_feedback]

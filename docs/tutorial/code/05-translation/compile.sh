@@ -1,0 +1,1 @@
+vibetuner i18n compile

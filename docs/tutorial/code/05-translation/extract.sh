@@ -1,0 +1,2 @@
+vibetuner i18n extract
+vibetuner i18n update

@@ -1,0 +1,2 @@
+vibetuner users promote ada@example.com
+vibetuner users list --role admin

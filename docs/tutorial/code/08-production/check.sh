@@ -1,0 +1,1 @@
+python -c "from my_app.settings import AppSettings; AppSettings()"

@@ -1,0 +1,2 @@
+vibetuner run prod --workers 2
+vibetuner run worker

@@ -1,0 +1,5 @@
+export SESSION_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+export MONGODB_URL="mongodb://app:PASSWORD@mongo-1.internal,mongo-2.internal,mongo-3.internal/my_app?replicaSet=rs0"
+export SMTP_PASSWORD="PASSWORD"
+export S3_ACCESS_KEY_ID="KEY-ID"
+export S3_SECRET_ACCESS_KEY="SECRET"
