@@ -118,18 +118,29 @@ def dev(
         f"(reloading on changes in {watched})"
     )
     from vibetuner.cli.css import start_watcher
+    from vibetuner.web.client_address import app_trusted_proxies
 
+    proxies = app_trusted_proxies(loaded)
     watcher = start_watcher(project)
     try:
-        _serve_dev(project.app, host, port, watched, log_level)
+        _serve_dev(project.app, host, port, watched, log_level, proxies)
     finally:
         if watcher is not None:
             watcher.terminate()
             watcher.wait(timeout=5)
 
 
-def _serve_dev(app_spec: str, host: str, port: int, watched: Path, log_level: str) -> None:
+def _serve_dev(
+    app_spec: str,
+    host: str,
+    port: int,
+    watched: Path,
+    log_level: str,
+    trusted_proxies: tuple[str, ...],
+) -> None:
     import uvicorn
+
+    from vibetuner.web.client_address import uvicorn_proxy_options
 
     uvicorn.run(
         app_spec,
@@ -139,6 +150,9 @@ def _serve_dev(app_spec: str, host: str, port: int, watched: Path, log_level: st
         reload_dirs=[str(watched)],
         app_dir=str(watched),
         log_level=log_level,
+        # As in prod: X-Forwarded-* only from TRUSTED_PROXIES (uvicorn's own default
+        # would believe any local process, and a rotating header escape the rate limits).
+        **uvicorn_proxy_options(trusted_proxies),
     )
 
 
