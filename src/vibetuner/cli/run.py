@@ -156,6 +156,19 @@ def _serve_dev(
     )
 
 
+# What `run prod` asks of uvicorn besides address, workers and proxies. h11 rather than
+# httptools: httptools reads a request head of any size, h11 stops at the limit (400, the
+# connection closed). The head of a request (line and headers) may be 64 KiB: browsers
+# send a few KiB, cookies at most 4 KiB each. An idle keep-alive connection is closed
+# after 5 s. A body that stalls is the app's to end (REQUEST_BODY_TIMEOUT, see
+# vibetuner.web.request_body): uvicorn has no timeout for it.
+PROD_SERVER_OPTIONS: dict[str, Any] = {
+    "http": "h11",
+    "h11_max_incomplete_event_size": 64 * 1024,
+    "timeout_keep_alive": 5,
+}
+
+
 @app.command()
 def prod(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
@@ -184,6 +197,7 @@ def prod(
         workers=count,
         app_dir=str(project.source_dir or project.root),
         log_level=log_level,
+        **PROD_SERVER_OPTIONS,
         # X-Forwarded-For/-Proto only from TRUSTED_PROXIES (default: from nobody).
         **uvicorn_proxy_options(app_trusted_proxies(loaded)),
     )
