@@ -127,6 +127,8 @@ def test_run_prod_gives_up_on_stalled_bodies(project: Path, tmp_path: Path):
             assert read_all(sock).startswith(b"HTTP/1.1 200 ")
     finally:
         stop_process(process)
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
 
 
 def test_run_prod_refuses_a_huge_request_head(project: Path, tmp_path: Path):
