@@ -265,9 +265,9 @@ async def test_a_client_leaving_mid_body_is_one_log_line(app, caplog, path):
 
 
 def run_server(
-    project: Path, tmp_path: Path, mode: str = "prod", **settings: str
+    project: Path, tmp_path: Path, mode: str = "prod", *args: str, **settings: str
 ) -> tuple[subprocess.Popen, str]:
-    """``vibetuner run <mode>`` of ``project`` on a free port; waits for ``/health``."""
+    """``vibetuner run <mode> [args]`` of ``project`` on a free port; waits for ``/health``."""
     port = free_port()
     env = {
         key: value
@@ -290,7 +290,7 @@ def run_server(
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "vibetuner.cli", "run", mode, "--host", "127.0.0.1"]
-        + ["--port", str(port), *extra],
+        + ["--port", str(port), *extra, *args],
         cwd=project,
         env=env,
         stdout=log,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -156,17 +157,30 @@ def _serve_dev(
     )
 
 
-# What `run prod` asks of uvicorn besides address, workers and proxies. h11 rather than
-# httptools: httptools reads a request head of any size, h11 stops at the limit (400, the
-# connection closed). The head of a request (line and headers) may be 64 KiB: browsers
-# send a few KiB, cookies at most 4 KiB each. An idle keep-alive connection is closed
-# after 5 s. A body that stalls is the app's to end (REQUEST_BODY_TIMEOUT, see
-# vibetuner.web.request_body): uvicorn has no timeout for it.
-PROD_SERVER_OPTIONS: dict[str, Any] = {
-    "http": "h11",
-    "h11_max_incomplete_event_size": 64 * 1024,
-    "timeout_keep_alive": 5,
-}
+class HttpParser(StrEnum):
+    """The HTTP/1.1 implementation ``run prod`` gives uvicorn."""
+
+    H11 = "h11"
+    HTTPTOOLS = "httptools"
+
+
+# A request's head (line and headers) may be 64 KiB with h11: browsers send a few KiB,
+# cookies are at most 4 KiB each. Beyond it h11 answers 400 and closes the connection;
+# httptools reads a head of any size (faster, for when the proxy in front limits heads).
+MAX_REQUEST_HEAD = 64 * 1024
+
+
+def prod_server_options(http: HttpParser) -> dict[str, Any]:
+    """What ``run prod`` asks of uvicorn besides address, workers and proxies.
+
+    An idle keep-alive connection is closed after 5 s. A body that stalls is the app's to
+    end (``REQUEST_BODY_TIMEOUT``, ``vibetuner.web.request_body``): uvicorn has no timeout
+    for it.
+    """
+    options: dict[str, Any] = {"http": http.value, "timeout_keep_alive": 5}
+    if http is HttpParser.H11:
+        options["h11_max_incomplete_event_size"] = MAX_REQUEST_HEAD
+    return options
 
 
 @app.command()
@@ -178,6 +192,13 @@ def prod(
         typer.Option(min=1, help="Worker processes (default: WEB_CONCURRENCY, else 1)."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    http: Annotated[
+        HttpParser,
+        typer.Option(
+            help="HTTP parser: h11 refuses request heads over 64 KiB; httptools is faster "
+            "but takes heads of any size (only behind a proxy that limits them)."
+        ),
+    ] = HttpParser.H11,
 ) -> None:
     """Serve without reload, with several worker processes (production)."""
     import uvicorn
@@ -197,7 +218,7 @@ def prod(
         workers=count,
         app_dir=str(project.source_dir or project.root),
         log_level=log_level,
-        **PROD_SERVER_OPTIONS,
+        **prod_server_options(http),
         # X-Forwarded-For/-Proto only from TRUSTED_PROXIES (default: from nobody).
         **uvicorn_proxy_options(app_trusted_proxies(loaded)),
     )
