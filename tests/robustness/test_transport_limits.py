@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import select
 import socket
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.helpers import stop_process
-from tests.robustness.conftest import served
+from tests.helpers import stop_process, wait_until
+from tests.robustness.conftest import idle, served
 from tests.robustness.test_security import run_server
+from vibetuner.models import Blob, UserModel
+from vibetuner.testing import app_context, signed_in_cookie
 
 SMALL_UPLOAD = (
     b'--bb\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n'
@@ -72,6 +77,45 @@ async def test_a_refused_cross_site_upload_is_read_as_a_403_every_time(app):
                     outcome = f"httpx {type(exc).__name__}"
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
     assert outcomes == {"HTTP/1.1 403 Forbidden": 60, "httpx 403": 100}, outcomes
+
+
+@pytest.mark.parametrize("path", ["/blobs", "/notes"])
+async def test_a_stalled_upload_is_answered_408_and_nothing_is_kept(start_app, caplog, path):
+    from robust_app.models import Note
+
+    from vibetuner.testing import csrf_session
+
+    caplog.set_level(logging.INFO)
+    async with start_app(request_body_timeout=0.5) as app, served(app) as (url, server):
+        person = UserModel(email=f"slow-{uuid.uuid4().hex[:8]}@example.com")
+        await person.insert()
+        settings = app_context(app).settings
+        value, token = await csrf_session(app, await signed_in_cookie(settings, person))
+        field = "file" if path == "/blobs" else "files"
+        reader, writer = await asyncio.open_connection("127.0.0.1", url.rsplit(":", 1)[1])
+        writer.write(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Cookie: {settings.session_cookie}={value}\r\nX-CSRF-Token: {token}\r\n"
+                "Content-Type: multipart/form-data; boundary=bb\r\nContent-Length: 100000\r\n"
+                '\r\n--bb\r\nContent-Disposition: form-data; name="title"\r\n\r\nSlow\r\n'
+                f'--bb\r\nContent-Disposition: form-data; name="{field}"; filename="s.bin"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + b"x" * 5000
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)  # until the server closes
+        writer.close()
+        await wait_until(idle(server))
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"did not arrive within 0.5 seconds" in answer
+        assert await Blob.find(Blob.status == "available").count() == 0
+        assert await Note.count() == 0
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    lines = [r.getMessage() for r in caplog.records if r.name == "vibetuner.requests"]
+    assert len(lines) == 1 and "gave up on the body" in lines[0], lines
 
 
 # --- `vibetuner run prod` -----------------------------------------------------------------

@@ -48,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.web.cookies import scope_cookies
 from vibetuner.web.multipart import PartHeaders
+from vibetuner.web.request_body import SCOPE_TIMED_OUT
 
 logger = logging.getLogger("vibetuner.csrf")
 
@@ -230,7 +231,8 @@ class CSRFMiddleware:
             await _refuse(scope, send, headers, refused)
             return
         except _Disconnected:
-            logger.info("client disconnected during %s %s", scope["method"], scope.get("path"))
+            if not scope.get(SCOPE_TIMED_OUT):  # a stalled body was already logged
+                logger.info("client disconnected during %s %s", scope["method"], scope.get("path"))
             return
         await self.app(scope, receive, send)
 
