@@ -35,6 +35,7 @@ from vibetuner.web.impersonation import template_globals as view_as_globals
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
 from vibetuner.web.locale import LocaleMiddleware
 from vibetuner.web.page_security import template_globals
+from vibetuner.web.request_body import RequestBodyMiddleware
 from vibetuner.web.security_headers import SecurityHeadersMiddleware
 from vibetuner.web.session_auth import session_middleware_options
 from vibetuner.web.static_assets import STATIC_PATH, StaticAssets
@@ -139,6 +140,8 @@ def create_app(
     # Inside the session (it reads the saved language), around everything that renders.
     app.add_middleware(LocaleMiddleware, catalogs=context.i18n)
     app.add_middleware(SessionMiddleware, **session_options)
+    # Outside every reader of the body; inside the headers, so its 408 gets them too.
+    app.add_middleware(RequestBodyMiddleware, timeout=active.request_body_timeout)
     if active.security_headers:
         app.add_middleware(SecurityHeadersMiddleware, settings=active)
     app.add_exception_handler(ClientDisconnect, client_disconnected)

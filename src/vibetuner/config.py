@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     hsts_max_age: int = Field(default=2 * 365 * 24 * 3600, ge=0)
     # Addresses or networks of the reverse proxies in front of the app ("*": any peer).
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Longest wait for the next piece of a request body before 408 and close (0: no limit).
+    request_body_timeout: float = Field(default=15.0, ge=0)
 
     # --- background jobs ---------------------------------------------------------------
     # Unset: jobs run in the web process. Set: they go to Redis, for `vibetuner run worker`.

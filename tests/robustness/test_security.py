@@ -261,10 +261,13 @@ async def test_a_client_leaving_mid_body_is_one_log_line(app, caplog, path):
         assert len(lines) == 1, caplog.text
 
 
-# --- TRUSTED_PROXIES in `vibetuner run prod` ---------------------------------------------------
+# --- TRUSTED_PROXIES in `vibetuner run prod` and `run dev` -------------------------------------
 
 
-def run_prod(project: Path, tmp_path: Path, **settings: str) -> tuple[subprocess.Popen, str]:
+def run_server(
+    project: Path, tmp_path: Path, mode: str = "prod", *args: str, **settings: str
+) -> tuple[subprocess.Popen, str]:
+    """``vibetuner run <mode> [args]`` of ``project`` on a free port; waits for ``/health``."""
     port = free_port()
     env = {
         key: value
@@ -273,7 +276,8 @@ def run_prod(project: Path, tmp_path: Path, **settings: str) -> tuple[subprocess
     }
     env.update(
         {
-            "ENVIRONMENT": "test",
+            "ENVIRONMENT": "test" if mode == "prod" else "development",
+            "BASE_URL": f"http://127.0.0.1:{port}",
             "EMAIL_BACKEND": "file",
             "EMAIL_FILE_DIR": str(tmp_path / "outbox"),
             "DATA_DIR": str(tmp_path / "data"),
@@ -281,16 +285,20 @@ def run_prod(project: Path, tmp_path: Path, **settings: str) -> tuple[subprocess
             **settings,
         }
     )
+    extra = ["--workers", "1"] if mode == "prod" else []
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "vibetuner.cli", "run", "prod", "--host", "127.0.0.1"]
-        + ["--port", str(port), "--workers", "1"],
+        [sys.executable, "-m", "vibetuner.cli", "run", mode, "--host", "127.0.0.1"]
+        + ["--port", str(port), *extra, *args],
         cwd=project,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
+    log.close()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while True:
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
@@ -299,8 +307,12 @@ def run_prod(project: Path, tmp_path: Path, **settings: str) -> tuple[subprocess
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             stop_process(process)
-            raise AssertionError("vibetuner run prod did not start")
+            raise AssertionError(f"vibetuner run {mode} did not start")
         time.sleep(0.1)
+
+
+def run_prod(project: Path, tmp_path: Path, **settings: str) -> tuple[subprocess.Popen, str]:
+    return run_server(project, tmp_path, "prod", **settings)
 
 
 def ask_links(url: str, forwarded: list[str]) -> list[int]:
@@ -338,3 +350,47 @@ def test_the_dockerfile_trusts_no_proxy_unless_told(project: Path):
     dockerfile = (project / "Dockerfile").read_text()
     assert "TRUSTED_PROXIES=" in dockerfile and '"run", "prod"' in dockerfile
     assert "FORWARDED_ALLOW_IPS" not in dockerfile and "forwarded-allow-ips" not in dockerfile
+
+
+def sign_in_network(url: str, outbox_dir: Path, forwarded: str) -> str:
+    """Sign in through the emailed link, every request saying ``X-Forwarded-For:
+    forwarded``; the network ``/auth/sessions`` then shows for this session."""
+    from vibetuner.testing import Outbox
+
+    address = f"net-{uuid.uuid4().hex[:8]}@example.com"
+    headers = {"X-Forwarded-For": forwarded}
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as http:
+        assert http.post("/auth/magic-link", json={"email": address}).status_code == 200
+        outbox = Outbox(outbox_dir)
+        (link,) = outbox.links(outbox.to(address)[-1])
+        page = http.get(link)
+        landed = http.post(link, data={"csrf_token": csrf_token_in(page.text)})
+        assert landed.status_code == 303, landed.text
+        (session,) = http.get("/auth/sessions").json()
+        return str(session["ip_prefix"])
+
+
+def test_run_dev_believes_forwarded_for_only_from_trusted_proxies(project: Path, tmp_path: Path):
+    import shutil
+
+    # A copy: the dev server's stylesheet watcher writes into the project.
+    root = tmp_path / "project"
+    shutil.copytree(project, root, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    forged = ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
+    # Nobody trusted (the default): the loopback peer is the client, whatever the header.
+    process, url = run_server(root, tmp_path / "none", "dev")
+    try:
+        network = sign_in_network(url, tmp_path / "none" / "outbox", "198.51.100.7")
+        assert network == "127.0.0.0/24"
+        # One link of the two allowed per client went to that sign-in.
+        assert ask_links(url, forged) == [200, 429, 429]
+    finally:
+        stop_process(process)
+    # The same in development as in production: behind a trusted proxy, the forwarded client.
+    process, url = run_server(root, tmp_path / "proxy", "dev", TRUSTED_PROXIES="127.0.0.1")
+    try:
+        network = sign_in_network(url, tmp_path / "proxy" / "outbox", "198.51.100.7")
+        assert network == "198.51.100.0/24"
+        assert ask_links(url, forged) == [200, 200, 200]
+    finally:
+        stop_process(process)

@@ -164,6 +164,12 @@ def test_run_prod_rejects_a_bad_worker_count(project, monkeypatch):
     assert "WEB_CONCURRENCY must be a positive number" in result.output
 
 
+def test_run_prod_rejects_an_unknown_http_parser(project):
+    result = run_cli("run", "prod", "--http", "fast")
+    assert result.exit_code == 2
+    assert "'fast' is not one of 'h11', 'httptools'" in " ".join(result.output.split())
+
+
 def test_help_does_not_load_heavy_modules(tmp_path):
     import subprocess
 

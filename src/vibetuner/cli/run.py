@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -119,10 +120,12 @@ def dev(
         f"(reloading on changes in {watched})"
     )
     from vibetuner.cli.css import start_watcher
+    from vibetuner.web.client_address import app_trusted_proxies
 
+    proxies = app_trusted_proxies(loaded)
     watcher = start_watcher(project)
     try:
-        _serve_dev(project.app, host, port, watched, log_level)
+        _serve_dev(project.app, host, port, watched, log_level, proxies)
     finally:
         if watcher is not None:
             watcher.terminate()
@@ -149,8 +152,17 @@ def follow_the_port(host: str, port: int) -> None:
         os.environ["BASE_URL"] = f"http://{shown}:{port}"
 
 
-def _serve_dev(app_spec: str, host: str, port: int, watched: Path, log_level: str) -> None:
+def _serve_dev(
+    app_spec: str,
+    host: str,
+    port: int,
+    watched: Path,
+    log_level: str,
+    trusted_proxies: tuple[str, ...],
+) -> None:
     import uvicorn
+
+    from vibetuner.web.client_address import uvicorn_proxy_options
 
     uvicorn.run(
         app_spec,
@@ -160,7 +172,36 @@ def _serve_dev(app_spec: str, host: str, port: int, watched: Path, log_level: st
         reload_dirs=[str(watched)],
         app_dir=str(watched),
         log_level=log_level,
+        # As in prod: X-Forwarded-* only from TRUSTED_PROXIES (uvicorn's own default
+        # would believe any local process, and a rotating header escape the rate limits).
+        **uvicorn_proxy_options(trusted_proxies),
     )
+
+
+class HttpParser(StrEnum):
+    """The HTTP/1.1 implementation ``run prod`` gives uvicorn."""
+
+    H11 = "h11"
+    HTTPTOOLS = "httptools"
+
+
+# A request's head (line and headers) may be 64 KiB with h11: browsers send a few KiB,
+# cookies are at most 4 KiB each. Beyond it h11 answers 400 and closes the connection;
+# httptools reads a head of any size (faster, for when the proxy in front limits heads).
+MAX_REQUEST_HEAD = 64 * 1024
+
+
+def prod_server_options(http: HttpParser) -> dict[str, Any]:
+    """What ``run prod`` asks of uvicorn besides address, workers and proxies.
+
+    An idle keep-alive connection is closed after 5 s. A body that stalls is the app's to
+    end (``REQUEST_BODY_TIMEOUT``, ``vibetuner.web.request_body``): uvicorn has no timeout
+    for it.
+    """
+    options: dict[str, Any] = {"http": http.value, "timeout_keep_alive": 5}
+    if http is HttpParser.H11:
+        options["h11_max_incomplete_event_size"] = MAX_REQUEST_HEAD
+    return options
 
 
 @app.command()
@@ -172,6 +213,13 @@ def prod(
         typer.Option(min=1, help="Worker processes (default: WEB_CONCURRENCY, else 1)."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    http: Annotated[
+        HttpParser,
+        typer.Option(
+            help="HTTP parser: h11 refuses request heads over 64 KiB; httptools is faster "
+            "but takes heads of any size (only behind a proxy that limits them)."
+        ),
+    ] = HttpParser.H11,
 ) -> None:
     """Serve without reload, with several worker processes (production)."""
     import uvicorn
@@ -191,6 +239,7 @@ def prod(
         workers=count,
         app_dir=str(project.source_dir or project.root),
         log_level=log_level,
+        **prod_server_options(http),
         # X-Forwarded-For/-Proto only from TRUSTED_PROXIES (default: from nobody).
         **uvicorn_proxy_options(app_trusted_proxies(loaded)),
     )

@@ -28,6 +28,8 @@ from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 from starlette.types import Message
 
+from vibetuner.web.request_body import SCOPE_TIMED_OUT
+
 logger = logging.getLogger("vibetuner.requests")
 
 Limit = int | Callable[[Request], int]
@@ -126,6 +128,8 @@ def body_limit(limit: Limit) -> type[APIRoute]:
 
 def log_disconnect(request: Request) -> None:
     """One log line for a client that left before its request body was read."""
+    if request.scope.get(SCOPE_TIMED_OUT):
+        return  # not the client leaving: its stalled body was given up on, and said so
     client = request.client.host if request.client else "unknown"
     logger.info(
         "client %s disconnected before sending the whole body of %s %s",

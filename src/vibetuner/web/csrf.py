@@ -38,7 +38,6 @@ import json
 import logging
 import secrets
 from collections.abc import Iterable
-from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -47,7 +46,9 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vibetuner.web.cookies import scope_cookies
 from vibetuner.web.multipart import PartHeaders
+from vibetuner.web.request_body import SCOPE_TIMED_OUT
 
 logger = logging.getLogger("vibetuner.csrf")
 
@@ -162,18 +163,15 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return found
 
 
-def _has_cookie(scope: Scope, name: str) -> bool:
-    raw = b"; ".join(value for key, value in scope["headers"] if key == b"cookie")
-    if name.encode("latin-1") not in raw:
+def _carries_session(scope: Scope, name: str) -> bool:
+    """True when the request brings a session: the cookie ``name`` read as the session
+    middleware reads it (any ``Cookie`` header, malformed pairs skipped), or a session
+    that middleware already loaded."""
+    if scope.get("session"):
+        return True
+    if not any(key == b"cookie" for key, _ in scope["headers"]):
         return False
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(raw.decode("latin-1"))
-    except Exception:  # a malformed header: look for the name by hand
-        return any(
-            part.split("=", 1)[0].strip() == name for part in raw.decode("latin-1").split(";")
-        )
-    return name in jar
+    return name in scope_cookies(scope)
 
 
 # --- the middleware ---------------------------------------------------------------------
@@ -218,7 +216,7 @@ class CSRFMiddleware:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
-        with_cookie = _has_cookie(scope, self.session_cookie)
+        with_cookie = _carries_session(scope, self.session_cookie)
         try:
             # A cookie-less API client (JSON ...) has nothing of a visitor's to abuse; what
             # a page on another site can send on its own (forms) is checked all the same.
@@ -233,7 +231,8 @@ class CSRFMiddleware:
             await _refuse(scope, send, headers, refused)
             return
         except _Disconnected:
-            logger.info("client disconnected during %s %s", scope["method"], scope.get("path"))
+            if not scope.get(SCOPE_TIMED_OUT):  # a stalled body was already logged
+                logger.info("client disconnected during %s %s", scope["method"], scope.get("path"))
             return
         await self.app(scope, receive, send)
 

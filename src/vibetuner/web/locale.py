@@ -8,12 +8,12 @@ cookie set by the layout's language switch, the browser's ``Accept-Language``, t
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vibetuner import i18n
+from vibetuner.web.cookies import scope_cookies
 
 LOCALE_COOKIE = "vt_locale"
 LOCALE_COOKIE_BYTES = LOCALE_COOKIE.encode()
@@ -27,30 +27,20 @@ def choose_locale(scope: Scope, catalogs: i18n.Catalogs) -> str:
     chosen = catalogs.pick(session.get(SESSION_LOCALE_KEY))
     if chosen is not None:
         return chosen
-    cookie = accept = b""
+    accept = b""
+    has_cookie = False
     # One pass over the raw headers: this runs on every request.
     for name, value in scope["headers"]:
         if name == b"cookie":
-            cookie = value
+            has_cookie = has_cookie or LOCALE_COOKIE_BYTES in value
         elif name == b"accept-language":
             accept = value
-    if LOCALE_COOKIE_BYTES in cookie:
-        chosen = catalogs.pick(_cookie(cookie.decode("latin-1"), LOCALE_COOKIE))
+    if has_cookie:
+        # Read as the session middleware reads cookies: a malformed pair is skipped.
+        chosen = catalogs.pick(scope_cookies(scope).get(LOCALE_COOKIE))
     if chosen is None and accept:
         chosen = catalogs.negotiate(accept[:512].decode("latin-1"))
     return chosen or catalogs.default
-
-
-def _cookie(header: str, name: str) -> str | None:
-    if name not in header:
-        return None
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except Exception:  # a malformed Cookie header: no preference
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel is not None else None
 
 
 class LocaleMiddleware:

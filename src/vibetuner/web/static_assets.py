@@ -9,7 +9,8 @@ Files are read once into memory with a gzip copy (the framework's assets are a f
 tens of kilobytes); in development a changed file is read again on its next use, so a
 rebuilt stylesheet shows up on reload. The framework's files live under
 ``vibetuner/``; an app's own folders (``create_app(static_dirs=[...])``) are served from
-the root, ``/static/app.css``.
+the root, ``/static/app.css``. Only files inside a folder are served: a symlink
+pointing out of it is not followed.
 """
 
 from __future__ import annotations
@@ -65,6 +66,22 @@ def _read(path: Path) -> Asset:
     return Asset(path, path.stat().st_mtime_ns, body, gzipped, digest, media_type)
 
 
+def _contained(candidate: Path, root: Path) -> Path | None:
+    """The real path of the file ``candidate`` when it is inside ``root``, else None.
+
+    Symlinks are resolved first, so a link in the folder that points elsewhere
+    (``/etc/passwd``, a directory outside) is not served; one to a file of the same
+    folder is. ``root`` is already resolved.
+    """
+    try:
+        resolved = candidate.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, a symlink loop, unreadable
+        return None
+    if resolved.is_relative_to(root) and resolved.is_file():
+        return resolved
+    return None
+
+
 def hashed_name(name: str, digest: str) -> str:
     """``css/app.css`` -> ``css/app.<digest>.css``."""
     path = PurePosixPath(name)
@@ -97,9 +114,9 @@ class StaticAssets:
                 relative = PurePosixPath(*parts[1:])
             else:
                 relative = PurePosixPath(*parts)
-            candidate = root / relative
-            if candidate.is_file():
-                return candidate
+            found = _contained(root / relative, root)
+            if found is not None:
+                return found
         return None
 
     def asset(self, name: str) -> Asset | None:
