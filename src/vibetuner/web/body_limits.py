@@ -86,13 +86,14 @@ def check_content_length(request: Request, limit: int) -> None:
         raise too_large(limit)
 
 
-def limit_body(request: Request, limit: int) -> None:
+def limit_body(request: Request, limit: int) -> Request:
     """Refuse a body over ``limit`` bytes: now when declared, else once that many arrive.
 
-    Call before anything reads the body; reading past the limit raises the 413.
+    Returns the request to read the body from (the same scope, its ``receive`` counted);
+    call before anything reads the body. Reading past the limit raises the 413.
     """
     check_content_length(request, limit)
-    receive = request._receive
+    receive = request.receive
     received = 0
 
     async def counted() -> Message:
@@ -107,7 +108,7 @@ def limit_body(request: Request, limit: int) -> None:
             log_disconnect(request)
         return message
 
-    request._receive = counted
+    return Request(request.scope, counted)
 
 
 def body_limit(limit: Limit) -> type[APIRoute]:
@@ -118,8 +119,8 @@ def body_limit(limit: Limit) -> type[APIRoute]:
             handler = super().get_route_handler()
 
             async def limited(request: Request) -> Response:
-                limit_body(request, limit(request) if callable(limit) else limit)
-                return await handler(request)
+                counted = limit_body(request, limit(request) if callable(limit) else limit)
+                return await handler(counted)
 
             return limited
 
