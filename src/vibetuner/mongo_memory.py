@@ -133,8 +133,4 @@ def apply_compat() -> None:
     from vibetuner._compat import mongomock as compat
     from vibetuner.mongo_memory_lookups import lookup_stage
 
-    compat.apply(
-        lookup_stage,
-        lambda key: refuse("array_sort", f"sort on {key!r}"),
-        lambda: refuse("bulk_sort"),
-    )
+    compat.apply(lookup_stage, refuse)

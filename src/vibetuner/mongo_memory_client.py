@@ -262,6 +262,8 @@ class MemoryCollection(AsyncMongoMockCollection):
         return MemoryCursor(self, cursor, filter)
 
     async def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if filter is not None and not isinstance(filter, dict):
+            filter = {"_id": filter}  # as PyMongo: a bare value is an _id
         cursor = self.find(filter, *args, **kwargs).limit(-1)
         async for document in cursor:
             return document

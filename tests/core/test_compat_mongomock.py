@@ -97,10 +97,11 @@ def test_the_type_table_is_consulted_and_a_missing_field_is_not_none():
 
 def test_the_bulk_builder_takes_no_sort_but_pymongo_passes_one():
     create_memory_client()
-    for name in ("add_update", "add_replace"):
+    for name in ("add_update", "add_replace", "add_delete"):
         patched = getattr(mongomock.collection.BulkOperationBuilder, name)
         original = inspect.signature(patched).parameters["_method"].default
-        assert "sort" not in inspect.signature(original).parameters
+        params = inspect.signature(original).parameters
+        assert "sort" not in params and "collation" in params
     # PyMongo hands sort= to the builder; with the patch the bulk write runs.
     things = _sync_collection()
     things.insert_one({"_id": 1, "n": 1})
@@ -108,6 +109,19 @@ def test_the_bulk_builder_takes_no_sort_but_pymongo_passes_one():
         [UpdateOne({"_id": 1}, {"$set": {"n": 2}}), ReplaceOne({"_id": 1}, {"n": 3})]
     )
     assert result.modified_count == 2
+
+
+def test_the_bulk_builder_ignores_a_collation():
+    # Why a collation in a bulk write is refused: mongomock accepts it and matches
+    # case-sensitively anyway.
+    things = mongomock.MongoClient()["contract"]["plain"]
+    things.insert_one({"_id": 1, "name": "Bob"})
+    builder = things.initialize_ordered_bulk_op()
+    original = inspect.signature(type(builder).add_update).parameters["_method"].default
+    original(
+        builder, {"name": "bob"}, {"$set": {"x": 1}}, collation={"locale": "en", "strength": 2}
+    )
+    assert builder.execute()["nMatched"] == 0
 
 
 def test_mongomock_compares_filter_values_with_python_equality():

@@ -458,3 +458,24 @@ async def test_sort_in_a_bulk_update_is_refused_in_memory(db, mongo_backend):
         assert "sort" in str(exc)  # servers before MongoDB 8.0 do not know the option
         return
     assert await _ids(things.find({"hit": True})) == [2]
+
+
+async def test_a_collation_in_a_bulk_write(db, mongo_backend):
+    people = _raw(db, "gap_bulk_collation")
+    await people.insert_one({"_id": 1, "name": "Bob"})
+    write = lambda: people.bulk_write(  # noqa: E731
+        [UpdateOne({"name": "bob"}, {"$set": {"seen": True}}, collation=CI)]
+    )
+    if mongo_backend == "memory":
+        with pytest.raises(MemoryBackendUnsupported, match="Collations.*MONGODB_URL"):
+            await write()
+        assert await people.count_documents({"seen": True}) == 0
+        return
+    assert (await write()).modified_count == 1
+
+
+async def test_find_one_takes_a_bare_id(db):
+    things = _raw(db, "gap_bare_id")
+    await things.insert_many([{"_id": 1, "n": "one"}, {"_id": 2, "n": "two"}])
+    assert (await things.find_one(2))["n"] == "two"
+    assert await things.find_one(3) is None

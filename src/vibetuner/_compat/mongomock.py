@@ -5,7 +5,8 @@ checks, refusals) lives in subclasses of mongomock-motor's public classes
 (``vibetuner.mongo_memory_client``). What remains here cannot be done from outside:
 mongomock evaluates filters, sort keys and pipeline stages with module-level functions
 and tables, and offers no registration API for any of them. ``apply()`` installs the
-five patches once, ``run_pipeline`` is the sixth use; ``tests/core/test_compat_mongomock.py`` fails when what each relies on changes, and
+five patches once and ``run_pipeline`` is the sixth use;
+``tests/core/test_compat_mongomock.py`` fails when what each relies on changes, and
 ``pyproject.toml`` keeps mongomock below 5 and mongomock-motor below 0.1.
 """
 
@@ -26,10 +27,9 @@ def dbref_as_dict(ref: DBRef) -> dict[str, Any]:
 
 def apply(
     lookup_stage: Callable[[list[dict[str, Any]], Any, dict[str, Any]], list[dict[str, Any]]],
-    refuse_array_sort: Callable[[str], Exception],
-    refuse_bulk_sort: Callable[[], Exception],
+    refuse: Callable[..., Exception],
 ) -> None:
-    """Install the patches (idempotent); the callables make the errors they raise."""
+    """Install the patches (idempotent); ``refuse(key, detail)`` makes the errors raised."""
     global _applied
     if _applied:
         return
@@ -65,7 +65,7 @@ def apply(
     def resolve_sort_key(key: str, doc: Any) -> Any:
         value = mongomock.filtering.resolve_key(key, doc)
         if isinstance(value, (list, tuple)) and any(item != value[0] for item in value[1:]):
-            raise refuse_array_sort(key)
+            raise refuse("array_sort", f"sort on {key!r}")
         return original_sort_key(key, doc)
 
     mongomock.filtering.resolve_sort_key = resolve_sort_key
@@ -75,21 +75,22 @@ def apply(
     # its NOTHING marker, not None.
     mongomock.filtering.TYPE_MAP["null"] = lambda value: value is None
 
-    # PyMongo 4.11+ hands ``sort=`` to every bulk update and replacement (None when
-    # unused); mongomock's bulk builder does not take it. PyMongo calls these methods
-    # from its private ``_add_to_bulk``, so the builder is the only place to accept it.
+    # 5. Bulk writes. PyMongo 4.11+ hands ``sort=`` to every bulk update and replacement
+    # (None when unused), which mongomock's bulk builder does not take; and the builder
+    # ignores ``collation=``. PyMongo calls these methods from its private
+    # ``_add_to_bulk``, so the builder is the only place to see each operation's options.
     builder = mongomock.collection.BulkOperationBuilder
-    for name in ("add_replace", "add_update"):
+    for name in ("add_replace", "add_update", "add_delete"):
         builder_method = getattr(builder, name)
 
-        def without_sort(
-            self: Any, *args: Any, _method: Any = builder_method, **kwargs: Any
-        ) -> Any:
+        def checked(self: Any, *args: Any, _method: Any = builder_method, **kwargs: Any) -> Any:
             if kwargs.pop("sort", None) is not None:
-                raise refuse_bulk_sort()
+                raise refuse("bulk_sort")
+            if kwargs.get("collation") is not None:
+                raise refuse("collation", "in a bulk write")
             return _method(self, *args, **kwargs)
 
-        setattr(builder, name, without_sort)
+        setattr(builder, name, checked)
     _applied = True
 
 
