@@ -26,7 +26,7 @@ UNSUPPORTED: tuple[tuple[str, str, str, str], ...] = (
         "collation",
         "Collations (for example a case-insensitive unique index or query)",
         "refused with MemoryBackendUnsupported wherever one is given (indexes, queries, "
-        "updates, `aggregate`, `find_one_and_*`)",
+        "updates, bulk writes, `aggregate`, `find_one_and_*`)",
         "store a normalised copy of the field (as `UserModel.email` is), or " + REAL_SERVER,
     ),
     (
