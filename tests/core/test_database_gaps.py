@@ -14,7 +14,7 @@ from beanie import BulkWriter, Document
 from beanie.exceptions import RevisionIdWasChanged
 from bson import DBRef, ObjectId
 from pymongo import IndexModel, InsertOne, UpdateOne
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, InvalidOperation, OperationFailure
 
 from vibetuner.errors import MemoryBackendUnsupported
 from vibetuner.mongo import init_models
@@ -439,6 +439,9 @@ async def test_sessions_run_operations_and_refuse_transactions(db, mongo_backend
             with pytest.raises(MemoryBackendUnsupported, match="transactions.*MONGODB_URL"):
                 await session.start_transaction()
     assert await Counter.find_all().count() == 1
+    # As with PyMongo, an ended session cannot be used again.
+    with pytest.raises(InvalidOperation, match="(?i)ended session"):
+        await Counter.get_pymongo_collection().find_one({}, session=session)
 
 
 async def test_sort_in_a_bulk_update_is_refused_in_memory(db, mongo_backend):
