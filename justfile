@@ -60,5 +60,4 @@ bench:
     python bench/requests.py
     python bench/scaffold.py
     python bench/blob_memory.py
-    python bench/memory_db.py
     python bench/jobs.py

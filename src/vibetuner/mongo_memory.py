@@ -1,40 +1,22 @@
-"""The in-memory MongoDB: mongomock-motor plus what Beanie 2.2 needs from it.
+"""The in-memory MongoDB: mongomock-motor, answering as MongoDB does or refusing loudly.
 
-Beanie 2 talks to PyMongo's async API, which mongomock-motor (built to imitate Motor)
-does not fully match. ``apply_compat()`` closes the gaps:
+``create_memory_client()`` gives a ``MemoryClient`` (``vibetuner.mongo_memory_client``):
+mongomock-motor's client shaped like PyMongo's async client, with sessions that run
+their operations directly. ``$lookup`` follows DBRef ids and MongoDB's matching rules
+(``vibetuner.mongo_memory_lookups``), equality keeps BSON types apart
+(``vibetuner.mongo_memory_filters``), and the few changes to mongomock itself are in
+``vibetuner._compat.mongomock``.
 
-* ``list_collection_names(authorizedCollections=..., nameOnly=...)`` is accepted;
-* aggregation cursors can be awaited (PyMongo's ``await collection.aggregate(...)``);
-* ``$lookup`` follows DBRef ``$id`` paths on either side and runs a sub-``pipeline``,
-  the form Beanie emits for ``fetch_links`` (cyclic links included);
-* queries step into DBRefs, so ``Model.find(Model.owner.id == user.id)`` (``owner.$id``)
-  matches as it does on MongoDB;
-* ``bulk_write(..., comment=...)`` is accepted (Beanie's ``BulkWriter``, ``replace_many``);
-* inserting an existing ``_id`` reports the key, so Beanie's revision check raises
-  ``RevisionIdWasChanged`` as it does on MongoDB;
-* ``index_information()`` gives every index's key as a list of pairs, as PyMongo does;
-* a lookup by ``_id`` reads the one document, one field matched to an ObjectId or a
-  string reads an equality index, and the TTL scan runs only when it can find something
-  (``mongo_memory_lookups``), so a signed-in request costs the same with ten sessions
-  stored or ten thousand;
-* what mongomock would silently get wrong or fail on obscurely -- collations, sessions
-  and transactions, ``$text`` -- raises ``MemoryBackendUnsupported`` naming the way out
-  (``UNSUPPORTED`` lists them; the README's table is made from it).
-
-The patches are idempotent and only touch mongomock classes.
+What mongomock would silently get wrong or fail on obscurely raises
+``MemoryBackendUnsupported`` naming the way out: ``UNSUPPORTED`` lists those cases, and
+the README's table is made from it.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable
 from typing import Any
 
-from bson import DBRef
-
 from vibetuner.errors import MemoryBackendUnsupported
-
-_applied = False
 
 REAL_SERVER = "run against a real MongoDB (set MONGODB_URL)"
 
@@ -43,13 +25,15 @@ UNSUPPORTED: tuple[tuple[str, str, str, str], ...] = (
     (
         "collation",
         "Collations (for example a case-insensitive unique index or query)",
-        "refused with MemoryBackendUnsupported when the index or query is made",
+        "refused with MemoryBackendUnsupported wherever one is given (indexes, queries, "
+        "updates, bulk writes, `aggregate`, `find_one_and_*`)",
         "store a normalised copy of the field (as `UserModel.email` is), or " + REAL_SERVER,
     ),
     (
-        "sessions",
-        "Sessions and multi-document transactions",
-        "`start_session()` raises MemoryBackendUnsupported",
+        "transactions",
+        "Multi-document transactions",
+        "`start_session()` works and its operations run directly; `start_transaction()` "
+        "raises MemoryBackendUnsupported",
         REAL_SERVER + " replica set; `vibetuner db migrate` runs without `--transaction`",
     ),
     (
@@ -59,16 +43,46 @@ UNSUPPORTED: tuple[tuple[str, str, str, str], ...] = (
         "a regex or prefix query in development, or " + REAL_SERVER,
     ),
     (
+        "array_sort",
+        "Sorting on a field that holds an array of different values",
+        "refused with MemoryBackendUnsupported (MongoDB sorts by the smallest element "
+        "ascending, the largest descending)",
+        "sort on a single-valued field, or " + REAL_SERVER,
+    ),
+    (
         "bulk_sort",
         "`sort` on `UpdateOne` / `ReplaceOne` in a bulk write",
-        "refused with MemoryBackendUnsupported",
+        "refused with MemoryBackendUnsupported (`update_one(sort=)` and `replace_one(sort=)` work)",
         "select the document by a unique filter, or " + REAL_SERVER,
+    ),
+    (
+        "array_filters",
+        "`array_filters` (`$[name]` in updates)",
+        "refused with MemoryBackendUnsupported",
+        "read, change and write the array back, or " + REAL_SERVER,
+    ),
+    (
+        "let",
+        "`let` variables (in updates, `aggregate`, `$lookup`)",
+        "refused with MemoryBackendUnsupported",
+        "put the values in the query itself, or " + REAL_SERVER,
+    ),
+    (
+        "views",
+        "Views (`create_collection(viewOn=...)`)",
+        "refused with MemoryBackendUnsupported",
+        "run the view's pipeline with `aggregate`, or " + REAL_SERVER,
+    ),
+    (
+        "expr",
+        "`$expr` over a field some documents lack",
+        "refused with MemoryBackendUnsupported (mongomock cannot evaluate it)",
+        "add `{field: {$exists: true}}` before it, or " + REAL_SERVER,
     ),
     (
         "index_speed",
         "Using indexes for lookups",
-        "a query scans its collection (about 3 ms at 2,000 documents), except one that "
-        "matches a single field to an ObjectId or a string (`_id`, an email, a link's id)",
+        "every query scans its collection",
         "keep development data small, or " + REAL_SERVER,
     ),
     (
@@ -90,254 +104,33 @@ def unsupported_table() -> str:
     return "\n".join(lines)
 
 
-def _refuse(key: str) -> MemoryBackendUnsupported:
+def refuse(key: str, detail: str = "") -> MemoryBackendUnsupported:
+    """The error for ``UNSUPPORTED`` row ``key``: what is not supported and the way out."""
     _, feature, _, instead = next(row for row in UNSUPPORTED if row[0] == key)
+    said = f" ({detail})" if detail else ""
     return MemoryBackendUnsupported(
-        f"the in-memory database does not support this: {feature}. Instead: {instead}."
+        f"the in-memory database does not support this: {feature}{said}. Instead: {instead}."
+    )
+
+
+def unsupported_call(detail: str) -> MemoryBackendUnsupported:
+    """The error for something mongomock does not implement (its message is ``detail``)."""
+    return MemoryBackendUnsupported(
+        f"the in-memory database does not support this call ({detail}). Instead: {REAL_SERVER}."
     )
 
 
 def create_memory_client() -> Any:
     """A new, empty in-memory client (timezone-aware, like the real client we create)."""
     apply_compat()
-    from mongomock_motor import AsyncMongoMockClient
+    from vibetuner.mongo_memory_client import MemoryClient
 
-    return AsyncMongoMockClient(tz_aware=True)
+    return MemoryClient(tz_aware=True)
 
 
 def apply_compat() -> None:
-    """Patch mongomock / mongomock-motor once so Beanie 2.2 runs on them."""
-    global _applied
-    if _applied:
-        return
-    import mongomock.aggregate
-    import mongomock.filtering
-    import mongomock_motor
+    """Install the changes to mongomock itself (once; see ``vibetuner._compat.mongomock``)."""
+    from vibetuner._compat import mongomock as compat
+    from vibetuner.mongo_memory_lookups import lookup_stage
 
-    db_class = mongomock_motor.AsyncMongoMockDatabase
-    original_list_names = db_class.list_collection_names
-
-    async def list_collection_names(self: Any, *args: Any, **kwargs: Any) -> list[str]:
-        # PyMongo options mongomock does not know; they do not change the answer here.
-        kwargs.pop("authorizedCollections", None)
-        kwargs.pop("nameOnly", None)
-        return await original_list_names(self, *args, **kwargs)
-
-    db_class.list_collection_names = list_collection_names
-
-    for cursor_class in (
-        mongomock_motor.AsyncCommandCursor,
-        mongomock_motor.AsyncLatentCommandCursor,
-    ):
-        cursor_class.__await__ = _await_self
-
-    mongomock.aggregate._PIPELINE_HANDLERS["$lookup"] = _handle_lookup_stage
-
-    original_candidates = mongomock.filtering.iter_key_candidates
-
-    def iter_key_candidates(key: str, doc: Any) -> Any:
-        # Let queries step into DBRefs: {"owner.$id": ...} is how Beanie filters on a Link.
-        if key:
-            if isinstance(doc, DBRef):
-                doc = _dbref_as_dict(doc)
-            elif isinstance(doc, list):
-                doc = [_dbref_as_dict(item) if isinstance(item, DBRef) else item for item in doc]
-        return original_candidates(key, doc)
-
-    mongomock.filtering.iter_key_candidates = iter_key_candidates
-    from vibetuner.mongo_memory_lookups import apply_lookup_patches
-
-    apply_lookup_patches()
-    _patch_writes_and_indexes()
-    _patch_refusals()
-    _applied = True
-
-
-def _patch_writes_and_indexes() -> None:
-    import mongomock.collection
-    from pymongo.errors import DuplicateKeyError
-
-    collection = mongomock.collection.Collection
-
-    original_bulk_write = collection.bulk_write
-
-    def bulk_write(self: Any, requests: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs.pop("comment", None)  # a note for the server's logs; no effect on results
-        return original_bulk_write(self, requests, *args, **kwargs)
-
-    collection.bulk_write = bulk_write
-
-    # PyMongo 4.11+ passes ``sort`` (for updateOne/replaceOne) into bulk builders.
-    builder = mongomock.collection.BulkOperationBuilder
-    for name in ("add_replace", "add_update"):
-        builder_method = getattr(builder, name)
-
-        def without_sort(
-            self: Any, *args: Any, _method: Any = builder_method, **kwargs: Any
-        ) -> Any:
-            if kwargs.pop("sort", None) is not None:
-                raise _refuse("bulk_sort")
-            return _method(self, *args, **kwargs)
-
-        setattr(builder, name, without_sort)
-
-    original_insert = collection._insert
-
-    def insert(self: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
-        # Report the duplicate key as MongoDB does: Beanie reads it to tell a revision
-        # conflict (RevisionIdWasChanged) from a unique-index violation.
-        object_id = data.get("_id") if isinstance(data, dict) else None
-        if object_id is not None and not isinstance(object_id, dict):
-            if object_id in self._store:
-                raise DuplicateKeyError(
-                    "E11000 duplicate key error",
-                    11000,
-                    {"keyPattern": {"_id": 1}, "keyValue": {"_id": object_id}},
-                )
-        return original_insert(self, data, *args, **kwargs)
-
-    collection._insert = insert
-
-    original_information = collection.index_information
-
-    def index_information(self: Any, *args: Any, **kwargs: Any) -> Any:
-        found = original_information(self, *args, **kwargs)
-        for info in found.values():
-            info["key"] = list(info["key"])  # PyMongo gives a list of (field, direction)
-        return found
-
-    collection.index_information = index_information
-
-
-def _patch_refusals() -> None:
-    import mongomock.collection
-    import mongomock.filtering
-    import mongomock_motor
-
-    collection = mongomock.collection.Collection
-
-    original_create_indexes = collection.create_indexes
-
-    def create_indexes(self: Any, indexes: Any, *args: Any, **kwargs: Any) -> Any:
-        if any("collation" in getattr(index, "document", {}) for index in indexes):
-            raise _refuse("collation")
-        return original_create_indexes(self, indexes, *args, **kwargs)
-
-    collection.create_indexes = create_indexes
-
-    original_create_index = collection.create_index
-
-    def create_index(self: Any, keys: Any, *args: Any, **kwargs: Any) -> Any:
-        if "collation" in kwargs:
-            raise _refuse("collation")
-        return original_create_index(self, keys, *args, **kwargs)
-
-    collection.create_index = create_index
-
-    original_find = collection.find
-
-    def find(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("collation") is not None:
-            raise _refuse("collation")
-        return original_find(self, *args, **kwargs)
-
-    collection.find = find
-
-    def collation(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise _refuse("collation")
-
-    mongomock.collection.Cursor.collation = collation
-
-    def start_session(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise _refuse("sessions")
-
-    mongomock_motor.AsyncMongoMockClient.start_session = start_session
-
-    original_filter_applies = mongomock.filtering.filter_applies
-
-    def filter_applies(search_filter: Any, document: Any) -> Any:
-        if isinstance(search_filter, dict) and "$text" in search_filter:
-            raise _refuse("text")
-        return original_filter_applies(search_filter, document)
-
-    mongomock.filtering.filter_applies = filter_applies
-    mongomock.collection.filter_applies = filter_applies
-
-
-def _dbref_as_dict(ref: DBRef) -> dict[str, Any]:
-    return {
-        "$ref": ref.collection,
-        "$id": ref.id,
-        **({"$db": ref.database} if ref.database else {}),
-    }
-
-
-def _await_self(self: Any) -> Any:
-    # PyMongo's async aggregate() is a coroutine that returns the cursor.
-    async def cursor() -> Any:
-        return self
-
-    return cursor().__await__()
-
-
-def values_at(doc: Any, path: str) -> list[Any]:
-    """Every value at a dotted ``path`` in ``doc``, fanning out over arrays.
-
-    A ``$id`` step reads the id of a DBRef (or of a ``{"$id": ...}`` mapping).
-    """
-    current: list[Any] = [doc]
-    for step in path.split("."):
-        found: list[Any] = []
-        for value in current:
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, DBRef):
-                    if step == "$id":
-                        found.append(item.id)
-                elif isinstance(item, dict) and step in item:
-                    found.append(item[step])
-        current = found
-    flat: list[Any] = []
-    for value in current:
-        flat.extend(value if isinstance(value, list) else [value])
-    return flat
-
-
-def _handle_lookup_stage(
-    in_collection: list[dict[str, Any]], database: Any, options: dict[str, Any]
-) -> list[dict[str, Any]]:
-    from mongomock import OperationFailure
-    from mongomock.aggregate import process_pipeline
-
-    if "let" in options:
-        raise NotImplementedError("$lookup with 'let' is not supported by the in-memory database")
-    for name in ("from", "localField", "foreignField", "as"):
-        if not isinstance(options.get(name), str):
-            raise OperationFailure(f"$lookup needs a string '{name}'")
-
-    foreign = database.get_collection(options["from"])
-    by_value: dict[Any, list[dict[str, Any]]] = {}
-    for foreign_doc in foreign.find():
-        for value in _hashable(values_at(foreign_doc, options["foreignField"])):
-            by_value.setdefault(value, []).append(foreign_doc)
-
-    pipeline = options.get("pipeline") or []
-    for doc in in_collection:
-        matches: dict[Any, dict[str, Any]] = {}
-        for value in _hashable(values_at(doc, options["localField"]) or [None]):
-            for match in by_value.get(value, []):
-                if match["_id"] not in matches:
-                    matches[match["_id"]] = copy.deepcopy(match)
-        joined = list(matches.values())
-        if pipeline:
-            joined = list(process_pipeline(joined, database, pipeline, None))
-        doc[options["as"]] = joined
-    return in_collection
-
-
-def _hashable(values: Iterable[Any]) -> Iterable[Any]:
-    for value in values:
-        try:
-            hash(value)
-        except TypeError:
-            continue
-        yield value
+    compat.apply(lookup_stage, refuse)

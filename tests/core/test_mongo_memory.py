@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bson import DBRef, ObjectId
 
-from vibetuner.mongo_memory import create_memory_client, values_at
+from vibetuner.mongo_memory import create_memory_client
+from vibetuner.mongo_memory_lookups import values_at
 
 
 async def test_list_collection_names_accepts_pymongo_options():

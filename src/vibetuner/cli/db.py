@@ -200,27 +200,6 @@ def indexes(
     out.print("[green]All declared indexes are in place.[/green]")
 
 
-class _NoSession:
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: object) -> bool:
-        return False
-
-
-class _SessionlessClient:
-    """The in-memory client has no sessions; migrations run there without one."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def start_session(self, **_: Any) -> _NoSession:
-        return _NoSession()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-
 def migration_names(folder: Path) -> list[str]:
     """Migration modules of ``folder`` in the order they run (as Beanie orders them)."""
     return sorted(p.name for p in folder.glob("[!_]*.py"))
@@ -237,7 +216,7 @@ async def run_migrations(
     """Run Beanie's migrations in ``folder`` on ``mongo``; return the names applied (or undone).
 
     ``distance`` 0 means all of them. Transactions need a replica set, so they are off
-    unless asked for; the in-memory database supports neither sessions nor transactions.
+    unless asked for; the in-memory database has sessions but no transactions.
     """
     from beanie.migrations.models import MigrationLog, RunningDirections, RunningMode
     from beanie.migrations.runner import MigrationNode
@@ -246,8 +225,7 @@ async def run_migrations(
 
     if mongo.in_memory and use_transaction:
         raise CommandError("the in-memory database has no transactions; drop --transaction", 2)
-    client = _SessionlessClient(mongo.client) if mongo.in_memory else mongo.client
-    use_for_migrations(client, mongo.database)
+    use_for_migrations(mongo.client, mongo.database)
     names = migration_names(folder)
     root = await MigrationNode.build(folder)
     before = root.name if root.name in names else None
