@@ -339,7 +339,16 @@ def catalog_ids(po_file: str | os.PathLike[str]) -> set[str]:
 def _messages(catalog: Any) -> dict[Any, Any]:
     # Message pairs without the header entry (id ""): the header carries the
     # Babel version that wrote the file, which changes with every release.
-    return {(message.id, message.context): message.string for message in catalog if message.id}
+    # A plural entry's id and string are lists (read from a .mo): tuples, to be keys.
+    return {
+        (_hashable(message.id), message.context): _hashable(message.string)
+        for message in catalog
+        if message.id
+    }
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def compiled_catalog_is_current(po_file: str | os.PathLike[str]) -> bool:
