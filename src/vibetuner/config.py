@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     blob_url_ttl_seconds: int = Field(default=3600, ge=1)
     blob_redirect_to_presigned: bool = False
     blob_chunk_size: int = Field(default=1024 * 1024, ge=4096)
+    # Largest image (width x height) an upload may be, read from its header before anything
+    # decodes it: 50 megapixels holds a 50 MP camera's photo (8160 x 6120), and decoding
+    # one takes at most 200 MB (4 bytes a pixel).
+    image_max_pixels: int = Field(default=50_000_000, ge=1)
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
