@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import time
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -20,6 +21,7 @@ FILES = {
         "JPEG", 1000, 3, progressive=True, exif=b"Exif\x00\x00" + b"x" * 30_000
     ),
     "gif": picture("GIF", 5, 600),
+    "gif-with-extensions": picture("GIF", 70, 7, comment=b"c" * 700, loop=0, duration=50),
     "webp-lossy": picture("WEBP", 1234, 567),
     "webp-lossless": picture("WEBP", 99, 16383, lossless=True),
     "webp-extended": picture("WEBP", 300, 200, exif=b"Exif\x00\x00" + b"x" * 100),
@@ -108,3 +110,22 @@ def test_hostile_files_cost_bounded_work() -> None:
                 break
         assert probe.finish() is None
         assert time.perf_counter() - started < 1.0
+
+
+async def test_the_store_refuses_a_bomb_on_every_backend(store: Any) -> None:
+    from tests.blobs.conftest import stored_keys
+    from vibetuner.errors import ImageTooLarge
+    from vibetuner.models import Blob
+
+    async def network_pieces() -> Any:  # as an upload arrives: 64 KiB at a time
+        bomb = png_bomb()
+        for start in range(0, len(bomb), 64 * 1024):
+            yield bomb[start : start + 64 * 1024]
+
+    with pytest.raises(ImageTooLarge) as refused:
+        await store.put(network_pieces(), filename="bomb.png", content_type="image/png")
+    assert refused.value.size == ImageSize("png", 20_000, 20_000)
+    assert await Blob.count() == 0 and await stored_keys(store) == []
+    # Under a larger limit (as before there was one) the same bytes are stored.
+    kept = await store.put(png_bomb(), filename="bomb.png", max_pixels=400_000_000)
+    assert kept.size == len(png_bomb())
