@@ -332,15 +332,16 @@ class Settings(BaseSettings):
 
 KEY_COMMAND = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 # The downgrades production refuses unless ALLOW_INSECURE_PRODUCTION names them.
-INSECURE_OPT_OUTS = {
-    "trusted_proxies": "TRUSTED_PROXIES=*",
-    "security_headers": "SECURITY_HEADERS=false",
-    "csp": "an empty CONTENT_SECURITY_POLICY",
-    "csp_report_only": "CSP_REPORT_ONLY=true",
-    "csrf_http_origins": "an http:// origin in CSRF_TRUSTED_ORIGINS",
-    "session_max_age": "a SESSION_MAX_AGE over 30 days",
-    "hsts": "HSTS_MAX_AGE=0",
-}
+# (What each stands for is in ``downgrades``.)
+INSECURE_OPT_OUTS = (
+    "trusted_proxies",
+    "security_headers",
+    "csp",
+    "csp_report_only",
+    "csrf_http_origins",
+    "session_max_age",
+    "hsts",
+)
 # Longest sign-in production accepts without the opt-out: a stolen cookie lasts this long.
 PRODUCTION_MAX_SESSION_AGE = 30 * 24 * 3600
 # Hosts that SMTP_SECURITY=none may talk to: the mail never leaves the machine.
@@ -358,9 +359,8 @@ def production_problems(settings: Settings) -> list[str]:
         )
     elif is_guessable(key):
         problems.append(
-            f"SESSION_KEY is guessable (about {key_bits(key):.0f} bits by its characters, "
-            f"{MIN_KEY_BITS} bits needed: a repeated pattern, a run such as abc or 123, or "
-            f"words); use a random value (generate one with: {KEY_COMMAND})"
+            f"SESSION_KEY is guessable ({guessable_because(key)}); use a random value "
+            f"(generate one with: {KEY_COMMAND})"
         )
     if settings.mongodb_url is None:
         problems.append("MONGODB_URL must be set (the in-memory database keeps nothing)")
@@ -399,8 +399,8 @@ def downgrades(settings: Settings) -> dict[str, str]:
     found = {}
     if "*" in settings.trusted_proxies:
         found["trusted_proxies"] = (
-            "TRUSTED_PROXIES=* believes X-Forwarded-For from any client, which can then "
-            "pick the address the rate limits count; list the proxies' addresses"
+            "TRUSTED_PROXIES=* lets any client choose the address the rate limits count "
+            "by sending X-Forwarded-For: name the proxies' addresses"
         )
     if not settings.security_headers:
         found["security_headers"] = (
@@ -417,7 +417,7 @@ def downgrades(settings: Settings) -> dict[str, str]:
     if plain:
         found["csrf_http_origins"] = (
             f"CSRF_TRUSTED_ORIGINS trusts {', '.join(plain)}, which anyone on the network "
-            "can impersonate; use https://"
+            "can impersonate: use https://"
         )
     if settings.session_max_age > PRODUCTION_MAX_SESSION_AGE:
         found["session_max_age"] = (
@@ -435,7 +435,12 @@ def oauth_configured(settings: Settings) -> bool:
 
 
 def is_guessable(key: str) -> bool:
-    """True for a key with little entropy whatever its length.
+    """True for a key with little entropy whatever its length (see ``guessable_because``)."""
+    return bool(guessable_because(key))
+
+
+def guessable_because(key: str) -> str:
+    """Why ``key`` is guessable, in a few words; empty when it is not.
 
     Catches what people type instead of generating a key. A repeated pattern: one
     character or word repeated (``"secret" * 8``), or too few different characters,
@@ -443,12 +448,16 @@ def is_guessable(key: str) -> bool:
     Then the estimate of ``vibetuner.key_strength``: under 160 bits (an alphabet or
     keyboard run, a phrase of words, a random key of 128 bits) is guessable.
     """
-    if len(set(key)) < 8:
-        return True
     # zlib adds 8 bytes of header and checksum; what remains is the key's information.
-    if len(zlib.compress(key.encode("utf-8"), 9)) - 8 < 24:
-        return True
-    return key_bits(key) < MIN_KEY_BITS
+    if len(set(key)) < 8 or len(zlib.compress(key.encode("utf-8"), 9)) - 8 < 24:
+        return "a repeated pattern or too few different characters"
+    bits = key_bits(key)
+    if bits < MIN_KEY_BITS:
+        return (
+            f"about {bits:.0f} bits by its characters, {MIN_KEY_BITS} bits needed: runs "
+            "such as abc, 123 or qwe, words, or too short a random value"
+        )
+    return ""
 
 
 @lru_cache(maxsize=1)
