@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner._compat.fastapi import add_router
 from vibetuner._compat.starlette import index_static_routes
-from vibetuner.config import Settings, get_settings
+from vibetuner.config import Settings, downgrades, get_settings
 from vibetuner.context import AppContext
 from vibetuner.errors import ConfigurationError, VibetunerError
 from vibetuner.features import Feature, check_dependencies
@@ -42,6 +43,8 @@ from vibetuner.web.static_assets import STATIC_PATH, StaticAssets
 from vibetuner.web.ui import page_context
 from vibetuner.web.ui import router as ui_router
 from vibetuner.web.ui import template_globals as ui_globals
+
+logger = logging.getLogger("vibetuner.app")
 
 if TYPE_CHECKING:
     from vibetuner.services.email import EmailBackend
@@ -110,9 +113,14 @@ def create_app(
     )
 
     fastapi_kwargs.setdefault("title", active.app_name)
-    # /docs and /redoc are served from local assets (they work offline), not FastAPI's CDN.
-    docs_url = fastapi_kwargs.pop("docs_url", "/docs")
-    redoc_url = fastapi_kwargs.pop("redoc_url", "/redoc")
+    # /docs and /redoc are served from local assets (they work offline), not FastAPI's CDN;
+    # by default not in production (API_DOCS), unless the app names them itself.
+    docs_on = active.api_docs_enabled
+    docs_url = fastapi_kwargs.pop("docs_url", "/docs" if docs_on else None)
+    redoc_url = fastapi_kwargs.pop("redoc_url", "/redoc" if docs_on else None)
+    if not docs_on and docs_url is None and redoc_url is None:
+        fastapi_kwargs.setdefault("openapi_url", None)
+    warn_accepted_downgrades(active)
     app = FastAPI(
         lifespan=vibetuner_lifespan(context, lifespan),
         docs_url=None,
@@ -168,6 +176,15 @@ def create_app(
         add_router(app, router)
     index_static_routes(app.router)
     return app
+
+
+def warn_accepted_downgrades(settings: Settings) -> None:
+    """Log each security downgrade that ``ALLOW_INSECURE_PRODUCTION`` accepts, loudly."""
+    if not settings.is_production:
+        return
+    for name, sentence in downgrades(settings).items():
+        if name in settings.allow_insecure_production:
+            logger.warning("ALLOW_INSECURE_PRODUCTION=%s accepts: %s", name, sentence)
 
 
 KNOWN_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from vibetuner.key_strength import MIN_KEY_BITS, key_bits
+
 # Values that look like a key but are copied from examples; refused in production.
 PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "secret", "please-change-me", "replace-me", "dev", "development"}
@@ -120,6 +122,10 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Longest wait for the next piece of a request body before 408 and close (0: no limit).
     request_body_timeout: float = Field(default=15.0, ge=0)
+    # Downgrades production accepts only when named here (see INSECURE_OPT_OUTS).
+    allow_insecure_production: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # /docs, /redoc and /openapi.json; unset: served except in production.
+    api_docs: bool | None = None
 
     # --- background jobs ---------------------------------------------------------------
     # Unset: jobs run in the web process. Set: they go to Redis, for `vibetuner run worker`.
@@ -166,6 +172,10 @@ class Settings(BaseSettings):
     blob_url_ttl_seconds: int = Field(default=3600, ge=1)
     blob_redirect_to_presigned: bool = False
     blob_chunk_size: int = Field(default=1024 * 1024, ge=4096)
+    # Largest image (width x height) an upload may be, read from its header before anything
+    # decodes it: 50 megapixels holds a 50 MP camera's photo (8160 x 6120), and decoding
+    # one takes at most 200 MB (4 bytes a pixel).
+    image_max_pixels: int = Field(default=50_000_000, ge=1)
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
@@ -272,6 +282,18 @@ class Settings(BaseSettings):
                 ) from None
         return [str(proxy) for proxy in proxies]
 
+    @field_validator("allow_insecure_production", mode="before")
+    @classmethod
+    def _parse_opt_outs(cls, value: Any) -> Any:
+        names = _string_list(value)
+        if not isinstance(names, list):
+            return names
+        cleaned = [str(name).strip().lower() for name in names]
+        for name in cleaned:
+            if name not in INSECURE_OPT_OUTS:
+                raise ValueError(f"{name!r} is not one of {', '.join(INSECURE_OPT_OUTS)}")
+        return cleaned
+
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
         if self.environment == "production":
@@ -294,6 +316,12 @@ class Settings(BaseSettings):
         return self.session_cookie
 
     @property
+    def api_docs_enabled(self) -> bool:
+        """Whether ``/docs``, ``/redoc`` and ``/openapi.json`` are served (``API_DOCS``;
+        unset: everywhere but in production, where they would map the API for anyone)."""
+        return self.api_docs if self.api_docs is not None else not self.is_production
+
+    @property
     def is_production(self) -> bool:
         """True when running with ``ENVIRONMENT=production``."""
         return self.environment == "production"
@@ -305,6 +333,19 @@ class Settings(BaseSettings):
 
 
 KEY_COMMAND = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+# The downgrades production refuses unless ALLOW_INSECURE_PRODUCTION names them.
+# (What each stands for is in ``downgrades``.)
+INSECURE_OPT_OUTS = (
+    "trusted_proxies",
+    "security_headers",
+    "csp",
+    "csp_report_only",
+    "csrf_http_origins",
+    "session_max_age",
+    "hsts",
+)
+# Longest sign-in production accepts without the opt-out: a stolen cookie lasts this long.
+PRODUCTION_MAX_SESSION_AGE = 30 * 24 * 3600
 # Hosts that SMTP_SECURITY=none may talk to: the mail never leaves the machine.
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
@@ -320,8 +361,8 @@ def production_problems(settings: Settings) -> list[str]:
         )
     elif is_guessable(key):
         problems.append(
-            "SESSION_KEY is guessable (a repeated pattern or too few different characters); "
-            f"use a random value (generate one with: {KEY_COMMAND})"
+            f"SESSION_KEY is guessable ({guessable_because(key)}); use a random value "
+            f"(generate one with: {KEY_COMMAND})"
         )
     if settings.mongodb_url is None:
         problems.append("MONGODB_URL must be set (the in-memory database keeps nothing)")
@@ -348,7 +389,46 @@ def production_problems(settings: Settings) -> list[str]:
         )
     if not settings.base_url.startswith("https://"):
         problems.append("BASE_URL must be the public https:// address (session cookies are Secure)")
+    for name, sentence in downgrades(settings).items():
+        if name not in settings.allow_insecure_production:
+            problems.append(f"{sentence} (to accept it, set ALLOW_INSECURE_PRODUCTION={name})")
     return problems
+
+
+def downgrades(settings: Settings) -> dict[str, str]:
+    """The security downgrades ``settings`` make, by their ``ALLOW_INSECURE_PRODUCTION``
+    name, each with one sentence saying what it costs."""
+    found = {}
+    if "*" in settings.trusted_proxies:
+        found["trusted_proxies"] = (
+            "TRUSTED_PROXIES=* lets any client choose the address the rate limits count "
+            "by sending X-Forwarded-For: name the proxies' addresses"
+        )
+    if not settings.security_headers:
+        found["security_headers"] = (
+            "SECURITY_HEADERS=false sends no Content-Security-Policy, X-Frame-Options, "
+            "nosniff or HSTS header"
+        )
+    if not settings.content_security_policy.strip():
+        found["csp"] = "an empty CONTENT_SECURITY_POLICY lets injected scripts run"
+    if settings.csp_report_only:
+        found["csp_report_only"] = (
+            "CSP_REPORT_ONLY=true only reports what the Content-Security-Policy would block"
+        )
+    plain = [origin for origin in settings.csrf_trusted_origins if origin.startswith("http://")]
+    if plain:
+        found["csrf_http_origins"] = (
+            f"CSRF_TRUSTED_ORIGINS trusts {', '.join(plain)}, which anyone on the network "
+            "can impersonate: use https://"
+        )
+    if settings.session_max_age > PRODUCTION_MAX_SESSION_AGE:
+        found["session_max_age"] = (
+            f"SESSION_MAX_AGE={settings.session_max_age} keeps a sign-in (and a stolen "
+            f"cookie) valid for over {PRODUCTION_MAX_SESSION_AGE // 86400} days"
+        )
+    if settings.hsts_max_age == 0:
+        found["hsts"] = "HSTS_MAX_AGE=0 lets browsers reach the site over plain http"
+    return found
 
 
 def oauth_configured(settings: Settings) -> bool:
@@ -357,17 +437,29 @@ def oauth_configured(settings: Settings) -> bool:
 
 
 def is_guessable(key: str) -> bool:
-    """True for a key with little entropy whatever its length.
+    """True for a key with little entropy whatever its length (see ``guessable_because``)."""
+    return bool(guessable_because(key))
 
-    Catches what people type instead of generating a key: one character repeated, a
-    word repeated (``"secret" * 8``), or text with too few different characters. The
-    test is how far zlib can shrink the key: a generated key (``secrets.token_urlsafe``,
-    ``token_hex(16)`` or longer) keeps at least 27 bytes, a repeated word far fewer.
+
+def guessable_because(key: str) -> str:
+    """Why ``key`` is guessable, in a few words; empty when it is not.
+
+    Catches what people type instead of generating a key. A repeated pattern: one
+    character or word repeated (``"secret" * 8``), or too few different characters,
+    found by how far zlib can shrink the key (a generated key keeps at least 27 bytes).
+    Then the estimate of ``vibetuner.key_strength``: under 160 bits (an alphabet or
+    keyboard run, a phrase of words, a random key of 128 bits) is guessable.
     """
-    if len(set(key)) < 8:
-        return True
     # zlib adds 8 bytes of header and checksum; what remains is the key's information.
-    return len(zlib.compress(key.encode("utf-8"), 9)) - 8 < 24
+    if len(set(key)) < 8 or len(zlib.compress(key.encode("utf-8"), 9)) - 8 < 24:
+        return "a repeated pattern or too few different characters"
+    bits = key_bits(key)
+    if bits < MIN_KEY_BITS:
+        return (
+            f"about {bits:.0f} bits by its characters, {MIN_KEY_BITS} bits needed: runs "
+            "such as abc, 123 or qwe, words, or too short a random value"
+        )
+    return ""
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,10 @@ nothing of HTTP: the one table that maps them to status codes is
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from vibetuner.services.images import ImageSize
 
 TokenStatus = Literal["valid", "used", "expired", "unknown"]
 
@@ -244,6 +247,21 @@ class UnsupportedPicture(UploadError):
     """A profile picture that is not a PNG, JPEG, GIF or WebP image."""
 
     code = "unsupported_picture"
+
+
+class ImageTooLarge(UploadError):
+    """An image whose header states more pixels than ``IMAGE_MAX_PIXELS``.
+
+    Refused before anything decodes it: decoding needs memory for every pixel however
+    small the file is (a decompression bomb). ``size`` is the size the header states.
+    """
+
+    code = "image_too_large"
+
+    def __init__(self, message: str, *, size: ImageSize | None = None, max_pixels: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
+        self.max_pixels = max_pixels
 
 
 class JobQueueUnavailable(VibetunerError):

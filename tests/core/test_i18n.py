@@ -72,6 +72,24 @@ def test_a_compiled_catalog_from_another_babel_release_is_current(tmp_path: Path
     assert not compiled_catalog_is_current(copy)
 
 
+def test_a_catalog_with_plural_entries_can_be_checked(tmp_path: Path) -> None:
+    # Read back from a .mo, a plural entry's id and string are lists.
+    source = tmp_path / "messages.po"
+    source.write_text(
+        'msgid ""\nmsgstr ""\n"Plural-Forms: nplurals=2; plural=(n != 1);\\n"\n\n'
+        'msgid "%(num)d file"\nmsgid_plural "%(num)d files"\n'
+        'msgstr[0] "%(num)d archivo"\nmsgstr[1] "%(num)d archivos"\n',
+        encoding="utf-8",
+    )
+    with open(source, "rb") as handle:
+        catalog = read_po(handle)
+    with open(source.with_suffix(".mo"), "wb") as out:
+        write_mo(out, catalog)
+    assert compiled_catalog_is_current(source)
+    source.write_text(source.read_text().replace('"%(num)d archivos"', '"%(num)d ficheros"'))
+    assert not compiled_catalog_is_current(source)
+
+
 def heading(html: str) -> str:
     return re.search(r"<h1>(.*?)</h1>", html, re.S).group(1).strip()
 

@@ -10,17 +10,20 @@ Hostile file *names* are not bad input: the upload is stored under a cleaned nam
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.robustness.conftest import served
+from tests.images import png_bomb
+from tests.robustness.conftest import LiveApp, served
 from vibetuner.models import Blob, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
-from vibetuner.testing import app_context, csrf_session, signed_in_cookie
+from vibetuner.testing import app_context, csrf_session, csrf_token_in, signed_in_cookie
 
 BAD_EMAILS = [
     "",
@@ -323,3 +326,49 @@ async def test_hostile_file_names_are_cleaned_end_to_end(site: dict[str, Any]) -
         assert disposition.isascii() and not any(c in disposition for c in "\r\n\x00")
         assert (await http.delete(f"/blobs/{response.json()['id']}")).status_code == 204
     await assert_nothing_stored(site["app"])
+
+
+def memory_of(pid: int) -> dict[str, int]:
+    """The process's resident memory now (VmRSS) and at its peak (VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {
+        name: int(re.search(rf"^{name}:\s+(\d+) kB", status, re.M).group(1)) // 1024  # type: ignore[union-attr]
+        for name in ("VmRSS", "VmHWM")
+    }
+
+
+async def test_image_bombs_are_refused_and_memory_stays_flat(live_app: LiveApp) -> None:
+    # Real PNGs of a few hundred KB that decode to 121 and 400 million pixels: as a
+    # note's three attachments (the thumbnail job would decode them), as a profile
+    # picture (a browser and the admin preview would) and through the blob API.
+    medium, large = png_bomb(11_000, 11_000), png_bomb(20_000, 20_000)
+    assert len(medium) < 200_000 and len(large) < 400_000
+    cookies = live_app.sign_in()
+    async with httpx.AsyncClient(base_url=live_app.url, cookies=cookies, timeout=60) as http:
+        page = await http.get("/notes", headers={"Accept": "text/html"})
+        token = csrf_token_in(page.text)
+        before = memory_of(live_app.process.pid)
+        note = await http.post(
+            "/notes",
+            data={"csrf_token": token, "title": "Bombs"},
+            files=[("files", (f"bomb{n}.png", medium, "image/png")) for n in range(3)],
+            headers={"Accept": "text/html"},
+        )
+        assert note.status_code == 422
+        assert "is 11000 × 11000 pixels; the limit is 50 megapixels." in says_what_is_wrong(note)
+        for path, field in (("/account/picture", "picture"), ("/blobs", "file")):
+            refused = await http.post(
+                path,
+                files={field: ("me.png", large, "image/png")},
+                headers={"X-CSRF-Token": token},
+            )
+            assert refused.status_code == 422, (path, refused.text[:300])
+            assert "20000 x 20000 pixels" in says_what_is_wrong(refused)
+        await asyncio.sleep(2)  # room for any job the uploads might have queued
+        after = memory_of(live_app.process.pid)
+        print(f"server memory (MB): before {before}, after {after}")
+        # Nothing was decoded: the peak grows by the request bodies, not by pixels.
+        assert after["VmHWM"] - before["VmHWM"] < 64, (before, after)
+        listing = await http.get("/notes", headers={"Accept": "text/html"})
+        assert "Bombs" not in listing.text
+        assert (await http.get("/auth/me")).json()["picture"] is None

@@ -124,6 +124,7 @@ def test_vibetuner_run_prod_names_every_weak_setting_before_listening(project: P
         "SMTP_SECURITY": "none",
         "GITHUB_CLIENT_ID": "gh-id",
         "GITHUB_CLIENT_SECRET": "gh-secret",
+        "TRUSTED_PROXIES": "*",
     }
     result = subprocess.run(
         [sys.executable, "-m", "vibetuner.cli", "run", "prod", "--host", "127.0.0.1"]
@@ -137,7 +138,12 @@ def test_vibetuner_run_prod_names_every_weak_setting_before_listening(project: P
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
     (line,) = result.stderr.strip().splitlines()
-    for named in ("SESSION_KEY is guessable", "SMTP_SECURITY=none", "TOKEN_ENCRYPTION_KEY"):
+    for named in (
+        "SESSION_KEY is guessable",
+        "SMTP_SECURITY=none",
+        "TOKEN_ENCRYPTION_KEY",
+        "ALLOW_INSECURE_PRODUCTION=trusted_proxies",
+    ):
         assert named in line, line
     assert "secrets.token_urlsafe(48)" in line
     assert "Uvicorn running" not in output and "Traceback" not in output

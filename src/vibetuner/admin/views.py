@@ -51,10 +51,6 @@ from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel
 from vibetuner.services import audit
 from vibetuner.services.sessions import ip_prefix
 
-# Image types the admin shows inline (never SVG: it can carry script).
-PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-
-
 # Fields that name a record, in the order tried.
 LABEL_FIELDS = ("title", "name", "email", "filename")
 # Links to vibetuner's documents point at vibetuner's views (starlette-admin would name
@@ -523,10 +519,15 @@ class BlobFileField(ComputedField):
     exclude_from_edit: bool = True
 
     async def parse_obj(self, request: Request, obj: Any) -> Any:
+        from vibetuner.admin.previews import preview
+
         url = str(request.url_for("admin:vt-blob-content", blob_id=str(obj.id)))
+        context = _context(request)
+        image, reason = await preview(context.blobs, obj, context.settings.image_max_pixels)
         return {
             "url": _path_of(url),
-            "image": obj.content_type in PREVIEW_TYPES and obj.status == "available",
+            "image": image,
+            "no_preview": reason,
             "filename": obj.filename or str(obj.id),
         }
 

@@ -15,6 +15,7 @@ from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
 from vibetuner.services.blob import BlobStore
+from vibetuner.services.images import check_pixels, image_size
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +68,17 @@ async def rename(user: UserModel, name: str) -> UserModel:
 async def set_picture(user: UserModel, store: BlobStore, data: bytes, filename: str) -> Blob:
     """Store ``data`` as the user's picture (checked image, at most 2 MiB); drops the old one.
 
-    Refused while the address is unproven (``EmailNotConfirmed``).
+    Refused while the address is unproven (``EmailNotConfirmed``). The image's size is
+    read from its header: one without a readable header is refused
+    (``UnsupportedPicture``), one over ``IMAGE_MAX_PIXELS`` too (``ImageTooLarge``), so
+    no browser or admin preview ever decodes a decompression bomb.
     """
     require_confirmed(user)
     content_type = picture_type(data[:16])
+    size = image_size(data)
+    if size is None:
+        raise UnsupportedPicture("the picture's header cannot be read; it may be damaged")
+    check_pixels(size, store.settings.image_max_pixels)
     blob = await store.put(
         data,
         filename=filename or "picture",

@@ -47,6 +47,7 @@ from vibetuner.errors import (
 from vibetuner.models.blob import Blob, BlobStatus
 from vibetuner.models.user import UserModel
 from vibetuner.services.blob_backend import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, BlobBackend
+from vibetuner.services.images import ImageProbe, check_pixels
 from vibetuner.services.keys import derive_key
 
 __all__ = [
@@ -149,14 +150,17 @@ class BlobStore:
         uploaded_by: UserModel | None = None,
         namespace: str | None = None,
         max_size: int | None = None,
+        max_pixels: int | None = None,
     ) -> Blob:
         """Store ``data`` and return its ``available`` ``Blob``.
 
         ``data`` is bytes, a file object (sync or async ``read``), an async iterator of
         byte chunks, or an ``UploadFile``. ``filename`` is the client's name, kept for
         display only; the storage key is generated here. Raises ``BlobTooLarge`` above
-        ``max_size`` (default ``BLOB_MAX_SIZE``) and ``BlobStorageError`` when the
-        backend fails; an error raised by ``data`` itself propagates unchanged. On every
+        ``max_size`` (default ``BLOB_MAX_SIZE``), ``ImageTooLarge`` for a PNG, JPEG, GIF
+        or WebP whose header states more than ``max_pixels`` (default
+        ``IMAGE_MAX_PIXELS``), whatever its declared type, and ``BlobStorageError`` when
+        the backend fails; an error raised by ``data`` itself propagates unchanged. On every
         failure the object is removed and the ``Blob`` deleted (or, when even the removal
         fails, kept as ``failed`` for ``vibetuner blobs check``); it is never ``available``.
         """
@@ -178,7 +182,8 @@ class BlobStore:
         await blob.insert()
         meter = _Meter(max_size or self.max_size)
         try:
-            chunks = meter.count(_chunks(data, self.chunk_size))
+            pixels = max_pixels or self.settings.image_max_pixels
+            chunks = meter.count(_image_checked(_chunks(data, self.chunk_size), pixels))
             await self.backend.write(blob.key, chunks, content_type=blob.content_type)
             blob.size = meter.size
             blob.sha256 = meter.hexdigest()
@@ -407,6 +412,21 @@ class _Meter:
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+async def _image_checked(chunks: AsyncIterator[bytes], max_pixels: int) -> AsyncIterator[bytes]:
+    """The chunks, refused with ``ImageTooLarge`` as soon as an image header says too big.
+
+    The check is on the bytes, not the declared type: a browser shows an image in an
+    ``<img>`` whatever type it was served as. Bytes that are no image pass unchanged.
+    """
+    probe = ImageProbe()
+    async for chunk in chunks:
+        if not probe.done:
+            probe.feed(chunk)
+            if probe.done:
+                check_pixels(probe.size, max_pixels)
+        yield chunk
 
 
 async def _chunks(data: Source, chunk_size: int) -> AsyncIterator[bytes]:

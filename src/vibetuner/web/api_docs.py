@@ -3,7 +3,8 @@
 FastAPI's own pages load Swagger UI and ReDoc from a CDN, so they stay blank without a
 network (and under a strict Content-Security-Policy). The assets here are the ones the
 ``fastapi-offline`` package ships (with their licences), served under ``/docs-static``;
-the pages' inline script carries the response's CSP nonce.
+the pages' inline script and style carry the response's CSP nonce. In production they
+are not served unless ``API_DOCS=true`` (``Settings.api_docs_enabled``).
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ def add_offline_docs(app: FastAPI, docs_url: str | None, redoc_url: str | None) 
         # Swagger UI and ReDoc set element styles as they render, and ReDoc searches in a
         # worker it makes from a blob; their scripts stay nonce-only.
         relax_csp(request, style_src="'unsafe-inline'", worker_src="blob:")
-        body = bytes(page.body).replace(
-            b"<script>", f'<script nonce="{csp_nonce(request)}">'.encode()
-        )
+        # The page's own inline elements (Swagger's start-up script, ReDoc's <style>)
+        # carry the nonce, so none of them depends on 'unsafe-inline'.
+        nonce = csp_nonce(request)
+        body = bytes(page.body)
+        for tag in (b"script", b"style"):
+            body = body.replace(b"<%s>" % tag, b'<%s nonce="%s">' % (tag, nonce.encode()))
         return HTMLResponse(body, status_code=page.status_code)
 
     if docs_url is not None:

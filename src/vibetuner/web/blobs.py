@@ -27,6 +27,7 @@ from vibetuner.errors import (
     BlobNotFound,
     BlobStorageError,
     BlobTooLarge,
+    ImageTooLarge,
     UploadError,
     UploadTooLarge,
 )
@@ -135,7 +136,7 @@ CONTENT_RESPONSES: OpenAPIResponses = {
         **SIGN_IN_REQUIRED,
         400: problem("Malformed multipart body, or the upload ended early"),
         413: problem("Larger than BLOB_MAX_SIZE"),
-        422: problem("Not multipart/form-data, or no 'file' field"),
+        422: problem("Not multipart/form-data, no 'file' field, or an image over IMAGE_MAX_PIXELS"),
         503: UNAVAILABLE_RESPONSE,
     },
     # The body is streamed by hand (not parsed by FastAPI), so it is described here.
@@ -184,6 +185,13 @@ async def upload_blob(request: Request, user: RequireUser, store: Store) -> Blob
         return too_large(store)
     except UploadTooLarge:
         return too_large(store)
+    except ImageTooLarge as exc:
+        # Closing: the rest of a refused upload is not read.
+        return JSONResponse(
+            {"detail": f"{str(exc).capitalize()}.", "code": exc.code},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            headers={"Connection": "close"},
+        )
     except UploadError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     except ClientDisconnect:

@@ -37,6 +37,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.VibetunerError], int, str], ...] = (
     (errors.CannotViewAs, 409, N_("Conflict")),
     (errors.ViewAsRefused, 403, N_("Forbidden")),
     (errors.UnsupportedPicture, 415, N_("Unsupported picture")),
+    (errors.ImageTooLarge, 422, N_("Image too large")),
     (errors.BlobTooLarge, 413, N_("Too large")),
     (errors.UploadTooLarge, 413, N_("Too large")),
     (errors.UploadError, 400, N_("Bad upload")),

@@ -27,6 +27,7 @@ from vibetuner import (
     BlobTooLarge,
     Context,
     FlashAction,
+    ImageTooLarge,
     JobQueueUnavailable,
     RequireUser,
     app_context,
@@ -223,7 +224,7 @@ async def list_notes(request: Request, user: RequireUser, page: int = 1) -> Resp
         200: PAGE_OR_FRAGMENT,
         400: problem("A malformed form"),
         413: problem("A file is larger than BLOB_MAX_SIZE, or the whole form too large"),
-        422: INVALID,
+        422: INVALID,  # also a picture of more than IMAGE_MAX_PIXELS
         503: problem("A file could not be stored"),
     },
     openapi_extra=form_body(NOTE_UPLOAD_FORM, "multipart/form-data"),
@@ -260,6 +261,11 @@ async def create_note(
         # Never leave files behind that no note points to, even when the request is
         # cancelled; a failing clean-up is logged and must not hide the first error.
         await asyncio.shield(discard(store, blobs))
+        if isinstance(exc, ImageTooLarge):
+            # Refused from its header, before anything decoded it (a decompression bomb).
+            # (The picture refused is the upload after those stored.)
+            refused = picture_too_large(uploads[len(blobs)].filename or "file", exc)
+            return await form_with_errors(request, user, title, body, {"files": refused})
         if isinstance(exc, BlobTooLarge):
             raise HTTPException(413, str(exc)) from None
         if isinstance(exc, BlobStorageError):
@@ -275,6 +281,18 @@ async def create_note(
             request, "notes/index.html", {"title": _("Notes"), **values}, block="note_list"
         )
     return RedirectResponse(request.app.url_path_for("list_notes"), status_code=303)
+
+
+def picture_too_large(name: str, exc: ImageTooLarge) -> Problem:
+    """The form error for a picture with more pixels than ``IMAGE_MAX_PIXELS``."""
+    width, height = (exc.size.width, exc.size.height) if exc.size else (0, 0)
+    message = N_("“%(name)s” is %(width)d × %(height)d pixels; the limit is %(max)s megapixels.")
+    return message, {
+        "name": name,
+        "width": width,
+        "height": height,
+        "max": f"{exc.max_pixels / 1e6:g}",
+    }
 
 
 def invalid_fields(errors: dict[str, Problem]) -> JSONResponse:
