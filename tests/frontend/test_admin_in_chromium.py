@@ -34,10 +34,12 @@ SEED = f"""
 import asyncio
 from vibetuner.cli.app_session import running_app
 from vibetuner.models import UserModel
+from vibetuner.models.mixins import utcnow
 
 async def main():
     async with running_app():
-        await UserModel(email="{ADMIN}").insert()
+        # As after a first sign-in by email link: the address is proven.
+        await UserModel(email="{ADMIN}", email_verified_at=utcnow()).insert()
 
 asyncio.run(main())
 """

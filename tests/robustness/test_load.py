@@ -42,7 +42,11 @@ def live_app(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def client(live_app: LiveApp, **kwargs: Any) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=SIGN_INS + 10, max_keepalive_connections=SIGN_INS)
+    # Idle connections are dropped well before uvicorn's 5 s keep-alive ends them: a
+    # request sent on a connection the server is closing at that moment gets no answer.
+    limits = httpx.Limits(
+        max_connections=SIGN_INS + 10, max_keepalive_connections=SIGN_INS, keepalive_expiry=1.0
+    )
     return httpx.AsyncClient(base_url=live_app.url, timeout=TIMEOUT, limits=limits, **kwargs)
 
 

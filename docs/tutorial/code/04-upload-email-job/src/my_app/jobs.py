@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = (320, 320)
 PICTURES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+# What Pillow may decode, whatever the declared type says: nothing else is tried.
+FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
 
 
 def is_picture(blob: Blob) -> bool:
@@ -26,31 +28,53 @@ def is_picture(blob: Blob) -> bool:
     return blob.content_type in PICTURES
 
 
-def thumbnail_of(data: bytes) -> bytes:
-    """A WebP at most 320 x 320 of the picture ``data`` (Pillow; runs in a thread)."""
+def thumbnail_of(data: bytes, max_pixels: int) -> bytes | None:
+    """A WebP at most 320 x 320 of the picture ``data`` (Pillow; runs in a thread).
+
+    None for a picture of more than ``max_pixels`` (``IMAGE_MAX_PIXELS``): its size is
+    read from the header before anything is decoded, since decoding takes memory for
+    every pixel however small the file (a decompression bomb).
+    """
     from PIL import Image, UnidentifiedImageError
 
+    # Pillow itself refuses (DecompressionBombError) past twice this, whatever calls it.
+    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        with Image.open(io.BytesIO(data)) as picture:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as picture:
+            width, height = picture.size  # from the header: nothing decoded yet
+            if width * height > max_pixels:
+                return None
             picture.thumbnail(THUMBNAIL_SIZE)
             out = io.BytesIO()
             picture.convert("RGBA" if picture.mode in ("RGBA", "LA", "P") else "RGB").save(
                 out, format="WEBP", quality=80
             )
             return out.getvalue()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # (Between the limit and twice it Pillow warns, an error where warnings are.)
+        return None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise JobCannotRun(f"not a picture Pillow can read: {exc}") from None
 
 
 @task(max_attempts=3, timeout=120)
 async def make_thumbnail(note: Note, blob_id: str) -> None:
-    """Store a small copy of the picture ``blob_id`` and show it in the note."""
-    store = job_context().require_blobs()
+    """Store a small copy of the picture ``blob_id`` and show it in the note.
+
+    A picture over ``IMAGE_MAX_PIXELS`` (uploads refuse them; one may be older than the
+    limit) gets no thumbnail: the job logs it and ends, and is not retried.
+    """
+    context = job_context()
+    store = context.require_blobs()
     blob = await Blob.get(blob_id)
     if blob is None or not is_picture(blob):
         return
     data = b"".join([chunk async for chunk in store.open(blob)])
-    small = await asyncio.to_thread(thumbnail_of, data)
+    limit = context.settings.image_max_pixels
+    small = await asyncio.to_thread(thumbnail_of, data, limit)
+    if small is None:
+        logger.warning("no thumbnail for %s: the picture is over IMAGE_MAX_PIXELS", blob_id)
+        return
     thumbnail = await store.put(
         small,
         filename=f"thumbnail-{blob.filename}.webp",
