@@ -131,3 +131,18 @@ def test_constraints_pin_every_package_the_tests_install():
             f"constraints.txt pins {name}=={pins[name]}, outside {requirement}: "
             "run scripts/update-constraints.sh"
         )
+
+
+def test_every_package_the_tests_import_is_declared():
+    project = PYPROJECT["project"]
+    allowed = declared(project["dependencies"])
+    for extra in (*RUNTIME_EXTRAS, "test"):
+        allowed |= declared(project["optional-dependencies"][extra])
+    # tests: this suite's own helpers; robust_app: an app the robustness tests scaffold.
+    local = {"tests", "robust_app"}
+    undeclared = [
+        f"{module} (imported by {', '.join(sorted(files))})"
+        for module, files in third_party_imports(ROOT / "tests").items()
+        if module not in local and not distributions_of(module) & allowed
+    ]
+    assert undeclared == []
