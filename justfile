@@ -1,8 +1,20 @@
 # Tasks for working on vibetuner itself. `just --list` shows them.
 
-# Install vibetuner with everything the tests and tools need.
+# Install vibetuner with everything the tests and tools need, at the versions CI tests.
 install:
-    python -m pip install -e ".[test]"
+    python -m pip install -c constraints.txt -e ".[test]"
+
+# Rebuild constraints.txt (the versions CI installs) from today's releases, in a fresh venv.
+constraints:
+    bash scripts/update-constraints.sh
+
+# Run the test suite on the newest releases of every dependency (a fresh venv).
+test-newest *args:
+    bash scripts/test-newest.sh {{args}}
+
+# Run the test suite on the lowest versions pyproject.toml allows (a fresh venv, uv).
+test-lowest *args:
+    bash scripts/test-lowest.sh {{args}}
 
 # Run the whole test suite (in-memory MongoDB; set TEST_MONGODB_URL to add a real server).
 test *args:

@@ -78,6 +78,26 @@ def database_name(url: str, configured: str | None) -> str:
     return DEFAULT_DB_NAME
 
 
+MEMORY_INSTALL_HINT = 'pip install "vibetuner[memory]"'
+# The in-memory database's packages: the `memory` extra, left out of production installs.
+MEMORY_PACKAGES = frozenset({"mongomock", "mongomock_motor", "motor"})
+
+
+def open_memory_client() -> Any:
+    """A new in-memory client, or a ``ConfigurationError`` naming the extra it needs."""
+    try:
+        from vibetuner.mongo_memory import create_memory_client
+
+        return create_memory_client()
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in MEMORY_PACKAGES:
+            raise
+        raise ConfigurationError(
+            "MONGODB_URL is not set and the in-memory development database is not "
+            f"installed; install it with: {MEMORY_INSTALL_HINT} (or set MONGODB_URL)"
+        ) from None
+
+
 async def connect(settings: Settings) -> Mongo:
     """Open the database named by the settings and check that it answers.
 
@@ -85,9 +105,7 @@ async def connect(settings: Settings) -> Mongo:
     cannot be reached within ``MONGODB_TIMEOUT_MS``.
     """
     if settings.mongodb_url is None:
-        from vibetuner.mongo_memory import create_memory_client
-
-        memory = create_memory_client()
+        memory = open_memory_client()
         name = settings.mongodb_db or DEFAULT_DB_NAME
         mongo = Mongo(client=memory, database=memory[name], in_memory=True, hosts="memory")
         if settings.environment == "development":

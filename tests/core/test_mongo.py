@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
+from tests.blobs.test_config import startup_message
 from vibetuner.config import Settings
 from vibetuner.errors import ConfigurationError, DatabaseUnavailable
 from vibetuner.mongo import connect, database_name, describe_hosts
@@ -53,6 +56,47 @@ async def test_in_memory_when_no_url(caplog):
         assert any("in-memory database" in record.message for record in caplog.records)
     finally:
         await mongo.close()
+
+
+@pytest.fixture
+def without_memory_extra(monkeypatch):
+    """The packages of vibetuner[memory] absent, as in a production install."""
+    # A None entry in sys.modules makes the import raise ImportError, as when absent.
+    monkeypatch.setitem(sys.modules, "mongomock", None)
+    monkeypatch.setitem(sys.modules, "mongomock_motor", None)
+    monkeypatch.delitem(sys.modules, "vibetuner.mongo_memory", raising=False)
+    monkeypatch.delitem(sys.modules, "vibetuner.mongo_memory_lookups", raising=False)
+
+
+MISSING_MEMORY = (
+    "MONGODB_URL is not set and the in-memory development database is not installed; "
+    'install it with: pip install "vibetuner[memory]" (or set MONGODB_URL)'
+)
+
+
+async def test_in_memory_without_its_extra_names_the_extra(without_memory_extra):
+    with pytest.raises(ConfigurationError) as caught:
+        await connect(Settings(_env_file=None, environment="test"))
+    assert str(caught.value) == MISSING_MEMORY
+
+
+async def test_app_without_the_memory_extra_fails_at_startup_in_one_line(without_memory_extra):
+    from vibetuner import create_app
+
+    app = create_app(settings=Settings(_env_file=None, environment="test"))
+    message = await startup_message(app)
+    assert message["type"] == "lifespan.startup.failed"
+    assert message["message"] == f"ConfigurationError: {MISSING_MEMORY}"
+
+
+async def test_a_real_server_needs_no_memory_extra(without_memory_extra):
+    # MONGODB_URL set: the in-memory packages are never imported (an unreachable
+    # server fails as such, not with the missing extra).
+    settings = Settings(
+        _env_file=None, mongodb_url=f"mongodb://127.0.0.1:{closed_port()}", mongodb_timeout_ms=300
+    )
+    with pytest.raises(DatabaseUnavailable):
+        await connect(settings)
 
 
 def test_empty_mongodb_url_means_in_memory(monkeypatch):

@@ -86,7 +86,7 @@ def test_defaults(tmp_path):
     assert pyproject["project"]["name"] == "my-app"
     # Exactly the vibetuner that generated it, never the unrelated project of that name.
     assert pyproject["project"]["dependencies"] == [
-        f"vibetuner[css] {framework_pin()}",
+        f"vibetuner[css,memory] {framework_pin()}",
         "pillow>=11",
     ]
     assert pyproject["tool"]["vibetuner"] == {
@@ -150,7 +150,7 @@ def test_s3_blob_storage(tmp_path):
     root = scaffold(tmp_path / "app", "blob_storage=s3", "package_name=files_app")
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     assert pyproject["project"]["dependencies"] == [
-        f"vibetuner[css,s3] {framework_pin()}",
+        f"vibetuner[css,memory,s3] {framework_pin()}",
         "pillow>=11",
     ]
 
