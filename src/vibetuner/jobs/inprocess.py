@@ -39,6 +39,7 @@ class Enqueued:
     kwargs: dict[str, Any]
     delay: float
     key: str | None
+    request_id: str | None = None
 
 
 @dataclass
@@ -47,6 +48,7 @@ class _Running:
     args: list[Any]
     kwargs: dict[str, Any]
     attempts: int = 0
+    request_id: str | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -77,6 +79,7 @@ class InProcessQueue:
         kwargs: dict[str, Any],
         delay: float,
         key: str | None,
+        request_id: str | None = None,
     ) -> str | None:
         now = time.monotonic()
         if key is not None:
@@ -85,20 +88,27 @@ class InProcessQueue:
                 return None
             self._keys[key] = now + IDEMPOTENCY_TTL
         job_id = uuid.uuid4().hex
-        self.enqueued.append(Enqueued(job_id, job.name, args, kwargs, delay, key))
+        self.enqueued.append(Enqueued(job_id, job.name, args, kwargs, delay, key, request_id))
         deferred = _deferred.get()
         if deferred is not None:
-            deferred.append((job, args, kwargs, delay))
+            deferred.append((job, args, kwargs, delay, request_id))
         else:
-            self.spawn(job, args, kwargs, delay)
+            self.spawn(job, args, kwargs, delay, request_id)
         return job_id
 
-    def spawn(self, job: JobTask, args: list[Any], kwargs: dict[str, Any], delay: float) -> None:
+    def spawn(
+        self,
+        job: JobTask,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        delay: float,
+        request_id: str | None = None,
+    ) -> None:
         """Run ``job`` in the background (after ``delay`` seconds)."""
         if self._closed:
             logger.warning("job %s queued after shutdown began; it will not run", job.name)
             return
-        state = _Running(job, args, kwargs)
+        state = _Running(job, args, kwargs, request_id=request_id)
         task = asyncio.create_task(self._run(state, delay), name=f"job {job.name}")
         state.task = task
         self._running.add(task)
@@ -115,7 +125,9 @@ class InProcessQueue:
             await asyncio.sleep(delay)
         while True:
             state.attempts += 1
-            outcome = await attempt(state.job, state.args, state.kwargs, state.attempts)
+            outcome = await attempt(
+                state.job, state.args, state.kwargs, state.attempts, state.request_id
+            )
             if outcome.retry_in is None:
                 return
             await asyncio.sleep(outcome.retry_in)
@@ -189,5 +201,5 @@ class JobsMiddleware:
 
     def _start(self, pending: list[Any]) -> None:
         while pending:
-            job, args, kwargs, delay = pending.pop(0)
-            self.queue.spawn(job, args, kwargs, delay)
+            job, args, kwargs, delay, request_id = pending.pop(0)
+            self.queue.spawn(job, args, kwargs, delay, request_id)

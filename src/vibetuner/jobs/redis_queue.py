@@ -76,8 +76,10 @@ class RedisQueue:
         timeout = None if job.timeout is None else timedelta(seconds=job.timeout + TIMEOUT_MARGIN)
         registered: Any = None
 
-        async def run(args: list[Any], kwargs: dict[str, Any]) -> None:
-            outcome = await attempt(job, args, kwargs, registered.context.tries)
+        async def run(
+            args: list[Any], kwargs: dict[str, Any], request_id: str | None = None
+        ) -> None:
+            outcome = await attempt(job, args, kwargs, registered.context.tries, request_id)
             if outcome.retry_in is not None:
                 raise StreaqRetry(outcome.error, delay=timedelta(seconds=outcome.retry_in))
 
@@ -114,6 +116,7 @@ class RedisQueue:
         kwargs: dict[str, Any],
         delay: float,
         key: str | None,
+        request_id: str | None = None,
     ) -> str | None:
         registered = self.registered.get(job.name)
         if registered is None:
@@ -130,7 +133,7 @@ class RedisQueue:
                 )
                 if not fresh:
                     return None
-            queued = registered.enqueue(args, kwargs)
+            queued = registered.enqueue(args, kwargs, request_id)
             if delay > 0:
                 queued = queued.start(delay=timedelta(seconds=delay))
             await queued
