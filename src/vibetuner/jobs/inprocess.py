@@ -16,6 +16,7 @@ import time
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,7 +58,13 @@ class InProcessQueue:
 
     kind: Literal["in-process", "redis"] = "in-process"
 
-    def __init__(self, jobs: list[JobTask]) -> None:
+    def __init__(
+        self,
+        jobs: list[JobTask],
+        *,
+        heartbeat_file: Path | None = None,
+        heartbeat_every: float = 15.0,
+    ) -> None:
         self.jobs = {job.name: job for job in jobs}
         self.enqueued: list[Enqueued] = []
         self._keys: dict[str, float] = {}
@@ -65,12 +72,19 @@ class InProcessQueue:
         self._state: dict[asyncio.Task[None], _Running] = {}
         self._cron: list[asyncio.Task[None]] = []
         self._closed = False
+        self.heartbeat_file = heartbeat_file
+        self.heartbeat_every = heartbeat_every
 
     async def start(self) -> None:
-        """Start the periodic jobs' clocks."""
+        """Start the periodic jobs' clocks (and the heartbeat, when it has a file)."""
         for job in self.jobs.values():
             if job.schedule is not None:
                 self._cron.append(asyncio.create_task(self._tick(job), name=f"cron {job.name}"))
+        if self.heartbeat_file is not None:
+            from vibetuner.jobs.heartbeat import beat_to_file
+
+            beat = beat_to_file(self.heartbeat_file, self.heartbeat_every)
+            self._cron.append(asyncio.create_task(beat, name="jobs heartbeat"))
 
     async def enqueue(
         self,

@@ -163,6 +163,21 @@ class RedisQueue:
         """
         import asyncio
 
+        from vibetuner.jobs import heartbeat
+
+        # The liveness signal `vibetuner jobs health` reads (JOBS_HEARTBEAT_TIMEOUT).
+        member = heartbeat.member_name()
+        beating = asyncio.create_task(heartbeat.beat_to_redis(self.settings, member))
+        try:
+            await self._run_until_stopped()
+        finally:
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
+            await heartbeat.stop_beating_in_redis(self.settings, member)
+
+    async def _run_until_stopped(self) -> None:
+        import asyncio
+
         wait = 0.5
         while True:
             try:
