@@ -111,6 +111,9 @@ class ContextFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "vibetuner_context", False):
+            return True  # filled in by another handler already
+        record.vibetuner_context = True
         info = current()
         record.request_id = info.id if info is not None else None
         record.user_id = info.user_id if info is not None else None

@@ -216,3 +216,27 @@ def test_a_request_longer_than_the_grace_does_not_hold_the_stop(
     server.process.send_signal(signal.SIGTERM)
     server.process.wait(timeout=30)
     assert time.monotonic() - stopped < 10, server.output
+
+
+def test_behind_uvicorn_a_trusted_proxys_request_id_is_kept(
+    start: Callable[..., Server],
+) -> None:
+    server = start("prod", TRUSTED_PROXIES="127.0.0.1")
+    forwarded = {"X-Forwarded-For": "203.0.113.5", "X-Request-ID": "lb-7f3a-0001"}
+    assert httpx.get(f"{server.url}/hello", headers=forwarded).headers["X-Request-ID"] == (
+        "lb-7f3a-0001"
+    )
+    direct = {"X-Request-ID": "lb-7f3a-0002"}  # the proxy itself, without X-Forwarded-For
+    assert httpx.get(f"{server.url}/hello", headers=direct).headers["X-Request-ID"] == (
+        "lb-7f3a-0002"
+    )
+
+
+def test_behind_uvicorn_anyone_elses_request_id_is_replaced(
+    start: Callable[..., Server],
+) -> None:
+    # The proxies are elsewhere: this client (127.0.0.1) is not one of them, whatever it sends.
+    server = start("prod", TRUSTED_PROXIES="10.0.0.0/8")
+    forged = {"X-Forwarded-For": "10.0.0.1", "X-Request-ID": "forged-0001"}
+    answer = httpx.get(f"{server.url}/hello", headers=forged)
+    assert answer.headers["X-Request-ID"] != "forged-0001"

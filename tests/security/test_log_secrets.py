@@ -65,6 +65,11 @@ async def test_a_full_session_leaves_no_secret_in_the_logs(
     # The test's own HTTP client logs the URLs it calls: that is the client's log, not
     # the server's, and it shares this process's root logger.
     monkeypatch.setattr(logging.getLogger("httpx"), "level", logging.WARNING)
+    # As `vibetuner run` sets it up (earlier tests in this process may have changed it).
+    access_logger = logging.getLogger("uvicorn.access")
+    monkeypatch.setattr(access_logger, "propagate", True)
+    monkeypatch.setattr(access_logger, "disabled", False)
+    monkeypatch.setattr(access_logger, "level", logging.INFO)
     seen: list[str] = [settings.session_key.get_secret_value()]
     seen.append(settings.smtp_password.get_secret_value())
     outbox = Outbox(settings.email_file_dir)

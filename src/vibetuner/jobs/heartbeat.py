@@ -71,7 +71,7 @@ async def beat_to_redis(settings: Settings, member: str) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # Redis away: the beats stop, `jobs health` notices
-            logger.warning("heartbeat not written: %s", type(exc).__name__)
+            logger.warning("heartbeat not written to Redis: %s", type(exc).__name__)
             await asyncio.sleep(every)
 
 
@@ -92,11 +92,15 @@ async def stop_beating_in_redis(settings: Settings, member: str) -> None:
 
 async def beat_to_file(path: Path, every: float) -> None:
     """Beat into ``path`` until cancelled (written whole, then renamed into place)."""
+    failing = False
     while True:
         try:
             _write(path)
+            failing = False
         except OSError as exc:
-            logger.warning("heartbeat not written to %s: %s", path, exc.strerror)
+            if not failing:  # once, not every beat (a read-only DATA_DIR)
+                logger.warning("heartbeat not written to %s: %s", path, exc.strerror)
+            failing = True
         await asyncio.sleep(every)
 
 
