@@ -34,13 +34,18 @@ if TYPE_CHECKING:
     from vibetuner.config import Settings
 
 REDACTED = "[redacted]"
-# Names of path and query parameters whose values are secrets.
+# Names of path and query parameters whose values are secrets: ``token``, ``sig``,
+# ``code``, ``state``, ``access_token``, ``api_key`` ... (a bare ``key`` names a record,
+# as in the admin's ``/admin/{key}/list``, except in a query string).
 SECRET_NAME = re.compile(
-    r"token|sig|signature|secret|password|passwd|code|state|key|session|csrf|auth", re.I
+    r"(?:^|[_.-])(?:token|sig|signature|secret|password|passwd|code|state|session|csrf)"
+    r"(?:$|[_.-])|(?:api|access|private|secret|signing|auth|license)[_.-]?key$",
+    re.I,
 )
 # ``name=value`` in a query string, for lines logged outside a request.
 _QUERY_SECRET = re.compile(
-    r"([?&][\w.-]*(?:token|sig|signature|secret|password|code|state|key)[\w.-]*=)[^&\s\"']+",
+    r"([?&](?:[\w.-]*[_.-])?(?:token|sig|signature|secret|password|code|state|key)"
+    r"(?:[_.-][\w.-]*)?=)[^&\s\"']+",
     re.I,
 )
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
@@ -142,7 +147,10 @@ def _route(info: RequestInfo | None) -> str | None:
         return None
     route = info.scope.get("route")
     path = getattr(route, "path", None)
-    return str(path) if path is not None else None
+    if path is None:
+        return None
+    # Inside a mounted app (the admin) the route's path is relative to the mount.
+    return f"{info.scope.get('root_path', '')}{path}"
 
 
 def scrub(text: str, info: RequestInfo | None = None) -> str:
@@ -172,7 +180,8 @@ def secret_values(info: RequestInfo) -> list[str]:
     query = scope.get("query_string", b"")
     if isinstance(query, bytes) and query:
         for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=False):
-            if SECRET_NAME.search(name) and len(value) >= 4:
+            secret = SECRET_NAME.search(name) or name.lower() == "key"
+            if secret and len(value) >= 4:
                 found.append(value)
     found = sorted(set(found) | {unquote(v) for v in found}, key=len, reverse=True)
     if "route" in scope:  # routed: the parameters are final, keep them

@@ -129,5 +129,9 @@ async def test_a_full_session_leaves_no_secret_in_the_logs(
     assert len(access) >= 10, text  # the access log was on and went through the handler
     assert any("/auth/magic-link/[redacted]" in e["message"] for e in access), text
     assert any("token=[redacted]" in e["message"] for e in access), text
+    admin_lines = [e for e in access if "GET /admin/users/list" in e["message"]]
+    assert len(admin_lines) == 1, [e["message"] for e in access]
+    admin_line = admin_lines[0]
+    assert admin_line["user_id"] == str(user.id) and admin_line["status"] == 200
     for secret in {s for s in seen if s}:
         assert secret not in text, f"a secret ({secret[:6]}...) is in the logs"
