@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from tests.helpers import capture_json_logs
 from vibetuner.config import Settings
+from vibetuner.logs import UVICORN_LOGGERS
 from vibetuner.models import UserModel
 from vibetuner.testing import Outbox, app_context, csrf_token_in, free_port
 
@@ -59,17 +60,21 @@ async def server(vibetuner_settings: Settings) -> AsyncIterator[tuple[str, Any, 
 
 
 async def test_a_full_session_leaves_no_secret_in_the_logs(
-    server: Any, monkeypatch: pytest.MonkeyPatch
+    server: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     url, application, settings = server
     # The test's own HTTP client logs the URLs it calls: that is the client's log, not
     # the server's, and it shares this process's root logger.
     monkeypatch.setattr(logging.getLogger("httpx"), "level", logging.WARNING)
     # As `vibetuner run` sets it up (earlier tests in this process may have changed it).
+    for name in UVICORN_LOGGERS:
+        monkeypatch.setattr(logging.getLogger(name), "propagate", True)
+        monkeypatch.setattr(logging.getLogger(name), "handlers", [])
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
     access_logger = logging.getLogger("uvicorn.access")
-    monkeypatch.setattr(access_logger, "propagate", True)
-    monkeypatch.setattr(access_logger, "disabled", False)
-    monkeypatch.setattr(access_logger, "level", logging.INFO)
+    previous_level = access_logger.level
+    access_logger.setLevel(logging.INFO)  # (setLevel, not the attribute: levels are cached)
+    request.addfinalizer(lambda: access_logger.setLevel(previous_level))
     seen: list[str] = [settings.session_key.get_secret_value()]
     seen.append(settings.smtp_password.get_secret_value())
     outbox = Outbox(settings.email_file_dir)
