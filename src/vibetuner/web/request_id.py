@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.request_id import HEADER, RequestInfo, activate, deactivate, is_sane, new_request_id
 from vibetuner.web.client_address import _parse, is_trusted
+
+_HEADER = HEADER.lower().encode("latin-1")
 
 
 class RequestIdMiddleware:
@@ -38,7 +39,9 @@ class RequestIdMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 info.status = int(message["status"])
-                MutableHeaders(scope=message)[HEADER] = info.id
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != _HEADER]
+                headers.append((_HEADER, info.id.encode("latin-1")))
+                message["headers"] = headers
             await send(message)
 
         token = activate(info)
