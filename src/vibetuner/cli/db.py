@@ -223,7 +223,9 @@ class _SessionlessClient:
 
 def migration_names(folder: Path) -> list[str]:
     """Migration modules of ``folder`` in the order they run (as Beanie orders them)."""
-    return sorted(p.name for p in folder.glob("[!_]*.py"))
+    from vibetuner.migrations import migration_files
+
+    return migration_files(folder)
 
 
 async def run_migrations(
