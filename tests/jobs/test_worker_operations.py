@@ -141,3 +141,53 @@ async def test_the_in_process_runner_beats_into_the_data_dir(app: Any) -> None:
     beats = await read_beats(settings)
     assert beats.fresh == 1 and beats.latest_age is not None and beats.latest_age < 5
     assert file_path(settings).is_file()
+
+
+def test_jobs_health_without_redis_reads_the_web_process_beat(
+    worker_project: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from vibetuner.testing import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_", "JOBS_"))}
+    env.update(
+        {
+            "SESSION_KEY": SESSION_KEY,
+            "ENVIRONMENT": "test",
+            "DATA_DIR": str(tmp_path / "data"),
+            "JOBS_HEARTBEAT_TIMEOUT": "2",
+        }
+    )
+
+    def health() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "vibetuner.cli", "jobs", "health"],
+            cwd=worker_project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    port = free_port()
+    web = subprocess.Popen(
+        [sys.executable, "-m", "vibetuner.cli", "run", "prod", "--host", "127.0.0.1"]
+        + ["--port", str(port)],
+        cwd=worker_project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while (answer := health()).returncode != 0:
+            assert web.poll() is None and time.monotonic() < deadline, answer.stdout
+            time.sleep(0.3)
+        assert answer.stdout.startswith("ok: 1 in-process job runner(s) beat within 2 s")
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    time.sleep(2.5)
+    stale = health()
+    assert stale.returncode == 1
+    assert stale.stdout.startswith("unhealthy: no in-process job runner beat within 2 s")
