@@ -37,6 +37,7 @@ from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
 from vibetuner.web.locale import LocaleMiddleware
 from vibetuner.web.page_security import template_globals
 from vibetuner.web.request_body import RequestBodyMiddleware
+from vibetuner.web.request_id import RequestIdMiddleware
 from vibetuner.web.security_headers import SecurityHeadersMiddleware
 from vibetuner.web.session_auth import session_middleware_options
 from vibetuner.web.static_assets import STATIC_PATH, StaticAssets
@@ -154,6 +155,8 @@ def create_app(
         app.add_middleware(SecurityHeadersMiddleware, settings=active)
     app.add_exception_handler(ClientDisconnect, client_disconnected)
     app.add_middleware(StartupErrorMiddleware)
+    # Outermost: every other middleware, the error pages and the logs see the id.
+    app.add_middleware(RequestIdMiddleware, trusted_proxies=active.trusted_proxies)
 
     app.add_exception_handler(405, method_not_allowed)
     app.add_exception_handler(HTTPException, http_error_page)

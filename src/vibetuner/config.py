@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     data_dir: Path = Path("data")
     log_level: str = "INFO"
+    # text (readable, coloured) or json (one object per line); auto: json in production.
+    log_format: Literal["auto", "text", "json"] = "auto"
+    # Levels of single loggers: "vibetuner.jobs=DEBUG,uvicorn.access=WARNING".
+    log_levels: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # Seconds `vibetuner run prod` lets in-flight requests finish after SIGTERM.
+    shutdown_grace_seconds: int = Field(default=30, ge=0)
     # Languages offered (the first that matches a request wins) and the fallback.
     locales: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["en", "es", "de"])
     default_locale: str = "en"
@@ -138,6 +144,8 @@ class Settings(BaseSettings):
     jobs_shutdown_grace: float = Field(default=10, ge=0)
     # /health also reports how many jobs wait.
     jobs_health_depth: bool = False
+    # A worker that has not beaten for this many seconds counts as dead (`jobs health`).
+    jobs_heartbeat_timeout: float = Field(default=60, ge=1)
 
     # --- sign-in ---------------------------------------------------------------------
     magic_link_ttl_seconds: int = Field(default=15 * 60, ge=60, le=7 * 24 * 3600)
@@ -204,6 +212,36 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (got {value!r})")
         return level
+
+    @field_validator("log_levels", mode="before")
+    @classmethod
+    def _parse_log_levels(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                value = json.loads(text)
+            else:
+                value = {}
+                for part in (p.strip() for p in text.split(",")):
+                    if not part:
+                        continue
+                    name, sep, level = part.partition("=")
+                    if not sep or not name.strip():
+                        raise ValueError(
+                            f"{part!r} is not logger=LEVEL (like vibetuner.jobs=DEBUG)"
+                        )
+                    value[name.strip()] = level
+        if not isinstance(value, dict):
+            return value
+        levels = {}
+        for name, level in value.items():
+            upper = str(level).strip().upper()
+            if upper not in LOG_LEVELS:
+                raise ValueError(
+                    f"{name}: level must be one of {', '.join(LOG_LEVELS)} (got {level!r})"
+                )
+            levels[str(name)] = upper
+        return levels
 
     @field_validator("mongodb_url")
     @classmethod

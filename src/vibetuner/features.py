@@ -80,6 +80,10 @@ class Feature:
         """Problems with ``settings`` that make this feature unusable, one sentence each."""
         return []
 
+    async def check_ready(self, context: AppContext) -> list[str]:
+        """Why the feature cannot serve right now, one sentence each (``/health/ready``)."""
+        return []
+
     def lifespan(self, context: AppContext) -> AbstractAsyncContextManager[None]:
         """Open what the feature needs at startup and close it at shutdown."""
         return nullcontext()

@@ -67,8 +67,10 @@ async def counts() -> dict[str, Any]:
 
 
 def same_page(html: str) -> str:
-    """The page without what differs on every response (masked CSRF tokens, nonces)."""
+    """The page without what differs on every response (masked CSRF tokens, nonces,
+    the request id)."""
     html = re.sub(r'(name="csrf-token" content=|name="csrf_token" value=)"[^"]*"', r"\1", html)
+    html = re.sub(r"request id [0-9a-f]{32}", "request id", html)
     return re.sub(r'nonce="[^"]*"', "", html)
 
 
@@ -124,7 +126,7 @@ def answer_shape(answer: Any, path: str) -> tuple[Any, ...]:
     """Everything a client sees of an answer, less what differs on every response
     (date, nonces, masked tokens, the cookie's signed value) and the path echoed in a
     page's theme and language forms."""
-    skip = {"date", "content-length", "content-security-policy", "set-cookie"}
+    skip = {"date", "content-length", "content-security-policy", "set-cookie", "x-request-id"}
     headers = sorted((k, v) for k, v in answer.headers.items() if k not in skip)
     cookies = sorted(
         (c.split("=", 1)[0], c.split(";", 1)[1] if ";" in c else "")

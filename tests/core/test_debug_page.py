@@ -71,5 +71,9 @@ async def test_elsewhere_the_visitor_learns_nothing(
 async def test_api_clients_never_get_the_traceback(development: Settings) -> None:
     answer = await answers(development, "/boom", "application/json")
     assert answer.status_code == 500
-    assert answer.json() == {"detail": answer.json()["detail"], "code": "internal_error"}
+    assert answer.json() == {
+        "detail": answer.json()["detail"],
+        "code": "internal_error",
+        "request_id": answer.headers["X-Request-ID"],
+    }
     assert "kaboom" not in answer.text

@@ -22,6 +22,11 @@ async def queue_one(n: int) -> dict[str, Any]:
     return {"id": job_id, "ran_before_response": ran_already}
 
 
+@router.post("/chatty/{n}")
+async def queue_chatty(n: int) -> dict[str, Any]:
+    return {"id": await jobs_module.chatty.enqueue(n)}
+
+
 @pytest.fixture
 def job_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     log = tmp_path / "jobs.log"
@@ -42,6 +47,7 @@ TEST_JOBS = [
     jobs_module.slow,
     jobs_module.long_job,
     jobs_module.greet,
+    jobs_module.chatty,
 ]
 
 

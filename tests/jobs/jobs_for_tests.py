@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from pathlib import Path
@@ -64,3 +65,10 @@ async def greet(user: UserModel, times: int = 1) -> None:
 @cron("* * * * * * *", name="tests.every_second")
 async def every_second() -> None:
     note("tick", int(time.time()), os.getpid())
+
+
+@task(name="tests.chatty")
+async def chatty(n: int) -> None:
+    """Logs a line, and queues ``record`` (a job queued by a job)."""
+    logging.getLogger("tests.jobs").info("chatty job %s says hello", n)
+    await record.enqueue(n)

@@ -67,7 +67,11 @@ def start_worker(
     started: list[subprocess.Popen[bytes]] = []
 
     def start(
-        *, cron: bool = False, idle_timeout: float = 60, dev_db: Path | None = None
+        *,
+        cron: bool = False,
+        idle_timeout: float = 60,
+        dev_db: Path | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_", "JOBS_"))
@@ -86,6 +90,7 @@ def start_worker(
         )
         if cron:
             env["WITH_CRON"] = "1"
+        env.update(extra_env or {})
         log = (worker_project / f"worker-{len(started)}.log").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "vibetuner.cli", "run", "worker", "--concurrency", "8"],

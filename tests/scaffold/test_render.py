@@ -142,7 +142,7 @@ def test_python_version(tmp_path, python_version):
 def test_local_blob_storage_has_no_minio(tmp_path):
     root = scaffold(tmp_path / "app", "blob_storage=local")
     stack = compose(root)
-    assert set(stack["services"]) == {"mongo", "app"}
+    assert set(stack["services"]) == {"mongo", "migrate", "app"}
     assert stack["services"]["app"]["environment"]["BLOB_BACKEND"] == "local"
 
 
@@ -155,7 +155,7 @@ def test_s3_blob_storage(tmp_path):
     ]
 
     stack = compose(root)
-    assert set(stack["services"]) == {"mongo", "minio", "app"}
+    assert set(stack["services"]) == {"mongo", "minio", "migrate", "app"}
     minio = stack["services"]["minio"]
     assert "healthcheck" in minio and "minio-data" in stack["volumes"]
     app_env = stack["services"]["app"]["environment"]
@@ -336,3 +336,19 @@ def test_the_pin_points_at_the_checkout_that_generated_the_project():
     # The test run installs this checkout editable: the project depends on its path.
     assert requirement.url is not None and requirement.url.startswith("file://")
     assert Path(requirement.url.removeprefix("file://")).resolve() == REPO_ROOT.resolve()
+
+
+def test_the_stack_migrates_first_and_checks_readiness_and_worker_liveness(tmp_path):
+    root = scaffold(tmp_path / "app", "jobs=redis")
+    services = compose(root)["services"]
+    assert services["migrate"]["command"] == ["vibetuner", "db", "migrate"]
+    for role in ("app", "worker"):
+        assert services[role]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }
+    assert "/health/ready" in " ".join(services["app"]["healthcheck"]["test"])
+    assert services["worker"]["healthcheck"]["test"] == ["CMD", "vibetuner", "jobs", "health"]
+    assert set(services["migrate"]["environment"]) <= SETTING_NAMES
+    dockerfile = (root / "Dockerfile").read_text()
+    (healthcheck,) = [line for line in dockerfile.splitlines() if "urlopen" in line]
+    assert "/health/ready" in healthcheck

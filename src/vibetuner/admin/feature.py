@@ -110,6 +110,7 @@ class AdminGate:
         ``request.session``, which would add ``Vary: Cookie``: a 404 here must be the
         404 of a path that does not exist, headers included.
         """
+        from vibetuner.request_id import set_user_id
         from vibetuner.services.sessions import resolve_session
         from vibetuner.web.context import get_context
         from vibetuner.web.impersonation import is_viewing_as
@@ -124,6 +125,7 @@ class AdminGate:
         active = await resolve_session(token, get_context(request).settings)
         if active is None or not active.user.is_admin:
             return None
+        set_user_id(active.user.id)  # for this request's log lines
         return active.user
 
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:

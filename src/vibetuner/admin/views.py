@@ -642,8 +642,9 @@ class AuditLogView(ReadOnlyView):
         StringField("method", label="Request method"),
         StringField("path", label="Request path"),
         StringField("ip_prefix", label="Network"),
+        StringField("request_id", label="Request id"),
     ]
-    exclude_fields_from_list = ["target_id", "ip_prefix", "method"]
+    exclude_fields_from_list = ["target_id", "ip_prefix", "method", "request_id"]
     searchable_fields = [
         "actor_email",
         "action",
@@ -651,6 +652,7 @@ class AuditLogView(ReadOnlyView):
         "target_label",
         "target_id",
         "path",
+        "request_id",
     ]
     sortable_fields = ["at", "actor_email", "action", "target_type", "target_label"]
     fields_default_sort = [("at", True)]

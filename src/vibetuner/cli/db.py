@@ -202,7 +202,9 @@ def indexes(
 
 def migration_names(folder: Path) -> list[str]:
     """Migration modules of ``folder`` in the order they run (as Beanie orders them)."""
-    return sorted(p.name for p in folder.glob("[!_]*.py"))
+    from vibetuner.migrations import migration_files
+
+    return migration_files(folder)
 
 
 async def run_migrations(
@@ -242,6 +244,45 @@ async def run_migrations(
     return names[start:end] if not backward else list(reversed(names[end:start]))
 
 
+async def migrate_locked(
+    mongo: Mongo,
+    folder: Path,
+    *,
+    backward: bool = False,
+    distance: int = 0,
+    use_transaction: bool = False,
+    wait: float = 600,
+) -> list[str]:
+    """vibetuner's data migrations, then the project's, holding the migration lock.
+
+    Another run on the same database waits for the lock (saying so once), up to ``wait``
+    seconds; then a ``CommandError``. Returns the project migrations applied (or undone).
+    """
+    from vibetuner.migrations import MigrationLock, MigrationLocked, run_framework_migrations
+
+    lock = MigrationLock(mongo.database)
+
+    def waiting(holder: dict[str, Any] | None) -> None:
+        by = holder.get("owner", "?") if holder else "?"
+        err.print(f"Waiting for another `vibetuner db migrate` ({escape(str(by))}) to finish ...")
+
+    try:
+        await lock.acquire(wait, on_wait=waiting)
+    except MigrationLocked as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        if not backward:
+            for name in await run_framework_migrations(mongo.database):
+                out.print(f"vibetuner data migration applied: {name}")
+        if not migration_names(folder):
+            return []
+        return await run_migrations(
+            mongo, folder, backward=backward, distance=distance, use_transaction=use_transaction
+        )
+    finally:
+        await lock.release()
+
+
 @app.command(short_help="Run data migrations.")
 def migrate(
     backward: Annotated[
@@ -260,28 +301,35 @@ def migrate(
             help="Migrations folder (default: [tool.vibetuner] migrations, else ./migrations)."
         ),
     ] = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds to wait for another `db migrate` on the same database to finish.",
+        ),
+    ] = 600,
 ) -> None:
     """Apply vibetuner's own data migrations, then the project's Beanie migrations.
 
-    The project's run in file-name order, each once.
+    The project's run in file-name order, each once. One `db migrate` runs at a time on
+    a database (a lock in MongoDB): another one started meanwhile, from this machine
+    or another replica, waits for it, then finds nothing left to do.
     """
 
     async def action() -> list[str]:
-        from vibetuner.migrations import run_framework_migrations
-
         _, configured = project_models()
         folder = (path or configured or Path("migrations")).resolve()
         if not folder.is_dir():
             raise CommandError(f"no migrations folder at {folder}", 2)
 
         async def both(mongo: Any) -> list[str]:
-            if not backward:
-                for name in await run_framework_migrations(mongo.database):
-                    out.print(f"vibetuner data migration applied: {name}")
-            if not migration_names(folder):
-                return []
-            return await run_migrations(
-                mongo, folder, backward=backward, distance=distance, use_transaction=transaction
+            return await migrate_locked(
+                mongo,
+                folder,
+                backward=backward,
+                distance=distance,
+                use_transaction=transaction,
+                wait=wait,
             )
 
         applied: list[str] = await with_database(both, writes=True)

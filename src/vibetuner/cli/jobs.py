@@ -16,7 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(help="Failed background jobs: list, retry, purge.", no_args_is_help=True)
+app = typer.Typer(
+    help="Background jobs: failed ones (list, retry, purge) and worker health.",
+    no_args_is_help=True,
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -160,3 +163,42 @@ def purge(
             return int(result.deleted_count)
 
     out.print(f"Deleted {asyncio.run(main())} failed job(s).")
+
+
+@app.command(short_help="Exit 0 when a worker beat recently, else 1 (a healthcheck).")
+def health() -> None:
+    """Check that a job worker is alive: one line, exit 0 when at least one beat within
+    JOBS_HEARTBEAT_TIMEOUT, else exit 1 (none, stale, or Redis unreachable).
+
+    With REDIS_URL the beats are those of `vibetuner run worker` processes; without it,
+    the web process that runs the jobs beats into DATA_DIR.
+    """
+    import asyncio
+
+    from vibetuner.cli.run import check_app_or_exit, project_or_exit
+    from vibetuner.jobs.heartbeat import read_beats
+    from vibetuner.web.context import app_context
+
+    project = project_or_exit()
+    project.activate()
+    settings = app_context(check_app_or_exit(project)).settings
+    window = settings.jobs_heartbeat_timeout
+    where = "worker" if settings.redis_url is not None else "in-process job runner"
+    try:
+        beats = asyncio.run(read_beats(settings))
+    except Exception as exc:  # Redis unreachable: no worker can be working either
+        out.print(f"unhealthy: cannot reach Redis ({type(exc).__name__})", soft_wrap=True)
+        raise typer.Exit(1) from None
+    if beats.fresh:
+        out.print(
+            f"ok: {beats.fresh} {where}(s) beat within {window:g} s "
+            f"(latest {beats.latest_age or 0:.1f} s ago)"
+        )
+        return
+    if beats.latest_age is None:
+        out.print(f"unhealthy: no {where} has ever beaten")
+    else:
+        out.print(
+            f"unhealthy: no {where} beat within {window:g} s (latest {beats.latest_age:.0f} s ago)"
+        )
+    raise typer.Exit(1)

@@ -103,7 +103,9 @@ def workers_from_env() -> int:
 def dev(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[
+        str | None, typer.Option(help="uvicorn's log level (default: LOG_LEVEL).")
+    ] = None,
 ) -> None:
     """Serve with auto-reload on code changes (development); rebuild the stylesheet as you edit."""
     project = project_or_exit()
@@ -112,6 +114,7 @@ def dev(
     # Bad settings, a broken app or a failing startup (database unreachable ...) end here
     # in one line each, exit 2, before the reloader starts and would wait for changes.
     loaded = check_app_or_exit(project)
+    log_config = logging_for(loaded)
     port_free_or_exit(host, port)
     startup_or_exit(loaded)
     watched = project.source_dir or project.root
@@ -125,7 +128,7 @@ def dev(
     proxies = app_trusted_proxies(loaded)
     watcher = start_watcher(project)
     try:
-        _serve_dev(project.app, host, port, watched, log_level, proxies)
+        _serve_dev(project.app, host, port, watched, log_level, proxies, log_config)
     finally:
         if watcher is not None:
             watcher.terminate()
@@ -152,13 +155,24 @@ def follow_the_port(host: str, port: int) -> None:
         os.environ["BASE_URL"] = f"http://{shown}:{port}"
 
 
+def logging_for(loaded: Any) -> dict[str, Any]:
+    """Set logging up from the app's settings; returns the same setup for uvicorn."""
+    from vibetuner.logs import configure_logging, logging_config
+    from vibetuner.web.context import app_context
+
+    settings = app_context(loaded).settings
+    configure_logging(settings)
+    return logging_config(settings)
+
+
 def _serve_dev(
     app_spec: str,
     host: str,
     port: int,
     watched: Path,
-    log_level: str,
+    log_level: str | None,
     trusted_proxies: tuple[str, ...],
+    log_config: dict[str, Any],
 ) -> None:
     import uvicorn
 
@@ -175,6 +189,7 @@ def _serve_dev(
         # As in prod: X-Forwarded-* only from TRUSTED_PROXIES (uvicorn's own default
         # would believe any local process, and a rotating header escape the rate limits).
         **uvicorn_proxy_options(trusted_proxies),
+        log_config=log_config,
     )
 
 
@@ -212,7 +227,9 @@ def prod(
         int | None,
         typer.Option(min=1, help="Worker processes (default: WEB_CONCURRENCY, else 1)."),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[
+        str | None, typer.Option(help="uvicorn's log level (default: LOG_LEVEL).")
+    ] = None,
     http: Annotated[
         HttpParser,
         typer.Option(
@@ -225,11 +242,13 @@ def prod(
     import uvicorn
 
     from vibetuner.web.client_address import app_trusted_proxies, uvicorn_proxy_options
+    from vibetuner.web.context import app_context
 
     project = project_or_exit()
     project.activate()
     count = workers or workers_from_env()
     loaded = check_app_or_exit(project)
+    log_config = logging_for(loaded)
     port_free_or_exit(host, port)
     err.print(f"[bold]{project.app}[/bold] on {host}:{port} with {count} worker(s)")
     uvicorn.run(
@@ -240,6 +259,9 @@ def prod(
         app_dir=str(project.source_dir or project.root),
         log_level=log_level,
         **prod_server_options(http),
+        log_config=log_config,
+        # On SIGTERM: stop accepting, let requests in flight finish for this long.
+        timeout_graceful_shutdown=app_context(loaded).settings.shutdown_grace_seconds,
         # X-Forwarded-For/-Proto only from TRUSTED_PROXIES (default: from nobody).
         **uvicorn_proxy_options(app_trusted_proxies(loaded)),
     )
@@ -262,6 +284,7 @@ def worker(
     project = project_or_exit()
     project.activate()
     loaded = check_app_or_exit(project)
+    logging_for(loaded)
     context = app_context(loaded)
     feature = next((f for f in context.features if isinstance(f, JobsFeature)), None)
     if feature is None:

@@ -63,9 +63,14 @@ class JobsFeature(Feature):
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
         settings = context.settings
         if settings.redis_url is None:
+            from vibetuner.jobs import heartbeat
             from vibetuner.jobs.inprocess import InProcessQueue
 
-            in_process = InProcessQueue(self.jobs())
+            in_process = InProcessQueue(
+                self.jobs(),
+                heartbeat_file=heartbeat.file_path(settings),
+                heartbeat_every=heartbeat.interval(settings),
+            )
             self.queue = in_process
             await in_process.start()
             queues.set_current(in_process, context)

@@ -16,6 +16,7 @@ import time
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +40,7 @@ class Enqueued:
     kwargs: dict[str, Any]
     delay: float
     key: str | None
+    request_id: str | None = None
 
 
 @dataclass
@@ -47,6 +49,7 @@ class _Running:
     args: list[Any]
     kwargs: dict[str, Any]
     attempts: int = 0
+    request_id: str | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -55,7 +58,13 @@ class InProcessQueue:
 
     kind: Literal["in-process", "redis"] = "in-process"
 
-    def __init__(self, jobs: list[JobTask]) -> None:
+    def __init__(
+        self,
+        jobs: list[JobTask],
+        *,
+        heartbeat_file: Path | None = None,
+        heartbeat_every: float = 15.0,
+    ) -> None:
         self.jobs = {job.name: job for job in jobs}
         self.enqueued: list[Enqueued] = []
         self._keys: dict[str, float] = {}
@@ -63,12 +72,19 @@ class InProcessQueue:
         self._state: dict[asyncio.Task[None], _Running] = {}
         self._cron: list[asyncio.Task[None]] = []
         self._closed = False
+        self.heartbeat_file = heartbeat_file
+        self.heartbeat_every = heartbeat_every
 
     async def start(self) -> None:
-        """Start the periodic jobs' clocks."""
+        """Start the periodic jobs' clocks (and the heartbeat, when it has a file)."""
         for job in self.jobs.values():
             if job.schedule is not None:
                 self._cron.append(asyncio.create_task(self._tick(job), name=f"cron {job.name}"))
+        if self.heartbeat_file is not None:
+            from vibetuner.jobs.heartbeat import beat_to_file
+
+            beat = beat_to_file(self.heartbeat_file, self.heartbeat_every)
+            self._cron.append(asyncio.create_task(beat, name="jobs heartbeat"))
 
     async def enqueue(
         self,
@@ -77,6 +93,7 @@ class InProcessQueue:
         kwargs: dict[str, Any],
         delay: float,
         key: str | None,
+        request_id: str | None = None,
     ) -> str | None:
         now = time.monotonic()
         if key is not None:
@@ -85,20 +102,27 @@ class InProcessQueue:
                 return None
             self._keys[key] = now + IDEMPOTENCY_TTL
         job_id = uuid.uuid4().hex
-        self.enqueued.append(Enqueued(job_id, job.name, args, kwargs, delay, key))
+        self.enqueued.append(Enqueued(job_id, job.name, args, kwargs, delay, key, request_id))
         deferred = _deferred.get()
         if deferred is not None:
-            deferred.append((job, args, kwargs, delay))
+            deferred.append((job, args, kwargs, delay, request_id))
         else:
-            self.spawn(job, args, kwargs, delay)
+            self.spawn(job, args, kwargs, delay, request_id)
         return job_id
 
-    def spawn(self, job: JobTask, args: list[Any], kwargs: dict[str, Any], delay: float) -> None:
+    def spawn(
+        self,
+        job: JobTask,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        delay: float,
+        request_id: str | None = None,
+    ) -> None:
         """Run ``job`` in the background (after ``delay`` seconds)."""
         if self._closed:
             logger.warning("job %s queued after shutdown began; it will not run", job.name)
             return
-        state = _Running(job, args, kwargs)
+        state = _Running(job, args, kwargs, request_id=request_id)
         task = asyncio.create_task(self._run(state, delay), name=f"job {job.name}")
         state.task = task
         self._running.add(task)
@@ -115,7 +139,9 @@ class InProcessQueue:
             await asyncio.sleep(delay)
         while True:
             state.attempts += 1
-            outcome = await attempt(state.job, state.args, state.kwargs, state.attempts)
+            outcome = await attempt(
+                state.job, state.args, state.kwargs, state.attempts, state.request_id
+            )
             if outcome.retry_in is None:
                 return
             await asyncio.sleep(outcome.retry_in)
@@ -189,5 +215,5 @@ class JobsMiddleware:
 
     def _start(self, pending: list[Any]) -> None:
         while pending:
-            job, args, kwargs, delay = pending.pop(0)
-            self.queue.spawn(job, args, kwargs, delay)
+            job, args, kwargs, delay, request_id = pending.pop(0)
+            self.queue.spawn(job, args, kwargs, delay, request_id)

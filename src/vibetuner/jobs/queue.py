@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from vibetuner.errors import ConfigurationError
 from vibetuner.jobs.registry import JobCannotRun, JobTask
+from vibetuner.request_id import RequestInfo, bound, new_request_id
 
 if TYPE_CHECKING:
     from vibetuner.context import AppContext
@@ -39,8 +40,13 @@ class JobQueue(Protocol):
         kwargs: dict[str, Any],
         delay: float,
         key: str | None,
+        request_id: str | None = None,
     ) -> str | None:
-        """Queue ``job``; its id, or None when ``key`` was queued before."""
+        """Queue ``job``; its id, or None when ``key`` was queued before.
+
+        ``request_id`` is the id of the request (or job) that queued it: the job's log
+        lines carry it.
+        """
         ...
 
     async def ping(self) -> bool:
@@ -84,9 +90,25 @@ class Outcome:
     retry_in: float | None = None  # seconds, when another attempt follows
 
 
-async def attempt(job: JobTask, args: list[Any], kwargs: dict[str, Any], number: int) -> Outcome:
+async def attempt(
+    job: JobTask,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    number: int,
+    request_id: str | None = None,
+) -> Outcome:
     """Run attempt ``number`` of ``job``: within its timeout, failures logged; after the
-    last failed attempt the job is kept as a ``FailedJob``."""
+    last failed attempt the job is kept as a ``FailedJob``.
+
+    While it runs, ``request_id`` (the id of the request that queued it, else a new one)
+    is the current request id, so the job's log lines and the jobs it queues carry it.
+    """
+    info = RequestInfo(id=request_id or new_request_id(), job=job.name)
+    with bound(info):
+        return await _attempt(job, args, kwargs, number)
+
+
+async def _attempt(job: JobTask, args: list[Any], kwargs: dict[str, Any], number: int) -> Outcome:
     try:
         if job.timeout is None:
             await job.run(args, kwargs)

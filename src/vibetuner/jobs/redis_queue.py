@@ -76,8 +76,10 @@ class RedisQueue:
         timeout = None if job.timeout is None else timedelta(seconds=job.timeout + TIMEOUT_MARGIN)
         registered: Any = None
 
-        async def run(args: list[Any], kwargs: dict[str, Any]) -> None:
-            outcome = await attempt(job, args, kwargs, registered.context.tries)
+        async def run(
+            args: list[Any], kwargs: dict[str, Any], request_id: str | None = None
+        ) -> None:
+            outcome = await attempt(job, args, kwargs, registered.context.tries, request_id)
             if outcome.retry_in is not None:
                 raise StreaqRetry(outcome.error, delay=timedelta(seconds=outcome.retry_in))
 
@@ -114,6 +116,7 @@ class RedisQueue:
         kwargs: dict[str, Any],
         delay: float,
         key: str | None,
+        request_id: str | None = None,
     ) -> str | None:
         registered = self.registered.get(job.name)
         if registered is None:
@@ -130,7 +133,7 @@ class RedisQueue:
                 )
                 if not fresh:
                     return None
-            queued = registered.enqueue(args, kwargs)
+            queued = registered.enqueue(args, kwargs, request_id)
             if delay > 0:
                 queued = queued.start(delay=timedelta(seconds=delay))
             await queued
@@ -158,6 +161,21 @@ class RedisQueue:
         When Redis goes away the worker waits and connects again (a job it was running
         is handed out again after ``JOBS_IDLE_TIMEOUT``).
         """
+        import asyncio
+
+        from vibetuner.jobs import heartbeat
+
+        # The liveness signal `vibetuner jobs health` reads (JOBS_HEARTBEAT_TIMEOUT).
+        member = heartbeat.member_name()
+        beating = asyncio.create_task(heartbeat.beat_to_redis(self.settings, member))
+        try:
+            await self._run_until_stopped()
+        finally:
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
+            await heartbeat.stop_beating_in_redis(self.settings, member)
+
+    async def _run_until_stopped(self) -> None:
         import asyncio
 
         wait = 0.5

@@ -67,12 +67,15 @@ class JobTask:
         cannot be stored, and ``JobQueueUnavailable`` when the broker is down.
         """
         from vibetuner.jobs.queue import current_queue
+        from vibetuner.request_id import current_request_id
 
         if delay is not None and at is not None:
             raise JobArgumentError("give either delay or at, not both")
         stored_args, stored_kwargs = self.encode(args, kwargs)
         seconds = _seconds_until(delay, at)
-        return await current_queue().enqueue(self, stored_args, stored_kwargs, seconds, key)
+        return await current_queue().enqueue(
+            self, stored_args, stored_kwargs, seconds, key, current_request_id()
+        )
 
     def encode(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]

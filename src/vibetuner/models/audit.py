@@ -36,6 +36,8 @@ class AuditLog(Document):
     ip_prefix: str = Field(default="", max_length=64)
     method: str = Field(default="", max_length=16)
     path: str = Field(default="", max_length=300)
+    # The id of the request that made the change (X-Request-ID), to find its log lines.
+    request_id: str = Field(default="", max_length=128)
 
     class Settings:
         name = "audit_log"

@@ -12,6 +12,7 @@ from pydantic import TypeAdapter
 
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.user import UserModel
+from vibetuner.request_id import current_request_id
 
 MASK = "********"
 # Field names whose values never enter the trail (nor any admin page).
@@ -118,6 +119,7 @@ async def record(
         ip_prefix=ip_prefix,
         method=method[:16],
         path=path[:300],
+        request_id=current_request_id() or "",
     )
     await entry.insert()
     return entry

@@ -22,6 +22,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from vibetuner.request_id import current_request_id
+
 MASKED = "********"
 SECRET_NAME = re.compile(r"key|secret|token|password|passwd|cookie|authorization|csrf", re.I)
 HIDDEN_HEADERS = {"cookie", "authorization", "x-csrf-token", "proxy-authorization"}
@@ -154,6 +156,7 @@ def debug_page(request: Request, exc: BaseException) -> HTMLResponse:
         "a short message and the traceback goes to the log.</p></header><main>"
         f"<h2>Request</h2><table><tr><th>method</th><td>{html.escape(request.method)}</td></tr>"
         f"<tr><th>URL</th><td>{html.escape(str(request.url))}</td></tr>"
+        f"<tr><th>request id</th><td>{html.escape(current_request_id() or '')}</td></tr>"
         f"<tr><th>Python</th><td>{html.escape(sys.version.split()[0])}</td></tr></table>"
         f"<h2>Traceback</h2>{''.join(sections)}"
         f"<h2>Headers</h2><table>{headers}</table></main></body></html>"

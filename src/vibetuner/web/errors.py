@@ -14,6 +14,8 @@ from fastapi.responses import Response
 
 from vibetuner import errors
 from vibetuner.i18n import N_
+from vibetuner.logs import redacted_path
+from vibetuner.request_id import HEADER, current_request_id
 from vibetuner.web.pages import problem
 from vibetuner.web.session_auth import wants_html
 
@@ -71,7 +73,7 @@ async def vibetuner_error_handler(request: Request, exc: Exception) -> Response:
         raise exc
     status_code, title = status_for(exc)
     if status_code >= 500:
-        logger.error("%s on %s %s: %s", exc.code, request.method, request.url.path, exc)
+        logger.error("%s on %s %s: %s", exc.code, request.method, redacted_path(request.scope), exc)
         message = PRIVATE_MESSAGES.get(status_code, PRIVATE_MESSAGES[500])
     else:
         text = str(exc)
@@ -133,22 +135,28 @@ async def server_error_page(request: Request, exc: Exception) -> Response:
     logger.error(
         "unhandled error on %s %s: %s: %s",
         request.method,
-        request.url.path,
+        redacted_path(request.scope),
         type(exc).__name__,
         exc,
     )
     if wants_html(request) and _in_development(request):
         from vibetuner.web.debug_page import debug_page
 
-        return debug_page(request, exc)
-    return problem(
-        request,
-        500,
-        N_("Something went wrong"),
-        PRIVATE_MESSAGES[500],
-        code="internal_error",
-        link=HOME,
-    )
+        answer: Response = debug_page(request, exc)
+    else:
+        answer = problem(
+            request,
+            500,
+            N_("Something went wrong"),
+            PRIVATE_MESSAGES[500],
+            code="internal_error",
+            link=HOME,
+        )
+    # This answer is sent by Starlette's outermost handler, around RequestIdMiddleware.
+    request_id = current_request_id()
+    if request_id is not None:
+        answer.headers[HEADER] = request_id
+    return answer
 
 
 def _in_development(request: Request) -> bool:

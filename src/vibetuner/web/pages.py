@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 
 from vibetuner.i18n import N_, gettext
+from vibetuner.request_id import current_request_id
 from vibetuner.web.context import get_context
 from vibetuner.web.flash import has_flashes
 from vibetuner.web.htmx import htmx_details, is_htmx
@@ -108,6 +109,7 @@ def problem(
                 "link_url": link[0],
                 "link_text": link[1],
                 "status_code": status_code,
+                "request_id": current_request_id(),
             },
             status_code,
             headers,
@@ -115,4 +117,7 @@ def problem(
     body: dict[str, Any] = {"detail": message % values if values else message}
     if code is not None:
         body["code"] = code
+    request_id = current_request_id()
+    if status_code >= 500 and request_id is not None:
+        body["request_id"] = request_id  # for the client to quote when reporting it
     return JSONResponse(body, status_code=status_code, headers=headers)

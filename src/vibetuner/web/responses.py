@@ -13,9 +13,13 @@ from pydantic import BaseModel
 
 
 class Problem(BaseModel):
-    """An error answer for API clients: ``{"detail": "what went wrong"}``."""
+    """An error answer for API clients: ``{"detail": "what went wrong"}``.
+
+    Server errors (5xx) also carry ``request_id``, the id to quote when reporting one.
+    """
 
     detail: str
+    request_id: str | None = None
 
 
 class FieldProblem(BaseModel):

@@ -19,6 +19,7 @@ from vibetuner.errors import NotSignedIn
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
+from vibetuner.request_id import set_user_id
 from vibetuner.services import sessions
 from vibetuner.services.keys import signing_key
 
@@ -131,6 +132,8 @@ async def current_session(request: Request) -> sessions.ActiveSession | None:
 
             prefer_user_locale(request, active.user.locale)
     request.scope[_SCOPE_SESSION] = active
+    if active is not None:
+        set_user_id(active.user.id)  # for this request's log lines
     return active
 
 
