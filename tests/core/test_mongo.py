@@ -64,8 +64,10 @@ def without_memory_extra(monkeypatch):
     # A None entry in sys.modules makes the import raise ImportError, as when absent.
     monkeypatch.setitem(sys.modules, "mongomock", None)
     monkeypatch.setitem(sys.modules, "mongomock_motor", None)
-    monkeypatch.delitem(sys.modules, "vibetuner.mongo_memory", raising=False)
-    monkeypatch.delitem(sys.modules, "vibetuner.mongo_memory_lookups", raising=False)
+    # Every module of the in-memory layer imports again, finding them gone.
+    for name in list(sys.modules):
+        if name.startswith(("vibetuner.mongo_memory", "vibetuner._compat.mongomock")):
+            monkeypatch.delitem(sys.modules, name)
 
 
 MISSING_MEMORY = (

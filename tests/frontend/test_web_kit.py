@@ -263,6 +263,7 @@ async def test_server_errors_are_a_page_for_browsers_and_say_nothing_inside(kit:
     assert api.json() == {
         "detail": "Something broke on our side. It has been logged; try again in a moment.",
         "code": "internal_error",
+        "request_id": api.headers["X-Request-ID"],  # to quote when reporting it
     }
     fragment = await kit.get("/kit/boom", headers=HTMX)
     assert fragment.status_code == 500 and fragment.headers["HX-Retarget"] == "#flashes"

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import positive_data_acceptance
+from schemathesis.checks import not_a_server_error, positive_data_acceptance
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from tests.robustness.conftest import LiveApp
@@ -50,6 +50,10 @@ def excluded_checks(case: Any) -> list[Any]:
         # fuzzer makes (a JSON array where a file belongs) is, on the wire, a valid file
         # or a valid string, and storing it is right. Missing fields are still refused.
         excluded.append(negative_data_rejection)
+    if (case.method, case.path) == ("GET", "/health/ready"):
+        # Its documented 503: this app's fresh database has vibetuner's data migration
+        # pending (`vibetuner db migrate` has not run), so it is rightly not ready.
+        excluded.append(not_a_server_error)
     return excluded
 
 
