@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 MARKER = re.compile(r"<!-- reference:([a-z-]+) -->")
-README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
@@ -57,14 +56,13 @@ def settings_markdown() -> str:
 
     sections = settings_sections(Settings)
     comments = field_comments(Settings)
-    readme = readme_meanings()
     out = []
     for title, names in sections:
         out.append(f"### {title[:1].upper()}{title[1:]}\n")
         out.append("| variable | default | description |\n|---|---|---|")
         for name in names:
             field = Settings.model_fields[name]
-            description = field.description or readme.get(name.upper()) or comments.get(name) or ""
+            description = field.description or comments.get(name) or ""
             out.append(f"| `{name.upper()}` | {cell(default_text(field))} | {cell(description)} |")
         out.append("")
     out += nested_models_markdown(Settings)
@@ -136,20 +134,6 @@ def field_comments(settings: type) -> dict[str, str]:
             if above:
                 comments[node.target.id] = " ".join(above)
     return comments
-
-
-def readme_meanings() -> dict[str, str]:
-    """The meaning column of the README's configuration table, while it has one."""
-    if not README.exists():
-        return {}
-    meanings = {}
-    for line in README.read_text(encoding="utf-8").splitlines():
-        row = re.match(r"\|\s*`([A-Z0-9_]+)`(?:\s*/\s*`([A-Z0-9_]+)`)?\s*\|[^|]*\|(.*)\|\s*$", line)
-        if row:
-            for variable in row.group(1, 2):
-                if variable:
-                    meanings[variable] = row.group(3).strip()
-    return meanings
 
 
 def default_text(field: Any) -> str:
@@ -289,7 +273,7 @@ def errors_markdown() -> str:
 
 
 def memory_gaps_markdown() -> str:
-    """The table of ``vibetuner.mongo_memory.UNSUPPORTED``, as the README shows it."""
+    """The table of ``vibetuner.mongo_memory.UNSUPPORTED``, shown on the database page."""
     from vibetuner.mongo_memory import unsupported_table
 
     return str(unsupported_table()) + "\n"

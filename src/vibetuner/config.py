@@ -85,114 +85,211 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
         env_ignore_empty=True,
+        # The string under each field is its description (the settings reference shows it).
+        use_attribute_docstrings=True,
     )
 
     # --- application -------------------------------------------------------------------
     environment: Literal["development", "test", "production"] = "development"
+    """`development`, `test` or `production`. Production refuses to start without a random
+    `SESSION_KEY`, a `MONGODB_URL`, the `smtp` email backend (encrypted unless to localhost),
+    `TOKEN_ENCRYPTION_KEY` when OAuth is configured and an `https://` `BASE_URL`, and refuses
+    security downgrades not named in `ALLOW_INSECURE_PRODUCTION`; it makes the session cookie
+    Secure, sends HSTS and serves no API docs (`API_DOCS`).
+    """
     app_name: str = "vibetuner"
+    """Shown in page titles, emails and the MongoDB app name."""
     base_url: str = "http://127.0.0.1:8000"
+    """Public URL of the app, used for links in emails and OAuth callbacks."""
     data_dir: Path = Path("data")
+    """Directory for local data (blobs, outbox) when their own settings are unset."""
     log_level: str = "INFO"
-    # text (readable, coloured) or json (one object per line); auto: json in production.
+    """Level of the root logger in every `vibetuner run` mode (vibetuner's, the app's and uvicorn's
+    lines).
+    """
     log_format: Literal["auto", "text", "json"] = "auto"
-    # Levels of single loggers: "vibetuner.jobs=DEBUG,uvicorn.access=WARNING".
+    """`text` (readable, coloured on a terminal), `json` (one object per line: timestamp, level,
+    logger, message, request id, user id, route, status, duration) or `auto` (JSON in production).
+    """
     log_levels: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
-    # Seconds `vibetuner run prod` lets in-flight requests finish after SIGTERM.
+    """Levels of single loggers, comma-separated: `vibetuner.jobs=DEBUG,uvicorn.access=WARNING`."""
     shutdown_grace_seconds: int = Field(default=30, ge=0)
-    # Languages offered (the first that matches a request wins) and the fallback.
+    """On SIGTERM, `vibetuner run prod` stops accepting and lets requests in flight finish for this
+    long.
+    """
     locales: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["en", "es", "de"])
+    """Languages offered (comma-separated locale codes); pages and emails are answered in the first
+    one that matches the user.
+    """
     default_locale: str = "en"
+    """The language when nothing else decides (added to `LOCALES` if missing)."""
 
     # --- MongoDB ---------------------------------------------------------------------
     mongodb_url: SecretStr | None = None
+    """MongoDB connection URL. Unset: the in-memory development database, saved to
+    `DATA_DIR/devdb.bson` in development (kept across restarts), not saved in tests.
+    """
     mongodb_db: str | None = None
+    """Database name; unset: the one in the path of `MONGODB_URL`, else `vibetuner`."""
     mongodb_timeout_ms: int = Field(default=3000, ge=100, le=60000)
+    """Server selection and connect timeout; startup fails after it."""
 
     # --- sessions --------------------------------------------------------------------
     session_key: SecretStr | None = None
+    """Key that signs session cookies; in production a random value of at least 32 characters
+    (`python -c 'import secrets; print(secrets.token_urlsafe(48))'`). Unset in development: one
+    is made once and kept in `DATA_DIR/session_key`; in tests: a random one per process.
+    """
     session_cookie: str = "vibetuner_session"
-    # Absolute lifetime of a sign-in, counted from the sign-in; never extended.
+    """Name of the session cookie (in production it gets the `__Host-` prefix: Secure, path `/`, no
+    Domain).
+    """
     session_max_age: int = Field(default=14 * 24 * 3600, ge=60)
-    # A session unused this long ends (0: only SESSION_MAX_AGE applies).
+    """Absolute lifetime of a sign-in, in seconds, counted from the sign-in; activity never extends
+    it.
+    """
     session_idle_timeout: int = Field(default=3 * 24 * 3600, ge=0)
+    """A session unused this many seconds ends; `0` turns the idle limit off."""
 
     # --- request security (CSRF, headers, proxies) ------------------------------------
-    # Other sites allowed to send unsafe requests (scheme://host[:port]), e.g. a separate
-    # front-end origin; this site itself (BASE_URL and the Host header) always is.
     csrf_trusted_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Other origins allowed to send unsafe requests (comma-separated or a JSON list of
+    `https://host[:port]`), such as a separate front end; this site itself (`BASE_URL` and the
+    `Host` header) always is.
+    """
     security_headers: bool = True
+    """Add the security headers (CSP, `X-Frame-Options`, `nosniff`, `Referrer-Policy`, `no-store`
+    for signed-in users, HSTS in production).
+    """
     content_security_policy: str = DEFAULT_CSP
+    """The policy of every response; pages that use `csp_nonce()` get their nonce added to
+    `script-src` and `style-src`. Empty: no CSP header.
+    """
     csp_report_only: bool = False
+    """Send the policy as `Content-Security-Policy-Report-Only` (browsers report, do not block)."""
     hsts_max_age: int = Field(default=2 * 365 * 24 * 3600, ge=0)
-    # Addresses or networks of the reverse proxies in front of the app ("*": any peer).
+    """`Strict-Transport-Security` max-age in production; `0` sends none."""
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Longest wait for the next piece of a request body before 408 and close (0: no limit).
+    """Reverse proxies whose `X-Forwarded-For`/`-Proto` are believed (addresses or networks,
+    comma-separated, `*` for any peer); used by `vibetuner run dev` and `run prod` alike, and the
+    rate limits.
+    """
     request_body_timeout: float = Field(default=15.0, ge=0)
-    # Downgrades production accepts only when named here (see INSECURE_OPT_OUTS).
+    """Seconds to wait for the next piece of a request body; past that the client gets 408 and the
+    connection is closed. `0`: wait forever.
+    """
     allow_insecure_production: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # /docs, /redoc and /openapi.json; unset: served except in production.
+    """Security downgrades production accepts (comma-separated): `trusted_proxies`,
+    `security_headers`, `csp`, `csp_report_only`, `csrf_http_origins`, `session_max_age` (over 30
+    days), `hsts`; each is otherwise refused, and logged as a warning when accepted.
+    """
     api_docs: bool | None = None
+    """Serve `/docs`, `/redoc` and `/openapi.json`; unset: served except in production."""
 
     # --- background jobs ---------------------------------------------------------------
-    # Unset: jobs run in the web process. Set: they go to Redis, for `vibetuner run worker`.
     redis_url: SecretStr | None = None
+    """Redis for background jobs (`redis://...`); unset: jobs run in the web process."""
     jobs_queue: str = Field(default="default", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    """Name of the Redis job queue (apps sharing a Redis use different names)."""
     jobs_concurrency: int = Field(default=16, ge=1, le=1000)
-    # Seconds before a job whose worker went silent is handed to another worker.
+    """Jobs one worker runs at once (`run worker --concurrency` overrides it)."""
     jobs_idle_timeout: float = Field(default=60, gt=0)
-    # Seconds a stopping process waits for running jobs.
+    """Seconds before a job whose worker went silent is run by another worker."""
     jobs_shutdown_grace: float = Field(default=10, ge=0)
-    # /health also reports how many jobs wait.
+    """Seconds a stopping process waits for running jobs."""
     jobs_health_depth: bool = False
-    # A worker that has not beaten for this many seconds counts as dead (`jobs health`).
+    """`/health` also reports how many jobs wait."""
     jobs_heartbeat_timeout: float = Field(default=60, ge=1)
+    """Seconds after which a worker that has not beaten counts as dead (`vibetuner jobs health`)."""
 
     # --- sign-in ---------------------------------------------------------------------
     magic_link_ttl_seconds: int = Field(default=15 * 60, ge=60, le=7 * 24 * 3600)
+    """Lifetime of an emailed sign-in link."""
     magic_link_rate_per_email: int = Field(default=5, ge=1)
+    """Links one email address may request per window."""
     magic_link_rate_per_ip: int = Field(default=30, ge=1)
+    """Links one client address may request per window (behind `TRUSTED_PROXIES`; IPv6 per /64)."""
     magic_link_rate_window_seconds: int = Field(default=15 * 60, ge=1)
+    """Length of the rate-limit window."""
     login_redirect: str = "/"
+    """Where to go after sign-in when no safe `next` was given."""
     token_encryption_key: SecretStr | None = None
+    """Fernet key; when set, stored OAuth tokens are encrypted at rest."""
 
     google_client_id: str | None = None
+    """Client id of a Google OAuth client; with the secret, enables "Sign in with Google"."""
     google_client_secret: SecretStr | None = None
+    """Client secret of the Google OAuth client named in `GOOGLE_CLIENT_ID`."""
     github_client_id: str | None = None
+    """Client id of a GitHub OAuth app; with the secret, enables "Sign in with GitHub"."""
     github_client_secret: SecretStr | None = None
+    """Client secret of the GitHub OAuth app named in `GITHUB_CLIENT_ID`."""
     oidc_providers: list[OIDCProviderSettings] = Field(default_factory=list)
+    """JSON list of generic OpenID Connect providers: `[{"name": "acme", "client_id": "...",
+    "client_secret": "...", "discovery_url": "https://.../.well-known/openid-configuration",
+    "scopes": "openid email profile", "label": "Acme"}]`.
+    """
 
     # --- email -----------------------------------------------------------------------
-    # A built-in name, or a dotted path to an app's own class ("myapp.mail:SesBackend").
     email_backend: str = Field(default="console", pattern=BACKEND_PATTERN)
+    """`console` (print), `file` (one `.eml` per message in `EMAIL_FILE_DIR`), `smtp`, or a dotted
+    path to your own backend class.
+    """
     email_from: str = "vibetuner <no-reply@localhost>"
+    """Sender address."""
     email_file_dir: Path = Path("data/outbox")
+    """Directory of the `file` backend."""
     smtp_host: str = "localhost"
+    """Host name of the SMTP server."""
     smtp_port: int = 587
+    """Port of the SMTP server."""
     smtp_username: str | None = None
+    """SMTP user name, when the server needs a login."""
     smtp_password: SecretStr | None = None
+    """SMTP password, when the server needs a login."""
     smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    """`starttls`, `tls` (implicit TLS, usually port 465) or `none`."""
     smtp_timeout: float = Field(default=10.0, gt=0)
+    """SMTP timeout in seconds."""
 
     # --- blob storage ----------------------------------------------------------------
     blob_backend: str = Field(default="local", pattern=BACKEND_PATTERN)
+    """`local` (files on disk), `s3` (needs `pip install "vibetuner[s3]"`), or a dotted path to your
+    own backend class.
+    """
     blob_dir: Path | None = None
+    """Directory of the local backend; unset: `DATA_DIR/blobs`."""
     blob_max_size: int = Field(default=50 * 1024 * 1024, ge=1)
+    """Largest accepted upload, in bytes."""
     blob_url_ttl_seconds: int = Field(default=3600, ge=1)
+    """Lifetime of signed/presigned download URLs."""
     blob_redirect_to_presigned: bool = False
+    """On S3, answer content downloads with a redirect to a presigned URL."""
     blob_chunk_size: int = Field(default=1024 * 1024, ge=4096)
-    # Largest image (width x height) an upload may be, read from its header before anything
-    # decodes it: 50 megapixels holds a 50 MP camera's photo (8160 x 6120), and decoding
-    # one takes at most 200 MB (4 bytes a pixel).
+    """Chunk size for streaming reads and writes."""
     image_max_pixels: int = Field(default=50_000_000, ge=1)
+    """Largest PNG, JPEG, GIF or WebP accepted in any upload (width x height, read from the header
+    before anything decodes it; over it: 422). 50 MP holds a 50 MP camera's photo (8160 x 6120);
+    decoding one takes up to 200 MB (4 bytes a pixel).
+    """
     s3_bucket: str | None = None
+    """Bucket name (required with `BLOB_BACKEND=s3`)."""
     s3_endpoint_url: str | None = None
+    """Endpoint of an S3-compatible store (MinIO, R2); unset for AWS."""
     s3_region: str = "us-east-1"
+    """Region of the bucket."""
     s3_access_key_id: str | None = None
+    """Access key id; unset (with the secret) uses the AWS default credential chain."""
     s3_secret_access_key: SecretStr | None = None
+    """Secret access key of `S3_ACCESS_KEY_ID`; unset uses the AWS default credential chain."""
     s3_create_bucket: bool = False
+    """Create the bucket at startup if missing (development)."""
     s3_part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    """Multipart upload part size (at least 5 MiB)."""
     s3_max_concurrency: int = Field(default=2, ge=1)
+    """Parts uploaded at once."""
     s3_max_io_queue: int = Field(default=2, ge=1)
+    """Parts buffered in memory at once; memory is about part size times this."""
 
     @field_validator("base_url")
     @classmethod

@@ -9,7 +9,7 @@ their operations directly. ``$lookup`` follows DBRef ids and MongoDB's matching 
 
 What mongomock would silently get wrong or fail on obscurely raises
 ``MemoryBackendUnsupported`` naming the way out: ``UNSUPPORTED`` lists those cases, and
-the README's table is made from it.
+the table on the documentation site's database page is made from it.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ UNSUPPORTED: tuple[tuple[str, str, str, str], ...] = (
 
 
 def unsupported_table() -> str:
-    """``UNSUPPORTED`` as the Markdown table in the README."""
+    """``UNSUPPORTED`` as a Markdown table (the documentation site's database page shows it)."""
     lines = [
         "| feature | on the in-memory database | instead |",
         "|---|---|---|",

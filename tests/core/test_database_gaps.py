@@ -2,9 +2,10 @@
 a MongoDB-wire server through PyMongo's real client (with ``TEST_MONGODB_URL``).
 
 What the in-memory database cannot do fails loudly there, with a message naming the way
-out; ``UNSUPPORTED`` lists those cases, and the README's table is made from it. Each
-test makes the same calls on both backends: where the in-memory database answers, the
-answers must be equal; where it refuses, the server's answer is checked instead.
+out; ``UNSUPPORTED`` lists those cases, and the table on the documentation site's
+database page is made from it. Each test makes the same calls on both backends: where
+the in-memory database answers, the answers must be equal; where it refuses, the
+server's answer is checked instead.
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ class Server:
 
 
 def test_run_dev_quick_start(installed):
-    """What the README promises: sign in with the printed link, then keep a file in a note."""
+    """What the Quick start promises: sign in with the printed link, then keep a file in a note."""
     project, venv = installed["defaults"]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
