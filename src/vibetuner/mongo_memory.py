@@ -30,7 +30,7 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from bson import DBRef
+from bson import DBRef, ObjectId
 
 from vibetuner.errors import MemoryBackendUnsupported
 
@@ -150,7 +150,30 @@ def apply_compat() -> None:
     apply_lookup_patches()
     _patch_writes_and_indexes()
     _patch_refusals()
+    _patch_leading_match()
     _applied = True
+
+
+def _patch_leading_match() -> None:
+    import mongomock.aggregate
+    import mongomock.collection
+
+    collection = mongomock.collection.Collection
+    original_aggregate = collection.aggregate
+
+    def aggregate(self: Any, pipeline: Any, session: Any = None, **kwargs: Any) -> Any:
+        # mongomock starts every pipeline from a copy of the whole collection. One that
+        # starts with $match starts from find() with that filter instead: the same
+        # documents, copied only when they match, found by _id or an equality index when
+        # the filter allows (a session by its key does not copy every session).
+        first = pipeline[0] if isinstance(pipeline, list) and pipeline else None
+        if isinstance(first, dict) and len(first) == 1 and isinstance(first.get("$match"), dict):
+            matching = list(self.find(first["$match"]))
+            rest = pipeline[1:]
+            return mongomock.aggregate.process_pipeline(matching, self.database, rest, session)
+        return original_aggregate(self, pipeline, session, **kwargs)
+
+    collection.aggregate = aggregate
 
 
 def _patch_writes_and_indexes() -> None:
@@ -316,7 +339,7 @@ def _handle_lookup_stage(
 
     foreign = database.get_collection(options["from"])
     by_value: dict[Any, list[dict[str, Any]]] = {}
-    for foreign_doc in foreign.find():
+    for foreign_doc in _lookup_candidates(in_collection, foreign, options):
         for value in _hashable(values_at(foreign_doc, options["foreignField"])):
             by_value.setdefault(value, []).append(foreign_doc)
 
@@ -332,6 +355,30 @@ def _handle_lookup_stage(
             joined = list(process_pipeline(joined, database, pipeline, None))
         doc[options["as"]] = joined
     return in_collection
+
+
+# Up to this many distinct ids or strings, a $lookup asks for each one (by _id or an
+# equality index) instead of reading the whole foreign collection.
+LOOKUP_BY_VALUE_LIMIT = 32
+
+
+def _lookup_candidates(
+    in_collection: list[dict[str, Any]], foreign: Any, options: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The foreign documents a $lookup may join: all of them, or those with a local value."""
+    wanted: set[Any] = set()
+    for doc in in_collection:
+        for value in values_at(doc, options["localField"]) or [None]:
+            if not isinstance(value, (ObjectId, str)):
+                return list(foreign.find())
+            wanted.add(value)
+    if len(wanted) > LOOKUP_BY_VALUE_LIMIT:
+        return list(foreign.find())
+    found: dict[Any, dict[str, Any]] = {}
+    for value in wanted:
+        for foreign_doc in foreign.find({options["foreignField"]: value}):
+            found.setdefault(foreign_doc["_id"], foreign_doc)
+    return list(found.values())
 
 
 def _hashable(values: Iterable[Any]) -> Iterable[Any]:
