@@ -70,6 +70,8 @@ fmt:
 bench:
     python bench/startup.py
     python bench/requests.py
+    python bench/requests.py --wire
+    python bench/pages.py
     python bench/scaffold.py
     python bench/blob_memory.py
     python bench/jobs.py

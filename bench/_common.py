@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Measure as installed code runs: with bytecode caches (some shells turn them off).
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
+# The CPUs this run may use, read once (a bench may pin itself to one of them later).
+CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -77,6 +80,18 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def on_cpu(index: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` pinning a child process to one CPU, so server and load never share one.
+
+    Without pinning, the scheduler moves both around the machine's cores and the
+    figures swing from run to run. Does nothing on machines with fewer than two CPUs.
+    """
+    if len(CPUS) < 2:
+        return None
+    cpu = CPUS[index]
+    return lambda: os.sched_setaffinity(0, {cpu})
 
 
 def report(rows: Sequence[tuple[str, float, float, float, str]]) -> bool:

@@ -1,14 +1,20 @@
 """Throughput and p99 latency of ``GET /auth/me`` with a session cookie.
 
 vibetuner's route (session middleware + ``current_user`` + response model) against a
-hand-written FastAPI endpoint doing the same work: decode the signed cookie, load the
-user by id, answer JSON. Both run in one uvicorn worker on the same in-memory database;
-the load comes from a separate process over loopback (``bench/_load.py``). Rounds
-alternate between the two servers and the medians are compared.
+hand-written FastAPI endpoint doing the same work: decode the signed cookie, read the
+session record, the user and the user's provider names (three queries, where vibetuner
+sends one aggregation), answer JSON. Both run in one uvicorn worker on the same in-memory
+database; the load comes from a separate process over loopback (``bench/_load.py``).
+Rounds alternate between the servers and the medians are compared.
+
+With ``--wire`` every app talks to the mongoeco wire server through PyMongo's real client
+instead, behind a proxy that holds each command for ``--latency-ms`` (see ``_wire.py``
+and ``pages.py``); each run gets a database of its own, and the commands each app sends
+per request are printed.
 
 Targets: throughput >= 1.0x the baseline and p99 latency no worse (<= 1.0x); >= 2x the
 throughput of each fastapi-users row.
-Usage: python bench/requests.py [--rounds N] [--seconds S] [--connections C]
+Usage: python bench/requests.py [--rounds N] [--seconds S] [--connections C] [--wire]
 """
 
 from __future__ import annotations
@@ -23,12 +29,33 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections import Counter
 from pathlib import Path
 
-from _common import free_port, report, stop, wait_for_200
+import httpx
+from _common import ROOT, free_port, on_cpu, report, stop, wait_for_200
+from _wire import LatencyProxy, wire_mode
 
 PYTHON = sys.executable
 HERE = Path(__file__).resolve().parent
+
+# The database of the hand-written apps: the wire server when MONGODB_URL is set (as it is
+# for vibetuner's app), else a fresh in-memory one.
+DATABASE = textwrap.dedent(
+    """
+    import os
+
+    def bench_database():
+        if os.environ.get("MONGODB_URL"):
+            from pymongo import AsyncMongoClient
+
+            client = AsyncMongoClient(os.environ["MONGODB_URL"], tz_aware=True)
+            return client[os.environ["MONGODB_DB"]]
+        from vibetuner.mongo_memory import create_memory_client
+
+        return create_memory_client()["bench"]
+    """
+)
 
 SEED = textwrap.dedent(
     """
@@ -65,8 +92,11 @@ OURS = SEED + textwrap.dedent(
     """
 )
 
-BASELINE = SEED + textwrap.dedent(
-    """
+BASELINE = (
+    SEED
+    + DATABASE
+    + textwrap.dedent(
+        """
     from contextlib import asynccontextmanager
 
     from beanie import PydanticObjectId, init_beanie
@@ -77,7 +107,6 @@ BASELINE = SEED + textwrap.dedent(
     from datetime import UTC, datetime, timedelta
 
     from vibetuner.models import OAuthAccount, UserSession, core_document_models
-    from vibetuner.mongo_memory import create_memory_client
 
     signer = itsdangerous.TimestampSigner(os.environ["SESSION_KEY"])
 
@@ -91,8 +120,7 @@ BASELINE = SEED + textwrap.dedent(
 
     @asynccontextmanager
     async def lifespan(app):
-        client = create_memory_client()
-        await init_beanie(database=client["bench"], document_models=core_document_models())
+        await init_beanie(database=bench_database(), document_models=core_document_models())
         await seed_user()
         yield
 
@@ -129,13 +157,14 @@ BASELINE = SEED + textwrap.dedent(
             providers=providers,
         )
     """
+    )
 )
 
 
 # fastapi-users 15 with its Beanie adapter, on the same in-memory database, answering the
 # same JSON from its own current-user dependency; once with a JWT in the cookie, once with
 # its revocable database strategy (an access-token document looked up on every request).
-FASTAPI_USERS = textwrap.dedent(
+FASTAPI_USERS = DATABASE + textwrap.dedent(
     """
     import os
     from contextlib import asynccontextmanager
@@ -152,8 +181,6 @@ FASTAPI_USERS = textwrap.dedent(
     )
     from pydantic import BaseModel
     from pymongo import IndexModel
-
-    from vibetuner.mongo_memory import create_memory_client
 
     SECRET = os.environ["SESSION_KEY"]
     STRATEGY = os.environ["BENCH_STRATEGY"]
@@ -200,8 +227,7 @@ FASTAPI_USERS = textwrap.dedent(
 
     @asynccontextmanager
     async def lifespan(app):
-        client = create_memory_client()
-        await init_beanie(database=client["bench"], document_models=[User, AccessToken])
+        await init_beanie(database=bench_database(), document_models=[User, AccessToken])
         user = User(email="bench@example.com", hashed_password="x", name="Bench User")
         await user.insert()
         token = await get_strategy().write_token(user)
@@ -225,23 +251,21 @@ FASTAPI_USERS = textwrap.dedent(
 )
 
 
-def on_cpu(index: int):  # type: ignore[no-untyped-def]
-    """A ``preexec_fn`` pinning the child to one CPU, so server and load never share one.
-
-    Without pinning, the scheduler moves both around the machine's cores and the
-    figures swing from run to run. Does nothing on machines with fewer than two CPUs.
-    """
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if len(cpus) < 2:
-        return None
-    return lambda: os.sched_setaffinity(0, {cpus[index]})
-
-
-def measure(module: str, workdir: Path, env: dict[str, str], args: argparse.Namespace) -> dict:
+def measure(
+    module: str,
+    workdir: Path,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    proxy: LatencyProxy | None = None,
+) -> dict:
     port = free_port()
     cookie_file = workdir / f"{module}.cookie"
     # A fresh DATA_DIR each run: the development database would keep the last run's user.
     env = {**env, "DATA_DIR": tempfile.mkdtemp(dir=workdir, prefix="data-")}
+    if proxy is not None:
+        # On the wire, a database of its own for each run of each app.
+        env["MONGODB_URL"] = proxy.url()
+        env["MONGODB_DB"] = f"bench_{secrets.token_hex(6)}"
     server = subprocess.Popen(
         [
             PYTHON,
@@ -268,6 +292,7 @@ def measure(module: str, workdir: Path, env: dict[str, str], args: argparse.Name
     try:
         wait_for_200(f"http://127.0.0.1:{port}/docs", server)
         cookie = cookie_file.read_text()
+        commands = count_commands(f"http://127.0.0.1:{port}/auth/me", cookie, proxy)
         load = subprocess.run(
             [
                 PYTHON,
@@ -291,9 +316,23 @@ def measure(module: str, workdir: Path, env: dict[str, str], args: argparse.Name
         result = json.loads(load.stdout)
         if result["errors"]:
             sys.exit(f"{module}: {result['errors']} responses were not 200")
+        result["commands"] = commands
         return result
     finally:
         stop(server)
+
+
+def count_commands(url: str, cookie: str, proxy: LatencyProxy | None) -> dict[str, float]:
+    """The database commands one request sends, by name and collection (wire mode only)."""
+    if proxy is None:
+        return {}
+    with httpx.Client(headers={"Cookie": cookie}, timeout=10) as http:
+        http.get(url).raise_for_status()  # first request: nothing lazy is counted
+        with proxy.record() as sent:
+            for _ in range(10):
+                http.get(url).raise_for_status()
+    counted = Counter(f"{name} {collection}" for name, collection in sent)
+    return {command: count / 10 for command, count in counted.items()}
 
 
 def main() -> int:
@@ -309,32 +348,58 @@ def main() -> int:
         action="store_false",
         help="skip the fastapi-users rows (they need: pip install -e '.[bench]')",
     )
+    parser.add_argument(
+        "--wire",
+        action="store_true",
+        help="PyMongo's real client against the wire server, behind a delaying proxy, "
+        "instead of the in-memory database",
+    )
+    parser.add_argument("--latency-ms", type=float, default=0.5)
+    parser.add_argument(
+        "--wire-venv",
+        type=Path,
+        default=Path(os.environ.get("WIRE_VENV", ROOT / ".wire-venv")),
+        help="the Python 3.13 environment with mongoeco (scripts/test-wire.sh builds it)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="vibetuner-bench-"))
     try:
         (workdir / "ours_app.py").write_text(OURS)
         (workdir / "baseline_app.py").write_text(BASELINE)
+        paths = [str(workdir), os.environ.get("PYTHONPATH", "")]
         env = {
             **os.environ,
-            "PYTHONPATH": str(workdir),
+            "PYTHONPATH": os.pathsep.join(path for path in paths if path),
             "SESSION_KEY": secrets.token_urlsafe(48),
             "EMAIL_BACKEND": "console",
             "DATA_DIR": str(workdir / "data"),
         }
-        env.pop("MONGODB_URL", None)
+        for name in ("MONGODB_URL", "MONGODB_DB"):
+            env.pop(name, None)
         (workdir / "fastapi_users_app.py").write_text(FASTAPI_USERS)
         peers = {"jwt": "fastapi-users, JWT cookie", "database": "fastapi-users, database tokens"}
         if not args.peers:
             peers = {}
         ours, base = [], []
         peer_runs: dict[str, list[dict]] = {name: [] for name in peers}
-        for _ in range(args.rounds):
-            ours.append(measure("ours_app", workdir, env, args))
-            base.append(measure("baseline_app", workdir, env, args))
-            for name in peers:
-                peer_env = {**env, "BENCH_STRATEGY": name}
-                peer_runs[name].append(measure("fastapi_users_app", workdir, peer_env, args))
+
+        def rounds(proxy: LatencyProxy | None) -> None:
+            for _ in range(args.rounds):
+                ours.append(measure("ours_app", workdir, env, args, proxy))
+                base.append(measure("baseline_app", workdir, env, args, proxy))
+                for name in peers:
+                    peer_env = {**env, "BENCH_STRATEGY": name}
+                    peer_runs[name].append(
+                        measure("fastapi_users_app", workdir, peer_env, args, proxy)
+                    )
+
+        if args.wire:
+            with wire_mode(args.wire_venv, args.latency_ms) as proxy:
+                rounds(proxy)
+                held = proxy.added_delay_ms()
+        else:
+            rounds(None)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -350,6 +415,14 @@ def main() -> int:
             (f"  vs {label}: requests/s", med(ours, "rps"), med(peer_runs[name], "rps"), 2.0, ">=")
         )
     ok = report(rows)
+    if args.wire:
+        print(f"\non the wire, each command held {held:.2f} ms by the proxy; commands per request:")
+        named = [("vibetuner", ours), ("hand-written", base)]
+        named += [(label, peer_runs[name]) for name, label in peers.items()]
+        for label, runs in named:
+            sent = runs[0]["commands"]
+            listed = ", ".join(f"{count:g} x {command}" for command, count in sent.items())
+            print(f"  {label:32} {sum(sent.values()):g}: {listed}")
     return 0 if ok else 1
 
 

@@ -8,9 +8,11 @@ app's own. A router's prefix, tags and dependencies are already part of its rout
 ``add_router`` copies each ``APIRoute`` into the app and rebuilds its ASGI handler with
 ``fastapi.routing.request_response`` around the app's dependency overrides (what
 ``APIRoute.__init__`` does), so ``app.dependency_overrides`` works as with
-``include_router``. Anything that cannot be taken apart the same way (a lifespan or
-startup handlers of its own, nested routers, websockets, custom route classes, a
-body-size limit) is included as FastAPI does it.
+``include_router``. A route class that only wraps the handler (``get_route_handler``,
+as vibetuner's ``body_limit`` does) is rebuilt the same way, so its routes go flat too.
+Anything that cannot be taken apart the same way (a lifespan or startup handlers of its
+own, nested routers, websockets, other custom route classes, FastAPI's own body-size
+limit) is included as FastAPI does it.
 
 Relied on (checked by ``tests/core/test_compat_fastapi.py``): ``request_response`` in
 ``fastapi.routing``, ``APIRoute.app``, ``APIRoute.dependency_overrides_provider`` and
@@ -27,6 +29,26 @@ from starlette.routing import BaseRoute, Mount, Route
 
 # A router made without a lifespan has Starlette's default one: its type tells.
 _DEFAULT_LIFESPAN_TYPE = type(APIRouter().lifespan_context)
+# What every class body has; anything else a route class defines changes the route.
+_CLASS_METADATA = frozenset(
+    {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__annotations__"}
+    | {"__firstlineno__", "__static_attributes__", "__orig_bases__", "__parameters__"}
+)
+
+
+def rebuilt_alike(route_class: type) -> bool:
+    """True for ``APIRoute`` and for subclasses that change only ``get_route_handler``.
+
+    ``add_router`` rebuilds a copied route's handler from ``get_route_handler()``, so
+    such a route (``body_limit``'s, which checks the body's size first) works the same
+    added flat.
+    """
+    for klass in route_class.__mro__:
+        if klass is APIRoute:
+            return True
+        if set(vars(klass)) - _CLASS_METADATA - {"get_route_handler"}:
+            return False
+    return False
 
 
 def can_flatten(router: APIRouter) -> bool:
@@ -37,7 +59,7 @@ def can_flatten(router: APIRouter) -> bool:
         return False
     for route in router.routes:
         if isinstance(route, APIRoute):
-            if type(route) is not APIRoute or getattr(route, "max_body_size", None) is not None:
+            if not rebuilt_alike(type(route)) or getattr(route, "max_body_size", None) is not None:
                 return False
         elif type(route) not in (Route, Mount):
             return False  # nested routers, websockets, custom route classes

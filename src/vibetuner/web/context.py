@@ -9,6 +9,7 @@ from starlette.routing import Router
 
 from vibetuner.context import AppContext
 from vibetuner.errors import ConfigurationError
+from vibetuner.web.route_paths import RoutePaths
 
 STATE_KEY = "vibetuner"
 
@@ -36,7 +37,8 @@ class RouterLinks:
     def __init__(self, router: Router, base_url: str) -> None:
         self.router = router
         self.base_url = base_url.rstrip("/")
+        self._paths = RoutePaths(router)
 
     def url(self, name: str, /, **path_params: str) -> str:
         """The absolute URL of route ``name``."""
-        return self.base_url + str(self.router.url_path_for(name, **path_params))
+        return self.base_url + str(self._paths.path(name, **path_params))

@@ -23,6 +23,7 @@ from starlette.routing import NoMatchFound
 from vibetuner.web.flash import pop_flashes
 from vibetuner.web.htmx import is_htmx
 from vibetuner.web.redirects import safe_next
+from vibetuner.web.route_paths import route_path
 from vibetuner.web.session_auth import _SCOPE_SESSION, SESSION_TOKEN_KEY
 
 THEME_COOKIE = "vt_theme"
@@ -127,13 +128,13 @@ def _static_exists(context: Any, name: str) -> bool:
 
 @jinja2.pass_context
 def _path_for(context: Any, name: str, /, **params: Any) -> str:
-    return str(_request(context).app.url_path_for(name, **params))
+    return str(route_path(_request(context).app, name, **params))
 
 
 @jinja2.pass_context
 def _has_route(context: Any, name: str) -> bool:
     try:
-        _request(context).app.url_path_for(name)
+        route_path(_request(context).app, name)
     except NoMatchFound:
         return False
     return True

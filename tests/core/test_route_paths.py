@@ -1,0 +1,102 @@
+"""``route_path`` answers exactly as the app's ``url_path_for``, the first time and after."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, NoMatchFound, Route, Router
+
+from vibetuner.web.route_paths import RoutePaths, route_path
+
+
+async def endpoint() -> PlainTextResponse:
+    return PlainTextResponse("")
+
+
+class CustomRoute(APIRoute):
+    """A route class of its own: FastAPI keeps its router as an included branch."""
+
+
+def build() -> FastAPI:
+    app = FastAPI()
+    app.add_api_route("/plain", endpoint, name="plain")
+    app.add_api_route("/items/{item_id}", endpoint, name="item")
+    app.add_api_route("/items/{item_id}/{part}", endpoint, name="item")  # same name, more params
+    app.add_api_route("/first/{value}", endpoint, name="twice")
+    app.add_api_route("/second/{value}", endpoint, name="twice")  # shadowed by the first
+    inner = Router([Route("/file/{name}", endpoint, name="file")])
+    app.router.routes.append(Mount("/files", app=inner, name="files"))
+    app.router.routes.append(
+        Mount("/anon", app=Router([Route("/x/{n:int}", endpoint, name="anon")]))
+    )
+    branch = APIRouter(prefix="/notes", route_class=CustomRoute)
+    branch.add_api_route("/{note_id}/edit", endpoint, name="edit_note")
+    app.include_router(branch)
+    return app
+
+
+CASES = [
+    ("plain", {}),
+    ("item", {"item_id": "a b"}),
+    ("item", {"item_id": "a", "part": "b"}),
+    ("twice", {"value": "v"}),
+    ("files", {"path": "/x/y.css"}),
+    ("files:file", {"name": "report.pdf"}),
+    ("anon", {"n": 7}),
+    ("edit_note", {"note_id": "65a0"}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), CASES)
+def test_the_same_answer_as_the_router_first_and_then(name, params):
+    app = build()
+    for _ in range(3):  # the first look-up, then the remembered route
+        assert route_path(app, name, **params) == app.url_path_for(name, **params)
+    changed = {
+        key: f"{value}-2" if isinstance(value, str) else value + 1 for key, value in params.items()
+    }
+    assert route_path(app, name, **changed) == app.url_path_for(name, **changed)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("nowhere", {}), ("plain", {"extra": "1"}), ("item", {}), ("files:nothing", {"name": "x"})],
+)
+def test_unknown_names_and_parameters_are_refused_the_same_way(name, params):
+    app = build()
+    for _ in range(2):
+        with pytest.raises(NoMatchFound):
+            app.url_path_for(name, **params)
+        with pytest.raises(NoMatchFound):
+            route_path(app, name, **params)
+
+
+def test_a_value_the_route_refuses_is_refused_each_time():
+    app = build()
+    assert route_path(app, "anon", n=3) == "/anon/x/3"
+    with pytest.raises(AssertionError):  # Starlette's int convertor: no negative numbers
+        route_path(app, "anon", n=-1)
+
+
+def test_routes_added_later_are_seen():
+    app = build()
+    with pytest.raises(NoMatchFound):
+        route_path(app, "late")
+    assert route_path(app, "twice", value="v") == "/first/v"
+    app.add_api_route("/late", endpoint, name="late")
+    assert route_path(app, "late") == "/late"
+    # A route put in front with a name already looked up answers from now on, as it does
+    # for the router.
+    app.router.routes.insert(0, Route("/zeroth/{value}", endpoint, name="twice"))
+    assert route_path(app, "twice", value="v") == app.url_path_for("twice", value="v")
+    assert route_path(app, "twice", value="v") == "/zeroth/v"
+
+
+def test_a_router_of_its_own_per_app():
+    first, second = build(), build()
+    second.router.routes.insert(0, Route("/other", endpoint, name="plain"))
+    assert route_path(first, "plain") == "/plain"
+    assert route_path(second, "plain") == "/other"
+    assert RoutePaths(first.router).path("item", item_id="1") == "/items/1"
