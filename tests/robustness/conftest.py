@@ -69,7 +69,10 @@ class LiveApp:
         }
         env.update(
             {
-                "PYTHONPATH": str(project / "src"),
+                # The app's package, then the caller's path (a checkout under test).
+                "PYTHONPATH": os.pathsep.join(
+                    [str(project / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+                ),
                 "ENVIRONMENT": "test",
                 "BASE_URL": self.url,
                 "DATA_DIR": str(data_dir),
