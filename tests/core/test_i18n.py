@@ -173,7 +173,10 @@ async def test_the_switch_saves_a_signed_in_users_choice(signed_in_client: Any, 
     assert heading(page.text) == "Tu cuenta"
     # Dates on pages follow the language: "ahora mismo" / "hace 2 minutos", and the full
     # date on hover, "3 de diciembre de 2026, 13:36:57 UTC".
-    when = r'<time datetime="[^"]+" title="\d{1,2} de \w+ de \d{4}, [^"]+">(ahora mismo|hace [^<]+)</time>'
+    when = (
+        r'<time datetime="[^"]+" title="\d{1,2} de \w+ de \d{4}, [^"]+">'
+        r"(ahora mismo|hace [^<]+)</time>"
+    )
     assert re.search(r"Último uso: " + when, page.text), page.text
 
 
