@@ -501,7 +501,10 @@ class SessionView(ReadOnlyView):
         StringField("ip_prefix", label="Network"),
         StringField("impersonator_id", label="Opened by admin"),
     ]
-    exclude_fields_from_list = ["user_agent", "expires_at", "impersonator_id"]
+    exclude_fields_from_list = ["user_agent", "created_at", "expires_at", "impersonator_id"]
+    # (User and browser are worked out per row: they cannot be sorted or searched on.)
+    sortable_fields = ["public_id", "created_at", "last_seen_at", "expires_at", "ip_prefix"]
+    searchable_fields = ["public_id", "user_agent", "ip_prefix"]
     fields_default_sort = [("last_seen_at", True)]
 
     async def find_all(self, request: Request, *args: Any, **kwargs: Any) -> list[Any]:
@@ -605,7 +608,7 @@ class BlobView(ReadOnlyView):
     searchable_fields = ["filename", "content_type", "namespace"]
     fields_default_sort = [("db_insert_dt", True)]
     exclude_fields_from_export = ["file"]
-    exclude_fields_from_list = ["backend", "namespace"]
+    exclude_fields_from_list = ["backend", "namespace", "status"]
 
     def __init__(self) -> None:
         super().__init__(Blob, key="blobs", menu_label="Files", icon="fa-solid fa-file")
@@ -697,7 +700,7 @@ class AuditLogView(ReadOnlyView):
         StringField("path", label="Request path"),
         StringField("ip_prefix", label="Network"),
     ]
-    exclude_fields_from_list = ["target_id", "ip_prefix", "method"]
+    exclude_fields_from_list = ["target_id", "ip_prefix", "method", "path"]
     searchable_fields = [
         "actor_email",
         "action",
