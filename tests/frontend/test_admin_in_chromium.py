@@ -205,6 +205,8 @@ def test_admin_pages_have_no_serious_accessibility_findings(
         page.goto(admin_site.url + path)
         page.wait_for_timeout(250)  # colour transitions settle before contrast checks
         problems = violations(page)
+        if not (page.get_attribute("meta[name=description]", "content") or "").strip():
+            problems.append("no meta description")
         if problems:
             found[path] = problems
         # Nothing is cut off at 1280 px: the list fits its card.
