@@ -446,3 +446,16 @@ async def test_deleting_the_account_needs_the_typed_address(
     assert await UserSession.find({"user_id": user.id}).count() == 0
     assert await Blob.count() == 0
     assert (await signed_in_client.get("/auth/me")).status_code == 401
+
+
+def test_icons_are_inline_decorative_svg_and_a_wrong_name_is_an_error() -> None:
+    import jinja2
+
+    from vibetuner.templating import template_environment
+
+    env = template_environment()
+    page = env.from_string('{% from "vibetuner/icons.html" import icon %}{{ icon(name) }}')
+    sun = page.render(name="sun")
+    assert sun.startswith("<svg") and 'aria-hidden="true"' in sun and "<circle" in sun
+    with pytest.raises(jinja2.UndefinedError, match="no_such_icon"):
+        page.render(name="sunn")
