@@ -163,9 +163,11 @@ def test_account_page_profile_and_sessions(browser: Any, site: LiveApp) -> None:
     )
     page.set_input_files("#picture", [{"name": "me.png", "mimeType": "image/png", "buffer": png}])
     page.click("#profile button:has-text('Upload picture')")
-    page.wait_for_selector("#profile img")
-    src = page.get_attribute("#profile img", "src")
+    # (The picker shows a preview of the chosen file first; the avatar is the saved one.)
+    page.wait_for_selector("#profile .vt-avatar img")
+    src = page.get_attribute("#profile .vt-avatar img", "src")
     assert src and re.fullmatch(r"/blobs/[0-9a-f]{24}/content", src)
+    assert page.get_attribute("#vt-user-menu summary img", "src") == src  # the header too
     assert page.evaluate("(src) => fetch(src).then(r => r.status)", src) == 200
 
     # Two sessions; this one is marked, the phone's is signed out from here.
