@@ -67,7 +67,10 @@ def server_env(project: Path, port: int, data: Path) -> dict[str, str]:
         "EMAIL_FILE_DIR": str(data / "outbox"),
         "DATA_DIR": str(data),
         "BASE_URL": f"http://127.0.0.1:{port}",
-        "PYTHONPATH": str(project / "src"),
+        # The app's package, then the caller's path (a checkout under test).
+        "PYTHONPATH": os.pathsep.join(
+            [str(project / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
     }
     env.pop("MONGODB_URL", None)
     return env
@@ -136,13 +139,19 @@ def main() -> None:
                 browser = playwright.chromium.launch(
                     executable_path=chromium_path(), args=["--no-sandbox"]
                 )
-                page = browser.new_context(viewport={"width": 1100, "height": 760}).new_page()
+                page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
 
                 def shoot(name: str) -> None:
-                    for scheme in ("light", "dark"):
-                        page.emulate_media(color_scheme=scheme)
-                        page.wait_for_timeout(400)  # let colour transitions finish
-                        page.screenshot(path=str(out / f"{name}-{scheme}.png"), full_page=True)
+                    # NAME-light.png and NAME-dark.png at 1280 px, NAME-light-390.png and
+                    # NAME-dark-390.png as a phone shows them.
+                    for width, suffix in ((1280, ""), (390, "-390")):
+                        page.set_viewport_size({"width": width, "height": 800})
+                        for scheme in ("light", "dark"):
+                            page.emulate_media(color_scheme=scheme)
+                            page.wait_for_timeout(400)  # let colour transitions finish
+                            path = out / f"{name}-{scheme}{suffix}.png"
+                            page.screenshot(path=str(path), full_page=True)
+                    page.set_viewport_size({"width": 1280, "height": 800})
 
                 page.goto(base + "/")
                 shoot("home")
@@ -178,6 +187,8 @@ def main() -> None:
                         )
                     page.click("#note-form button[type=submit]")
                     page.wait_for_selector(f"#note-list >> text={title}")
+                page.wait_for_timeout(500)  # the picture's thumbnail (a job) is made
+                page.reload()
                 shoot("notes")
                 page.click("#note-list article >> text=Edit")
                 page.wait_for_selector("#note-list form")
@@ -217,8 +228,12 @@ def main() -> None:
                     capture_output=True,
                 )
                 server = serve(project, port, data)
+                page.goto(base + "/admin/")
+                shoot("admin-home")
                 page.goto(base + "/admin/users/list")
                 shoot("admin-users")
+                page.goto(base + "/admin/sessions/list")
+                shoot("admin-sessions")
                 page.goto(base + "/admin/blobs/list")
                 shoot("admin-files")
                 page.goto(base + "/admin/users/list?q=grace")
@@ -241,8 +256,7 @@ def main() -> None:
                 with page.expect_navigation():
                     page.locator("tbody tr a[href*='detail']").first.click()
                 shoot("admin-audit-entry")
-                page.goto(base + "/admin/debug")
-                shoot("admin-debug")
+                # (Not the debug page: it shows this machine's paths.)
                 browser.close()
         finally:
             server.terminate()

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from gettext import NullTranslations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -266,6 +266,42 @@ def format_datetime(value: datetime | None, format: str = "medium") -> str:
     return babel_format_datetime(value, format=format, tzinfo=None, locale=current_locale())
 
 
+def _aware(value: datetime) -> datetime:
+    """``value`` with a time zone (a naive datetime from the database is UTC)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def format_ago(value: datetime | None, now: datetime | None = None) -> str:
+    """How long ago ``value`` was, in the current locale (``2 minutes ago``, ``vor 2 Minuten``)."""
+    if value is None:
+        return ""
+    from babel.dates import format_timedelta
+
+    now = _aware(now) if now is not None else datetime.now(UTC)
+    delta = _aware(value) - now
+    if abs(delta.total_seconds()) < 45:
+        # Babel would say "0 seconds ago" / "in 3 seconds" (clock skew): say "just now".
+        return gettext("just now")
+    return format_timedelta(delta, add_direction=True, locale=current_locale())
+
+
+def format_filesize(size: int | None) -> str:
+    """A file size for people, in the current locale: ``6 B``, ``1.2 KB``, ``3,4 MB``."""
+    if size is None:
+        return ""
+    from babel.numbers import format_decimal
+
+    if size < 1024:
+        return f"{format_decimal(size, locale=current_locale())} B"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            break
+    shown = format_decimal(round(value, 1), format="#,##0.#", locale=current_locale())
+    return f"{shown} {unit}"
+
+
 def format_number(value: float | int) -> str:
     """A number with the current locale's separators (``1,234.5``, ``1.234,5``)."""
     from babel.numbers import format_decimal
@@ -278,9 +314,16 @@ def install(environment: Any) -> None:
     environment.add_extension("jinja2.ext.i18n")
     environment.install_gettext_callables(_template_gettext, _template_ngettext, newstyle=True)
     environment.filters.update(
-        {"date": format_date, "datetime": format_datetime, "number": format_number}
+        {
+            "date": format_date,
+            "datetime": format_datetime,
+            "number": format_number,
+            "ago": format_ago,
+            "filesize": format_filesize,
+        }
     )
     environment.globals["current_locale"] = current_locale
+    environment.globals["utc"] = UTC
 
 
 def catalog_problems(po_file: str | os.PathLike[str]) -> list[str]:

@@ -26,10 +26,12 @@ def template_environment(dirs: Sequence[str | os.PathLike[str]] = ()) -> jinja2.
     """An environment that looks in ``dirs`` (in order) and then in vibetuner's templates.
 
     HTML and XML templates are autoescaped; ``.txt`` templates (email text bodies,
-    subjects) are not. ``_()``, ``{% trans %}`` and the ``date``, ``datetime`` and
-    ``number`` filters follow the current locale (``vibetuner.i18n``).
+    subjects) are not. ``_()``, ``{% trans %}`` and the ``date``, ``datetime``,
+    ``number``, ``ago`` (``2 minutes ago``), ``filesize`` (``1.2 KB``) and ``browser``
+    (``Chrome on Linux``) filters follow the current locale (``vibetuner.i18n``).
     """
     from vibetuner import i18n
+    from vibetuner.web.user_agents import browser_name
 
     environment = jinja2.Environment(
         loader=_loader(dirs),
@@ -38,6 +40,7 @@ def template_environment(dirs: Sequence[str | os.PathLike[str]] = ()) -> jinja2.
         keep_trailing_newline=True,
     )
     i18n.install(environment)
+    environment.filters["browser"] = browser_name
     return environment
 
 

@@ -633,3 +633,59 @@ async def test_the_admin_home_offers_creating_only_where_it_is_allowed(
     assert 'href="http://testserver/admin/users/list"' in home
     assert "/admin/users/create" not in home and "/admin/audit-log/create" not in home
     assert "/admin/memo/create" in home  # an app model: admins may add one
+
+
+async def test_the_brand_links_to_the_admin_home_even_with_the_debug_page(
+    vibetuner_settings: Any,
+) -> None:
+    import httpx
+
+    from vibetuner.testing import send_csrf_token, set_session_cookie, signed_in_cookie
+
+    # The debug page (development only) used to take the home page's route name.
+    settings = vibetuner_settings.model_copy(update={"environment": "development"})
+    application = build_admin_app(settings)
+    async with application.router.lifespan_context(application):
+        admin = await make_user(roles=["admin"])
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://testserver"
+        ) as http:
+            set_session_cookie(http, settings, await signed_in_cookie(settings, admin))
+            send_csrf_token(http, settings.session_cookie_name)
+            page = (await http.get("/admin/users/list")).text
+            debug = await http.get("/admin/debug")
+    brand = re.search(r'<a class="brand-link" href="([^"]+)"', page)
+    assert brand is not None and brand.group(1) == "http://testserver/admin/"
+    assert 'href="http://testserver/admin/debug"' in page  # its menu entry still works
+    assert debug.status_code == 200 and "SESSION_KEY" in debug.text
+
+
+async def test_the_admin_speaks_the_apps_words(admin_app: Any, browser_for: Any) -> None:
+    admin = await make_user(roles=["admin"])  # no name: an empty field
+    await make_user(email="nameless@example.com")
+    http = await browser_for(admin)
+    page = (await http.get("/admin/users/list")).text
+    assert "Sign out" in page and "Logout" not in page
+    assert 'href="/">Back to the app</a>' in page
+    home = (await http.get("/admin/")).text
+    assert "total records" not in home and "2 records" in home
+    detail = (await http.get(f"/admin/users/detail/{admin.id}")).text
+    assert "nameless@example.com" in page  # the rows are on the page
+    for placeholder in ("-null-", "-empty-"):
+        assert placeholder not in detail and placeholder not in page
+
+
+async def test_admin_sessions_name_the_user_and_the_browser(
+    admin_app: Any, browser_for: Any
+) -> None:
+    from vibetuner.services import sessions
+
+    admin = await make_user(roles=["admin"])
+    person = await make_user(email="reader@example.com")
+    firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+    await sessions.start_session(person, app_context(admin_app).settings, user_agent=firefox)
+    http = await browser_for(admin)
+    listing = await http.get("/admin/sessions/list")
+    assert listing.status_code == 200
+    assert "reader@example.com" in listing.text and "Firefox on Windows" in listing.text
+    assert str(person.id) not in listing.text

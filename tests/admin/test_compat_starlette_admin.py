@@ -13,7 +13,7 @@ from starlette_admin.contrib.beanie import Admin
 from starlette_admin.security.csrf import CSRFMiddleware
 from starlette_admin.views import DefaultIndexView
 
-from vibetuner._compat.starlette_admin import AdminWithAppCsrf, offer_create_only_where_allowed
+from vibetuner._compat.starlette_admin import AdminWithAppCsrf
 
 
 def csrf_middlewares(admin: Admin) -> list[Any]:
@@ -37,23 +37,9 @@ def test_contract_the_home_page_builds_one_panel_per_view_with_build_view_panel(
     assert "_build_view_panel" in inspect.getsource(DefaultIndexView._build_widget)
 
 
-async def test_the_wrapped_panel_keeps_starlette_admins_for_views_that_allow_creating():
-    index = Admin(secret_key="x" * 32).index_view
-    seen: list[str] = []
+def test_contract_the_panel_helpers_vibetuner_uses_exist():
+    from starlette_admin.helpers import create_url, view_list_url
 
-    async def original(request: Any, view: Any) -> str:
-        seen.append(view.key)
-        return "original"
-
-    index._build_view_panel = original
-    offer_create_only_where_allowed(index)
-
-    class Creatable:
-        key = "c"
-
-        def can_create(self, request: Any) -> bool:
-            return True
-
-    assert await index._build_view_panel(None, Creatable()) == "original"
-    assert seen == ["c"]
+    assert list(inspect.signature(view_list_url).parameters)[:2] == ["request", "key"]
+    assert list(inspect.signature(create_url).parameters)[:2] == ["request", "key"]
     assert hasattr(BaseModelView, "can_create") and hasattr(BaseModelView, "count")

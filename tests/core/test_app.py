@@ -238,12 +238,14 @@ async def test_production_cookie_is_secure():
 def test_importing_models_stays_light():
     """Models, the package, the jobs API and the admin feature load no storage, sign-in,
     scaffold, server, job-broker or admin library (those come with the features that use
-    them; starlette-admin with the first admin page)."""
+    them; starlette-admin with the first admin page; ua-parser with the first browser
+    name)."""
     code = textwrap.dedent(
         """
         import sys, vibetuner, vibetuner.models, vibetuner.jobs, vibetuner.admin
+        import vibetuner.web.user_agents
         heavy = ("aioboto3", "authlib", "copier", "uvicorn", "streaq", "coredis", "babel.dates",
-                 "starlette_admin")
+                 "starlette_admin", "ua_parser")
         print(",".join(m for m in heavy if m in sys.modules))
         """
     )

@@ -189,8 +189,13 @@ async def test_the_switch_saves_a_signed_in_users_choice(signed_in_client: Any, 
     assert (await UserModel.get(user.id)).locale == "es"
     page = await signed_in_client.get("/account", headers={**HTML, "Accept-Language": "de"})
     assert heading(page.text) == "Tu cuenta"
-    # Dates on pages follow the language: "25 nov 2026" style in Spanish.
-    assert re.search(r"Último uso: \d{1,2}/\d{1,2}/\d{2},? \d{1,2}:\d{2}", page.text), page.text
+    # Dates on pages follow the language: "ahora mismo" / "hace 2 minutos", and the full
+    # date on hover, "3 de diciembre de 2026, 13:36:57 UTC".
+    when = (
+        r'<time datetime="[^"]+" title="\d{1,2} de \w+ de \d{4}, [^"]+">'
+        r"(ahora mismo|hace [^<]+)</time>"
+    )
+    assert re.search(r"Último uso: " + when, page.text), page.text
 
 
 async def test_emails_go_in_the_recipients_language(client: Any, outbox: Any) -> None:

@@ -196,23 +196,24 @@ def translate(tutorial: Tutorial) -> None:
     """Step 4: extract and update, fill in the entries the page shows, compile."""
     for line in tutorial.commands("05-translation/extract.sh"):
         tutorial.run(line, {})
-    catalog_path = tutorial.project / "src/my_app/locales/es/LC_MESSAGES/messages.po"
-    with catalog_path.open("rb") as handle:
-        catalog = read_po(handle)
-    with tutorial.file("05-translation/messages.es.po").open("rb") as handle:
-        entries = read_po(handle)
-    for entry in entries:
-        if not entry.id:
-            continue
-        message = catalog.get(entry.id)
-        assert message is not None, f"the page translates {entry.id!r}, which the app lacks"
-        assert not message.string or message.fuzzy, f"{entry.id!r} was already translated"
-        # As the page says: fill in msgstr, and drop Babel's fuzzy guess.
-        message.string = entry.string
-        message.flags.discard("fuzzy")
-    with catalog_path.open("wb") as handle:
-        write_po(handle, catalog)
-    assert catalog_problems(catalog_path) == [], "the page leaves strings untranslated"
+    for language in ("es", "de"):
+        catalog_path = tutorial.project / f"src/my_app/locales/{language}/LC_MESSAGES/messages.po"
+        with catalog_path.open("rb") as handle:
+            catalog = read_po(handle)
+        with tutorial.file(f"05-translation/messages.{language}.po").open("rb") as handle:
+            entries = read_po(handle)
+        for entry in entries:
+            if not entry.id:
+                continue
+            message = catalog.get(entry.id)
+            assert message is not None, f"the page translates {entry.id!r}, which the app lacks"
+            assert not message.string or message.fuzzy, f"{entry.id!r} was already translated"
+            # As the page says: fill in msgstr, and drop Babel's fuzzy guess.
+            message.string = entry.string
+            message.flags.discard("fuzzy")
+        with catalog_path.open("wb") as handle:
+            write_po(handle, catalog)
+        assert catalog_problems(catalog_path) == [], "the page leaves strings untranslated"
     for line in tutorial.commands("05-translation/compile.sh"):
         tutorial.run(line, {})
 

@@ -116,6 +116,9 @@ def test_no_serious_accessibility_findings(
             open_page(page)
             page.wait_for_timeout(250)  # colour transitions settle before contrast checks
             problems = violations(page)
+            # Search engines show the meta description: every page has one.
+            if not (page.get_attribute("meta[name=description]", "content") or "").strip():
+                problems.append("no meta description")
             if problems:
                 found[f"{who} {name}"] = problems
         context.close()

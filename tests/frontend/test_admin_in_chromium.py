@@ -32,6 +32,7 @@ PNG = bytes.fromhex(
 )
 SEED = f"""
 import asyncio
+from datetime import datetime, timezone
 from vibetuner.cli.app_session import running_app
 from vibetuner.models import UserModel
 from vibetuner.models.mixins import utcnow
@@ -54,7 +55,10 @@ def admin_site(styled_project: Path, tmp_path_factory: pytest.TempPathFactory) -
         {
             "ENVIRONMENT": "development",
             "DATA_DIR": str(data),
-            "PYTHONPATH": str(styled_project / "src"),
+            # The app's package, then the caller's path (a checkout under test).
+            "PYTHONPATH": os.pathsep.join(
+                [str(styled_project / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
         }
     )
 
@@ -179,3 +183,38 @@ def test_admin_round_trip(admin_site: LiveApp, browser: Any) -> None:
     assert errors == [], errors
     context.close()
     member_context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_admin_pages_have_no_serious_accessibility_findings(
+    admin_site: LiveApp, browser: Any, scheme: str
+) -> None:
+    from tests.frontend.test_accessibility_and_weight import violations
+
+    context = browser.new_context(color_scheme=scheme, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    sign_in(page, admin_site, ADMIN)
+    found: dict[str, list[str]] = {}
+    for path in (
+        "/admin/",
+        "/admin/users/list",
+        "/admin/sessions/list",
+        "/admin/blobs/list",
+        "/admin/audit-log/list",
+        "/admin/debug",
+    ):
+        page.goto(admin_site.url + path)
+        page.wait_for_timeout(250)  # colour transitions settle before contrast checks
+        problems = violations(page)
+        if not (page.get_attribute("meta[name=description]", "content") or "").strip():
+            problems.append("no meta description")
+        if problems:
+            found[path] = problems
+        # Nothing is cut off at 1280 px: the list fits its card.
+        overflow = page.evaluate(
+            "() => [...document.querySelectorAll('.table-responsive')]"
+            ".some((box) => box.scrollWidth > box.clientWidth + 1)"
+        )
+        assert not overflow, f"{path}: the table is wider than the page"
+    assert found == {}
+    context.close()

@@ -86,6 +86,27 @@ def test_htmx_is_the_pinned_release_with_its_licence() -> None:
     assert "Zero-Clause BSD" in (FRAMEWORK_STATIC / "htmx.LICENSE").read_text()
 
 
+def test_the_font_and_icons_ship_with_their_licences() -> None:
+    font = (FRAMEWORK_STATIC / "inter-latin.woff2").read_bytes()
+    assert font[:4] == b"wOF2" and len(font) < 60 * 1024  # one Latin subset, not the family
+    assert "SIL Open Font License" in (FRAMEWORK_STATIC / "inter.LICENSE").read_text()
+    assert "ISC License" in (FRAMEWORK_STATIC / "lucide.LICENSE").read_text()
+    css = (FRAMEWORK_STATIC / "vibetuner.css").read_text()
+    assert "src:url(inter-latin.woff2)" in css.replace(" ", "")
+    assert "font-display:swap" in css.replace(" ", "")
+
+
+async def test_pages_preload_the_font_the_stylesheet_asks_for(client: Any) -> None:
+    page = (await client.get("/auth/login", headers={"Accept": "text/html"})).text
+    preload = re.search(r'<link rel="preload" href="([^"]+)" as="font"[^>]*crossorigin>', page)
+    assert preload is not None
+    # The stylesheet's url("inter-latin.woff2") resolves next to it: the same URL.
+    assert preload.group(1) == "/static/vibetuner/inter-latin.woff2"
+    font = await client.get(preload.group(1))
+    assert font.status_code == 200 and font.headers["content-type"] == "font/woff2"
+    assert '<meta name="description" content="' in page
+
+
 def test_the_shipped_stylesheet_is_built_from_its_source(tmp_path: Path) -> None:
     from vibetuner.cli.css import tailwind_binary
 
@@ -426,3 +447,16 @@ async def test_deleting_the_account_needs_the_typed_address(
     assert await UserSession.find({"user_id": user.id}).count() == 0
     assert await Blob.count() == 0
     assert (await signed_in_client.get("/auth/me")).status_code == 401
+
+
+def test_icons_are_inline_decorative_svg_and_a_wrong_name_is_an_error() -> None:
+    import jinja2
+
+    from vibetuner.templating import template_environment
+
+    env = template_environment()
+    page = env.from_string('{% from "vibetuner/icons.html" import icon %}{{ icon(name) }}')
+    sun = page.render(name="sun")
+    assert sun.startswith("<svg") and 'aria-hidden="true"' in sun and "<circle" in sun
+    with pytest.raises(jinja2.UndefinedError, match="no_such_icon"):
+        page.render(name="sunn")

@@ -23,22 +23,24 @@ def test_extract_init_update_compile(tmp_path: Path) -> None:
     assert extracted.exit_code == 0, extracted.output
     assert "A brand new string" in catalog_ids(locales / "messages.pot")
 
-    started = run_cli("i18n", "init", "de", cwd=root)
+    # (The app ships es and de: a third language is started.)
+    started = run_cli("i18n", "init", "fr", cwd=root)
     assert started.exit_code == 0, started.output
-    german = locales / "de" / "LC_MESSAGES" / "messages.po"
-    assert len(catalog_problems(german)) == len(catalog_ids(german))  # all to translate
-    again = run_cli("i18n", "init", "de", cwd=root)
+    french = locales / "fr" / "LC_MESSAGES" / "messages.po"
+    assert len(catalog_problems(french)) == len(catalog_ids(french))  # all to translate
+    again = run_cli("i18n", "init", "fr", cwd=root)
     assert again.exit_code == 2 and "already has a catalog" in said(again)
 
     updated = run_cli("i18n", "update", cwd=root)
     assert updated.exit_code == 0, updated.output
-    spanish = locales / "es" / "LC_MESSAGES" / "messages.po"
-    assert catalog_problems(spanish) == ["untranslated: 'A brand new string'"]
+    for language in ("es", "de"):
+        catalog = locales / language / "LC_MESSAGES" / "messages.po"
+        assert catalog_problems(catalog) == ["untranslated: 'A brand new string'"]
 
     compiled = run_cli("i18n", "compile", cwd=root)
     assert compiled.exit_code == 0, compiled.output
-    assert "es: 1 to translate" in said(compiled)
-    assert (locales / "de" / "LC_MESSAGES" / "messages.mo").exists()
+    assert "es: 1 to translate" in said(compiled) and "de: 1 to translate" in said(compiled)
+    assert (locales / "fr" / "LC_MESSAGES" / "messages.mo").exists()
 
 
 def test_refusals_are_one_line(tmp_path: Path) -> None:

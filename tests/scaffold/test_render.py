@@ -48,6 +48,8 @@ EXPECTED_FILES = {
     "src/{pkg}/locales/messages.pot",
     "src/{pkg}/locales/es/LC_MESSAGES/messages.po",
     "src/{pkg}/locales/es/LC_MESSAGES/messages.mo",
+    "src/{pkg}/locales/de/LC_MESSAGES/messages.po",
+    "src/{pkg}/locales/de/LC_MESSAGES/messages.mo",
     "tests/test_translations.py",
     "tests/test_admin.py",
     "tests/test_jobs.py",

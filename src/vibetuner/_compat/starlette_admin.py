@@ -8,9 +8,9 @@ Why, for each:
   second cookie-and-token pair would make every admin form fail one check or the
   other. ``AdminWithAppCsrf`` skips it.
 - The default home page offers "add a new one" for every view, also where the view
-  does not allow creating (the link led to a 403 page). The panel is built by
-  ``DefaultIndexView._build_view_panel``, with no public hook;
-  ``offer_create_only_where_allowed`` wraps it on one index view instance.
+  does not allow creating (the link led to a 403 page), and says "1 total records".
+  The panel is built by ``DefaultIndexView._build_view_panel``, with no public hook;
+  ``home_panels`` replaces it on one index view instance.
 
 Checked by ``tests/admin/test_compat_starlette_admin.py``.
 """
@@ -23,7 +23,7 @@ from markupsafe import escape
 from starlette.requests import Request
 from starlette_admin import HtmlWidget, PanelWidget
 from starlette_admin.contrib.beanie import Admin
-from starlette_admin.helpers import view_list_url
+from starlette_admin.helpers import create_url, view_list_url
 
 
 class AdminWithAppCsrf(Admin):
@@ -33,23 +33,23 @@ class AdminWithAppCsrf(Admin):
         return None
 
 
-def offer_create_only_where_allowed(index: Any) -> None:
-    """Make ``index`` (a ``DefaultIndexView``) link to "add a new one" only for views
-    that allow creating."""
-    original = index._build_view_panel
+def home_panels(index: Any) -> None:
+    """Make ``index`` (a ``DefaultIndexView``) show each view's panel as vibetuner
+    words it: "1 record" / "12 records", and "add a new one" only for views that allow
+    creating."""
 
     async def panel(request: Request, view: Any) -> Any:
-        if view.can_create(request):
-            return await original(request, view)
         try:
-            count = str(await view.count(request))
+            count = await view.count(request)
+            counted = f"{count} record" if count == 1 else f"{count} records"
         except Exception:  # as starlette-admin's own panel: the page still shows
-            count = "?"
+            counted = "? records"
         href = escape(view_list_url(request, str(view.key)))
-        html = (
-            f"<p><strong>{count}</strong> total records</p>"
-            f'<p>Browse <a href="{href}">all records</a>.</p>'
-        )
+        offer = ""
+        if view.can_create(request):
+            create = escape(create_url(request, str(view.key)))
+            offer = f' or <a href="{create}">add a new one</a>'
+        html = f'<p><strong>{counted}</strong></p><p><a href="{href}">Browse them</a>{offer}.</p>'
         return PanelWidget(
             title=view.menu_label, icon=view.icon or "", children=[HtmlWidget(html=html)]
         )

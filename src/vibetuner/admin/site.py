@@ -12,8 +12,10 @@ glue here makes it one part of the app:
   templates get this response's nonce when the templates are compiled (data rendered
   into a page never does), its two inline event handlers are allowed by hash, and
   only ``style-src`` gains ``'unsafe-inline'`` (its templates use style attributes).
-* **Look**: Tabler's palette set to the frontend kit's (zinc, indigo), the light/dark
-  choice of the ``vt_theme`` cookie, system fonts instead of a web font from a CDN.
+* **Look**: Tabler's palette set to the frontend kit's (zinc, its brand colour), the
+  light/dark choice of the ``vt_theme`` cookie, the app's own font (Inter, served by
+  the app) instead of a web font from a CDN, and its words ("Sign out", "Back to the
+  app", a dash for an empty value).
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ from starlette_admin import CustomView, DefaultTheme, TablerSettings
 from starlette_admin.auth import AdminUser, BaseAuthProvider
 from starlette_admin.routing import route
 
-from vibetuner._compat.starlette_admin import AdminWithAppCsrf, offer_create_only_where_allowed
+from vibetuner._compat.starlette_admin import AdminWithAppCsrf, home_panels
 from vibetuner.admin.feature import ADMIN_PATH, SCOPE_ADMIN, AdminFeature
 from vibetuner.admin.views import AuditedModelView, framework_views
 from vibetuner.context import AppContext
+from vibetuner.i18n import gettext
 from vibetuner.services.keys import derive_key
 from vibetuner.web.context import STATE_KEY
 from vibetuner.web.csrf import csrf_field, csrf_token
+from vibetuner.web.flash import flash
 from vibetuner.web.security_headers import csp_nonce, relax_csp
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -105,6 +109,7 @@ class GateAuth(BaseAuthProvider):
         from vibetuner.web.session_auth import logout
 
         await logout(request)
+        flash(request, gettext("You are signed out."))
         return RedirectResponse("/", status_code=303)
 
 
@@ -148,7 +153,9 @@ class DebugView(CustomView):
     def __init__(self) -> None:
         super().__init__(menu_label="Debug", icon="fa-solid fa-stethoscope", path="/debug")
 
-    @route("")
+    # Named: by default the route takes the method's name, "index", which is also the
+    # admin home's, and the brand link (url_for("admin:index")) would lead here.
+    @route("", name="vt-debug")
     async def index(self, request: Request) -> Response:
         from vibetuner.admin.debug import debug_report
 
@@ -182,7 +189,7 @@ def build_admin_app(context: AppContext, feature: AdminFeature) -> Starlette:
         admin.add_view(view)
     if settings.environment == "development":
         admin.add_view(DebugView())
-    offer_create_only_where_allowed(admin.index_view)
+    home_panels(admin.index_view)
     admin.mount_to(Starlette())
     app = admin.app
     setattr(app.state, STATE_KEY, context)

@@ -50,9 +50,17 @@ from vibetuner.models.session import UserSession
 from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel
 from vibetuner.services import audit
 from vibetuner.services.sessions import ip_prefix
+from vibetuner.web.user_agents import browser_name
 
 # Fields that name a record, in the order tried.
 LABEL_FIELDS = ("title", "name", "email", "filename")
+# Labels for the fields vibetuner's mixins give every model.
+READABLE_LABELS = {
+    "id": "ID",
+    "db_insert_dt": "Created",
+    "db_update_dt": "Updated",
+    "deleted_at": "Deleted",
+}
 # Links to vibetuner's documents point at vibetuner's views (starlette-admin would name
 # them after the class: "user-model", "blob").
 VIEW_KEYS = {"user-model": "users", "blob": "blobs", "o-auth-account": "oauth-accounts"}
@@ -101,7 +109,13 @@ class AuditedModelView(ModelView[Any]):
         if self.fields:
             self.fields = [f for f in self.fields if _field_name(f) not in secret]
         kwargs.setdefault("converter", LinkConverter())
+        # Every menu entry has an icon, so the labels line up.
+        kwargs.setdefault("icon", getattr(self, "icon", None) or "fa-solid fa-table")
         super().__init__(document, **kwargs)
+        for field in self.fields:
+            # starlette-admin labels a field by its name ("Db insert dt").
+            if field.label == field.name.replace("_", " ").capitalize():
+                field.label = READABLE_LABELS.get(field.name, field.label)
 
     async def repr(self, obj: Any, request: Request) -> str:
         """A record's name in pages and the audit log: ``__admin_repr__``, else its
@@ -219,7 +233,8 @@ class UserView(AuditedModelView):
         DateTimeField("db_insert_dt", label="Created", read_only=True),
     ]
     exclude_fields_from_create = ["last_login_at", "db_insert_dt"]
-    exclude_fields_from_list = ["locale"]
+    # (The list fits a 1280 px screen; the rest is on each user's page.)
+    exclude_fields_from_list = ["locale", "email_verified_at"]
     searchable_fields = ["email", "name"]
     sortable_fields = ["email", "name", "db_insert_dt", "last_login_at", "is_active"]
     fields_default_sort = [("db_insert_dt", True)]
@@ -436,20 +451,62 @@ class OAuthAccountView(ReadOnlyView):
         return f"{obj.provider} {obj.email or obj.provider_user_id}"
 
 
+# request.state: user id -> email, for the sessions listed on this page.
+SESSION_EMAILS = "vt_session_emails"
+
+
+async def _emails_of(request: Request, user_ids: set[Any]) -> dict[Any, str]:
+    """The email addresses of ``user_ids``, in one query, remembered for this request."""
+    known: dict[Any, str] = getattr(request.state, SESSION_EMAILS, {})
+    missing = [user_id for user_id in user_ids if user_id not in known]
+    if missing:
+        users = await UserModel.find({"_id": {"$in": missing}}).to_list()
+        known = {**known, **{user.id: user.email for user in users}}
+        setattr(request.state, SESSION_EMAILS, known)
+    return known
+
+
+@dataclass
+class SessionUserField(ComputedField):
+    """The session's user by email address (the id if the account is gone)."""
+
+    async def parse_obj(self, request: Request, obj: Any) -> Any:
+        emails = await _emails_of(request, {obj.user_id})
+        return emails.get(obj.user_id, str(obj.user_id))
+
+
+@dataclass
+class BrowserField(ComputedField):
+    """The session's browser as people name it ("Chrome on Linux")."""
+
+    async def parse_obj(self, request: Request, obj: Any) -> Any:
+        return browser_name(obj.user_agent)
+
+
 class SessionView(ReadOnlyView):
     """Signed-in browsers; deleting one revokes it. Named by ``public_id``, never the hash."""
 
     fields = [
         StringField("public_id", label="Session"),
-        StringField("user_id", label="User id"),
+        SessionUserField("user", label="User"),
+        BrowserField("browser", label="Browser"),
         DateTimeField("created_at", label="Signed in"),
         DateTimeField("last_seen_at", label="Last seen"),
         DateTimeField("expires_at", label="Expires"),
-        StringField("user_agent", label="Browser"),
+        StringField("user_agent", label="User agent"),
         StringField("ip_prefix", label="Network"),
         StringField("impersonator_id", label="Opened by admin"),
     ]
+    exclude_fields_from_list = ["user_agent", "created_at", "expires_at", "impersonator_id"]
+    # (User and browser are worked out per row: they cannot be sorted or searched on.)
+    sortable_fields = ["public_id", "created_at", "last_seen_at", "expires_at", "ip_prefix"]
+    searchable_fields = ["public_id", "user_agent", "ip_prefix"]
     fields_default_sort = [("last_seen_at", True)]
+
+    async def find_all(self, request: Request, *args: Any, **kwargs: Any) -> list[Any]:
+        found = await super().find_all(request, *args, **kwargs)
+        await _emails_of(request, {session.user_id for session in found})  # one query a page
+        return found
 
     def __init__(self) -> None:
         super().__init__(UserSession, key="sessions", menu_label="Sessions", icon="fa-solid fa-key")
@@ -515,7 +572,7 @@ class BlobFileField(ComputedField):
     """A link to the file's bytes and, for images, a preview."""
 
     list_template: str = "vibetuner_admin/blob_file.html"
-    detail_template: str = "vibetuner_admin/blob_file.html"
+    detail_template: str = "vibetuner_admin/blob_file_detail.html"
     exclude_from_edit: bool = True
 
     async def parse_obj(self, request: Request, obj: Any) -> Any:
@@ -552,6 +609,7 @@ class BlobView(ReadOnlyView):
     searchable_fields = ["filename", "content_type", "namespace"]
     fields_default_sort = [("db_insert_dt", True)]
     exclude_fields_from_export = ["file"]
+    exclude_fields_from_list = ["backend", "namespace", "status"]
 
     def __init__(self) -> None:
         super().__init__(Blob, key="blobs", menu_label="Files", icon="fa-solid fa-file")
@@ -644,7 +702,7 @@ class AuditLogView(ReadOnlyView):
         StringField("ip_prefix", label="Network"),
         StringField("request_id", label="Request id"),
     ]
-    exclude_fields_from_list = ["target_id", "ip_prefix", "method", "request_id"]
+    exclude_fields_from_list = ["target_id", "ip_prefix", "method", "path", "request_id"]
     searchable_fields = [
         "actor_email",
         "action",

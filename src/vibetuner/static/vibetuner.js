@@ -200,9 +200,32 @@
     form.querySelectorAll("[data-previews]").forEach(function (list) {
       list.replaceChildren();
     });
+    // The errors of an earlier attempt are stale once a save went through.
+    form.querySelectorAll(".vt-field-error").forEach(function (error) {
+      error.remove();
+    });
+    form.querySelectorAll("[aria-invalid]").forEach(function (field) {
+      field.removeAttribute("aria-invalid");
+      field.removeAttribute("aria-describedby");
+    });
   });
 
   // File drop zones and previews.
+  // "6 B", "1.2 KB", "3,4 MB": as the server's filesize filter, in the page's language.
+  function fileSize(size) {
+    var number = new Intl.NumberFormat(document.documentElement.lang || undefined, {
+      maximumFractionDigits: 1,
+    });
+    if (size < 1024) return number.format(size) + " B";
+    var units = ["KB", "MB", "GB", "TB"];
+    var value = size / 1024;
+    var unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return number.format(Math.round(value * 10) / 10) + " " + units[unit];
+  }
   function showPreviews(zone, input) {
     var list = zone.querySelector("[data-previews]");
     if (!list) return;
@@ -223,7 +246,7 @@
         item.append(img);
       }
       var label = document.createElement("span");
-      label.textContent = file.name + " (" + Math.max(1, Math.round(file.size / 1024)) + " KB)";
+      label.textContent = file.name + " (" + fileSize(file.size) + ")";
       item.append(label);
       list.append(item);
     });
@@ -280,9 +303,24 @@
       "The server could not be reached. Check your connection and try again.";
     var close = document.createElement("button");
     close.type = "button";
+    close.className = "vt-flash-close";
     close.setAttribute("data-flash-close", "");
     close.setAttribute("aria-label", region.getAttribute("data-dismiss-label") || "Dismiss");
-    close.textContent = "×";
+    // The same "x" icon as the server-rendered messages (Lucide, ISC).
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("class", "size-4");
+    svg.setAttribute("fill", "none");
+    svg.setAttribute("stroke", "currentColor");
+    svg.setAttribute("stroke-width", "2");
+    svg.setAttribute("stroke-linecap", "round");
+    svg.setAttribute("aria-hidden", "true");
+    ["M18 6 6 18", "m6 6 12 12"].forEach(function (d) {
+      var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+      path.setAttribute("d", d);
+      svg.append(path);
+    });
+    close.append(svg);
     flash.append(text, close);
     region.append(flash);
   });

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from vibetuner.i18n import N_
+from vibetuner.i18n import N_, gettext
 from vibetuner.services import sessions
 from vibetuner.web.context import get_context
+from vibetuner.web.flash import flash
 from vibetuner.web.impersonation import refuse_while_viewing_as
 from vibetuner.web.pages import problem
 from vibetuner.web.responses import SIGN_IN_REQUIRED, redirect
@@ -77,8 +78,11 @@ def _origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _signed_out(request: Request) -> Response:
+def _signed_out(request: Request, message: str) -> Response:
     if wants_html(request):
+        # Said on the page the browser lands on (the session is empty now, so this is
+        # the only thing left in it).
+        flash(request, gettext(message))
         return RedirectResponse("/", status_code=303)
     return JSONResponse({"status": "signed_out"})
 
@@ -110,7 +114,7 @@ async def sign_out(request: Request) -> Response:
     if not same_origin(request):
         return _cross_site(request)
     await logout(request)
-    return _signed_out(request)
+    return _signed_out(request, N_("You are signed out."))
 
 
 @router.post(
@@ -134,7 +138,7 @@ async def sign_out_everywhere(request: Request, user: CurrentUser) -> Response:
         )
     await user.sign_out_everywhere()
     await logout(request)
-    return _signed_out(request)
+    return _signed_out(request, N_("You are signed out of every browser."))
 
 
 async def me(request: Request) -> Response:
