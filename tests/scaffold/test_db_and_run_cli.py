@@ -221,3 +221,18 @@ def test_every_command_list_fits_without_cut_descriptions():
         assert cut == [], (group, cut)
     top = runner.invoke(app, ["--help"], terminal_width=80).output
     assert "Examples:" in top and "vibetuner scaffold new" in top
+
+
+def test_the_dev_port_is_8000_or_the_next_free_one():
+    import socket
+
+    from vibetuner.cli.run import free_dev_port
+    from vibetuner.testing import free_port
+
+    first = free_port()
+    assert free_dev_port("127.0.0.1", first) == first
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", first))
+        taken.listen()
+        chosen = free_dev_port("127.0.0.1", first)
+    assert chosen != first and first < chosen < first + 20

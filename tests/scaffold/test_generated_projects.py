@@ -269,3 +269,34 @@ def test_run_prod_serves_health_with_workers(installed):
     finally:
         output = server.stop()
     assert output.count("Started server process") >= 2, output
+
+
+def test_run_dev_moves_to_the_next_free_port_when_8000_is_taken(installed):
+    """The Quick start's `vibetuner run dev`, with another app already on port 8000."""
+    import socket
+
+    project, venv = installed["defaults"]
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        blocker.bind(("127.0.0.1", 8000))
+        blocker.listen()
+    except OSError:
+        blocker.close()
+        blocker = None  # something else holds 8000 already: the same situation
+    server = Server(project, venv, "dev")
+    try:
+        deadline = time.monotonic() + 60
+        found = None
+        while found is None and time.monotonic() < deadline:
+            found = re.search(r"Port 8000 is in use: serving on (\d+) instead", server.output)
+            if server.process.poll() is not None:
+                pytest.fail(f"the server exited:\n{server.output}")
+            time.sleep(0.1)
+        assert found, server.output
+        port = int(found.group(1))
+        assert server.wait_for_health(f"http://127.0.0.1:{port}/health").status_code == 200
+    finally:
+        server.stop()
+        if blocker is not None:
+            blocker.close()

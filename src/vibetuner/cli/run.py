@@ -90,6 +90,37 @@ def port_free_or_exit(host: str, port: int) -> None:
             raise typer.Exit(2) from None
 
 
+DEV_PORT = 8000
+DEV_PORTS_TRIED = 20
+
+
+def can_listen(host: str, port: int) -> bool:
+    """Whether nothing listens on ``host:port`` right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_dev_port(host: str, first: int = DEV_PORT) -> int:
+    """``first`` (8000) when free, else the next free port after it, said in one line.
+
+    Another app (or a dev server left running) often holds 8000 on a laptop; asking for
+    a port explicitly (``--port``) still fails when it is taken.
+    """
+    for port in range(first, first + DEV_PORTS_TRIED):
+        if can_listen(host, port):
+            if port != first:
+                err.print(f"[yellow]Port {first} is in use: serving on {port} instead.[/yellow]")
+            return port
+    return first  # none free: port_free_or_exit says so in one line
+
+
 def workers_from_env() -> int:
     """``WEB_CONCURRENCY`` (the usual variable of hosting platforms), else 1."""
     raw = os.environ.get("WEB_CONCURRENCY", "").strip() or "1"
@@ -102,7 +133,12 @@ def workers_from_env() -> int:
 @app.command(short_help="Serve with auto-reload (development).")
 def dev(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="Port to listen on (default: 8000, else the next free one)."
+        ),
+    ] = None,
     log_level: Annotated[
         str | None, typer.Option(help="uvicorn's log level (default: LOG_LEVEL).")
     ] = None,
@@ -110,6 +146,8 @@ def dev(
     """Serve with auto-reload on code changes (development); rebuild the stylesheet as you edit."""
     project = project_or_exit()
     project.activate()
+    if port is None:
+        port = free_dev_port(host)
     follow_the_port(host, port)
     # Bad settings, a broken app or a failing startup (database unreachable ...) end here
     # in one line each, exit 2, before the reloader starts and would wait for changes.
