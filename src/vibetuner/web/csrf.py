@@ -326,13 +326,13 @@ class _BodyReader:
     """Reads request body messages and keeps them, to hand them to the app afterwards."""
 
     def __init__(self, receive: Receive) -> None:
-        self._receive = receive
+        self.upstream = receive
         self._chunks: list[bytes] = []
         self.size = 0
         self.done = False
 
     async def read(self) -> bytes:
-        message = await self._receive()
+        message = await self.upstream()
         if message["type"] == "http.disconnect":
             raise _Disconnected
         chunk: bytes = message.get("body", b"")
@@ -350,7 +350,7 @@ class _BodyReader:
         if self._chunks is not None:
             body, self._chunks = self.body, None  # type: ignore[assignment]
             return {"type": "http.request", "body": body, "more_body": not self.done}
-        return await self._receive()
+        return await self.upstream()
 
 
 class _FieldFinder(PartHeaders):
