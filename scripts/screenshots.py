@@ -186,7 +186,7 @@ def main() -> None:
                             ],
                         )
                     page.click("#note-form button[type=submit]")
-                    page.wait_for_selector(f"#note-list >> text={title}")
+                    page.wait_for_selector(f'#note-list article >> text="{title}"')
                 page.wait_for_timeout(500)  # the picture's thumbnail (a job) is made
                 page.reload()
                 shoot("notes")

@@ -246,7 +246,7 @@ def test_a_validation_error_goes_after_the_next_successful_save(
     page.wait_for_selector("#note-title-error")
     page.fill("#note-title", "Fixed")
     page.click("#note-form button[type=submit]")
-    page.wait_for_selector("#note-list >> text=Fixed")
+    page.wait_for_selector('#note-list article >> text="Fixed"')
     assert page.locator("#note-title-error").count() == 0
     assert page.get_attribute("#note-title", "aria-invalid") is None
     context.close()
@@ -273,7 +273,9 @@ def test_messages_never_cover_buttons(browser: Any, site: LiveApp, width: int) -
     for title in ("First", "Second"):
         page.fill("#note-title", title)
         page.click("#note-form button[type=submit]")
-        page.wait_for_selector(f"#note-list >> text={title}")
+        # Quoted: an exact match. Unquoted, "First" matches the empty list's
+        # "Write your first one above" before the save has come back.
+        page.wait_for_selector(f'#note-list article >> text="{title}"')
     # A message is showing (the last save's), and the first card's buttons are free.
     assert page.locator("#flashes .vt-flash").count() >= 1
     delete = page.locator("#note-list article").first.locator("button[type=submit]")
