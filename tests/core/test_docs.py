@@ -14,7 +14,7 @@ README = REPO_ROOT / "README.md"
 
 QUICK_START = [
     "python -m pip install -e . && vibetuner scaffold new ../myapp --defaults && cd ../myapp"
-    " && python -m pip install -e . && vibetuner run dev",
+    ' && python -m pip install -e ".[dev]" && vibetuner run dev',
     'python -m pip install -e ".[test]" && python -m pytest',
 ]
 

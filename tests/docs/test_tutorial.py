@@ -294,12 +294,10 @@ def production(tutorial: Tutorial) -> None:
     """Step 7: the production settings are accepted with the secrets, refused without."""
     pyproject = tutorial.project / "pyproject.toml"
     text = pyproject.read_text()
-    assert '"vibetuner[css,memory] @ ' in text, "the page says how vibetuner's line looks"
+    assert '"vibetuner[css,memory] ' in text, "the page says how vibetuner's line looks"
     page = (PAGES / "production.md").read_text(encoding="utf-8")
-    assert '`"vibetuner[css,memory,jobs,s3] @ ..."`' in page
-    pyproject.write_text(
-        text.replace('"vibetuner[css,memory] @ ', '"vibetuner[css,memory,jobs,s3] @ ')
-    )
+    assert '`"vibetuner[css,memory,jobs,s3] ..."`' in page
+    pyproject.write_text(text.replace('"vibetuner[css,memory] ', '"vibetuner[css,memory,jobs,s3] '))
     install_again = subprocess.run(
         [
             str(python_in(tutorial.venv)), "-m", "pip", "install", "-q", "--no-index",

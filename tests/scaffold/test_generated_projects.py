@@ -300,3 +300,32 @@ def test_run_dev_moves_to_the_next_free_port_when_8000_is_taken(installed):
         server.stop()
         if blocker is not None:
             blocker.close()
+
+
+def test_run_dev_restarts_when_env_changes(installed):
+    """Settings are read at startup: editing .env restarts the dev server, as code does."""
+    project, venv = installed["defaults"]
+    env_file = project / ".env"
+    assert not env_file.exists()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = Server(project, venv, "dev", "--port", str(port))
+    try:
+        assert server.wait_for_health(f"{base}/health").status_code == 200
+        assert "Renamed by .env" not in httpx.get(f"{base}/", timeout=5).text
+        env_file.write_text('APP_NAME="Renamed by .env"\n')
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            try:
+                if "Renamed by .env" in httpx.get(f"{base}/", timeout=2).text:
+                    break
+            except httpx.TransportError:
+                pass  # restarting
+            time.sleep(0.3)
+        else:
+            pytest.fail(f"the app name did not change:\n{server.output}")
+        # uvicorn says which file made it restart.
+        assert re.search(r"changes in .*\.env", server.output.split("and .env)")[-1]), server.output
+    finally:
+        env_file.unlink(missing_ok=True)
+        server.stop()

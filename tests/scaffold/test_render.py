@@ -330,14 +330,15 @@ def test_project_name_gives_package_name(tmp_path):
     assert Settings(_env_file=root / ".env.example").app_name == "42 Field Notes!"
 
 
-def test_the_pin_points_at_the_checkout_that_generated_the_project():
-    from packaging.requirements import Requirement
+def test_the_pin_names_the_version_of_the_editable_checkout_that_generated_the_project():
+    from vibetuner import __version__
+    from vibetuner.cli.requirement import framework_checkout
 
-    pin = framework_pin()
-    requirement = Requirement(f"vibetuner {pin}")
-    # The test run installs this checkout editable: the project depends on its path.
-    assert requirement.url is not None and requirement.url.startswith("file://")
-    assert Path(requirement.url.removeprefix("file://")).resolve() == REPO_ROOT.resolve()
+    # The test run installs this checkout editable: the project pins its version (a path
+    # would make pip replace the editable install) and says where the checkout is.
+    assert framework_pin() == f"=={__version__}"
+    checkout = framework_checkout()
+    assert checkout is not None and checkout.resolve() == REPO_ROOT.resolve()
 
 
 def test_the_stack_migrates_first_and_checks_readiness_and_worker_liveness(tmp_path):

@@ -158,7 +158,7 @@ def dev(
     watched = project.source_dir or project.root
     err.print(
         f"[bold]{project.app}[/bold] on [cyan]http://{host}:{port}[/cyan] "
-        f"(reloading on changes in {watched})"
+        f"(reloading on changes in {watched} and .env)"
     )
     from vibetuner.cli.css import start_watcher
     from vibetuner.web.client_address import app_trusted_proxies
@@ -166,7 +166,9 @@ def dev(
     proxies = app_trusted_proxies(loaded)
     watcher = start_watcher(project)
     try:
-        _serve_dev(project.app, host, port, watched, log_level, proxies, log_config)
+        _serve_dev(
+            project.app, host, port, watched, log_level, proxies, log_config, project.root / ".env"
+        )
     finally:
         if watcher is not None:
             watcher.terminate()
@@ -211,24 +213,34 @@ def _serve_dev(
     log_level: str | None,
     trusted_proxies: tuple[str, ...],
     log_config: dict[str, Any],
+    env_file: Path,
 ) -> None:
+    import sys
+
     import uvicorn
 
+    from vibetuner._compat.uvicorn import run_reloading
     from vibetuner.web.client_address import uvicorn_proxy_options
 
-    uvicorn.run(
+    # As uvicorn.run(app_dir=...) does: the app is imported from the watched folder.
+    sys.path.insert(0, str(watched))
+    config = uvicorn.Config(
         app_spec,
         host=host,
         port=port,
         reload=True,
         reload_dirs=[str(watched)],
-        app_dir=str(watched),
         log_level=log_level,
         # As in prod: X-Forwarded-* only from TRUSTED_PROXIES (uvicorn's own default
         # would believe any local process, and a rotating header escape the rate limits).
         **uvicorn_proxy_options(trusted_proxies),
         log_config=log_config,
     )
+    # Settings are read at startup: a changed .env restarts the app, as code does.
+    try:
+        run_reloading(config, files=[env_file])
+    except KeyboardInterrupt:
+        pass
 
 
 class HttpParser(StrEnum):

@@ -139,9 +139,11 @@ def new(
     except (ValueError, OSError) as exc:
         raise fail(str(exc)) from None
     src_path, ref = resolve_template(template)
-    from vibetuner.cli.requirement import framework_pin
+    from vibetuner.cli.requirement import framework_checkout, framework_pin
 
     answers.setdefault("vibetuner_pin", framework_pin())
+    checkout = framework_checkout()
+    answers.setdefault("vibetuner_checkout", str(checkout) if checkout else "")
 
     import copier
     from copier.errors import CopierError, InteractiveSessionError
@@ -175,11 +177,22 @@ def print_next_steps(target: Path, answers: Any) -> None:
     except ValueError:
         shown = target
     package = answers.get("package_name", "")
+    checkout = answers.get("vibetuner_checkout", "")
+    if checkout:
+        # Made from a checkout installed editable: the project pins its version, so the
+        # environment that has it keeps it (edits to the checkout take effect); a new
+        # environment installs the checkout first.
+        install = [
+            'pip install -e ".\\[dev]"   [dim]# in this environment, which has vibetuner[/dim]',
+            "[dim]or in a new one:[/dim] python -m venv .venv && . .venv/bin/activate",
+            f'pip install -e {checkout} -e ".\\[dev]"',
+        ]
+    else:
+        install = ["python -m venv .venv && . .venv/bin/activate", 'pip install -e ".\\[dev]"']
     steps = "\n".join(
         [
             f"[bold]cd {shown}[/bold]",
-            "python -m venv .venv && . .venv/bin/activate",
-            'pip install -e ".\\[dev]"',
+            *install,
             "git init && git add -A && git commit -m 'New project'"
             "   [dim]# scaffold update needs git[/dim]",
             "[bold]just local[/bold]   [dim]# or: vibetuner run dev[/dim]",

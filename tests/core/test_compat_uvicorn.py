@@ -1,0 +1,78 @@
+"""The development reloader restarts on a watched file as on code, and the parts of
+uvicorn it relies on behave as it expects."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+from pathlib import Path
+
+from uvicorn.config import Config
+from uvicorn.supervisors.watchfilesreload import WatchFilesReload
+
+from vibetuner._compat.uvicorn import FileWatchingReload, stamp
+
+
+def reloader(tmp_path: Path, files: list[Path]) -> FileWatchingReload:
+    code = tmp_path / "src"
+    code.mkdir(exist_ok=True)
+    config = Config("app:app", reload=True, reload_dirs=[str(code)])
+    return FileWatchingReload(config, target=lambda sockets: None, sockets=[], files=files)
+
+
+def wait_for_restart(watcher: FileWatchingReload) -> list[Path]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        changed = watcher.should_restart()
+        if changed:
+            return changed
+    raise AssertionError("no restart within 10 s")
+
+
+def test_a_changed_env_file_restarts(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    watcher = reloader(tmp_path, [env])
+    assert watcher.should_restart() is None  # nothing changed: wakes up empty
+    env.write_text("APP_NAME=x\n")
+    assert wait_for_restart(watcher) == [env]
+    # Replaced by rename, as editors save.
+    new = tmp_path / ".env.new"
+    new.write_text("APP_NAME=y\n")
+    os.replace(new, env)
+    assert wait_for_restart(watcher) == [env]
+    env.unlink()
+    assert wait_for_restart(watcher) == [env]
+    watcher.should_exit.set()
+
+
+def test_code_still_restarts_and_the_idle_watcher_wakes_quickly(tmp_path: Path) -> None:
+    watcher = reloader(tmp_path, [tmp_path / ".env"])
+    started = time.monotonic()
+    assert watcher.should_restart() is None
+    # The files are looked at every half second or so, not every 5 s.
+    assert time.monotonic() - started < 3
+    (tmp_path / "src" / "views.py").write_text("x = 1\n")
+    assert [path.name for path in wait_for_restart(watcher)] == ["views.py"]
+    (tmp_path / "src" / "notes.txt").write_text("ignored\n")  # not *.py: no restart
+    assert watcher.should_restart() is None
+    watcher.should_exit.set()
+
+
+def test_the_uvicorn_parts_relied_on() -> None:
+    assert list(inspect.signature(WatchFilesReload.__init__).parameters) == [
+        "self", "config", "target", "sockets"
+    ]  # fmt: skip
+    source = inspect.getsource(WatchFilesReload)
+    for name in (
+        "self.watcher = watch(",
+        "next(self.watcher)",
+        "self.reload_dirs",
+        "self.should_exit",
+    ):
+        assert name in source, name
+    assert callable(Config.bind_socket)
+
+
+def test_stamp_of_a_missing_file_is_none(tmp_path: Path) -> None:
+    assert stamp(tmp_path / "absent") is None
