@@ -127,12 +127,15 @@
     var button = box.querySelector("[data-passkey-button]");
     var autofillRequest = null;
 
+    var leaving = false;
+
     function finish(credential) {
       return postJSON(box.getAttribute("data-action"), {
         credential: credentialJSON(credential),
         next: box.getAttribute("data-next") || "",
       }).then(function (answer) {
         if (!answer.ok) throw refusal(answer);
+        leaving = true;
         location.assign(answer.body.redirect || "/");
       });
     }
@@ -159,10 +162,10 @@
               if (credential) return finish(credential);
             })
             .catch(function (error) {
-              if (autofillRequest !== controller) return; // replaced by the button's request
-              autofillRequest = null;
+              if (controller.signal.aborted) return; // replaced by the button's request
+              if (autofillRequest === controller) autofillRequest = null;
+              // Said once, not asked again at once: the button (or a reload) tries again.
               failed(error);
-              if (!cancelled(error)) autofill();
             });
         });
       }).catch(function () {});
@@ -186,6 +189,7 @@
         })
         .catch(failed)
         .then(function () {
+          if (leaving) return; // signed in: the next page is on its way
           button.disabled = false;
           if (!autofillRequest) autofill();
         });
