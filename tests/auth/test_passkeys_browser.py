@@ -114,6 +114,18 @@ async def add_passkey(page: Any, name: str) -> None:
     await page.wait_for_selector(f"text=Your passkey “{name}” was added.")
 
 
+async def serious_findings(page: Any) -> list[str]:
+    """axe-core's serious and critical findings on ``page``, one line each."""
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} -- {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 async def credentials(cdp: Any, authenticator: str) -> list[dict[str, Any]]:
     found = await cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
     return list(found["credentials"])
@@ -139,6 +151,8 @@ async def test_register_sign_out_sign_in_with_the_passkey_and_remove_it(served_o
             assert await row.count() == 1
             assert "Test laptop" in await row.inner_text()
             assert "not used yet" in await row.inner_text()
+            await page.click("#passkeys details summary")  # the rename form open too
+            assert await serious_findings(page) == []
             [stored] = await credentials(cdp, authenticator)
             assert stored["isResidentCredential"] is True and stored["rpId"] == "localhost"
 
@@ -170,6 +184,7 @@ async def test_register_sign_out_sign_in_with_the_passkey_and_remove_it(served_o
             await error.wait_for(state="visible")
             assert "not registered here" in await error.inner_text()
             assert page.url == f"{base_url}/auth/login"
+            assert await serious_findings(page) == []
             assert await me(page, base_url) is None
             assert errors == []
         finally:
