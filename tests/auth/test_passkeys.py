@@ -491,3 +491,31 @@ async def test_no_passkeys_on_an_ip_address_or_when_turned_off(app_with, vibetun
             assert 'autocomplete="email"' in page.text
             answer = await http.post("/auth/passkeys/options", json={})
             assert answer.status_code == 404 and answer.json()["code"] == "passkeys_unavailable"
+
+
+async def test_refusals_are_in_the_readers_language(app, registered):
+    authenticator, _ = registered
+    async with browser(app) as visitor:
+        options = await sign_in_options(visitor)
+        answer = authenticator.get(options, origin="https://evil.example")
+        refused = await visitor.post(
+            "/auth/passkeys",
+            json={"credential": answer},
+            headers={"Accept-Language": "de"},
+        )
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "detail": "Die Antwort des Passkeys konnte nicht geprüft werden. Versuche es erneut.",
+            "code": "passkey_not_verified",
+        }
+
+
+async def test_the_sign_in_ceremonies_a_client_address_starts_are_limited(
+    app_with, vibetuner_settings
+):
+    async with app_with(vibetuner_settings, passkey_rate_per_ip=3) as http:
+        for _ in range(3):
+            assert (await http.post("/auth/passkeys/options", json={})).status_code == 200
+        limited = await http.post("/auth/passkeys/options", json={})
+        assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+        assert int(limited.headers["Retry-After"]) > 0

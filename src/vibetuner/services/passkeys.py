@@ -361,6 +361,13 @@ async def authenticate(settings: Settings, binding: str, credential: Any) -> Pas
             raise PasskeyRefused("counter", COUNTER) from None
         logger.info("passkey sign-in for user %s refused: %s", passkey.user_id, exc)
         raise PasskeyRefused("not_verified", NOT_VERIFIED) from None
+    user = await UserModel.load(passkey.user_id)
+    if user is None:  # deleted meanwhile; the passkey has nothing to sign in to
+        await passkey.delete()
+        raise PasskeyRefused("unknown_passkey", UNKNOWN)
+    await _check_proven(user, passkey)
+    if not user.is_active:
+        raise AccountDisabled("this account is disabled")
     # Only if no other sign-in moved the counter meanwhile: the same answer twice at once
     # cannot both pass.
     moved = await Passkey.get_pymongo_collection().update_one(
@@ -369,13 +376,6 @@ async def authenticate(settings: Settings, binding: str, credential: Any) -> Pas
     )
     if not moved.matched_count:
         raise PasskeyRefused("counter", COUNTER)
-    user = await UserModel.load(passkey.user_id)
-    if user is None:  # deleted meanwhile; the passkey has nothing to sign in to
-        await passkey.delete()
-        raise PasskeyRefused("unknown_passkey", UNKNOWN)
-    await _check_proven(user, passkey)
-    if not user.is_active:
-        raise AccountDisabled("this account is disabled")
     return PasskeySignIn(user, passkey, verified.user_verified)
 
 

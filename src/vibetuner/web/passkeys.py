@@ -66,42 +66,40 @@ def _json(text: str) -> Response:
     return Response(text, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-def _unavailable(request: Request) -> Response:
-    return problem(
-        request,
-        404,
-        N_("Not found"),
-        N_("Passkeys are not offered on this site."),
-        code="passkeys_unavailable",
-        html=False,
-    )
+def _error(
+    status_code: int,
+    code: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """``{"detail", "code"}`` with the message in the reader's language: the page's script
+    shows it as it is."""
+    detail = _(message, **values) if values else _(message)
+    return JSONResponse({"detail": detail, "code": code}, status_code=status_code, headers=headers)
+
+
+def _unavailable() -> Response:
+    return _error(404, "passkeys_unavailable", N_("Passkeys are not offered on this site."))
 
 
 def _refused(exc: PasskeyRefused) -> Response:
-    """The refusal as JSON, its message in the reader's language: the page's script shows it."""
-    message = _(exc.message, **exc.values) if exc.values else _(exc.message)
-    return JSONResponse({"detail": message, "code": f"passkey_{exc.reason}"}, status_code=400)
+    return _error(400, f"passkey_{exc.reason}", exc.message, values=exc.values)
 
 
 def _unconfirmed(exc: EmailNotConfirmed) -> Response:
     message = N_(
         "Confirm your email address first: sign in with a link sent to it, then add a passkey."
     )
-    return JSONResponse({"detail": _(message), "code": exc.code}, status_code=403)
+    return _error(403, exc.code, message)
 
 
 async def _credential_body(request: Request, limit: int) -> tuple[dict[str, Any], Any] | Response:
     try:
         body = await read_small_body(request, limit)
     except UploadTooLarge as exc:
-        return problem(
-            request,
-            413,
-            N_("Too large"),
-            N_("The request is too large."),
-            code=exc.code,
-            html=False,
-        )
+        return _error(413, exc.code, N_("The request is too large."))
     credential = body.get("credential")
     if not isinstance(credential, dict):
         return _refused(PasskeyRefused("bad_request", passkeys.MALFORMED))
@@ -116,7 +114,7 @@ async def sign_in_options(request: Request, context: Context) -> Response:
     """A challenge for signing in with a passkey (the browser's autofill or its dialog)."""
     settings = context.settings
     if not passkeys.available(settings):
-        return _unavailable(request)
+        return _unavailable()
     address = client_address(request)
     if address:
         try:
@@ -127,13 +125,10 @@ async def sign_in_options(request: Request, context: Context) -> Response:
                 window_seconds=settings.magic_link_rate_window_seconds,
             )
         except RateLimitExceeded as exc:
-            return problem(
-                request,
+            return _error(
                 429,
-                N_("Too many requests"),
+                exc.code,
                 N_("Too many passkey requests came from your network. Try again in a while."),
-                code=exc.code,
-                html=False,
                 headers={"Retry-After": str(exc.retry_after)},
             )
     return _json(await passkeys.sign_in_options(settings, binding(request)))
@@ -148,7 +143,7 @@ async def sign_in(request: Request, context: Context) -> Response:
     """
     settings = context.settings
     if not passkeys.available(settings):
-        return _unavailable(request)
+        return _unavailable()
     read = await _credential_body(request, 16 * 1024)
     if isinstance(read, Response):
         return read
@@ -158,9 +153,7 @@ async def sign_in(request: Request, context: Context) -> Response:
     except PasskeyRefused as exc:
         return _refused(exc)
     except AccountDisabled as exc:
-        return JSONResponse(
-            {"detail": _("This account is disabled."), "code": exc.code}, status_code=403
-        )
+        return _error(403, exc.code, N_("This account is disabled."))
     next_path = after_sign_in(request, body.get("next"))
     await login(request, result.user)
     flash(request, _("Signed in with your passkey “%(name)s”.", name=result.passkey.name))
@@ -186,7 +179,7 @@ async def page_values(context: AppContext, user: UserModel) -> dict[str, Any]:
 async def registration_options(request: Request, context: Context, user: RequireUser) -> Response:
     """A challenge for adding a passkey to the signed-in user's account."""
     if not passkeys.available(context.settings):
-        return _unavailable(request)
+        return _unavailable()
     try:
         options = await passkeys.registration_options(context.settings, user, binding(request))
     except EmailNotConfirmed as exc:
@@ -200,7 +193,7 @@ async def registration_options(request: Request, context: Context, user: Require
 async def add(request: Request, context: Context, user: RequireUser) -> Response:
     """Check the browser's new passkey and keep it, under the name given (JSON ``name``)."""
     if not passkeys.available(context.settings):
-        return _unavailable(request)
+        return _unavailable()
     read = await _credential_body(request, REGISTER_LIMIT)
     if isinstance(read, Response):
         return read
