@@ -16,7 +16,7 @@ from vibetuner.models import UserModel
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.passkey import Passkey, PasskeyChallenge
 from vibetuner.models.session import UserSession
-from vibetuner.testing import app_context, send_csrf_token
+from vibetuner.testing import app_context, fetch_csrf_token, send_csrf_token
 
 ORIGIN = "http://testserver"
 HTML = {"Accept": "text/html"}
@@ -519,3 +519,20 @@ async def test_the_sign_in_ceremonies_a_client_address_starts_are_limited(
         limited = await http.post("/auth/passkeys/options", json={})
         assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
         assert int(limited.headers["Retry-After"]) > 0
+
+
+async def test_the_same_answer_sent_twice_at_once_signs_in_once(app, registered):
+    import asyncio
+
+    authenticator, _ = registered
+    async with browser(app) as visitor:
+        options = await sign_in_options(visitor)
+        await fetch_csrf_token(visitor)  # the page's token, sent by both
+        answer = authenticator.get(options)
+        body = {"credential": answer, "next": "/"}
+        first, second = await asyncio.gather(
+            visitor.post("/auth/passkeys", json=body), visitor.post("/auth/passkeys", json=body)
+        )
+        assert sorted([first.status_code, second.status_code]) == [200, 400]
+        refused = first if first.status_code == 400 else second
+        assert refused.json()["code"] == "passkey_challenge_unknown"
