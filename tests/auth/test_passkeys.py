@@ -136,6 +136,16 @@ async def test_rename_and_remove_from_the_account_page(app, user, client_for, re
     )
     assert renamed.status_code == 303
     assert (await Passkey.get(passkey.id)).name == "Phone"
+    # The page's htmx request gets the section back, with the flash message out of band.
+    swapped = await account.post(
+        f"/account/passkeys/{passkey.credential_id}/rename",
+        data={"name": "Pocket phone"},
+        headers={**HTML, "HX-Request": "true"},
+    )
+    assert swapped.status_code == 200
+    assert swapped.text.lstrip().startswith('<section id="passkeys"')
+    assert "Pocket phone" in swapped.text and "The passkey was renamed." in swapped.text
+    assert "vibetuner-passkeys" not in swapped.text  # the page has the script already
     removed = await account.post(f"/account/passkeys/{passkey.credential_id}/remove", headers=HTML)
     assert removed.status_code == 303
     assert await Passkey.get(passkey.id) is None
@@ -481,6 +491,24 @@ async def test_relying_party_and_origin_follow_base_url(app_with, vibetuner_sett
     async with app_with(vibetuner_settings, base_url="https://App.Example.com:8443") as http:
         options = (await http.post("/auth/passkeys/options", json={})).json()
         assert options["rpId"] == "app.example.com"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "rp_id", "origin"),
+    [
+        ("https://app.example.com", "app.example.com", "https://app.example.com"),
+        ("https://App.Example.com:443/", "app.example.com", "https://app.example.com"),
+        ("http://localhost:8000", "localhost", "http://localhost:8000"),
+        ("https://example.com:8443/base", "example.com", "https://example.com:8443"),
+    ],
+)
+def test_the_origin_is_written_as_browsers_write_it(vibetuner_settings, base_url, rp_id, origin):
+    from vibetuner.services.passkeys import relying_party
+
+    settings = type(vibetuner_settings)(
+        _env_file=None, **{**vibetuner_settings.model_dump(), "base_url": base_url}
+    )
+    assert (relying_party(settings).id, relying_party(settings).origin) == (rp_id, origin)
 
 
 async def test_no_passkeys_on_an_ip_address_or_when_turned_off(app_with, vibetuner_settings):

@@ -40,6 +40,7 @@ logger = logging.getLogger("vibetuner.auth")
 
 #: Passkeys one account may hold.
 MAX_PASSKEYS = 20
+DEFAULT_PORTS = {"http": 80, "https": 443}
 TRANSPORTS = frozenset({"ble", "cable", "hybrid", "internal", "nfc", "smart-card", "usb"})
 
 TRY_AGAIN = N_(
@@ -74,10 +75,12 @@ class RelyingParty:
 def relying_party(settings: Settings) -> RelyingParty:
     """The relying party of ``BASE_URL``."""
     parts = urlsplit(settings.base_url)
+    scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    return RelyingParty(
-        id=host, origin=f"{parts.scheme}://{parts.netloc}".lower(), name=settings.app_name
-    )
+    # As browsers write an origin: no default port, no user name.
+    port = parts.port if parts.port not in (None, DEFAULT_PORTS.get(scheme)) else None
+    origin = f"{scheme}://{host}" + (f":{port}" if port else "")
+    return RelyingParty(id=host, origin=origin, name=settings.app_name)
 
 
 def available(settings: Settings) -> bool:
