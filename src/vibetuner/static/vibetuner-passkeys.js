@@ -126,8 +126,8 @@
     box.hidden = false;
     var button = box.querySelector("[data-passkey-button]");
     var autofillRequest = null;
-
-    var leaving = false;
+    var pressed = false; // the button's request is under way
+    var leaving = false; // signed in: the next page is on its way
 
     function finish(credential) {
       return postJSON(box.getAttribute("data-action"), {
@@ -153,6 +153,8 @@
         if (!yes) return;
         return postJSON(box.getAttribute("data-options"), {}).then(function (answer) {
           if (!answer.ok) return; // quietly: the button still works
+          // One request at a time: the button was pressed meanwhile.
+          if (pressed || leaving) return;
           var controller = new AbortController();
           autofillRequest = controller;
           return navigator.credentials
@@ -179,6 +181,7 @@
       }
       show(box, "");
       button.disabled = true;
+      pressed = true;
       postJSON(box.getAttribute("data-options"), {})
         .then(function (answer) {
           if (!answer.ok) throw refusal(answer);
@@ -189,7 +192,8 @@
         })
         .catch(failed)
         .then(function () {
-          if (leaving) return; // signed in: the next page is on its way
+          pressed = false;
+          if (leaving) return;
           button.disabled = false;
           if (!autofillRequest) autofill();
         });
