@@ -117,6 +117,22 @@ async def test_add_a_passkey_then_sign_in_with_it_typing_no_email(app, user, cli
     assert "last used" in page.text
 
 
+async def test_an_unnamed_passkey_is_called_after_its_browser(app, user, client_for):
+    account = await client_for(user)
+    chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
+    for agent, expected in ((chrome, "Chrome on Linux"), ("python-httpx/0.28", "Passkey")):
+        options = await account.post("/account/passkeys/options", json={})
+        credential = SoftAuthenticator(ORIGIN).create(options.json())
+        added = await account.post(
+            "/account/passkeys",
+            json={"credential": credential, "name": " \t "},
+            headers={"User-Agent": agent},
+        )
+        assert added.status_code == 200, added.text
+        stored = await Passkey.find_one({"credential_id": credential["id"]})
+        assert stored.name == expected
+
+
 async def test_signing_in_starts_a_new_session_and_keeps_next_on_this_site(app, registered):
     authenticator, _ = registered
     async with browser(app) as visitor:

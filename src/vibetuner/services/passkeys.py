@@ -235,9 +235,15 @@ def clean_name(name: object, default: str) -> str:
 
 
 async def register(
-    settings: Settings, user: UserModel, binding: str, credential: Any, name: str
+    settings: Settings,
+    user: UserModel,
+    binding: str,
+    credential: Any,
+    name: object,
+    default_name: str = "Passkey",
 ) -> Passkey:
-    """Verify the browser's answer to :func:`registration_options` and store the passkey.
+    """Verify the browser's answer to :func:`registration_options` and store the passkey,
+    named ``name`` (``default_name`` when it is blank).
 
     The challenge must be this session's, for this user, unused and unexpired. Raises
     :class:`PasskeyRefused` or ``EmailNotConfirmed``.
@@ -270,7 +276,7 @@ async def register(
         credential_id=bytes_to_base64url(verified.credential_id),
         public_key=bytes_to_base64url(verified.credential_public_key),
         sign_count=verified.sign_count,
-        name=clean_name(name, "Passkey"),
+        name=clean_name(name, default_name),
         transports=[t for t in transports if t in TRANSPORTS],
         aaguid=verified.aaguid,
         backed_up=verified.credential_backed_up,

@@ -200,10 +200,13 @@ async def add(request: Request, context: Context, user: RequireUser) -> Response
     body, credential = read
     from vibetuner.web.user_agents import browser_name
 
-    default = browser_name(request.headers.get("user-agent")) or "Passkey"
+    # Unnamed: called after the browser it was made in ("Chrome on Linux"), if known.
+    default = browser_name(request.headers.get("user-agent"))
+    if not default or default == browser_name(""):
+        default = "Passkey"
     try:
         passkey = await passkeys.register(
-            context.settings, user, binding(request), credential, body.get("name") or default
+            context.settings, user, binding(request), credential, body.get("name"), default
         )
     except EmailNotConfirmed as exc:
         return _unconfirmed(exc)
