@@ -384,6 +384,21 @@ async def test_a_registration_answer_cannot_be_replayed(app, user, client_for):
     assert [c["id"] for c in options.json()["excludeCredentials"]] == [credential["id"]]
 
 
+async def test_oversize_bodies_are_refused_before_they_are_read(app, user, client_for, registered):
+    _, passkey = registered
+    account = await client_for(user)
+    huge = {"name": "x" * (200 * 1024)}
+    renamed = await account.post(f"/account/passkeys/{passkey.credential_id}/rename", data=huge)
+    assert renamed.status_code == 413
+    added = await account.post("/account/passkeys", json={"credential": {"id": "x" * (200 * 1024)}})
+    assert added.status_code == 413
+    async with browser(app) as visitor:
+        await sign_in_options(visitor)
+        signed_in = await visitor.post("/auth/passkeys", json={"credential": {"x": "y" * 20000}})
+        assert signed_in.status_code == 413
+    assert (await Passkey.get(passkey.id)).name == passkey.name
+
+
 async def test_another_users_credential_id_cannot_be_removed_or_renamed(
     app, registered, client_for
 ):

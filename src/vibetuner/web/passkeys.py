@@ -28,6 +28,7 @@ from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
 from vibetuner.models.user import UserModel
 from vibetuner.services import passkeys, rate_limit
+from vibetuner.web.body_limits import body_limit
 from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context
 from vibetuner.web.flash import flash
@@ -50,6 +51,8 @@ account_router = APIRouter(
     tags=["account"],
     include_in_schema=False,
     dependencies=[Depends(refuse_while_viewing_as)],
+    # Also the rename form, which FastAPI would otherwise parse whatever its size.
+    route_class=body_limit(REGISTER_LIMIT),
 )
 
 
