@@ -215,6 +215,23 @@ class Settings(BaseSettings):
     """Where to go after sign-in when no safe `next` was given."""
     token_encryption_key: SecretStr | None = None
     """Fernet key; when set, stored OAuth tokens are encrypted at rest."""
+    passkeys: bool = True
+    """Offer passkeys (WebAuthn): adding them on the account page and signing in with them. The
+    relying party is the host of `BASE_URL` and only its origin is accepted, so passkeys work on a
+    domain name (`localhost` included), never on an IP address such as `127.0.0.1`.
+    """
+    passkey_challenge_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    """How long a passkey ceremony (adding one, or signing in) may take before its challenge
+    expires.
+    """
+    passkey_rate_per_ip: int = Field(default=100, ge=1)
+    """Passkey ceremonies one client address may start per `MAGIC_LINK_RATE_WINDOW_SECONDS` (the
+    sign-in page starts one on every visit, for the browser's autofill).
+    """
+    recent_sign_in_seconds: int = Field(default=15 * 60, ge=60)
+    """Removing a passkey needs a sign-in at most this old; an older session is asked to sign in
+    again first.
+    """
 
     google_client_id: str | None = None
     """Client id of a Google OAuth client; with the secret, enables "Sign in with Google"."""

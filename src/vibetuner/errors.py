@@ -132,6 +132,25 @@ class OAuthSignInRefused(VibetunerError):
         self.values = values
 
 
+class PasskeyRefused(VibetunerError):
+    """A passkey ceremony (adding one, or signing in with one) was refused; ``reason`` says why.
+
+    ``reason`` is ``challenge_unknown`` (used already, or started in another browser),
+    ``challenge_expired``, ``unknown_passkey``, ``not_verified`` (a bad signature, origin
+    or relying party), ``counter`` (the signature counter did not go up: a replayed answer
+    or a copied authenticator), ``email_not_confirmed``, ``already_registered``,
+    ``too_many`` or ``bad_request``. ``message`` is the English text people read translated.
+    """
+
+    code = "passkey_refused"
+
+    def __init__(self, reason: str, message: str, **values: str) -> None:
+        super().__init__(message % values if values else message)
+        self.reason = reason
+        self.message = message
+        self.values = values
+
+
 class EmailNotConfirmed(VibetunerError):
     """The account's address is not proven yet, so nothing may be attached to it."""
 

@@ -366,7 +366,7 @@ async def claim_mailbox(user: UserModel) -> UserModel | None:
 
     Until now nobody had proven the address: whoever created the account, or signed in
     to it, may not be the mailbox owner. So nothing attached before the proof survives
-    it: every provider link goes (whatever address it claimed), every earlier session
+    it: every provider link and passkey goes (whatever address it claimed), every earlier session
     ends (``session_version``), and the profile (name, picture, language) is cleared.
     None when the user was deleted in between.
     """
@@ -379,6 +379,10 @@ async def claim_mailbox(user: UserModel) -> UserModel | None:
         logger.info(
             "removed %d provider link(s) made before user %s proved the address", count, user.id
         )
+    from vibetuner.services.passkeys import remove_all
+
+    if await remove_all(user.id):  # type: ignore[arg-type]
+        logger.info("removed the passkeys added before user %s proved the address", user.id)
     await user.update(
         {
             "$set": {"email_verified_at": utcnow(), "name": None, "picture": None, "locale": None},

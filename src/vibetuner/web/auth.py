@@ -14,12 +14,13 @@ from vibetuner.context import AppContext
 from vibetuner.features import Feature
 
 if TYPE_CHECKING:
+    from beanie import Document
     from fastapi import APIRouter
 
 
 class AuthFeature(Feature):
-    """Sign-in: ``/auth/login``, magic links, OAuth providers, ``/auth/me``, sign-out,
-    and the ``/account`` page.
+    """Sign-in: ``/auth/login``, magic links, OAuth providers, passkeys, ``/auth/me``,
+    sign-out, and the ``/account`` page.
 
     At startup it builds the sign-in service and the providers from the settings, so a
     bad ``EMAIL_FROM`` or ``TOKEN_ENCRYPTION_KEY`` stops the app with a clear message
@@ -28,15 +29,28 @@ class AuthFeature(Feature):
 
     name = "auth"
 
-    def routers(self) -> Sequence[APIRouter]:
-        from vibetuner.web import account, account_page, signin_email, signin_oauth
+    def models(self) -> Sequence[type[Document]]:
+        from vibetuner.models.passkey import Passkey, PasskeyChallenge
 
-        return [signin_email.router, signin_oauth.router, account.router, account_page.router]
+        return [Passkey, PasskeyChallenge]
+
+    def routers(self) -> Sequence[APIRouter]:
+        from vibetuner.web import account, account_page, passkeys, signin_email, signin_oauth
+
+        return [
+            signin_email.router,
+            signin_oauth.router,
+            passkeys.sign_in_router,
+            account.router,
+            passkeys.account_router,
+            account_page.router,
+        ]
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
         from vibetuner.services.auth import AuthService
         from vibetuner.services.crypto import cipher_from_settings
+        from vibetuner.services.passkeys import remove_user_passkeys
         from vibetuner.web.oauth_providers import OAuthProviders
 
         if context.links is None:
@@ -46,8 +60,11 @@ class AuthFeature(Feature):
         context.auth = AuthService(
             settings, context.require_mailer(), context.links, cipher_from_settings(settings)
         )
+        # A deleted account's passkeys go with it.
+        context.user_data_cleaners.append(remove_user_passkeys)
         try:
             yield
         finally:
+            context.user_data_cleaners.remove(remove_user_passkeys)
             context.auth = None
             context.oauth = None

@@ -31,6 +31,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.VibetunerError], int, str], ...] = (
     (errors.AccountDisabled, 403, N_("Account disabled")),
     (errors.OAuthSignInRefused, 409, N_("Sign-in refused")),
     (errors.EmailNotConfirmed, 403, N_("Confirm your email address first")),
+    (errors.PasskeyRefused, 400, N_("Passkey refused")),
     (errors.OAuthProviderUnreachable, 502, N_("Sign-in failed")),
     (errors.OAuthFlowError, 400, N_("Sign-in failed")),
     (errors.RateLimitExceeded, 429, N_("Too many requests")),

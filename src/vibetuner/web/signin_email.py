@@ -19,6 +19,7 @@ from vibetuner.errors import (
 )
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
+from vibetuner.services.passkeys import available as passkeys_available
 from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context
 from vibetuner.web.forms import read_small_body
@@ -82,6 +83,7 @@ def _login_form(
             "next": next,
             "email": email,
             "error": error,
+            "passkeys_offered": passkeys_available(context.settings),
         },
         status_code,
     )
