@@ -214,7 +214,27 @@ class Settings(BaseSettings):
     login_redirect: str = "/"
     """Where to go after sign-in when no safe `next` was given."""
     token_encryption_key: SecretStr | None = None
-    """Fernet key; when set, stored OAuth tokens are encrypted at rest."""
+    """Fernet key; when set, stored OAuth tokens are encrypted at rest, and so are two-factor
+    secrets (which without it are encrypted with a key derived from `SESSION_KEY`).
+    """
+
+    # --- two-factor codes (TOTP) --------------------------------------------------------
+    two_factor_rate_per_user: int = Field(default=5, ge=1)
+    """Two-factor codes one user may try per window (sign-in, confirming, turning it off)."""
+    two_factor_rate_per_ip: int = Field(default=30, ge=1)
+    """Two-factor codes one client address may try per window (behind `TRUSTED_PROXIES`)."""
+    two_factor_rate_window_seconds: int = Field(default=5 * 60, ge=1)
+    """Length of the two-factor rate-limit window."""
+    two_factor_step_seconds: int = Field(default=5 * 60, ge=30, le=3600)
+    """How long a sign-in waits for its two-factor code; after that the first step starts again."""
+    two_factor_fresh_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    """Sensitive actions (deleting the account, viewing as a user, changing sign-in methods) need a
+    second factor given within this many seconds, from users who have two-factor codes on.
+    """
+    two_factor_required_roles: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Roles (comma-separated) that work only in a session that gave a second factor, such as
+    `admin`; their holders are asked to turn two-factor on.
+    """
 
     google_client_id: str | None = None
     """Client id of a Google OAuth client; with the secret, enables "Sign in with Google"."""
@@ -427,6 +447,21 @@ class Settings(BaseSettings):
         for name in cleaned:
             if name not in INSECURE_OPT_OUTS:
                 raise ValueError(f"{name!r} is not one of {', '.join(INSECURE_OPT_OUTS)}")
+        return cleaned
+
+    @field_validator("two_factor_required_roles", mode="before")
+    @classmethod
+    def _parse_required_roles(cls, value: Any) -> Any:
+        import re
+
+        roles = _string_list(value)
+        if not isinstance(roles, list):
+            return roles
+        cleaned = [str(role).strip() for role in roles if str(role).strip()]
+        for role in cleaned:
+            # The pattern of vibetuner.models.user.ROLE_PATTERN (not imported: Beanie is heavy).
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", role):
+                raise ValueError(f"{role!r} is not a role name (a-z, 0-9, '_' and '-')")
         return cleaned
 
     @model_validator(mode="after")

@@ -40,7 +40,13 @@ from starlette_admin.export.csv import CsvExporter
 from starlette_admin.fields import BaseField
 
 from vibetuner.admin.feature import SCOPE_ADMIN
-from vibetuner.errors import BlobStorageError, CannotViewAs, DuplicateEmail, DuplicateKey
+from vibetuner.errors import (
+    BlobStorageError,
+    CannotViewAs,
+    DuplicateEmail,
+    DuplicateKey,
+    SecondFactorRequired,
+)
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.blob import Blob
 from vibetuner.models.email_verification import EmailVerificationToken
@@ -394,6 +400,10 @@ class UserView(AuditedModelView):
             # The browser posted a plain form (custom response): back to the page, with why.
             flash(request, str(exc), "error")
             return RedirectResponse(_path_of(str(back)), status_code=303)
+        except SecondFactorRequired as exc:
+            from vibetuner.web.two_factor import second_factor_required_handler
+
+            return await second_factor_required_handler(request, exc)
         return RedirectResponse("/", status_code=303)
 
 

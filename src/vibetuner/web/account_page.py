@@ -25,6 +25,8 @@ from vibetuner.web.htmx import hx_redirect, is_htmx
 from vibetuner.web.impersonation import refuse_while_viewing_as
 from vibetuner.web.pages import problem, render
 from vibetuner.web.session_auth import RequireUser, logout, session_providers, this_session
+from vibetuner.web.two_factor import require_fresh_second_factor
+from vibetuner.web.two_factor import section_values as two_factor_section
 
 PAGE = "account/index.html"
 # The picture form: the picture plus the multipart framing and the CSRF field.
@@ -54,6 +56,7 @@ async def _page_values(request: Request, context: AppContext, user: UserModel) -
         "sessions": [(s, this is not None and s.id == this.id) for s in listed],
         "picture_max_mb": accounts.PICTURE_MAX_SIZE // (1024 * 1024),
         "pictures": context.blobs is not None,
+        **await two_factor_section(request, user),
     }
 
 
@@ -129,7 +132,7 @@ async def remove_picture(request: Request, context: Context, user: RequireUser) 
 @router.post(
     "/providers/{provider}/unlink",
     name="account_unlink",
-    dependencies=[Depends(refuse_while_viewing_as)],
+    dependencies=[Depends(refuse_while_viewing_as), Depends(require_fresh_second_factor)],
 )
 async def unlink(request: Request, context: Context, user: RequireUser, provider: str) -> Response:
     """Remove a linked sign-in provider (never the last way to sign in)."""
@@ -179,7 +182,11 @@ def file_remover(context: AppContext) -> Any:
     return remove
 
 
-@router.post("/delete", name="account_delete", dependencies=[Depends(refuse_while_viewing_as)])
+@router.post(
+    "/delete",
+    name="account_delete",
+    dependencies=[Depends(refuse_while_viewing_as), Depends(require_fresh_second_factor)],
+)
 async def delete(
     request: Request,
     context: Context,

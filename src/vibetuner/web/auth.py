@@ -6,14 +6,15 @@ of the same name). API clients -- requests that do not ask for HTML -- get JSON 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from vibetuner.context import AppContext
-from vibetuner.features import Feature
+from vibetuner.features import ExceptionHandler, Feature
 
 if TYPE_CHECKING:
+    from beanie import Document
     from fastapi import APIRouter
 
 
@@ -28,10 +29,28 @@ class AuthFeature(Feature):
 
     name = "auth"
 
-    def routers(self) -> Sequence[APIRouter]:
-        from vibetuner.web import account, account_page, signin_email, signin_oauth
+    def models(self) -> Sequence[type[Document]]:
+        from vibetuner.models.two_factor import TwoFactorSecret
 
-        return [signin_email.router, signin_oauth.router, account.router, account_page.router]
+        return [TwoFactorSecret]
+
+    def routers(self) -> Sequence[APIRouter]:
+        from vibetuner.web import account, account_page, signin_email, signin_oauth, two_factor
+
+        return [
+            signin_email.router,
+            signin_oauth.router,
+            account.router,
+            account_page.router,
+            two_factor.router,
+            two_factor.account_router,
+        ]
+
+    def exception_handlers(self) -> Mapping[type[Exception] | int, ExceptionHandler]:
+        from vibetuner.errors import SecondFactorRequired
+        from vibetuner.web.two_factor import second_factor_required_handler
+
+        return {SecondFactorRequired: second_factor_required_handler}
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
@@ -46,6 +65,10 @@ class AuthFeature(Feature):
         context.auth = AuthService(
             settings, context.require_mailer(), context.links, cipher_from_settings(settings)
         )
+        from vibetuner.services.two_factor import remove as remove_two_factor
+
+        # A deleted account's two-factor secret goes with it.
+        context.user_data_cleaners.append(remove_two_factor)
         try:
             yield
         finally:
