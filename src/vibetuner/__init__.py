@@ -34,6 +34,8 @@ _EXPORTS: dict[str, str] = {
     "require_user": "vibetuner.web.session_auth",
     "login": "vibetuner.web.session_auth",
     "logout": "vibetuner.web.session_auth",
+    "require_role": "vibetuner.web.two_factor",
+    "require_fresh_second_factor": "vibetuner.web.two_factor",
     "render_page": "vibetuner.web.pages",
     "problem_page": "vibetuner.web.pages",
     "flash": "vibetuner.web.flash",
@@ -99,6 +101,8 @@ __all__ = [
     "require_user",
     "login",
     "logout",
+    "require_role",
+    "require_fresh_second_factor",
     "render_page",
     "problem_page",
     "flash",
@@ -198,6 +202,7 @@ if TYPE_CHECKING:
         logout,
         require_user,
     )
+    from vibetuner.web.two_factor import require_fresh_second_factor, require_role
 
 
 def __getattr__(name: str) -> Any:

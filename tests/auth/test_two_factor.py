@@ -11,13 +11,16 @@ import logging
 import re
 import time
 from datetime import timedelta
+from typing import Annotated
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pyotp
 import pytest
+from fastapi import APIRouter, Depends
 
 from tests.auth.conftest import follow_link, magic_link, request_link
+from vibetuner import require_role
 from vibetuner.models import UserModel, UserSession
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.two_factor import TwoFactorSecret
@@ -439,3 +442,50 @@ async def test_users_without_two_factor_are_not_asked(app, user, signed_in_clien
     )
     assert answer.status_code == 303 and answer.headers["location"] == "/"
     assert await UserModel.get(user.id) is None
+
+
+# --- an app's own role that needs two-factor -----------------------------------------------
+
+
+role_router = APIRouter()
+
+
+@role_router.get("/editor")
+async def editor_page(user: Annotated[UserModel, Depends(require_role("editor"))]) -> dict:
+    return {"editor": user.email}
+
+
+@role_router.get("/reviewer")
+async def reviewer_page(user: Annotated[UserModel, Depends(require_role("reviewer"))]) -> dict:
+    return {"reviewer": user.email}
+
+
+async def test_require_role_needs_two_factor_for_the_roles_named(vibetuner_settings):
+    from vibetuner import create_app
+
+    settings = type(vibetuner_settings)(
+        _env_file=None,
+        **{**vibetuner_settings.model_dump(), "two_factor_required_roles": "editor"},
+    )
+    application = create_app(settings=settings, routers=[role_router])
+    async with application.router.lifespan_context(application):
+        editor = UserModel(
+            email="ed@example.com", email_verified_at=utcnow(), roles=["editor", "reviewer"]
+        )
+        await editor.insert()
+        nobody = UserModel(email="no@example.com", email_verified_at=utcnow())
+        await nobody.insert()
+        async with browser(application) as http:
+            set_session_cookie(http, settings, await signed_in_cookie(settings, nobody))
+            assert (await http.get("/editor")).status_code == 403
+        async with browser(application) as http:
+            set_session_cookie(http, settings, await signed_in_cookie(settings, editor))
+            # A role not named in the setting needs nothing more.
+            assert (await http.get("/reviewer")).json() == {"reviewer": editor.email}
+            refused = await http.get("/editor")
+            assert refused.status_code == 403
+            assert refused.json()["code"] == "second_factor_required"
+            sent = await http.get("/editor", headers=HTML)
+            assert sent.headers["location"] == "/account#two-factor"
+            await turn_on(http)
+            assert (await http.get("/editor")).json() == {"editor": editor.email}

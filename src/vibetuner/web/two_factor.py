@@ -191,6 +191,19 @@ def _back_to(request: Request) -> str:
     return safe_next(path, "/account") if own_host else "/account"
 
 
+def _app_path(request: Request, name: str) -> str:
+    """The path of the app's route ``name``, also from inside a mounted app (the admin)."""
+    from starlette.routing import NoMatchFound
+
+    try:
+        return str(request.app.url_path_for(name))
+    except NoMatchFound:
+        links = get_context(request).links
+        if links is None:
+            raise
+        return urlsplit(links.url(name)).path
+
+
 async def second_factor_required_handler(request: Request, exc: Exception) -> Response:
     """Answer :class:`SecondFactorRequired`: browsers to the code page (or to turn two-factor
     on), API clients 403 JSON."""
@@ -199,10 +212,10 @@ async def second_factor_required_handler(request: Request, exc: Exception) -> Re
         return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=403)
     if exc.setup:
         flash(request, _("Your role needs two-factor codes: turn them on below."), "info")
-        target = str(request.app.url_path_for("account_page")) + "#two-factor"
+        target = _app_path(request, "account_page") + "#two-factor"
     else:
         flash(request, _("Confirm it is you with a code from your authenticator app."), "info")
-        step = str(request.app.url_path_for(STEP_ROUTE))
+        step = _app_path(request, STEP_ROUTE)
         target = f"{step}?next={quote(_back_to(request), safe='')}"
     return hx_redirect(target) if is_htmx(request) else RedirectResponse(target, status_code=303)
 
