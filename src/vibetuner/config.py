@@ -218,6 +218,18 @@ class Settings(BaseSettings):
     secrets (which without it are encrypted with a key derived from `SESSION_KEY`).
     """
 
+    # --- personal API tokens ------------------------------------------------------------
+    api_token_scopes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["read", "write"]
+    )
+    """Scopes users may give their API tokens (comma-separated): `read` and `write` cover every
+    `<thing>:read` and `<thing>:write`; an app adds its own, such as `notes:read,notes:write`.
+    """
+    api_token_max_days: int = Field(default=365, ge=1, le=3650)
+    """The longest lifetime a user may give an API token, in days."""
+    api_token_rate_per_minute: int = Field(default=120, ge=1)
+    """Requests one API token may make per minute."""
+
     # --- two-factor codes (TOTP) --------------------------------------------------------
     two_factor_rate_per_user: int = Field(default=5, ge=1)
     """Two-factor codes one user may try per window (sign-in, confirming, turning it off)."""
@@ -447,6 +459,22 @@ class Settings(BaseSettings):
         for name in cleaned:
             if name not in INSECURE_OPT_OUTS:
                 raise ValueError(f"{name!r} is not one of {', '.join(INSECURE_OPT_OUTS)}")
+        return cleaned
+
+    @field_validator("api_token_scopes", mode="before")
+    @classmethod
+    def _parse_scopes(cls, value: Any) -> Any:
+        import re
+
+        scopes = _string_list(value)
+        if not isinstance(scopes, list):
+            return scopes
+        cleaned = [str(scope).strip() for scope in scopes if str(scope).strip()]
+        for scope in cleaned:
+            if not re.fullmatch(r"[a-z][a-z0-9_.-]{0,39}(:[a-z][a-z0-9_.-]{0,39})?", scope):
+                raise ValueError(f"{scope!r} is not a scope name (like read, or notes:write)")
+        if not cleaned:
+            raise ValueError("name at least one scope, such as read")
         return cleaned
 
     @field_validator("two_factor_required_roles", mode="before")

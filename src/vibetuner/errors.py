@@ -167,6 +167,18 @@ class RateLimitExceeded(VibetunerError):
 # --- email ------------------------------------------------------------------------------
 
 
+class InvalidApiToken(VibetunerError):
+    """An ``Authorization: Bearer`` token that is missing, unknown, revoked or expired."""
+
+    code = "invalid_token"
+
+
+class InsufficientScope(VibetunerError):
+    """The API token lacks the scope the route needs."""
+
+    code = "insufficient_scope"
+
+
 class TwoFactorCodeRefused(VibetunerError):
     """A two-factor or recovery code that is wrong, already used, or not expected now."""
 

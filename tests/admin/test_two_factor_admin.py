@@ -83,3 +83,33 @@ async def test_viewing_as_a_user_needs_a_recent_code(browser_for):
     started = await http.post(f"/admin/_api/users/row-action?name=view_as&pk={member.id}", data={})
     assert started.status_code == 303 and started.headers["location"] == "/"
     assert "data-view-as-banner" in (await http.get("/")).text
+
+
+async def test_admins_see_and_revoke_api_tokens(admin_app, browser_for):
+    from vibetuner.errors import InvalidApiToken
+    from vibetuner.models.api_token import ApiToken
+    from vibetuner.services import api_tokens
+    from vibetuner.testing import app_context
+
+    admin = await make_user(roles=["admin"])
+    member = await make_user()
+    member_http = await browser_for(member)
+    made = await member_http.post(
+        "/account/api-tokens", data={"name": "backup script", "scopes": ["read"], "days": "30"}
+    )
+    assert made.status_code == 200
+    token = made.text.split("data-new-api-token>", 1)[1].split("<", 1)[0]
+    record = await ApiToken.find_one({"user_id": member.id})
+
+    http = await browser_for(admin)
+    await turn_on(http)  # TWO_FACTOR_REQUIRED_ROLES=admin in this module
+    listing = (await http.get("/admin/api-tokens/list")).text
+    assert "backup script" in listing and record.public_id in listing
+    assert record.id not in listing and token not in listing
+    revoked = await http.post(
+        f"/admin/_api/api-tokens/action?name=delete&pks={record.public_id}", data={}
+    )
+    assert revoked.status_code == 200
+    assert await ApiToken.find_one({"user_id": member.id}) is None
+    with pytest.raises(InvalidApiToken):
+        await api_tokens.authenticate(token, app_context(admin_app).settings)

@@ -18,6 +18,7 @@ from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
 from vibetuner.models.user import UserModel
 from vibetuner.services import accounts, sessions
+from vibetuner.web.api_tokens import section_values as api_tokens_section
 from vibetuner.web.body_limits import body_limit
 from vibetuner.web.context import Context
 from vibetuner.web.flash import flash
@@ -57,6 +58,7 @@ async def _page_values(request: Request, context: AppContext, user: UserModel) -
         "picture_max_mb": accounts.PICTURE_MAX_SIZE // (1024 * 1024),
         "pictures": context.blobs is not None,
         **await two_factor_section(request, user),
+        **await api_tokens_section(request, user),
     }
 
 

@@ -30,12 +30,20 @@ class AuthFeature(Feature):
     name = "auth"
 
     def models(self) -> Sequence[type[Document]]:
+        from vibetuner.models.api_token import ApiToken
         from vibetuner.models.two_factor import TwoFactorSecret
 
-        return [TwoFactorSecret]
+        return [TwoFactorSecret, ApiToken]
 
     def routers(self) -> Sequence[APIRouter]:
-        from vibetuner.web import account, account_page, signin_email, signin_oauth, two_factor
+        from vibetuner.web import (
+            account,
+            account_page,
+            api_tokens,
+            signin_email,
+            signin_oauth,
+            two_factor,
+        )
 
         return [
             signin_email.router,
@@ -44,13 +52,19 @@ class AuthFeature(Feature):
             account_page.router,
             two_factor.router,
             two_factor.account_router,
+            api_tokens.account_router,
         ]
 
     def exception_handlers(self) -> Mapping[type[Exception] | int, ExceptionHandler]:
-        from vibetuner.errors import SecondFactorRequired
+        from vibetuner.errors import InsufficientScope, InvalidApiToken, SecondFactorRequired
+        from vibetuner.web.api_tokens import token_error_handler
         from vibetuner.web.two_factor import second_factor_required_handler
 
-        return {SecondFactorRequired: second_factor_required_handler}
+        return {
+            SecondFactorRequired: second_factor_required_handler,
+            InvalidApiToken: token_error_handler,
+            InsufficientScope: token_error_handler,
+        }
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
@@ -65,10 +79,11 @@ class AuthFeature(Feature):
         context.auth = AuthService(
             settings, context.require_mailer(), context.links, cipher_from_settings(settings)
         )
+        from vibetuner.services.api_tokens import remove_all as remove_api_tokens
         from vibetuner.services.two_factor import remove as remove_two_factor
 
-        # A deleted account's two-factor secret goes with it.
-        context.user_data_cleaners.append(remove_two_factor)
+        # A deleted account's two-factor secret and API tokens go with it.
+        context.user_data_cleaners.extend([remove_two_factor, remove_api_tokens])
         try:
             yield
         finally:

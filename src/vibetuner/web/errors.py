@@ -34,6 +34,8 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.VibetunerError], int, str], ...] = (
     (errors.OAuthProviderUnreachable, 502, N_("Sign-in failed")),
     (errors.OAuthFlowError, 400, N_("Sign-in failed")),
     (errors.RateLimitExceeded, 429, N_("Too many requests")),
+    (errors.InvalidApiToken, 401, N_("Not signed in")),
+    (errors.InsufficientScope, 403, N_("Forbidden")),
     (errors.TwoFactorCodeRefused, 422, N_("Code not accepted")),
     (errors.TwoFactorAlreadyOn, 409, N_("Conflict")),
     (errors.SecondFactorRequired, 403, N_("Confirm it is you")),
