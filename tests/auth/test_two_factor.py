@@ -160,9 +160,19 @@ async def test_signing_in_asks_for_the_code_and_the_half_session_reaches_nothing
         assert (await attacker.get("/auth/sessions")).status_code == 401
         account = await attacker.get("/account", headers=HTML)
         assert account.status_code == 303 and account.headers["location"].startswith("/auth/login")
-        for path in ("/", "/auth/login", "/auth/two-factor"):
-            page = await attacker.get(path, headers=HTML)
-            assert user.email not in page.text, path
+        # Every page and API route without path parameters: none shows the account.
+        paths = sorted(
+            {
+                route.path
+                for route in app.routes
+                if "GET" in (getattr(route, "methods", None) or ()) and "{" not in route.path
+            }
+        )
+        assert "/account" in paths and "/auth/me" in paths
+        for path in paths:
+            for headers in (HTML, {"Accept": "application/json"}):
+                page = await attacker.get(path, headers=headers)
+                assert user.email not in page.text, path
         assert (await attacker.post("/auth/logout-everywhere")).status_code == 401
         assert (
             await attacker.post("/account/delete", data={"confirm_email": user.email})
