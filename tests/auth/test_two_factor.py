@@ -136,7 +136,7 @@ async def test_the_secret_is_encrypted_with_token_encryption_key_when_set(
         await user.insert()
         set_session_cookie(http, settings, await signed_in_cookie(settings, user))
         secret, _ = await turn_on(http)
-    stored = await TwoFactorSecret.find_one()
+        stored = await TwoFactorSecret.find_one()
     clear = Fernet(key.encode()).decrypt(stored.secret.removeprefix("fernet:").encode()).decode()
     assert clear == secret
 
@@ -161,15 +161,12 @@ async def test_signing_in_asks_for_the_code_and_the_half_session_reaches_nothing
         account = await attacker.get("/account", headers=HTML)
         assert account.status_code == 303 and account.headers["location"].startswith("/auth/login")
         # Every page and API route without path parameters: none shows the account.
-        paths = sorted(
-            {
-                route.path
-                for route in app.routes
-                if "GET" in (getattr(route, "methods", None) or ()) and "{" not in route.path
-            }
-        )
-        assert "/account" in paths and "/auth/me" in paths
-        for path in paths:
+        paths = {"/account", "/auth/me", "/auth/sessions"} | {
+            route.path
+            for route in app.routes
+            if "GET" in (getattr(route, "methods", None) or ()) and "{" not in route.path
+        }
+        for path in sorted(paths):
             for headers in (HTML, {"Accept": "application/json"}):
                 page = await attacker.get(path, headers=headers)
                 assert user.email not in page.text, path
@@ -499,3 +496,17 @@ async def test_require_role_needs_two_factor_for_the_roles_named(vibetuner_setti
             assert sent.headers["location"] == "/account#two-factor"
             await turn_on(http)
             assert (await http.get("/editor")).json() == {"editor": editor.email}
+
+
+async def test_starting_again_while_on_keeps_the_secret(app, victim):
+    user, secret, _ = victim
+    before = await TwoFactorSecret.find_one({"user_id": user.id})
+    settings = app_context(app).settings
+    async with browser(app) as http:
+        set_session_cookie(http, settings, await signed_in_cookie(settings, user))
+        again = await http.post("/account/two-factor/start", headers=HTML)
+        assert again.status_code == 303
+        page = (await http.get("/account", headers=HTML)).text
+        assert "Two-factor codes are already on." in page
+    after = await TwoFactorSecret.find_one({"user_id": user.id})
+    assert after.secret == before.secret and after.confirmed_at is not None
