@@ -34,6 +34,9 @@ _EXPORTS: dict[str, str] = {
     "require_user": "vibetuner.web.session_auth",
     "login": "vibetuner.web.session_auth",
     "logout": "vibetuner.web.session_auth",
+    "require_role": "vibetuner.web.two_factor",
+    "require_fresh_second_factor": "vibetuner.web.two_factor",
+    "require_scope": "vibetuner.web.api_tokens",
     "render_page": "vibetuner.web.pages",
     "problem_page": "vibetuner.web.pages",
     "flash": "vibetuner.web.flash",
@@ -99,6 +102,9 @@ __all__ = [
     "require_user",
     "login",
     "logout",
+    "require_role",
+    "require_fresh_second_factor",
+    "require_scope",
     "render_page",
     "problem_page",
     "flash",
@@ -173,6 +179,7 @@ if TYPE_CHECKING:
     from vibetuner.services.blob import BlobStore
     from vibetuner.services.email import Mailer
     from vibetuner.templating import add_template_dir
+    from vibetuner.web.api_tokens import require_scope
     from vibetuner.web.auth import AuthFeature
     from vibetuner.web.blobs import BlobsFeature
     from vibetuner.web.context import Context, app_context
@@ -198,6 +205,7 @@ if TYPE_CHECKING:
         logout,
         require_user,
     )
+    from vibetuner.web.two_factor import require_fresh_second_factor, require_role
 
 
 def __getattr__(name: str) -> Any:

@@ -25,6 +25,7 @@ from vibetuner.features import Feature, check_dependencies
 from vibetuner.i18n import Catalogs
 from vibetuner.templating import Templates
 from vibetuner.web.api_docs import add_offline_docs
+from vibetuner.web.bearer import BearerCookieMiddleware
 from vibetuner.web.body_limits import ClientDisconnect, client_disconnected
 from vibetuner.web.context import STATE_KEY, RouterLinks
 from vibetuner.web.csrf import CSRFMiddleware
@@ -149,6 +150,8 @@ def create_app(
     # Inside the session (it reads the saved language), around everything that renders.
     app.add_middleware(LocaleMiddleware, catalogs=context.i18n)
     app.add_middleware(SessionMiddleware, **session_options)
+    # Outside the session: a request with an API token is read without its cookies.
+    app.add_middleware(BearerCookieMiddleware)
     # Outside every reader of the body; inside the headers, so its 408 gets them too.
     app.add_middleware(RequestBodyMiddleware, timeout=active.request_body_timeout)
     if active.security_headers:

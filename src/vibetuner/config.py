@@ -214,7 +214,9 @@ class Settings(BaseSettings):
     login_redirect: str = "/"
     """Where to go after sign-in when no safe `next` was given."""
     token_encryption_key: SecretStr | None = None
-    """Fernet key; when set, stored OAuth tokens are encrypted at rest."""
+    """Fernet key; when set, stored OAuth tokens are encrypted at rest, and so are two-factor
+    secrets (which without it are encrypted with a key derived from `SESSION_KEY`).
+    """
     passkeys: bool = True
     """Offer passkeys (WebAuthn): adding them on the account page and signing in with them. The
     relying party is the host of `BASE_URL` and only its origin is accepted, so passkeys work on a
@@ -231,6 +233,36 @@ class Settings(BaseSettings):
     recent_sign_in_seconds: int = Field(default=15 * 60, ge=60)
     """Removing a passkey needs a sign-in at most this old; an older session is asked to sign in
     again first.
+    """
+
+    # --- personal API tokens ------------------------------------------------------------
+    api_token_scopes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["read", "write"]
+    )
+    """Scopes users may give their API tokens (comma-separated): `read` and `write` cover every
+    `<thing>:read` and `<thing>:write`; an app adds its own, such as `notes:read,notes:write`.
+    """
+    api_token_max_days: int = Field(default=365, ge=1, le=3650)
+    """The longest lifetime a user may give an API token, in days."""
+    api_token_rate_per_minute: int = Field(default=120, ge=1)
+    """Requests one API token may make per minute."""
+
+    # --- two-factor codes (TOTP) --------------------------------------------------------
+    two_factor_rate_per_user: int = Field(default=5, ge=1)
+    """Two-factor codes one user may try per window (sign-in, confirming, turning it off)."""
+    two_factor_rate_per_ip: int = Field(default=30, ge=1)
+    """Two-factor codes one client address may try per window (behind `TRUSTED_PROXIES`)."""
+    two_factor_rate_window_seconds: int = Field(default=5 * 60, ge=1)
+    """Length of the two-factor rate-limit window."""
+    two_factor_step_seconds: int = Field(default=5 * 60, ge=30, le=3600)
+    """How long a sign-in waits for its two-factor code; after that the first step starts again."""
+    two_factor_fresh_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    """Sensitive actions (deleting the account, viewing as a user, changing sign-in methods) need a
+    second factor given within this many seconds, from users who have two-factor codes on.
+    """
+    two_factor_required_roles: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Roles (comma-separated) that work only in a session that gave a second factor, such as
+    `admin`; their holders are asked to turn two-factor on.
     """
 
     google_client_id: str | None = None
@@ -444,6 +476,37 @@ class Settings(BaseSettings):
         for name in cleaned:
             if name not in INSECURE_OPT_OUTS:
                 raise ValueError(f"{name!r} is not one of {', '.join(INSECURE_OPT_OUTS)}")
+        return cleaned
+
+    @field_validator("api_token_scopes", mode="before")
+    @classmethod
+    def _parse_scopes(cls, value: Any) -> Any:
+        import re
+
+        scopes = _string_list(value)
+        if not isinstance(scopes, list):
+            return scopes
+        cleaned = [str(scope).strip() for scope in scopes if str(scope).strip()]
+        for scope in cleaned:
+            if not re.fullmatch(r"[a-z][a-z0-9_.-]{0,39}(:[a-z][a-z0-9_.-]{0,39})?", scope):
+                raise ValueError(f"{scope!r} is not a scope name (like read, or notes:write)")
+        if not cleaned:
+            raise ValueError("name at least one scope, such as read")
+        return cleaned
+
+    @field_validator("two_factor_required_roles", mode="before")
+    @classmethod
+    def _parse_required_roles(cls, value: Any) -> Any:
+        import re
+
+        roles = _string_list(value)
+        if not isinstance(roles, list):
+            return roles
+        cleaned = [str(role).strip() for role in roles if str(role).strip()]
+        for role in cleaned:
+            # The pattern of vibetuner.models.user.ROLE_PATTERN (not imported: Beanie is heavy).
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", role):
+                raise ValueError(f"{role!r} is not a role name (a-z, 0-9, '_' and '-')")
         return cleaned
 
     @model_validator(mode="after")

@@ -186,6 +186,43 @@ class RateLimitExceeded(VibetunerError):
 # --- email ------------------------------------------------------------------------------
 
 
+class InvalidApiToken(VibetunerError):
+    """An ``Authorization: Bearer`` token that is missing, unknown, revoked or expired."""
+
+    code = "invalid_token"
+
+
+class InsufficientScope(VibetunerError):
+    """The API token lacks the scope the route needs."""
+
+    code = "insufficient_scope"
+
+
+class TwoFactorCodeRefused(VibetunerError):
+    """A two-factor or recovery code that is wrong, already used, or not expected now."""
+
+    code = "two_factor_code_refused"
+
+
+class TwoFactorAlreadyOn(VibetunerError):
+    """Two-factor codes are already turned on for this user."""
+
+    code = "two_factor_already_on"
+
+
+class SecondFactorRequired(VibetunerError):
+    """The action needs a second factor given recently (or a role needs one at all).
+
+    ``setup`` is True when the user has to turn two-factor codes on first.
+    """
+
+    code = "second_factor_required"
+
+    def __init__(self, message: str, *, setup: bool = False) -> None:
+        super().__init__(message)
+        self.setup = setup
+
+
 class EmailDeliveryError(VibetunerError):
     """A message could not be handed to the mail system. The message never holds its body."""
 

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vibetuner.features import Feature
 from vibetuner.models.audit import AuditLog
+from vibetuner.models.user import ADMIN_ROLE
 
 if TYPE_CHECKING:
     from beanie import Document
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 ADMIN_PATH = "/admin"
 # Where the gate leaves the signed-in admin for the views (read by the auth provider).
 SCOPE_ADMIN = "vibetuner.admin_user"
+# The admin's session as the gate read it (for the two-factor check of the admin role).
+SCOPE_ADMIN_SESSION = "vibetuner.admin_session"
 
 # An app's view: a ModelView subclass or instance, or "module:attribute" naming one.
 AdminView = Any
@@ -126,7 +129,25 @@ class AdminGate:
         if active is None or not active.user.is_admin:
             return None
         set_user_id(active.user.id)  # for this request's log lines
+        request.scope[SCOPE_ADMIN_SESSION] = active
         return active.user
+
+    async def _second_factor_missing(self, request: Request, user: Any) -> Response | None:
+        """With ``admin`` in ``TWO_FACTOR_REQUIRED_ROLES``: the way to the code (or to turning
+        two-factor on) while this session has given none, else None."""
+        from vibetuner.errors import SecondFactorRequired
+        from vibetuner.web.context import get_context
+        from vibetuner.web.two_factor import second_factor_required_handler, two_factor_missing
+
+        settings = get_context(request).settings
+        if ADMIN_ROLE not in settings.two_factor_required_roles:
+            return None
+        missing: SecondFactorRequired | None = await two_factor_missing(
+            user, request.scope[SCOPE_ADMIN_SESSION].session, ADMIN_ROLE, settings
+        )
+        if missing is None:
+            return None
+        return await second_factor_required_handler(request, missing)
 
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
         from vibetuner.web.errors import http_error_page
@@ -137,8 +158,13 @@ class AdminGate:
     async def root(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``/admin`` without the slash: admins go on to ``/admin/``, others get 404."""
         request = Request(scope, receive)
-        if request.method not in ("GET", "HEAD") or await self._admin_user(request) is None:
+        user = await self._admin_user(request) if request.method in ("GET", "HEAD") else None
+        if user is None:
             await self._not_found(scope, receive, send)
+            return
+        missing = await self._second_factor_missing(request, user)
+        if missing is not None:
+            await missing(scope, receive, send)
             return
         await RedirectResponse(ADMIN_PATH + "/", status_code=307)(scope, receive, send)
 
@@ -151,6 +177,10 @@ class AdminGate:
         user = await self._admin_user(request)
         if user is None:
             await self._not_found(scope, receive, send)
+            return
+        missing = await self._second_factor_missing(request, user)
+        if missing is not None:
+            await missing(scope, receive, send)
             return
         scope[SCOPE_ADMIN] = user
         app = self._app or await self._build(request)

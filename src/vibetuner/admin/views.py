@@ -40,7 +40,14 @@ from starlette_admin.export.csv import CsvExporter
 from starlette_admin.fields import BaseField
 
 from vibetuner.admin.feature import SCOPE_ADMIN
-from vibetuner.errors import BlobStorageError, CannotViewAs, DuplicateEmail, DuplicateKey
+from vibetuner.errors import (
+    BlobStorageError,
+    CannotViewAs,
+    DuplicateEmail,
+    DuplicateKey,
+    SecondFactorRequired,
+)
+from vibetuner.models.api_token import ApiToken
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.blob import Blob
 from vibetuner.models.email_verification import EmailVerificationToken
@@ -394,6 +401,10 @@ class UserView(AuditedModelView):
             # The browser posted a plain form (custom response): back to the page, with why.
             flash(request, str(exc), "error")
             return RedirectResponse(_path_of(str(back)), status_code=303)
+        except SecondFactorRequired as exc:
+            from vibetuner.web.two_factor import second_factor_required_handler
+
+            return await second_factor_required_handler(request, exc)
         return RedirectResponse("/", status_code=303)
 
 
@@ -537,6 +548,62 @@ class SessionView(ReadOnlyView):
 
     async def delete_object(self, request: Request, obj: Any) -> None:
         await UserSession.get_pymongo_collection().delete_one({"public_id": obj.public_id})
+
+
+class ApiTokenView(ReadOnlyView):
+    """Personal API tokens: whose, scopes, last use; deleting one revokes it. Never the hash."""
+
+    fields = [
+        StringField("public_id", label="Token"),
+        SessionUserField("user", label="User"),
+        StringField("name"),
+        ListField(StringField("scopes")),
+        DateTimeField("created_at", label="Made"),
+        DateTimeField("expires_at", label="Expires"),
+        DateTimeField("last_used_at", label="Last used"),
+        StringField("last_used_address", label="Last address"),
+    ]
+    exclude_fields_from_list = ["created_at"]
+    sortable_fields = ["public_id", "name", "created_at", "expires_at", "last_used_at"]
+    searchable_fields = ["public_id", "name", "last_used_address"]
+    fields_default_sort = [("created_at", True)]
+
+    def __init__(self) -> None:
+        super().__init__(
+            ApiToken, key="api-tokens", menu_label="API tokens", icon="fa-solid fa-code"
+        )
+        self.pk_attr = "public_id"
+
+    async def find_all(self, request: Request, *args: Any, **kwargs: Any) -> list[Any]:
+        found = await super().find_all(request, *args, **kwargs)
+        await _emails_of(request, {token.user_id for token in found})  # one query a page
+        return found
+
+    async def find_by_pk(self, request: Request, pk: Any) -> Any:
+        return await ApiToken.find_one({"public_id": str(pk)})
+
+    async def find_by_pks(self, request: Request, pks: Any) -> list[Any]:
+        return await ApiToken.find({"public_id": {"$in": [str(pk) for pk in pks]}}).to_list()
+
+    async def get_pk_value(self, request: Request, obj: Any) -> Any:
+        return obj.public_id
+
+    async def repr(self, obj: Any, request: Request) -> str:
+        return f"API token {obj.name} ({obj.public_id})"
+
+    @action(
+        name="delete",
+        text="Revoke",
+        confirmation="Revoke the selected tokens? Whatever uses them stops working at once.",
+        submit_btn_text="Revoke",
+        submit_btn_class="action.modal_confirm_button_delete",
+    )
+    async def delete_action(self, request: Request, selection: ActionSelection) -> str:
+        count = await self.delete(request, await selection.pks())
+        return f"{count} token(s) revoked."
+
+    async def delete_object(self, request: Request, obj: Any) -> None:
+        await ApiToken.get_pymongo_collection().delete_one({"public_id": obj.public_id})
 
 
 class EmailTokenView(ReadOnlyView):
@@ -733,6 +800,7 @@ def framework_views(jobs: bool) -> Sequence[AuditedModelView]:
         UserView(),
         OAuthAccountView(),
         SessionView(),
+        ApiTokenView(),
         EmailTokenView(),
         BlobView(),
     ]

@@ -32,6 +32,12 @@ class UserSession(Document):
     ip_prefix: str = Field(default="", max_length=64)
     # Set when an admin opened the app as this user ("view as user"): that admin's id.
     impersonator_id: PydanticObjectId | None = None
+    # Signed in with the first factor only, waiting for the two-factor code: no signed-in
+    # request accepts it (the sign-in's second step replaces it with a full session).
+    pending_second_factor: bool = False
+    # When this session last gave a second factor (sign-in, or confirming before a
+    # sensitive action); None when it never did.
+    second_factor_at: datetime | None = None
 
     class Settings:
         name = "user_sessions"

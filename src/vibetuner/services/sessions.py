@@ -51,11 +51,15 @@ async def start_session(
     client_address: str | None = None,
     impersonator: UserModel | None = None,
     max_age: int | None = None,
+    pending_second_factor: bool = False,
+    second_factor_at: datetime | None = None,
 ) -> str:
     """Record a new session of ``user`` and return the token for the browser's cookie.
 
     ``impersonator`` marks a session an admin opened as ``user``; ``max_age`` shortens
-    the session's life below ``SESSION_MAX_AGE``.
+    the session's life below ``SESSION_MAX_AGE``. ``pending_second_factor`` makes a
+    half sign-in that waits for a two-factor code (it signs nothing in);
+    ``second_factor_at`` records when the session gave a second factor.
     """
     if user.id is None:
         raise ValueError("cannot start a session for a user that is not saved")
@@ -75,6 +79,8 @@ async def start_session(
         user_agent=user_agent[:300],
         ip_prefix=ip_prefix(client_address),
         impersonator_id=impersonator.id if impersonator is not None else None,
+        pending_second_factor=pending_second_factor,
+        second_factor_at=second_factor_at,
     ).insert()
     return token
 
@@ -112,7 +118,8 @@ def session_with_user(key: str) -> list[dict[str, Any]]:
     from vibetuner.models.oauth import OAuthAccount
 
     return [
-        {"$match": {"_id": key}},
+        # A half sign-in that still waits for its two-factor code is never a session.
+        {"$match": {"_id": key, "pending_second_factor": {"$ne": True}}},
         {"$limit": 1},
         {
             "$lookup": {
@@ -180,8 +187,9 @@ async def end_all_sessions(user_id: PydanticObjectId) -> int:
 
 
 async def list_sessions(user_id: PydanticObjectId) -> list[UserSession]:
-    """The user's sessions, most recently used first."""
-    return await UserSession.find({"user_id": user_id}).sort("-last_seen_at").to_list()
+    """The user's sessions, most recently used first (not half sign-ins waiting for a code)."""
+    query = {"user_id": user_id, "pending_second_factor": {"$ne": True}}
+    return await UserSession.find(query).sort("-last_seen_at").to_list()
 
 
 async def revoke_session(user_id: PydanticObjectId, public_id: str) -> bool:

@@ -19,6 +19,7 @@ from vibetuner.i18n import gettext as _
 from vibetuner.models.user import UserModel
 from vibetuner.services import accounts, sessions
 from vibetuner.web import passkeys
+from vibetuner.web.api_tokens import section_values as api_tokens_section
 from vibetuner.web.body_limits import body_limit
 from vibetuner.web.context import Context
 from vibetuner.web.flash import flash
@@ -26,6 +27,8 @@ from vibetuner.web.htmx import hx_redirect, is_htmx
 from vibetuner.web.impersonation import refuse_while_viewing_as
 from vibetuner.web.pages import problem, render
 from vibetuner.web.session_auth import RequireUser, logout, session_providers, this_session
+from vibetuner.web.two_factor import require_fresh_second_factor
+from vibetuner.web.two_factor import section_values as two_factor_section
 
 PAGE = "account/index.html"
 # The picture form: the picture plus the multipart framing and the CSRF field.
@@ -56,6 +59,8 @@ async def _page_values(request: Request, context: AppContext, user: UserModel) -
         "picture_max_mb": accounts.PICTURE_MAX_SIZE // (1024 * 1024),
         "pictures": context.blobs is not None,
         **await passkeys.page_values(context, user),
+        **await two_factor_section(request, user),
+        **await api_tokens_section(request, user),
     }
 
 
@@ -131,7 +136,7 @@ async def remove_picture(request: Request, context: Context, user: RequireUser) 
 @router.post(
     "/providers/{provider}/unlink",
     name="account_unlink",
-    dependencies=[Depends(refuse_while_viewing_as)],
+    dependencies=[Depends(refuse_while_viewing_as), Depends(require_fresh_second_factor)],
 )
 async def unlink(request: Request, context: Context, user: RequireUser, provider: str) -> Response:
     """Remove a linked sign-in provider (never the last way to sign in)."""
@@ -181,7 +186,11 @@ def file_remover(context: AppContext) -> Any:
     return remove
 
 
-@router.post("/delete", name="account_delete", dependencies=[Depends(refuse_while_viewing_as)])
+@router.post(
+    "/delete",
+    name="account_delete",
+    dependencies=[Depends(refuse_while_viewing_as), Depends(require_fresh_second_factor)],
+)
 async def delete(
     request: Request,
     context: Context,

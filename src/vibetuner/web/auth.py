@@ -6,12 +6,12 @@ of the same name). API clients -- requests that do not ask for HTML -- get JSON 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from vibetuner.context import AppContext
-from vibetuner.features import Feature
+from vibetuner.features import ExceptionHandler, Feature
 
 if TYPE_CHECKING:
     from beanie import Document
@@ -30,12 +30,22 @@ class AuthFeature(Feature):
     name = "auth"
 
     def models(self) -> Sequence[type[Document]]:
+        from vibetuner.models.api_token import ApiToken
         from vibetuner.models.passkey import Passkey, PasskeyChallenge
+        from vibetuner.models.two_factor import TwoFactorSecret
 
-        return [Passkey, PasskeyChallenge]
+        return [Passkey, PasskeyChallenge, TwoFactorSecret, ApiToken]
 
     def routers(self) -> Sequence[APIRouter]:
-        from vibetuner.web import account, account_page, passkeys, signin_email, signin_oauth
+        from vibetuner.web import (
+            account,
+            account_page,
+            api_tokens,
+            passkeys,
+            signin_email,
+            signin_oauth,
+            two_factor,
+        )
 
         return [
             signin_email.router,
@@ -44,7 +54,21 @@ class AuthFeature(Feature):
             account.router,
             passkeys.account_router,
             account_page.router,
+            two_factor.router,
+            two_factor.account_router,
+            api_tokens.account_router,
         ]
+
+    def exception_handlers(self) -> Mapping[type[Exception] | int, ExceptionHandler]:
+        from vibetuner.errors import InsufficientScope, InvalidApiToken, SecondFactorRequired
+        from vibetuner.web.api_tokens import token_error_handler
+        from vibetuner.web.two_factor import second_factor_required_handler
+
+        return {
+            SecondFactorRequired: second_factor_required_handler,
+            InvalidApiToken: token_error_handler,
+            InsufficientScope: token_error_handler,
+        }
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
@@ -62,6 +86,11 @@ class AuthFeature(Feature):
         )
         # A deleted account's passkeys go with it.
         context.user_data_cleaners.append(remove_user_passkeys)
+        from vibetuner.services.api_tokens import remove_all as remove_api_tokens
+        from vibetuner.services.two_factor import remove as remove_two_factor
+
+        # A deleted account's two-factor secret and API tokens go with it.
+        context.user_data_cleaners.extend([remove_two_factor, remove_api_tokens])
         try:
             yield
         finally:

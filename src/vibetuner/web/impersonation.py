@@ -101,11 +101,13 @@ async def start_viewing_as(
 ) -> None:
     """Switch this browser from ``admin`` to a session of ``target``.
 
-    Refused for oneself, another admin, and a deactivated user. ``return_to`` is where
-    the way back leads.
+    Refused for oneself, another admin, and a deactivated user; an admin with two-factor
+    on needs a recent code (``SecondFactorRequired``). ``return_to`` is where the way
+    back leads.
     """
     from vibetuner.web.client_address import client_address
     from vibetuner.web.context import get_context
+    from vibetuner.web.two_factor import require_fresh_second_factor
 
     if target.id == admin.id:
         raise CannotViewAs("You are already signed in as yourself.")
@@ -115,6 +117,7 @@ async def start_viewing_as(
         raise CannotViewAs("This user is deactivated; activate them first.")
     if is_viewing_as(request):
         raise CannotViewAs("Go back to your own account first.")
+    await require_fresh_second_factor(request)
     admin_token = request.session.get(SESSION_TOKEN_KEY)
     if not isinstance(admin_token, str):
         raise CannotViewAs("Sign in again first.")

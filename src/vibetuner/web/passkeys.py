@@ -37,6 +37,7 @@ from vibetuner.web.impersonation import leave_view_as, refuse_while_viewing_as
 from vibetuner.web.pages import problem
 from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.session_auth import RequireUser, login, this_session
+from vibetuner.web.two_factor import require_fresh_second_factor, sign_in_redirect
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -158,7 +159,9 @@ async def sign_in(request: Request, context: Context) -> Response:
     except AccountDisabled as exc:
         return _error(403, exc.code, N_("This account is disabled."))
     next_path = after_sign_in(request, body.get("next"))
-    await login(request, result.user)
+    # A user-verifying passkey (PIN or biometrics) is two factors; else the code step follows.
+    await login(request, result.user, second_factor=result.user_verified)
+    next_path = sign_in_redirect(request, next_path).headers["location"]
     flash(request, _("Signed in with your passkey “%(name)s”.", name=result.passkey.name))
     logger.info(
         "user %s signed in with a passkey (user verified: %s)",
@@ -178,7 +181,9 @@ async def page_values(context: AppContext, user: UserModel) -> dict[str, Any]:
     return {"passkeys_offered": offered, "passkeys": keys, "passkeys_max": passkeys.MAX_PASSKEYS}
 
 
-@account_router.post("/options", name="account_passkey_options")
+@account_router.post(
+    "/options", name="account_passkey_options", dependencies=[Depends(require_fresh_second_factor)]
+)
 async def registration_options(request: Request, context: Context, user: RequireUser) -> Response:
     """A challenge for adding a passkey to the signed-in user's account."""
     if not passkeys.available(context.settings):
@@ -262,7 +267,11 @@ def signed_in_recently(request: Request, seconds: int) -> bool:
     return datetime.now(UTC) - started <= timedelta(seconds=seconds)
 
 
-@account_router.post("/{credential_id}/remove", name="account_passkey_remove")
+@account_router.post(
+    "/{credential_id}/remove",
+    name="account_passkey_remove",
+    dependencies=[Depends(require_fresh_second_factor)],
+)
 async def remove(
     request: Request, context: Context, user: RequireUser, credential_id: str
 ) -> Response:

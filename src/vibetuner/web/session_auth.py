@@ -26,6 +26,9 @@ from vibetuner.services.keys import signing_key
 SESSION_TOKEN_KEY = "sid"
 # While an admin views the app as another user, the admin's own session token waits here.
 STASHED_TOKEN_KEY = "vt_admin_sid"
+# A sign-in waiting for its two-factor code keeps its half session's token here, never
+# under SESSION_TOKEN_KEY: nothing that reads the signed-in session ever sees it.
+PENDING_TOKEN_KEY = "vt_2fa_sid"
 LOGIN_ROUTE = "login_page"
 # Where current_user keeps what it found, so a request checks its session once.
 _SCOPE_SESSION = "vibetuner.session"
@@ -48,24 +51,51 @@ def session_middleware_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-async def login(request: Request, user: UserModel) -> None:
+async def login(request: Request, user: UserModel, *, second_factor: bool = False) -> None:
     """Sign ``user`` in on this request: a new server-side session, a new cookie.
 
     The session this browser had is ended and its cookie content dropped, so nothing
     carries over (no session fixation; the CSRF secret changes too). An admin viewing
     the app as a user leaves that view first (recorded in the audit trail).
+
+    When the user has two-factor codes on and ``second_factor`` is False (the sign-in
+    proved one factor), the new session is only half signed in: it waits for the code
+    (:func:`vibetuner.web.two_factor.sign_in_redirect` says where to go) and no signed-in
+    route accepts it. A browser already fully signed in as the same user (linking a
+    provider) keeps its second factor.
     """
     from vibetuner.web.client_address import client_address
     from vibetuner.web.context import get_context
 
+    settings = get_context(request).settings
     await _leave_view_as(request)
+    before = await current_session(request)
+    kept = None
+    if before is not None and before.user.id == user.id:
+        kept = before.session.second_factor_at
     await _end_sessions_of(request)
     request.session.clear()
+    request.scope.pop(_SCOPE_SESSION, None)
+    factor_at = utcnow() if second_factor else kept
+    if factor_at is None:
+        from vibetuner.services import two_factor
+
+        if await two_factor.enabled(user.id):
+            request.session[PENDING_TOKEN_KEY] = await sessions.start_session(
+                user,
+                settings,
+                user_agent=request.headers.get("user-agent", ""),
+                client_address=client_address(request),
+                max_age=settings.two_factor_step_seconds,
+                pending_second_factor=True,
+            )
+            return
     token = await sessions.start_session(
         user,
-        get_context(request).settings,
+        settings,
         user_agent=request.headers.get("user-agent", ""),
         client_address=client_address(request),
+        second_factor_at=factor_at,
     )
     request.session[SESSION_TOKEN_KEY] = token
     request.scope.pop(_SCOPE_SESSION, None)
@@ -106,7 +136,7 @@ async def _leave_view_as(request: Request) -> None:
 
 
 async def _end_sessions_of(request: Request) -> None:
-    for key in (SESSION_TOKEN_KEY, STASHED_TOKEN_KEY):
+    for key in (SESSION_TOKEN_KEY, STASHED_TOKEN_KEY, PENDING_TOKEN_KEY):
         token = request.session.get(key)
         if isinstance(token, str) and token:
             await sessions.end_session(token)

@@ -296,4 +296,6 @@ async def follow_magic_link(
         )
     await login(request, user)
     logger.info("user %s signed in with an email link", user.id)
-    return RedirectResponse(after_sign_in(request, next), status_code=303)
+    from vibetuner.web.two_factor import sign_in_redirect
+
+    return sign_in_redirect(request, after_sign_in(request, next))

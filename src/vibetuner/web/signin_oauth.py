@@ -23,6 +23,7 @@ from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import problem as documented_problem
 from vibetuner.web.responses import redirect
 from vibetuner.web.session_auth import CurrentUser, login
+from vibetuner.web.two_factor import require_fresh_second_factor
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -63,7 +64,8 @@ def _flow_failed(request: Request, exc: OAuthFlowError) -> Response:
     response_class=RedirectResponse,
     status_code=302,
     responses={302: redirect("To the provider's authorization page"), **OAUTH_FAILED},
-    dependencies=[Depends(leave_view_as)],
+    # Linking a provider while signed in changes how the account signs in.
+    dependencies=[Depends(leave_view_as), Depends(require_fresh_second_factor)],
 )
 async def oauth_start(
     request: Request, context: Context, provider: str, next: str | None = None
@@ -133,4 +135,6 @@ async def oauth_callback(
     target = after_sign_in(request, request.session.pop(NEXT_SESSION_KEY, None))
     await login(request, outcome.user)
     logger.info("user %s signed in with %s (%s)", outcome.user.id, provider, outcome.action)
-    return RedirectResponse(target, status_code=303)
+    from vibetuner.web.two_factor import sign_in_redirect
+
+    return sign_in_redirect(request, target)
