@@ -1,0 +1,98 @@
+"""The limiter: fixed windows aligned to the clock, counted in one backend round trip.
+
+A limit's counter key is its name, a hash of the subject and the window, so subjects
+(addresses, user ids, a function's values) are never stored in clear, two names or two
+kinds of subject can never share a counter, and each window's counter is a new key
+that expires when the window ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vibetuner.ratelimit.counters import Counter
+from vibetuner.ratelimit.rates import Rate
+
+KEY_PREFIX = "ratelimit"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One rate of one limit after a hit: the count in the window and its reset time."""
+
+    name: str
+    rate: Rate
+    count: int
+    reset_after: int
+
+    @property
+    def exceeded(self) -> bool:
+        """True when this hit went over the rate."""
+        return self.count > self.rate.amount
+
+    @property
+    def remaining(self) -> int:
+        """Hits left in the window (never below 0)."""
+        return max(0, self.rate.amount - self.count)
+
+
+def counter_key(name: str, subject: str, rate: Rate, window: int) -> str:
+    """The counter of ``subject`` under the limit ``name`` in ``window`` of ``rate``.
+
+    The digest covers the name and the subject with a separator neither can fake (the
+    name is the developer's, the subject may come from the client); the readable name
+    in front is cut short, which the digest makes harmless.
+    """
+    digest = hashlib.sha256(f"{name}\x00{subject}".encode()).hexdigest()[:40]
+    # The braces keep a limit's counters in one Redis Cluster slot (one script call).
+    return f"{KEY_PREFIX}:{name[:60]}:{{{digest}}}:{rate.seconds}:{window}"
+
+
+class Limiter:
+    """Counts hits of subjects against named rates on one :class:`Counter` backend."""
+
+    def __init__(self, counter: Counter, backend: str) -> None:
+        self.counter = counter
+        #: ``mongodb``, ``redis`` or ``memory``.
+        self.backend = backend
+
+    async def hit(
+        self, name: str, subject: str, rates: Sequence[Rate], *, cost: int = 1
+    ) -> list[Decision]:
+        """Count one hit (of ``cost``) of ``subject`` against each of ``rates``."""
+        if not rates:
+            return []
+        now = time.time()
+        keys = []
+        for rate in rates:
+            window = int(now // rate.seconds)
+            keys.append((counter_key(name, subject, rate, window), (window + 1) * rate.seconds))
+        counts = await self.counter.incr(keys, cost)
+        return [
+            Decision(name, rate, count, max(1, math.ceil(end - now)))
+            for rate, count, (_, end) in zip(rates, counts, keys, strict=True)
+        ]
+
+    async def enforce(
+        self, name: str, subject: str, rates: Sequence[Rate], *, cost: int = 1
+    ) -> list[Decision]:
+        """Count one hit; raise ``RateLimited`` (a ``RateLimitExceeded``) when it is over."""
+        decisions = await self.hit(name, subject, rates, cost=cost)
+        if any(d.exceeded for d in decisions):
+            from vibetuner.ratelimit.answer import RateLimited
+
+            raise RateLimited(decisions)
+        return decisions
+
+    async def close(self) -> None:
+        """Close the backend's connections."""
+        await self.counter.close()
+
+
+def retry_after(decisions: Sequence[Decision]) -> int:
+    """Seconds until every exceeded rate of ``decisions`` allows a hit again."""
+    return max((d.reset_after for d in decisions if d.exceeded), default=0)
