@@ -62,21 +62,14 @@ class MongoCounter:
     """Counters in the app's database (``rate_limit_counters``), shared by every worker.
 
     Each counter is one atomic ``find_one_and_update`` with ``upsert``; several go out
-    at once. The in-memory development database has no TTL monitor, so with ``sweep``
-    expired counters are deleted here, at most once a minute.
+    at once. The TTL index deletes a counter once its window is over (the in-memory
+    development database applies TTL indexes too, on each read).
     """
-
-    def __init__(self, *, sweep: bool = False) -> None:
-        self.sweep = sweep
-        self._next_sweep = 0.0
 
     async def incr(self, keys: Sequence[tuple[str, float]], cost: int) -> list[int]:
         from vibetuner.models.rate_limit import RateLimitCounter
 
         collection = RateLimitCounter.get_pymongo_collection()
-        if self.sweep and time.time() >= self._next_sweep:
-            self._next_sweep = time.time() + 60
-            await collection.delete_many({"expires_at": {"$lt": datetime.now(UTC)}})
         if len(keys) == 1:
             return [await self._incr_one(collection, *keys[0], cost)]
         return list(
@@ -87,7 +80,9 @@ class MongoCounter:
     async def _incr_one(collection: Any, key: str, expires_at: float, cost: int) -> int:
         update = {
             "$inc": {"hits": cost},
-            "$setOnInsert": {"expires_at": datetime.fromtimestamp(expires_at, UTC)},
+            # A second past the window's end: the counter is never removed while a hit
+            # of its window is still being counted.
+            "$setOnInsert": {"expires_at": datetime.fromtimestamp(expires_at + 1, UTC)},
         }
         try:
             doc = await collection.find_one_and_update(
@@ -98,9 +93,9 @@ class MongoCounter:
             doc = await collection.find_one_and_update(
                 {"key": key}, update, upsert=True, return_document=ReturnDocument.AFTER
             )
-        if doc is None:  # cannot happen with upsert=True and ReturnDocument.AFTER
-            raise RuntimeError(f"rate-limit counter {key!r} was not written")
-        return int(doc["hits"])
+        # None only when the window ended and its counter expired in between: this hit
+        # was the window's last, and counts alone.
+        return int(doc["hits"]) if doc is not None else cost
 
     async def close(self) -> None:
         return None

@@ -88,8 +88,7 @@ def open_limiter(context: AppContext) -> Limiter:
         return Limiter(RedisCounter(settings.redis_url.get_secret_value()), "redis")
     if backend == "memory":
         return Limiter(MemoryCounter(), "memory")
-    in_memory = context.mongo is not None and context.mongo.in_memory
-    return Limiter(MongoCounter(sweep=in_memory), "mongodb")
+    return Limiter(MongoCounter(), "mongodb")
 
 
 def check_decorator_order(routes: Iterable[Any]) -> None:

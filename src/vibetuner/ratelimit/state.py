@@ -25,8 +25,7 @@ def limiter_of(context: AppContext) -> Limiter:
 
     limiter: Limiter | None = context.extras.get(EXTRAS_KEY) or context.extras.get(FALLBACK_KEY)
     if limiter is None:
-        in_memory = context.mongo is not None and context.mongo.in_memory
-        limiter = context.extras[FALLBACK_KEY] = Limiter(MongoCounter(sweep=in_memory), "mongodb")
+        limiter = context.extras[FALLBACK_KEY] = Limiter(MongoCounter(), "mongodb")
     return limiter
 
 
