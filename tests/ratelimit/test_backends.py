@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.auth.conftest import request_link
 from tests.helpers import stop_process
 from tests.ratelimit.conftest import client_of, statuses
 from vibetuner.models import RateLimitCounter
@@ -80,7 +81,23 @@ async def test_a_backend_that_goes_away_lets_requests_through(start_app, redis_s
         answer = await http.get("/ping")
         redis_server.start()
     assert answer.status_code == 200
-    assert "rate limit 'ping' not checked: the redis backend failed" in caplog.text
+    assert "rate limit 'ping' not checked: the redis rate-limit backend failed" in caplog.text
+
+
+async def test_sign_in_links_are_not_sent_while_their_counters_are_away(
+    start_app, redis_server, outbox
+):
+    async with (
+        start_app(rate_limit_backend="redis", redis_url=redis_server.url) as app,
+        client_of(app) as http,
+    ):
+        redis_server.stop()
+        refused = await request_link(http, "away@example.com")
+        redis_server.start()
+    # Unlimited sign-in mail would be a mail bomb: refused with 503, never a 500.
+    assert refused.status_code == 503
+    assert refused.json()["code"] == "rate_limit_unavailable"
+    assert len(outbox) == 0
 
 
 WORKER_APP = textwrap.dedent(

@@ -14,10 +14,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from vibetuner.errors import DatabaseUnavailable
 from vibetuner.ratelimit.counters import Counter
 from vibetuner.ratelimit.rates import Rate
 
 KEY_PREFIX = "ratelimit"
+
+
+class LimiterUnavailable(DatabaseUnavailable):
+    """The counters' backend (MongoDB or Redis) did not answer (503 where not caught)."""
+
+    code = "rate_limit_unavailable"
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,12 @@ class Limiter:
         for rate in rates:
             window = int(now // rate.seconds)
             keys.append((counter_key(name, subject, rate, window), (window + 1) * rate.seconds))
-        counts = await self.counter.incr(keys, cost)
+        try:
+            counts = await self.counter.incr(keys, cost)
+        except Exception as exc:
+            raise LimiterUnavailable(
+                f"the {self.backend} rate-limit backend failed: {type(exc).__name__}: {exc}"
+            ) from exc
         return [
             Decision(name, rate, count, max(1, math.ceil(end - now)))
             for rate, count, (_, end) in zip(rates, counts, keys, strict=True)

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vibetuner.ratelimit.answer import too_many_requests
 from vibetuner.ratelimit.headers import rate_limit_headers
 from vibetuner.ratelimit.keys import by_session
+from vibetuner.ratelimit.limiter import LimiterUnavailable
 from vibetuner.ratelimit.rates import Rate, parse_rates
 from vibetuner.ratelimit.state import limiter_of, record, recorded
 
@@ -79,14 +80,9 @@ class RateLimitMiddleware:
                 limiter = limiter_of(context)
                 try:
                     decisions = await limiter.hit(kind, by_session(request), rates)
-                except Exception as exc:
+                except LimiterUnavailable as exc:
                     # A limit protects the app; the backend being away must not take it down.
-                    logger.warning(
-                        "default rate limit not checked: the %s backend failed: %s: %s",
-                        limiter.backend,
-                        type(exc).__name__,
-                        exc,
-                    )
+                    logger.warning("default rate limit not checked: %s", exc)
                     decisions = []
                 record(scope, decisions)
                 if any(d.exceeded for d in decisions):

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 
 from vibetuner.ratelimit.answer import RateLimited
 from vibetuner.ratelimit.keys import KeyFunction, KeyKind, subject_of
+from vibetuner.ratelimit.limiter import LimiterUnavailable
 from vibetuner.ratelimit.rates import Rate, parse_rates
 from vibetuner.ratelimit.state import limiter_of, record
 
@@ -50,15 +51,9 @@ class RateLimit:
         limiter = limiter_of(context)
         try:
             decisions = await limiter.hit(self.name, subject, self.rates, cost=self.cost)
-        except Exception as exc:
+        except LimiterUnavailable as exc:
             # A limit protects the app; the backend being away must not take it down.
-            logger.warning(
-                "rate limit %r not checked: the %s backend failed: %s: %s",
-                self.name,
-                limiter.backend,
-                type(exc).__name__,
-                exc,
-            )
+            logger.warning("rate limit %r not checked: %s", self.name, exc)
             return
         record(request.scope, decisions)
         if any(d.exceeded for d in decisions):
