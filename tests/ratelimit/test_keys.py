@@ -6,6 +6,7 @@ from __future__ import annotations
 from tests.ratelimit.conftest import client_of, signed_in, statuses
 from vibetuner.models import UserModel
 from vibetuner.models.mixins import utcnow
+from vibetuner.testing import app_context
 
 MEMORY = {"rate_limit_backend": "memory"}
 
@@ -127,3 +128,18 @@ async def test_path_variants_of_a_route_share_its_budget(start_app):
             for path in ("/notes/1", "/notes/2", "/notes/%31", "/notes/3?x=1")
         ]
     assert got == [200, 200, 429, 429]
+
+
+async def test_a_huge_key_value_makes_a_counter_of_bounded_size(start_app):
+    # The value comes from the client: it is hashed, so a 20 kB header neither grows
+    # the counter's key nor stores what was sent.
+    async with start_app(**MEMORY) as app, client_of(app) as http:
+        huge = "x" * 20_000
+        assert await statuses(http, "/by-tenant", 3, headers={"X-Tenant": huge}) == [
+            200,
+            200,
+            429,
+        ]
+        counter = app_context(app).extras["ratelimit"].counter
+    assert all(len(key) < 200 for key in counter.counts)
+    assert not any("xxxx" in key for key in counter.counts)

@@ -15,7 +15,9 @@ from vibetuner.ratelimit.headers import rate_limit_headers
 from vibetuner.ratelimit.limiter import Decision, retry_after
 
 TITLE = N_("Too many requests")
-MESSAGE = N_("You have sent a lot of requests in a short time. Please wait %(seconds)s s and try again.")
+MESSAGE = N_(
+    "You have sent a lot of requests in a short time. Please wait %(seconds)s s and try again."
+)
 
 
 class RateLimited(RateLimitExceeded):

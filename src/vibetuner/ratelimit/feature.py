@@ -25,7 +25,8 @@ class RateLimitFeature(Feature):
 
     Counters live in MongoDB (the app's database, also the in-memory one), in Redis when
     ``REDIS_URL`` is set, or in process: ``RATE_LIMIT_BACKEND``. The sign-in limits use
-    the same limiter.
+    the same limiter. Its backend being away does not make the app unready: the limits
+    are skipped (logged) meanwhile, only the sign-in limits refuse.
     """
 
     name = "ratelimit"
@@ -43,16 +44,6 @@ class RateLimitFeature(Feature):
     def check_settings(self, settings: Settings) -> list[str]:
         if settings.rate_limit_backend == "redis" and settings.redis_url is None:
             return ["RATE_LIMIT_BACKEND=redis needs REDIS_URL"]
-        return []
-
-    async def check_ready(self, context: AppContext) -> list[str]:
-        limiter: Limiter | None = context.extras.get(EXTRAS_KEY)
-        if limiter is None or limiter.backend != "redis":
-            return []
-        try:
-            await limiter.counter.client.ping()  # type: ignore[attr-defined]
-        except Exception:
-            return ["the rate-limit counters (Redis) cannot be reached"]
         return []
 
     @asynccontextmanager
