@@ -69,6 +69,22 @@ async def form(request: Request) -> dict[str, Any]:
     return dict(await request.form())
 
 
+# One limit object on two routes: one budget, named after the first.
+shared = rate_limit("2/minute")
+
+
+@router.get("/shared/a")
+@shared
+async def shared_a() -> dict[str, str]:
+    return {"route": "a"}
+
+
+@router.get("/shared/b")
+@shared
+async def shared_b() -> dict[str, str]:
+    return {"route": "b"}
+
+
 # One budget for every route of the router.
 api = APIRouter(prefix="/api", dependencies=[rate_limit("3/minute", name="api-router").depends])
 

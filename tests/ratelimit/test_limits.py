@@ -109,6 +109,14 @@ async def test_a_router_dependency_is_one_budget_for_its_routes(start_app):
     assert POLICY.findall(got[-1].headers["ratelimit-policy"]) == [("api-router/60s", "3", "60")]
 
 
+async def test_one_limit_on_two_routes_is_one_budget(start_app):
+    async with start_app(rate_limit_backend="memory") as app, client_of(app) as http:
+        got = [await http.get(path) for path in ("/shared/a", "/shared/b", "/shared/a")]
+    assert [g.status_code for g in got] == [200, 200, 429]
+    name = "tests.ratelimit.limited_app.shared_a/60s"
+    assert POLICY.findall(got[-1].headers["ratelimit-policy"]) == [(name, "2", "60")]
+
+
 async def test_mongodb_counters_expire_with_their_window(start_app):
     async with start_app(rate_limit_backend="mongodb") as app, client_of(app) as http:
         await http.get("/ping")

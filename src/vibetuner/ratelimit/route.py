@@ -66,8 +66,9 @@ class RateLimit:
 
     def __call__(self, endpoint: Endpoint) -> Endpoint:
         """Put the limit on ``endpoint``; goes below ``@router.get(...)`` and the like."""
-        if not self.named:
+        if not self.named:  # the first endpoint names it; more endpoints share its budget
             self.name = f"{endpoint.__module__}.{endpoint.__qualname__}"
+            self.named = True
         DECORATED.add(endpoint)
         parameter = _PARAMETER.format(next(_numbers))
         try:
