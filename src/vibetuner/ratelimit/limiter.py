@@ -47,16 +47,16 @@ class Decision:
         return max(0, self.rate.amount - self.count)
 
 
-def counter_key(name: str, subject: str, rate: Rate, window: int) -> str:
-    """The counter of ``subject`` under the limit ``name`` in ``window`` of ``rate``.
+def counter_prefix(name: str, subject: str) -> str:
+    """The start of every counter key of ``subject`` under the limit ``name``.
 
     The digest covers the name and the subject with a separator neither can fake (the
     name is the developer's, the subject may come from the client); the readable name
-    in front is cut short, which the digest makes harmless.
+    in front is cut short, which the digest makes harmless. The braces keep a limit's
+    counters in one Redis Cluster slot (one script call).
     """
     digest = hashlib.sha256(f"{name}\x00{subject}".encode()).hexdigest()[:40]
-    # The braces keep a limit's counters in one Redis Cluster slot (one script call).
-    return f"{KEY_PREFIX}:{name[:60]}:{{{digest}}}:{rate.seconds}:{window}"
+    return f"{KEY_PREFIX}:{name[:60]}:{{{digest}}}"
 
 
 class Limiter:
@@ -74,10 +74,11 @@ class Limiter:
         if not rates:
             return []
         now = time.time()
+        prefix = counter_prefix(name, subject)
         keys = []
         for rate in rates:
             window = int(now // rate.seconds)
-            keys.append((counter_key(name, subject, rate, window), (window + 1) * rate.seconds))
+            keys.append((f"{prefix}:{rate.seconds}:{window}", (window + 1) * rate.seconds))
         try:
             counts = await self.counter.incr(keys, cost)
         except Exception as exc:
