@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 
-from vibetuner import AuthFeature, RateLimitFeature, create_app, rate_limit
+from vibetuner import AdminFeature, AuthFeature, RateLimitFeature, create_app, rate_limit
 
 router = APIRouter()
 
@@ -100,7 +100,6 @@ async def api_b() -> dict[str, str]:
 
 
 def build(*, settings: Any) -> FastAPI:
-    """The test app: the rate-limit and sign-in features and the routes above."""
-    return create_app(
-        settings=settings, features=[RateLimitFeature(), AuthFeature()], routers=[router, api]
-    )
+    """The test app: the rate-limit, sign-in and admin features and the routes above."""
+    features = [RateLimitFeature(), AuthFeature(), AdminFeature()]
+    return create_app(settings=settings, features=features, routers=[router, api])

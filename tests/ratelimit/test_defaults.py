@@ -66,10 +66,13 @@ async def test_health_probes_admin_and_static_files_are_exempt(start_app):
         probes = await statuses(http, "/health/live", 5)
         ready = await statuses(http, "/health", 5)
         static = await statuses(http, "/static/vibetuner/vibetuner.css", 3)
+        # The admin answers 404 to anyone but an admin, however often it is asked.
+        admin = await statuses(http, "/admin/", 3, headers=HTML)
         # A path that only starts like an exempt one is not exempt.
         lookalike = await statuses(http, "/healthz", 2)
     assert set(probes) == {200} and set(ready) == {200}
     assert set(static) == {200}
+    assert admin == [404, 404, 404]
     assert lookalike == [404, 429]
 
 
