@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "BlobsFeature": "vibetuner.web.blobs",
     "JobsFeature": "vibetuner.jobs.feature",
     "AdminFeature": "vibetuner.admin.feature",
+    "RateLimitFeature": "vibetuner.ratelimit.feature",
     "Settings": "vibetuner.config",
     "get_settings": "vibetuner.config",
     "AppContext": "vibetuner.context",
@@ -40,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "render_page": "vibetuner.web.pages",
     "problem_page": "vibetuner.web.pages",
     "flash": "vibetuner.web.flash",
+    "rate_limit": "vibetuner.ratelimit.route",
     "FlashAction": "vibetuner.web.flash",
     "Htmx": "vibetuner.web.htmx",
     "HtmxDetails": "vibetuner.web.htmx",
@@ -90,6 +92,7 @@ __all__ = [
     "AuthFeature",
     "BlobsFeature",
     "JobsFeature",
+    "RateLimitFeature",
     "Settings",
     "get_settings",
     "AppContext",
@@ -108,6 +111,7 @@ __all__ = [
     "render_page",
     "problem_page",
     "flash",
+    "rate_limit",
     "FlashAction",
     "Htmx",
     "HtmxDetails",
@@ -176,6 +180,8 @@ if TYPE_CHECKING:
         UserModel,
     )
     from vibetuner.models.ids import parse_object_id
+    from vibetuner.ratelimit.feature import RateLimitFeature
+    from vibetuner.ratelimit.route import rate_limit
     from vibetuner.services.blob import BlobStore
     from vibetuner.services.email import Mailer
     from vibetuner.templating import add_template_dir

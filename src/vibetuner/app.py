@@ -53,11 +53,12 @@ if TYPE_CHECKING:
 
 
 def default_features() -> list[Feature]:
-    """The features an app gets when it names none: sign-in and blob storage."""
+    """The features an app gets when it names none: rate limits, sign-in and blob storage."""
+    from vibetuner.ratelimit.feature import RateLimitFeature
     from vibetuner.web.auth import AuthFeature
     from vibetuner.web.blobs import BlobsFeature
 
-    return [AuthFeature(), BlobsFeature()]
+    return [RateLimitFeature(), AuthFeature(), BlobsFeature()]
 
 
 def create_app(

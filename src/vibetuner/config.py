@@ -202,6 +202,36 @@ class Settings(BaseSettings):
     jobs_heartbeat_timeout: float = Field(default=60, ge=1)
     """Seconds after which a worker that has not beaten counts as dead (`vibetuner jobs health`)."""
 
+    # --- rate limits -----------------------------------------------------------------
+    rate_limit_enabled: bool = True
+    """Check the limits of routes (`@rate_limit`) and the defaults below; `false` turns both off
+    (the sign-in limits stay).
+    """
+    rate_limit_backend: Literal["auto", "mongodb", "redis", "memory"] = "auto"
+    """Where the counters live: `mongodb` (the app's database, shared by every worker, also the
+    in-memory one), `redis` (`REDIS_URL`, shared), `memory` (this process only, for tests), or
+    `auto`: Redis when `REDIS_URL` is set, else MongoDB.
+    """
+    rate_limit_unsafe: str = "10/second;120/minute"
+    """Default limit of unsafe requests (every method but GET, HEAD and OPTIONS) per signed-in
+    session, else per client address, over the whole app; rates like `5/second;100/minute`,
+    empty: none.
+    """
+    rate_limit_pages: str = "20/second;600/minute"
+    """Default limit of GET, HEAD and OPTIONS requests that ask for HTML (pages, htmx), per
+    signed-in session, else per client address; empty: none.
+    """
+    rate_limit_api: str = "20/second;600/minute"
+    """Default limit of GET, HEAD and OPTIONS requests that do not ask for HTML (API clients), per
+    signed-in session, else per client address; empty: none.
+    """
+    rate_limit_exempt_paths: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["/health", "/admin", "/static"]
+    )
+    """Paths that the defaults leave alone, with everything below them (comma-separated): the
+    health probes, the admin, static files.
+    """
+
     # --- sign-in ---------------------------------------------------------------------
     magic_link_ttl_seconds: int = Field(default=15 * 60, ge=60, le=7 * 24 * 3600)
     """Lifetime of an emailed sign-in link."""
@@ -465,6 +495,25 @@ class Settings(BaseSettings):
                     f"{proxy!r} is not an IP address or network (like 10.0.0.0/8)"
                 ) from None
         return [str(proxy) for proxy in proxies]
+
+    @field_validator("rate_limit_unsafe", "rate_limit_pages", "rate_limit_api")
+    @classmethod
+    def _check_rates(cls, value: str) -> str:
+        from vibetuner.ratelimit.rates import parse_rates
+
+        parse_rates(value)  # a ValueError names the text
+        return value.strip()
+
+    @field_validator("rate_limit_exempt_paths", mode="before")
+    @classmethod
+    def _parse_exempt_paths(cls, value: Any) -> Any:
+        paths = _string_list(value)
+        if not isinstance(paths, list):
+            return paths
+        for path in paths:
+            if not str(path).startswith("/"):
+                raise ValueError(f"{path!r} is not a path such as /health")
+        return [str(path) for path in paths]
 
     @field_validator("allow_insecure_production", mode="before")
     @classmethod

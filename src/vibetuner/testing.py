@@ -3,7 +3,8 @@
 Fixtures, each fresh per test:
 
 * ``vibetuner_settings`` -- ``Settings`` for tests: temporary data, blob and outbox
-  directories, the ``file`` email backend, a random session key.
+  directories, the ``file`` email backend, a random session key, rate limits off
+  (``rate_limit_enabled``; the sign-in limits stay on).
 * ``mongo_backend`` -- ``"memory"``, or ``"mongodb"`` when ``TEST_MONGODB_URL`` is set.
   Parametrize it indirectly with both to run a test on each; the real-server run is
   skipped, with the reason printed, when ``TEST_MONGODB_URL`` is unset.
@@ -117,6 +118,9 @@ def vibetuner_settings(tmp_path: Path, mongo_backend: str) -> Any:
         "mongodb_url": None,
         "mongodb_db": None,
         "redis_url": None,
+        # Tests send many requests at once from one address: the app-wide and route
+        # limits are off unless a test turns them on (the sign-in limits stay).
+        "rate_limit_enabled": False,
     }
     if mongo_backend == "mongodb":
         values["mongodb_url"] = real_mongodb_url()

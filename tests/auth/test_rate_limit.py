@@ -7,8 +7,12 @@ import asyncio
 import pytest
 
 from tests.auth.conftest import request_link
+from vibetuner.errors import RateLimitExceeded
 from vibetuner.models import EmailVerificationToken, RateLimitCounter
 from vibetuner.mongo import connect
+from vibetuner.ratelimit.counters import MongoCounter
+from vibetuner.ratelimit.limiter import Limiter
+from vibetuner.ratelimit.rates import Rate
 from vibetuner.services import rate_limit
 
 
@@ -92,13 +96,13 @@ async def test_two_apps_on_one_database_share_the_limit(app_with, vibetuner_sett
 
 
 async def test_hits_in_one_window_add_up(vibetuner_db):
-    states = [
-        await rate_limit.hit("demo", "203.0.113.9", limit=2, window_seconds=600) for _ in range(3)
-    ]
+    limiter = Limiter(MongoCounter(), "mongodb")
+    rates = [Rate(2, 600)]
+    states = [(await limiter.hit("demo", "address:203.0.113.9", rates))[0] for _ in range(3)]
     assert [s.count for s in states] == [1, 2, 3]
     assert [s.exceeded for s in states] == [False, False, True]
-    with pytest.raises(rate_limit.RateLimitExceeded) as refused:
-        await rate_limit.enforce("demo", "203.0.113.9", limit=2, window_seconds=600)
+    with pytest.raises(RateLimitExceeded) as refused:
+        await limiter.enforce("demo", "address:203.0.113.9", rates)
     assert 0 < refused.value.retry_after <= 600
 
 

@@ -59,6 +59,7 @@ EXPECTED_FILES = {
     "tests/test_pages.py",
     "tests/test_settings.py",
     "tests/test_limits.py",
+    "tests/test_rate_limits.py",
 }
 
 

@@ -7,7 +7,8 @@ errors raised here into pages.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -30,6 +31,8 @@ from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.user import UserModel, normalize_email
+from vibetuner.ratelimit.limiter import Limiter
+from vibetuner.ratelimit.rates import Rate
 from vibetuner.services import rate_limit
 from vibetuner.services.crypto import TokenCipher
 from vibetuner.services.email import Mailer
@@ -96,6 +99,8 @@ class AuthService:
     mailer: Mailer
     links: LinkBuilder
     cipher: TokenCipher | None = None
+    #: The app's limiter, asked at each use (its backend opens at startup).
+    limiter: Callable[[], Limiter] = field(default=lambda: _database_limiter())
 
     # --- magic links -------------------------------------------------------------------
 
@@ -121,18 +126,17 @@ class AuthService:
             raise InvalidEmail(str(exc)) from None
         settings = self.settings
         window = settings.magic_link_rate_window_seconds
+        limiter = self.limiter()
         if client_ip:
-            await rate_limit.enforce(
+            await limiter.enforce(
                 "magic-link-ip",
-                client_ip,
-                limit=settings.magic_link_rate_per_ip,
-                window_seconds=window,
+                f"address:{client_ip}",
+                [Rate(settings.magic_link_rate_per_ip, window)],
             )
-        await rate_limit.enforce(
+        await limiter.enforce(
             "magic-link-email",
-            rate_limit.mailbox_key(address),
-            limit=settings.magic_link_rate_per_email,
-            window_seconds=window,
+            f"email:{rate_limit.mailbox_key(address)}",
+            [Rate(settings.magic_link_rate_per_email, window)],
         )
         ttl = timedelta(seconds=settings.magic_link_ttl_seconds)
         token, record = await EmailVerificationToken.issue(
@@ -460,3 +464,10 @@ def _active(user: UserModel) -> UserModel:
 def _mask(email: str) -> str:
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"
+
+
+def _database_limiter() -> Limiter:
+    """Counters in the app's MongoDB database: the limiter of a service built by hand."""
+    from vibetuner.ratelimit.counters import MongoCounter
+
+    return Limiter(MongoCounter(), "mongodb")

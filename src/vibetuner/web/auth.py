@@ -81,8 +81,14 @@ class AuthFeature(Feature):
             raise RuntimeError("the sign-in feature needs the app's links (create_app sets them)")
         settings = context.settings
         context.oauth = OAuthProviders(settings, links=context.links)
+        from vibetuner.ratelimit.state import limiter_of
+
         context.auth = AuthService(
-            settings, context.require_mailer(), context.links, cipher_from_settings(settings)
+            settings,
+            context.require_mailer(),
+            context.links,
+            cipher_from_settings(settings),
+            limiter=lambda: limiter_of(context),
         )
         # A deleted account's passkeys go with it.
         context.user_data_cleaners.append(remove_user_passkeys)

@@ -160,7 +160,7 @@ async def request_magic_link(request: Request, context: Context) -> Response:
             N_("Too many sign-in links were requested. Try again in %(minutes)s minute(s)."),
             code=exc.code,
             html=html,
-            headers={"Retry-After": str(exc.retry_after)},
+            headers=limit_headers(exc),
             values={"minutes": minutes},
         )
     except EmailDeliveryError as exc:
@@ -299,3 +299,13 @@ async def follow_magic_link(
     from vibetuner.web.two_factor import sign_in_redirect
 
     return sign_in_redirect(request, after_sign_in(request, next))
+
+
+def limit_headers(exc: RateLimitExceeded) -> dict[str, str]:
+    """``Retry-After`` and, from the limiter, the ``RateLimit`` headers of a refusal."""
+    from vibetuner.ratelimit.answer import RateLimited
+    from vibetuner.ratelimit.headers import rate_limit_headers
+
+    if isinstance(exc, RateLimited):
+        return rate_limit_headers(exc.decisions)
+    return {"Retry-After": str(exc.retry_after)}

@@ -36,6 +36,7 @@ from vibetuner import (
     hx_retarget,
     is_htmx,
     parse_object_id,
+    rate_limit,
 )
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
@@ -98,6 +99,12 @@ def max_note_body(request: Request) -> int:
     """The largest note form: every attachment at BLOB_MAX_SIZE, plus the text fields."""
     return MAX_ATTACHMENTS * app_context(request.app).settings.blob_max_size + FORM_ROOM
 
+
+# Per user, on top of the app-wide RATE_LIMIT_* defaults: writing a note stores files, so
+# it gets a tighter budget; changing, deleting and restoring notes share another.
+CREATE_LIMIT = rate_limit("2/second;30/minute", key="user", name="notes.create")
+CHANGE_LIMIT = rate_limit("5/second;120/minute", key="user", name="notes.change")
+TOO_FAST = {429: problem("Too many changes in a short time; see Retry-After", html=True)}
 
 # Bodies over max_note_body are refused (413) before FastAPI reads and spools the form.
 router = APIRouter(prefix="/notes", tags=["notes"], route_class=body_limit(max_note_body))
@@ -219,6 +226,7 @@ async def list_notes(request: Request, user: RequireUser, page: int = 1) -> Resp
 @router.post(
     "",
     responses={
+        **TOO_FAST,
         **SIGN_IN_REQUIRED,
         303: redirect("Created: back to the list"),
         200: PAGE_OR_FRAGMENT,
@@ -229,6 +237,7 @@ async def list_notes(request: Request, user: RequireUser, page: int = 1) -> Resp
     },
     openapi_extra=form_body(NOTE_UPLOAD_FORM, "multipart/form-data"),
 )
+@CREATE_LIMIT
 async def create_note(
     request: Request,
     context: Context,
@@ -361,6 +370,7 @@ async def edit_note_form(request: Request, note_id: str, user: RequireUser) -> R
 @router.post(
     "/{note_id}",
     responses={
+        **TOO_FAST,
         **SIGN_IN_REQUIRED,
         **NOT_FOUND,
         303: redirect("Saved: back to the note"),
@@ -369,6 +379,7 @@ async def edit_note_form(request: Request, note_id: str, user: RequireUser) -> R
     },
     openapi_extra=form_body(NOTE_FORM, "application/x-www-form-urlencoded"),
 )
+@CHANGE_LIMIT
 async def update_note(
     request: Request,
     note_id: str,
@@ -396,12 +407,14 @@ async def update_note(
 @router.post(
     "/{note_id}/delete",
     responses={
+        **TOO_FAST,
         **SIGN_IN_REQUIRED,
         **NOT_FOUND,
         303: redirect("Deleted: back to the list"),
         200: PAGE_OR_FRAGMENT,
     },
 )
+@CHANGE_LIMIT
 async def delete_note(
     request: Request, context: Context, note_id: str, user: RequireUser
 ) -> Response:
@@ -426,12 +439,14 @@ async def delete_note(
 @router.post(
     "/{note_id}/restore",
     responses={
+        **TOO_FAST,
         **SIGN_IN_REQUIRED,
         **NOT_FOUND,
         303: redirect("Restored: back to the list"),
         200: PAGE_OR_FRAGMENT,
     },
 )
+@CHANGE_LIMIT
 async def restore_note(request: Request, note_id: str, user: RequireUser) -> Response:
     """Undo a delete within ``UNDO_WINDOW``."""
     note = await owned_note(note_id, user, deleted=True)

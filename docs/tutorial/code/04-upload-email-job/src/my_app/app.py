@@ -12,6 +12,7 @@ from vibetuner import (
     AuthFeature,
     BlobsFeature,
     JobsFeature,
+    RateLimitFeature,
     Settings,
     app_context,
     create_app,
@@ -30,12 +31,14 @@ from my_app.web import LOCALES_DIR, STATIC_DIR, TEMPLATES_DIR
 def build_app(settings: Settings | None = None) -> FastAPI:
     """Build the app with ``settings`` (default: read from the environment and ``.env``)."""
     app = create_app(
-        # vibetuner's features: sign-in and the account page (/auth, /account), file
+        # vibetuner's features: rate limits (the RATE_LIMIT_* defaults for every request,
+        # and @rate_limit on routes), sign-in and the account page (/auth, /account), file
         # storage (/blobs), background jobs (in this process, or Redis with REDIS_URL)
         # and the admin at /admin (`vibetuner users promote EMAIL` makes an admin), where
         # this app's notes are listed too.
         # --8<-- [start:admin]
         features=[
+            RateLimitFeature(),
             AuthFeature(),
             BlobsFeature(),
             JobsFeature(),

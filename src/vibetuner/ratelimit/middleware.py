@@ -1,0 +1,101 @@
+"""The app-wide limits per kind of request, and the ``RateLimit`` headers on answers.
+
+Every request outside ``RATE_LIMIT_EXEMPT_PATHS`` is counted against the default of
+its kind: ``RATE_LIMIT_UNSAFE`` for any method but GET, HEAD and OPTIONS (an unknown or
+oddly cased method is unsafe too), else ``RATE_LIMIT_PAGES`` when the client asks for
+HTML and ``RATE_LIMIT_API`` when it does not. The counter is per client and kind, over
+the whole app, so no variant of a path or method escapes it: by signed-in session, else
+by client address (``TRUSTED_PROXIES``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vibetuner.ratelimit.answer import too_many_requests
+from vibetuner.ratelimit.headers import rate_limit_headers
+from vibetuner.ratelimit.keys import by_session
+from vibetuner.ratelimit.limiter import LimiterUnavailable
+from vibetuner.ratelimit.rates import Rate, parse_rates
+from vibetuner.ratelimit.state import limiter_of, record, recorded
+
+logger = logging.getLogger("vibetuner.ratelimit")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def request_kind(scope: Scope) -> str:
+    """``unsafe``, ``pages`` or ``api``: which default limit counts the request."""
+    if scope["method"] not in SAFE_METHODS:
+        return "unsafe"
+    accept = ""
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            accept += value.decode("latin-1")
+    return "pages" if "text/html" in accept and "application/json" not in accept else "api"
+
+
+def is_exempt(path: str, prefixes: list[str]) -> bool:
+    """True when ``path`` is one of ``prefixes`` or below one (whole segments only)."""
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+class RateLimitMiddleware:
+    """Count each request against its kind's default; add the headers to every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._rates: dict[str, tuple[Rate, ...]] | None = None
+
+    def defaults(self, settings: Any) -> dict[str, tuple[Rate, ...]]:
+        """The default rates by kind (read once from the settings)."""
+        if self._rates is None:
+            self._rates = {
+                "unsafe": parse_rates(settings.rate_limit_unsafe),
+                "pages": parse_rates(settings.rate_limit_pages),
+                "api": parse_rates(settings.rate_limit_api),
+            }
+        return self._rates
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from vibetuner.web.context import app_context
+
+        context = app_context(scope["app"])
+        settings = context.settings
+        if not settings.rate_limit_enabled:
+            await self.app(scope, receive, send)
+            return
+        if not is_exempt(scope["path"], settings.rate_limit_exempt_paths):
+            kind = request_kind(scope)
+            rates = self.defaults(settings)[kind]
+            if rates:
+                request = Request(scope, receive)
+                limiter = limiter_of(context)
+                try:
+                    decisions = await limiter.hit(kind, by_session(request), rates)
+                except LimiterUnavailable as exc:
+                    # A limit protects the app; the backend being away must not take it down.
+                    logger.warning("default rate limit not checked: %s", exc)
+                    decisions = []
+                record(scope, decisions)
+                if any(d.exceeded for d in decisions):
+                    await too_many_requests(request, decisions)(scope, receive, send)
+                    return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                found = recorded(scope)
+                headers = MutableHeaders(scope=message)
+                if found and "ratelimit-policy" not in headers:
+                    for name, value in rate_limit_headers(found).items():
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,40 @@
+"""The app's limiter (kept by ``RateLimitFeature``) and what a request was counted against."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vibetuner.context import AppContext
+    from vibetuner.ratelimit.limiter import Decision, Limiter
+
+EXTRAS_KEY = "ratelimit"
+FALLBACK_KEY = "ratelimit.fallback"
+# Where a request's decisions wait for the middleware to turn them into headers.
+SCOPE_KEY = "vibetuner.ratelimit"
+
+
+def limiter_of(context: AppContext) -> Limiter:
+    """The app's limiter: ``RateLimitFeature``'s, else counters in the app's database.
+
+    The fallback keeps the sign-in limits working in an app without the feature.
+    """
+    from vibetuner.ratelimit.counters import MongoCounter
+    from vibetuner.ratelimit.limiter import Limiter
+
+    limiter: Limiter | None = context.extras.get(EXTRAS_KEY) or context.extras.get(FALLBACK_KEY)
+    if limiter is None:
+        limiter = context.extras[FALLBACK_KEY] = Limiter(MongoCounter(), "mongodb")
+    return limiter
+
+
+def record(scope: MutableMapping[str, Any], decisions: list[Decision]) -> None:
+    """Keep ``decisions`` with the request, for the response's headers."""
+    scope.setdefault(SCOPE_KEY, []).extend(decisions)
+
+
+def recorded(scope: MutableMapping[str, Any]) -> list[Decision]:
+    """The decisions made for this request so far."""
+    found: list[Decision] = scope.get(SCOPE_KEY, [])
+    return found
