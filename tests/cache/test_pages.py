@@ -158,13 +158,6 @@ async def test_invalidating_a_page_tag_renders_the_page_again(client):
     assert (await client.get("/notes/2")).headers.get("x-cache") == "hit"
 
 
-async def test_a_head_request_gets_the_headers_of_the_cached_page(client):
-    await client.get("/public", headers=HTML)
-    head = await client.head("/public", headers=HTML)
-    assert head.status_code == 200 and head.content == b""
-    assert head.headers["x-cache"] == "hit"
-
-
 async def test_htmx_requests_are_not_served_from_the_page_cache(client):
     await client.get("/public", headers=HTML)
     partial = await client.get("/public", headers={**HTML, "HX-Request": "true"})
@@ -207,3 +200,53 @@ async def test_invalidating_a_fragment_tag_renders_it_again(client):
     assert "total=10" in (await client.get("/fragments", headers=HTML)).text
     await client.post("/touch/totals")
     assert "total=30" in (await client.get("/fragments", headers=HTML)).text
+
+
+async def test_only_get_is_served_from_the_cache(client):
+    """HEAD is answered as the route answers it (FastAPI: 405), cached page or not."""
+    await client.get("/public", headers=HTML)
+    assert (await client.get("/public", headers=HTML)).headers["x-cache"] == "hit"
+    head = await client.head("/public", headers=HTML)
+    assert head.status_code == 405 and "x-cache" not in head.headers
+
+
+async def test_each_host_and_scheme_has_its_own_copy(client):
+    """A request with another Host cannot store a page that visitors of this one get."""
+    poisoned = await client.get("/public", headers={**HTML, "Host": "evil.example"})
+    assert poisoned.status_code == 200
+    page = await client.get("/public", headers=HTML)
+    assert "x-cache" not in page.headers and runs(page) == "2"
+
+
+async def test_a_fragment_tag_invalidated_in_one_worker_is_dropped_in_the_other(
+    vibetuner_settings, request
+):
+    """Two app processes on one Redis: fragments live in each, tags are shared."""
+    from contextlib import AsyncExitStack
+
+    settings = settings_for(vibetuner_settings, "redis", request).model_copy(
+        update={"cache_fragment_sync_seconds": 0.05}
+    )
+    RUNS.clear()
+    first, second = cache_app(settings), cache_app(settings)
+    async with AsyncExitStack() as stack:
+        for application in (first, second):
+            await stack.enter_async_context(application.router.lifespan_context(application))
+        await app_context(first).extras["cache"].backend._client.flushdb()
+        clients = []
+        for application in (first, second):
+            transport = httpx.ASGITransport(app=application)
+            clients.append(
+                await stack.enter_async_context(
+                    httpx.AsyncClient(transport=transport, base_url="http://testserver")
+                )
+            )
+        one, two = clients
+        assert "total=10" in (await one.get("/fragments", headers=HTML)).text
+        assert "total=20" in (await two.get("/fragments", headers=HTML)).text  # its own copy
+        assert "total=20" in (await two.get("/fragments", headers=HTML)).text
+        # A note changes in the first process.
+        await app_context(first).extras["cache"].invalidate_tags("totals")
+        await asyncio.sleep(0.3)  # a few sync intervals
+        last = (await two.get("/fragments", headers=HTML)).text
+        assert "total=40" in last, re.findall(r"total=\d+|Hello [^<]*", last)

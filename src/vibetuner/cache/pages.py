@@ -122,10 +122,15 @@ def _header(scope: Scope, name: bytes) -> bytes:
 
 
 def page_key(request: Request, viewer: str) -> str:
-    """The entry of this request's page: address, viewer, language, theme, kind of client."""
+    """The entry of this request's page: address, viewer, language, theme, kind of client.
+
+    Everything a page may depend on without the route choosing it is part of the key, so
+    a request with an unusual header cannot store a page that others then get.
+    """
     accept = request.headers.get("accept", "")
     html = "text/html" in accept and "application/json" not in accept
     parts = [
+        request.url.scheme,
         request.headers.get("host", ""),
         request.url.path,
         request.url.query,
@@ -153,7 +158,7 @@ class PageCacheMiddleware:
         cache = cache_of(scope)
         readable = (
             cache is not None
-            and scope["method"] in ("GET", "HEAD")
+            and scope["method"] == "GET"
             and not _header(scope, b"hx-request")
             and not has_flashes(scope)
         )
@@ -225,9 +230,7 @@ class PageCacheMiddleware:
         headers = [(bytes(k), bytes(v)) for k, v in entry["headers"]]
         headers += [(b"content-length", str(len(body)).encode()), (b"x-cache", b"hit")]
         await send({"type": "http.response.start", "status": entry["status"], "headers": headers})
-        await send(
-            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
-        )
+        await send({"type": "http.response.body", "body": body})
         return True
 
     def _capture(

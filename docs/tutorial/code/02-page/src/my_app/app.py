@@ -16,6 +16,7 @@ from vibetuner import (
     app_context,
     create_app,
 )
+from vibetuner.cache import CacheFeature
 
 from my_app import jobs as _jobs  # noqa: F401 -- declares the app's jobs
 
@@ -37,8 +38,15 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         # vibetuner's features: sign-in and the account page (/auth, /account), file
         # storage (/blobs), background jobs (in this process, or Redis with REDIS_URL)
         # and the admin at /admin (`vibetuner users promote EMAIL` makes an admin), where
-        # this app's notes are listed too.
-        features=[AuthFeature(), BlobsFeature(), JobsFeature(), AdminFeature(models=[Note])],
+        # this app's notes are listed too. The cache (CACHE_BACKEND: in this process,
+        # Redis or MongoDB) keeps the home page for visitors and each user's note summary.
+        features=[
+            AuthFeature(),
+            BlobsFeature(),
+            JobsFeature(),
+            AdminFeature(models=[Note]),
+            CacheFeature(),
+        ],
         models=MODELS,
         # --8<-- [start:routers]
         routers=[pages_router, notes_router, feedback_router],

@@ -16,6 +16,7 @@ from vibetuner import (
     app_context,
     create_app,
 )
+from vibetuner.cache import CacheFeature
 
 from my_app import jobs as _jobs  # noqa: F401 -- declares the app's jobs
 from my_app.feedback import router as feedback_router
@@ -33,13 +34,15 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         # vibetuner's features: sign-in and the account page (/auth, /account), file
         # storage (/blobs), background jobs (in this process, or Redis with REDIS_URL)
         # and the admin at /admin (`vibetuner users promote EMAIL` makes an admin), where
-        # this app's notes are listed too.
+        # this app's notes are listed too. The cache (CACHE_BACKEND: in this process,
+        # Redis or MongoDB) keeps the home page for visitors and each user's note summary.
         # --8<-- [start:admin]
         features=[
             AuthFeature(),
             BlobsFeature(),
             JobsFeature(),
             AdminFeature(models=[Note, Feedback]),
+            CacheFeature(),
         ],
         # --8<-- [end:admin]
         models=MODELS,
