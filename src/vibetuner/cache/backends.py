@@ -92,6 +92,11 @@ class MemoryBackend:
         for key in keys:
             self._drop(key)
 
+    def clear_now(self) -> None:
+        """Forget every entry."""
+        self._entries.clear()
+        self.size = 0
+
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
@@ -128,5 +133,4 @@ class MemoryBackend:
 
     async def close(self) -> None:
         """Forget everything."""
-        self._entries.clear()
-        self.size = 0
+        self.clear_now()

@@ -33,6 +33,9 @@ from vibetuner.cache.store import Cache
 from vibetuner.cache.substitute import fresh_values, request_values, restore, stand_ins
 from vibetuner.cache.viewer import viewer_of
 
+# Tags a process follows at most (per-user tags add up); past it, its fragments start over.
+MAX_TAGS = 10_000
+
 
 class FragmentStore:
     """The rendered fragments of this process, with the tag counters they were made under."""
@@ -70,6 +73,12 @@ class FragmentStore:
 
     def put(self, key: str, entry: dict[str, Any], ttl: float) -> None:
         """Store a fragment for ``ttl`` seconds."""
+        if len(self.versions) > MAX_TAGS:
+            # Every stored fragment's tags must stay followed (``sync``): forget both.
+            self.memory.clear_now()
+            self.versions.clear()
+        for tag in entry["tags"]:
+            self.versions.setdefault(tag, entry["tags"][tag])
         self.memory.set_now(key, json.dumps(entry).encode("utf-8"), ttl)
 
 
