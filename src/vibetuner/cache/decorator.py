@@ -18,11 +18,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from vibetuner.cache.store import Cache
 from vibetuner.errors import ConfigurationError
+
+logger = logging.getLogger("vibetuner.cache")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -51,15 +54,28 @@ def require_cache() -> Cache:
 
 
 async def invalidate(*keys: str) -> None:
-    """Invalidate the entries ``keys`` (nothing to do without a running cache)."""
+    """Invalidate the entries ``keys`` (nothing to do without a running cache).
+
+    When the cache does not answer, the failure is logged and the entries expire with
+    their lifetime: the change that led here has been made, and the request goes on.
+    """
     if _current is not None:
-        await _current.delete(*keys)
+        try:
+            await _current.delete(*keys)
+        except Exception:
+            logger.error("cache entries %s were not invalidated", keys, exc_info=True)
 
 
 async def invalidate_tags(*tags: str) -> None:
-    """Invalidate every entry stored with any of ``tags``, in every process sharing the cache."""
+    """Invalidate every entry stored with any of ``tags``, in every process sharing the cache.
+
+    A cache that does not answer is logged, as :func:`invalidate` says.
+    """
     if _current is not None:
-        await _current.invalidate_tags(*tags)
+        try:
+            await _current.invalidate_tags(*tags)
+        except Exception:
+            logger.error("cache tags %s were not invalidated", tags, exc_info=True)
 
 
 def cached(

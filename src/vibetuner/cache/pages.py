@@ -82,7 +82,11 @@ def cache_page(
             ) from None
         # The tags' counters as they are before the page is made: an invalidation while
         # it renders leaves the stored copy already stale.
-        versions = await cache.tag_versions(filled) if filled else ()
+        try:
+            versions = await cache.tag_versions(filled) if filled else ()
+        except Exception:  # the cache is down: the page is sent, not stored
+            logger.warning("the page cache could not be read", exc_info=True)
+            return
         request.scope[SCOPE_PAGE] = Marked(policy, filled, versions)
 
     return mark

@@ -12,6 +12,7 @@ before is stale from then on, in every process, without listing or deleting them
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -30,6 +31,19 @@ MAC_BYTES = 32
 LONGEST_PLAIN_KEY = 200
 # How often a process that waits for another one's computation looks for its result.
 POLL_SECONDS = 0.02
+
+
+class _Unreachable(Exception):
+    """The backend failed; the caller computes without the cache."""
+
+
+async def _reachable(operation: Awaitable[T]) -> T:
+    """``await operation``, its failure turned into ``_Unreachable`` (and logged)."""
+    try:
+        return await operation
+    except Exception as exc:
+        logger.warning("the cache does not answer: %s", type(exc).__name__)
+        raise _Unreachable from exc
 
 
 class Missing:
@@ -194,28 +208,45 @@ class Cache:
         ttl: float | None,
         tags: Sequence[str],
     ) -> T:
-        value, versions = await self._read(key, tags)
+        try:
+            return await self._fill_from_backend(key, compute, ttl, tags)
+        except _Unreachable:
+            # The cache is down: the value is computed as if there were no cache.
+            return await compute()
+
+    async def _fill_from_backend(
+        self,
+        key: str,
+        compute: Callable[[], Awaitable[T]],
+        ttl: float | None,
+        tags: Sequence[str],
+    ) -> T:
+        value, versions = await self._read_or_raise(key, tags)
         if value is not MISSING:
             return value  # type: ignore[no-any-return]
         if not self.backend.shared:
             return await self._compute(key, compute, ttl, tags, versions)
         lock = f"{self.entry_key(key)}:lock"
         deadline = time.monotonic() + self.lock_seconds
-        while not await self.backend.add(lock, b"1", self.lock_seconds):
+        while not await _reachable(self.backend.add(lock, b"1", self.lock_seconds)):
             # Another process computes it: wait for its result, not longer than the lock.
             await asyncio.sleep(POLL_SECONDS)
-            value, versions = await self._read(key, tags)
+            value, versions = await self._read_or_raise(key, tags)
             if value is not MISSING:
                 return value  # type: ignore[no-any-return]
             if time.monotonic() >= deadline:
                 return await self._compute(key, compute, ttl, tags, versions)
         try:
-            value, versions = await self._read(key, tags)  # stored while we took the lock
+            value, versions = await self._read_or_raise(key, tags)  # stored meanwhile?
             if value is not MISSING:
                 return value  # type: ignore[no-any-return]
             return await self._compute(key, compute, ttl, tags, versions)
         finally:
-            await self.backend.delete([lock])
+            with contextlib.suppress(Exception):  # it expires by itself
+                await self.backend.delete([lock])
+
+    async def _read_or_raise(self, key: str, tags: Sequence[str]) -> tuple[Any, tuple[int, ...]]:
+        return await _reachable(self._read(key, tags))
 
     async def _compute(
         self,
@@ -228,7 +259,10 @@ class Cache:
         # The tag counters were read before computing: an invalidation while it runs
         # leaves the stored value already stale instead of hiding the change.
         value = await compute()
-        await self.set(key, value, ttl=ttl, tags=tags, versions=versions)
+        try:
+            await self.set(key, value, ttl=ttl, tags=tags, versions=versions)
+        except Exception:  # the value is right; only the next caller pays again
+            logger.warning("a value could not be stored in the cache", exc_info=True)
         return value
 
     async def close(self) -> None:
