@@ -117,6 +117,11 @@ def workers(shared_backend: dict[str, str], tmp_path: Path) -> Iterator[tuple[li
     finally:
         for process in processes:
             stop_process(process)
+        if "MONGODB_URL" in shared_backend:
+            from pymongo import MongoClient
+
+            with MongoClient(shared_backend["MONGODB_URL"]) as client:
+                client.drop_database(env["MONGODB_DB"])
 
 
 def lines(log: Path, word: str) -> list[str]:
