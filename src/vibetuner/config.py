@@ -217,19 +217,47 @@ class Settings(BaseSettings):
     session, else per client address, over the whole app; rates like `5/second;100/minute`,
     empty: none.
     """
-    rate_limit_pages: str = "20/second;600/minute"
+    rate_limit_pages: str = ""
     """Default limit of GET, HEAD and OPTIONS requests that ask for HTML (pages, htmx), per
-    signed-in session, else per client address; empty: none.
+    signed-in session, else per client address, such as `20/second;600/minute`; empty (the
+    default): none, as counting costs a database or Redis command on every page.
     """
-    rate_limit_api: str = "20/second;600/minute"
+    rate_limit_api: str = ""
     """Default limit of GET, HEAD and OPTIONS requests that do not ask for HTML (API clients), per
-    signed-in session, else per client address; empty: none.
+    signed-in session, else per client address, such as `20/second;600/minute`; empty (the
+    default): none.
     """
     rate_limit_exempt_paths: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["/health", "/admin", "/static"]
     )
     """Paths that the defaults leave alone, with everything below them (comma-separated): the
     health probes, the admin, static files.
+    """
+
+    # --- caching (CacheFeature) -----------------------------------------------------------
+    cache_backend: Literal["memory", "redis", "mongodb"] = "memory"
+    """Where `CacheFeature` keeps cached values and pages: `memory` (each process its own, an LRU
+    bounded by `CACHE_MEMORY_MAX_BYTES`), `redis` (shared by every process on `REDIS_URL`; needs
+    `pip install "vibetuner[jobs]"`) or `mongodb` (shared, in a TTL collection of the app's
+    database; works on the development database too).
+    """
+    cache_memory_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Largest size, in bytes, of the in-process cache, and of each process's template fragments;
+    the least recently used entries go first.
+    """
+    cache_default_ttl: float = Field(default=300, gt=0)
+    """Lifetime in seconds of cached values, fragments and pages stored without one."""
+    cache_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_.:-]{0,64}$")
+    """Prepended to every cache key, so apps sharing a Redis or database keep apart; empty:
+    `APP_NAME`.
+    """
+    cache_lock_seconds: float = Field(default=10, gt=0)
+    """With a shared backend, how long other processes wait for the one computing a cold key
+    before computing it themselves.
+    """
+    cache_fragment_sync_seconds: float = Field(default=1.0, gt=0)
+    """With a shared backend, how often each process reads the tags invalidated by others (its
+    template fragments are kept in its own memory).
     """
 
     # --- sign-in ---------------------------------------------------------------------

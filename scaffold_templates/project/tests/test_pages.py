@@ -1,5 +1,7 @@
 """The app starts, answers /health and sends visitors to sign in."""
 
+import re
+
 from vibetuner.testing import follow_sign_in_link
 
 
@@ -72,3 +74,31 @@ async def test_sign_in_with_the_emailed_link(client, outbox):
     notes = await client.get("/notes")
     assert notes.status_code == 200
     assert "ada@example.com" in notes.text
+
+
+async def test_the_home_page_for_visitors_is_served_from_the_cache(client):
+    first = await client.get("/", headers={"Accept": "text/html"})
+    again = await client.get("/", headers={"Accept": "text/html"})
+    assert "x-cache" not in first.headers and again.headers["x-cache"] == "hit"
+    assert 'href="/auth/login"' in again.text
+
+
+async def test_the_note_summary_follows_every_change(signed_in_client):
+    async def summary():
+        page = await signed_in_client.get("/")
+        assert "x-cache" not in page.headers  # a signed-in page is never a cached page
+        found = re.search(r'<p id="note-summary">([^<]*)</p>', page.text)
+        return found.group(1) if found else None
+
+    assert await summary() is None
+    await signed_in_client.post("/notes", data={"title": "Trip", "body": ""})
+    await signed_in_client.post("/notes", data={"title": "Books", "body": ""})
+    assert await summary() == "You have 2 notes; the newest is “Books”."
+    listing = (await signed_in_client.get("/notes")).text
+    books, trip = re.findall(r'href="/notes/([0-9a-f]{24})"', listing)  # newest first
+    await signed_in_client.post(f"/notes/{books}", data={"title": "Novels", "body": ""})
+    assert await summary() == "You have 2 notes; the newest is “Novels”."
+    await signed_in_client.post(f"/notes/{books}/delete")
+    assert await summary() == "You have 1 note; the newest is “Trip”."
+    await signed_in_client.post(f"/notes/{books}/restore")
+    assert await summary() == "You have 2 notes; the newest is “Novels”."

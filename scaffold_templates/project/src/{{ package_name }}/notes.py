@@ -38,6 +38,7 @@ from vibetuner import (
     parse_object_id,
     rate_limit,
 )
+from vibetuner.cache import cached, invalidate_tags
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
 from vibetuner.models import Blob, UserModel
@@ -193,6 +194,22 @@ async def notes_page(user: UserModel, page: int) -> tuple[int, list[Note]]:
     return total, [Note.model_validate(raw) for raw in found["notes"]]
 
 
+@cached(ttl=600, key="note-summary:{user.id}", tags=["notes:{user.id}"])
+async def note_summary(user: UserModel) -> dict[str, Any]:
+    """How many live notes user has and the newest one's title (the home page shows it).
+
+    Cached until one of the user's notes changes: every route that changes a note calls
+    ``notes_changed``, which invalidates the tag in every worker.
+    """
+    total, notes = await notes_page(user, 1)
+    return {"total": total, "newest": notes[0].title if notes else None}
+
+
+async def notes_changed(user: UserModel) -> None:
+    """Drop what is cached about user's notes (the home page's summary)."""
+    await invalidate_tags(f"notes:{user.id}")
+
+
 async def purge_deleted(store: BlobStore, user: UserModel | None = None) -> int:
     """Remove for good the notes deleted longer ago than ``UNDO_WINDOW``, with their files."""
     cutoff = utcnow() - UNDO_WINDOW
@@ -214,6 +231,7 @@ async def purge_deleted(store: BlobStore, user: UserModel | None = None) -> int:
 async def delete_notes_of(user: UserModel) -> None:
     """Remove every note of ``user``, whose account is being deleted (vibetuner removes files)."""
     await Note.find(Note.owner.id == user.id).delete()
+    await notes_changed(user)
 
 
 @router.get("", responses={**SIGN_IN_REQUIRED, 200: PAGE_OR_FRAGMENT})
@@ -266,6 +284,7 @@ async def create_note(
             blobs.append(blob)
         note = Note(title=title.strip(), body=body, owner=user, attachments=blobs)
         await note.insert()
+        await notes_changed(user)
     except BaseException as exc:
         # Never leave files behind that no note points to, even when the request is
         # cancelled; a failing clean-up is logged and must not hide the first error.
@@ -398,6 +417,7 @@ async def update_note(
             request, "notes/edit.html", {**values, "errors": shown(errors)}, 422, block="note_edit"
         )
     await note.set({Note.title: title.strip(), Note.body: body})
+    await notes_changed(user)
     if is_htmx(request):
         return render(request, "notes/card.html", {"note": note}, block="note_card")
     flash(request, _("Changes saved."))
@@ -421,6 +441,7 @@ async def delete_note(
     """Delete a note, with an "Undo" in the message; its files go when the undo window closes."""
     note = await owned_note(note_id, user)
     await note.set({Note.deleted_at: utcnow()})
+    await notes_changed(user)
     # Notes deleted earlier whose undo window has closed go now, with their files (the
     # periodic job does it too); reading the list never writes.
     await purge_deleted(context.require_blobs(), user)
@@ -451,6 +472,7 @@ async def restore_note(request: Request, note_id: str, user: RequireUser) -> Res
     """Undo a delete within ``UNDO_WINDOW``."""
     note = await owned_note(note_id, user, deleted=True)
     await note.set({Note.deleted_at: None})
+    await notes_changed(user)
     flash(request, _("Restored “%(title)s”.", title=note.title))
     if is_htmx(request):
         values = await list_values(user, 1)

@@ -17,6 +17,7 @@ from vibetuner import (
     app_context,
     create_app,
 )
+from vibetuner.cache import CacheFeature
 
 from my_app import jobs as _jobs  # noqa: F401 -- declares the app's jobs
 
@@ -27,6 +28,7 @@ from my_app.feedback import router as feedback_router
 from my_app.models import MODELS, Note
 from my_app.notes import delete_notes_of
 from my_app.notes import router as notes_router
+from my_app.notes_api import router as notes_api_router
 from my_app.pages import router as pages_router
 from my_app.settings import AppSettings
 from my_app.web import LOCALES_DIR, STATIC_DIR, TEMPLATES_DIR
@@ -39,17 +41,19 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         # and @rate_limit on routes), sign-in and the account page (/auth, /account), file
         # storage (/blobs), background jobs (in this process, or Redis with REDIS_URL)
         # and the admin at /admin (`vibetuner users promote EMAIL` makes an admin), where
-        # this app's notes are listed too.
+        # this app's notes are listed too. The cache (CACHE_BACKEND: in this process,
+        # Redis or MongoDB) keeps the home page for visitors and each user's note summary.
         features=[
             RateLimitFeature(),
             AuthFeature(),
             BlobsFeature(),
             JobsFeature(),
             AdminFeature(models=[Note]),
+            CacheFeature(),
         ],
         models=MODELS,
         # --8<-- [start:routers]
-        routers=[pages_router, notes_router, feedback_router],
+        routers=[pages_router, notes_router, notes_api_router, feedback_router],
         # --8<-- [end:routers]
         # This app's templates, searched before vibetuner's own, and its static files
         # (the stylesheet `vibetuner css build` makes), served at /static.
