@@ -18,6 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner._compat.fastapi import add_router
 from vibetuner._compat.starlette import index_static_routes
+from vibetuner.auth.impersonation import ViewAsAuditMiddleware
+from vibetuner.auth.impersonation import router as view_as_router
+from vibetuner.auth.impersonation import template_globals as view_as_globals
+from vibetuner.auth.session_auth import session_middleware_options
 from vibetuner.config import Settings, downgrades, get_settings
 from vibetuner.context import AppContext
 from vibetuner.errors import ConfigurationError, VibetunerError
@@ -30,16 +34,12 @@ from vibetuner.web.context import STATE_KEY, RouterLinks
 from vibetuner.web.csrf import CSRFMiddleware
 from vibetuner.web.errors import http_error_page, server_error_page, vibetuner_error_handler
 from vibetuner.web.health import router as health_router
-from vibetuner.web.impersonation import ViewAsAuditMiddleware
-from vibetuner.web.impersonation import router as view_as_router
-from vibetuner.web.impersonation import template_globals as view_as_globals
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
 from vibetuner.web.locale import LocaleMiddleware
 from vibetuner.web.page_security import template_globals
 from vibetuner.web.request_body import RequestBodyMiddleware
 from vibetuner.web.request_id import RequestIdMiddleware
 from vibetuner.web.security_headers import SecurityHeadersMiddleware
-from vibetuner.web.session_auth import session_middleware_options
 from vibetuner.web.static_assets import STATIC_PATH, StaticAssets
 from vibetuner.web.ui import page_context
 from vibetuner.web.ui import router as ui_router
@@ -53,8 +53,8 @@ if TYPE_CHECKING:
 
 def default_features() -> list[Feature]:
     """The features an app gets when it names none: sign-in and blob storage."""
-    from vibetuner.web.auth import AuthFeature
-    from vibetuner.web.blobs import BlobsFeature
+    from vibetuner.auth.feature import AuthFeature
+    from vibetuner.blobs.routes import BlobsFeature
 
     return [AuthFeature(), BlobsFeature()]
 

@@ -29,15 +29,15 @@ class AuthFeature(Feature):
     name = "auth"
 
     def routers(self) -> Sequence[APIRouter]:
-        from vibetuner.web import account, account_page, signin_email, signin_oauth
+        from vibetuner.auth import account, account_page, signin_email, signin_oauth
 
         return [signin_email.router, signin_oauth.router, account.router, account_page.router]
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
-        from vibetuner.services.auth import AuthService
-        from vibetuner.services.crypto import cipher_from_settings
-        from vibetuner.web.oauth_providers import OAuthProviders
+        from vibetuner.auth.crypto import cipher_from_settings
+        from vibetuner.auth.oauth_providers import OAuthProviders
+        from vibetuner.auth.signin import AuthService
 
         if context.links is None:
             raise RuntimeError("the sign-in feature needs the app's links (create_app sets them)")
