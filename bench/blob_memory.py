@@ -76,7 +76,7 @@ def serve(args: argparse.Namespace) -> None:
     from vibetuner.blobs.routes import BlobsFeature
     from vibetuner.web.csrf import SESSION_KEY as CSRF_SESSION_KEY
     from vibetuner.web.csrf import mask
-    from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
+    from vibetuner.web.identity import SESSION_TOKEN_KEY
 
     values: dict[str, object] = {
         "environment": "development",

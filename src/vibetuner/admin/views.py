@@ -39,18 +39,25 @@ from starlette_admin.exceptions import ActionFailed, FormValidationError
 from starlette_admin.export.csv import CsvExporter
 from starlette_admin.fields import BaseField
 
-from vibetuner.admin.feature import SCOPE_ADMIN
+from vibetuner.admin.paths import SCOPE_ADMIN
+from vibetuner.admin.previews import preview
+from vibetuner.auth.accounts import delete_account
+from vibetuner.auth.impersonation import start_viewing_as
 from vibetuner.auth.sessions import ip_prefix
+from vibetuner.auth.signin import claim_mailbox
+from vibetuner.blobs.jobs import file_remover
 from vibetuner.errors import BlobStorageError, CannotViewAs, DuplicateEmail, DuplicateKey
+from vibetuner.jobs.feature import requeue_failed
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.blob import Blob
 from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.failed_job import FailedJob
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.session import UserSession
-from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel
+from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel, normalize_email
 from vibetuner.services import audit
-from vibetuner.web.user_agents import browser_name
+from vibetuner.user_agents import browser_name
+from vibetuner.web.context import get_context
 
 # Fields that name a record, in the order tried.
 LABEL_FIELDS = ("title", "name", "email", "filename")
@@ -205,7 +212,6 @@ def _field_name(field: Any) -> str:
 
 
 def _context(request: Request) -> Any:
-    from vibetuner.web.context import get_context
 
     return get_context(request)
 
@@ -286,8 +292,6 @@ class UserView(AuditedModelView):
 
     async def delete_object(self, request: Request, obj: Any) -> None:
         """The account page's cascade: sessions, the app's data, files, links, the user."""
-        from vibetuner.auth.account_page import file_remover
-        from vibetuner.auth.accounts import delete_account
 
         context = _context(request)
         try:
@@ -347,7 +351,6 @@ class UserView(AuditedModelView):
         ),
     )
     async def verify_action(self, request: Request, selection: ActionSelection) -> str:
-        from vibetuner.auth.signin import claim_mailbox
 
         chosen = [u for u in await self._each(request, selection) if u.email_verified_at is None]
         for user in chosen:
@@ -380,7 +383,6 @@ class UserView(AuditedModelView):
         custom_response=True,
     )
     async def view_as_action(self, request: Request, pk: Any) -> Response:
-        from vibetuner.auth.impersonation import start_viewing_as
 
         target = await self.find_by_pk(request, pk)
         if target is None:
@@ -399,7 +401,6 @@ class UserView(AuditedModelView):
 
 def _new_address(value: Any, current: str) -> bool:
     """True when the form's ``email`` is a valid address other than ``current``."""
-    from vibetuner.models.user import normalize_email
 
     try:
         return isinstance(value, str) and normalize_email(value) != current
@@ -576,7 +577,6 @@ class BlobFileField(ComputedField):
     exclude_from_edit: bool = True
 
     async def parse_obj(self, request: Request, obj: Any) -> Any:
-        from vibetuner.admin.previews import preview
 
         url = str(request.url_for("admin:vt-blob-content", blob_id=str(obj.id)))
         context = _context(request)
@@ -662,7 +662,6 @@ class FailedJobView(ReadOnlyView):
         submit_btn_text="Retry",
     )
     async def retry_action(self, request: Request, selection: ActionSelection) -> str:
-        from vibetuner.jobs.feature import requeue_failed
 
         feature = next((f for f in _context(request).features if f.name == "jobs"), None)
         if feature is None:

@@ -10,6 +10,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+from vibetuner.auth import account, account_page, signin_email, signin_oauth
+from vibetuner.auth.crypto import cipher_from_settings
+from vibetuner.auth.oauth_providers import OAuthProviders
+from vibetuner.auth.session_auth import current_user
+from vibetuner.auth.signin import AuthService
 from vibetuner.context import AppContext
 from vibetuner.features import Feature
 
@@ -29,15 +34,11 @@ class AuthFeature(Feature):
     name = "auth"
 
     def routers(self) -> Sequence[APIRouter]:
-        from vibetuner.auth import account, account_page, signin_email, signin_oauth
 
         return [signin_email.router, signin_oauth.router, account.router, account_page.router]
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
-        from vibetuner.auth.crypto import cipher_from_settings
-        from vibetuner.auth.oauth_providers import OAuthProviders
-        from vibetuner.auth.signin import AuthService
 
         if context.links is None:
             raise RuntimeError("the sign-in feature needs the app's links (create_app sets them)")
@@ -46,8 +47,10 @@ class AuthFeature(Feature):
         context.auth = AuthService(
             settings, context.require_mailer(), context.links, cipher_from_settings(settings)
         )
+        context.user_loader = current_user
         try:
             yield
         finally:
+            context.user_loader = None
             context.auth = None
             context.oauth = None
