@@ -17,8 +17,8 @@ _EXPORTS: dict[str, str] = {
     "create_app": "vibetuner.app",
     "default_features": "vibetuner.app",
     "Feature": "vibetuner.features",
-    "AuthFeature": "vibetuner.web.auth",
-    "BlobsFeature": "vibetuner.web.blobs",
+    "AuthFeature": "vibetuner.auth.feature",
+    "BlobsFeature": "vibetuner.blobs.routes",
     "JobsFeature": "vibetuner.jobs.feature",
     "AdminFeature": "vibetuner.admin.feature",
     "RateLimitFeature": "vibetuner.ratelimit.feature",
@@ -26,18 +26,19 @@ _EXPORTS: dict[str, str] = {
     "get_settings": "vibetuner.config",
     "AppContext": "vibetuner.context",
     "open_context": "vibetuner.context",
+    "create_context": "vibetuner.context",
     # in routes
     "Context": "vibetuner.web.context",
     "app_context": "vibetuner.web.context",
-    "CurrentUser": "vibetuner.web.session_auth",
-    "RequireUser": "vibetuner.web.session_auth",
-    "current_user": "vibetuner.web.session_auth",
-    "require_user": "vibetuner.web.session_auth",
-    "login": "vibetuner.web.session_auth",
-    "logout": "vibetuner.web.session_auth",
-    "require_role": "vibetuner.web.two_factor",
-    "require_fresh_second_factor": "vibetuner.web.two_factor",
-    "require_scope": "vibetuner.web.api_tokens",
+    "CurrentUser": "vibetuner.auth.session_auth",
+    "RequireUser": "vibetuner.auth.session_auth",
+    "current_user": "vibetuner.auth.session_auth",
+    "require_user": "vibetuner.auth.session_auth",
+    "login": "vibetuner.auth.session_auth",
+    "logout": "vibetuner.auth.session_auth",
+    "require_role": "vibetuner.auth.two_factor",
+    "require_fresh_second_factor": "vibetuner.auth.fresh_factor",
+    "require_scope": "vibetuner.auth.api_tokens",
     "render_page": "vibetuner.web.pages",
     "problem_page": "vibetuner.web.pages",
     "flash": "vibetuner.web.flash",
@@ -52,7 +53,7 @@ _EXPORTS: dict[str, str] = {
     "hx_trigger": "vibetuner.web.htmx",
     "hx_retarget": "vibetuner.web.htmx",
     "hx_reswap": "vibetuner.web.htmx",
-    "add_template_dir": "vibetuner.templating",
+    "add_template_dir": "vibetuner.web.context",
     "parse_object_id": "vibetuner.models.ids",
     # models
     "UserModel": "vibetuner.models",
@@ -62,7 +63,7 @@ _EXPORTS: dict[str, str] = {
     "BlobStatus": "vibetuner.models",
     "TimeStampMixin": "vibetuner.models",
     # services
-    "BlobStore": "vibetuner.services.blob",
+    "BlobStore": "vibetuner.blobs.store",
     "Mailer": "vibetuner.services.email",
     # errors
     "VibetunerError": "vibetuner.errors",
@@ -97,6 +98,7 @@ __all__ = [
     "get_settings",
     "AppContext",
     "open_context",
+    "create_context",
     "Context",
     "app_context",
     "CurrentUser",
@@ -151,8 +153,22 @@ __all__ = [
 if TYPE_CHECKING:
     from vibetuner.admin.feature import AdminFeature
     from vibetuner.app import create_app, default_features
+    from vibetuner.auth.api_tokens import require_scope
+    from vibetuner.auth.feature import AuthFeature
+    from vibetuner.auth.fresh_factor import require_fresh_second_factor
+    from vibetuner.auth.session_auth import (
+        CurrentUser,
+        RequireUser,
+        current_user,
+        login,
+        logout,
+        require_user,
+    )
+    from vibetuner.auth.two_factor import require_role
+    from vibetuner.blobs.routes import BlobsFeature
+    from vibetuner.blobs.store import BlobStore
     from vibetuner.config import Settings, get_settings
-    from vibetuner.context import AppContext, open_context
+    from vibetuner.context import AppContext, create_context, open_context
     from vibetuner.errors import (
         BlobError,
         BlobNotFound,
@@ -182,13 +198,8 @@ if TYPE_CHECKING:
     from vibetuner.models.ids import parse_object_id
     from vibetuner.ratelimit.feature import RateLimitFeature
     from vibetuner.ratelimit.route import rate_limit
-    from vibetuner.services.blob import BlobStore
     from vibetuner.services.email import Mailer
-    from vibetuner.templating import add_template_dir
-    from vibetuner.web.api_tokens import require_scope
-    from vibetuner.web.auth import AuthFeature
-    from vibetuner.web.blobs import BlobsFeature
-    from vibetuner.web.context import Context, app_context
+    from vibetuner.web.context import Context, add_template_dir, app_context
     from vibetuner.web.flash import FlashAction, flash
     from vibetuner.web.htmx import (
         Htmx,
@@ -203,15 +214,6 @@ if TYPE_CHECKING:
     )
     from vibetuner.web.pages import problem as problem_page
     from vibetuner.web.pages import render as render_page
-    from vibetuner.web.session_auth import (
-        CurrentUser,
-        RequireUser,
-        current_user,
-        login,
-        logout,
-        require_user,
-    )
-    from vibetuner.web.two_factor import require_fresh_second_factor, require_role
 
 
 def __getattr__(name: str) -> Any:

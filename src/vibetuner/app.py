@@ -18,12 +18,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner._compat.fastapi import add_router
 from vibetuner._compat.starlette import index_static_routes
-from vibetuner.config import Settings, downgrades, get_settings
-from vibetuner.context import AppContext
-from vibetuner.errors import ConfigurationError, VibetunerError
-from vibetuner.features import Feature, check_dependencies
-from vibetuner.i18n import Catalogs
-from vibetuner.templating import Templates
+from vibetuner.auth.feature import AuthFeature
+from vibetuner.auth.impersonation import ViewAsAuditMiddleware
+from vibetuner.auth.impersonation import router as view_as_router
+from vibetuner.auth.impersonation import template_globals as view_as_globals
+from vibetuner.auth.session_auth import session_middleware_options
+from vibetuner.blobs.routes import BlobsFeature
+from vibetuner.config import Settings, downgrades
+from vibetuner.context import create_context
+from vibetuner.errors import VibetunerError
+from vibetuner.features import Feature
+from vibetuner.ratelimit.feature import RateLimitFeature
 from vibetuner.web.api_docs import add_offline_docs
 from vibetuner.web.bearer import BearerCookieMiddleware
 from vibetuner.web.body_limits import ClientDisconnect, client_disconnected
@@ -31,16 +36,12 @@ from vibetuner.web.context import STATE_KEY, RouterLinks
 from vibetuner.web.csrf import CSRFMiddleware
 from vibetuner.web.errors import http_error_page, server_error_page, vibetuner_error_handler
 from vibetuner.web.health import router as health_router
-from vibetuner.web.impersonation import ViewAsAuditMiddleware
-from vibetuner.web.impersonation import router as view_as_router
-from vibetuner.web.impersonation import template_globals as view_as_globals
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
 from vibetuner.web.locale import LocaleMiddleware
 from vibetuner.web.page_security import template_globals
 from vibetuner.web.request_body import RequestBodyMiddleware
 from vibetuner.web.request_id import RequestIdMiddleware
 from vibetuner.web.security_headers import SecurityHeadersMiddleware
-from vibetuner.web.session_auth import session_middleware_options
 from vibetuner.web.static_assets import STATIC_PATH, StaticAssets
 from vibetuner.web.ui import page_context
 from vibetuner.web.ui import router as ui_router
@@ -54,9 +55,6 @@ if TYPE_CHECKING:
 
 def default_features() -> list[Feature]:
     """The features an app gets when it names none: rate limits, sign-in and blob storage."""
-    from vibetuner.ratelimit.feature import RateLimitFeature
-    from vibetuner.web.auth import AuthFeature
-    from vibetuner.web.blobs import BlobsFeature
 
     return [RateLimitFeature(), AuthFeature(), BlobsFeature()]
 
@@ -84,17 +82,17 @@ def create_app(
     ``EMAIL_BACKEND`` names. ``lifespan`` is the app's own lifespan; it runs inside the
     framework's, after the database is ready. Extra keyword arguments go to ``FastAPI``.
     """
-    active = settings or get_settings()
-    chosen = list(default_features() if features is None else features)
-    check_dependencies(chosen)
-    problems = [problem for feature in chosen for problem in feature.check_settings(active)]
-    if problems:
-        raise ConfigurationError("; ".join(problems))
-
-    templates = Templates(template_dirs)
-    for feature in chosen:
-        for directory in feature.template_dirs():
-            templates.add_dir(directory, first=False)
+    chosen = default_features() if features is None else features
+    context = create_context(
+        features=chosen,
+        models=models,
+        settings=settings,
+        template_dirs=template_dirs,
+        locale_dirs=locale_dirs,
+        email_backend=email_backend,
+    )
+    active = context.settings
+    templates = context.templates
     templates.context_processors.append(lambda request: {"app_name": active.app_name})
     templates.context_processors.append(page_context)
     # csrf_field(), csrf_meta(), csrf_token(), csp_nonce(), static_url(), path_for() ...
@@ -102,18 +100,10 @@ def create_app(
     templates.env.globals.update(ui_globals())
     templates.env.globals.update(view_as_globals())
     static = StaticAssets(static_dirs, reload=active.environment == "development")
-    for feature in chosen:
+    for feature in context.features:
         for directory in feature.static_dirs():
             static.add_dir(directory)
-    context = AppContext(
-        settings=active,
-        templates=templates,
-        features=chosen,
-        app_models=models,
-        email_backend=email_backend,
-        static=static,
-        i18n=Catalogs(active.locales, active.default_locale, locale_dirs),
-    )
+    context.static = static
 
     fastapi_kwargs.setdefault("title", active.app_name)
     # /docs and /redoc are served from local assets (they work offline), not FastAPI's CDN;

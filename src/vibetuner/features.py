@@ -1,7 +1,7 @@
 """The feature contract: what a feature (sign-in, blob storage, an app's own) adds to an app.
 
 A feature is an object. ``create_app(features=[...])`` asks each one, in order, for its
-models, routers, routes, middleware, template folders and exception handlers, checks its
+models, routers, routes, middleware, template folders, exception handlers and jobs, checks its
 settings and its dependencies on other features when the app is built, and enters its
 ``lifespan`` at startup (after the database is ready; left in reverse order at
 shutdown). Built-in features and an app's own are written the same way::
@@ -28,6 +28,8 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from vibetuner.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from beanie import Document
     from fastapi import APIRouter
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
     from vibetuner.config import Settings
     from vibetuner.context import AppContext
+    from vibetuner.jobs.registry import JobTask
 
 ExceptionHandler = Callable[..., Any]
 
@@ -76,6 +79,10 @@ class Feature:
         """Exception handlers to add (a feature's own error classes)."""
         return {}
 
+    def jobs(self) -> Sequence[JobTask]:
+        """Background jobs this feature owns (``@task`` / ``@cron``), run by ``JobsFeature``."""
+        return ()
+
     def check_settings(self, settings: Settings) -> list[str]:
         """Problems with ``settings`` that make this feature unusable, one sentence each."""
         return []
@@ -94,8 +101,6 @@ class Feature:
 
 def check_dependencies(features: Sequence[Feature]) -> None:
     """Raise ``ConfigurationError`` for duplicate names or a missing required feature."""
-    from vibetuner.errors import ConfigurationError
-
     seen: set[str] = set()
     for feature in features:
         if not feature.name:

@@ -86,9 +86,9 @@ async def test_viewing_as_a_user_needs_a_recent_code(browser_for):
 
 
 async def test_admins_see_and_revoke_api_tokens(admin_app, browser_for):
+    from vibetuner.auth import api_token_store as api_tokens
     from vibetuner.errors import InvalidApiToken
     from vibetuner.models.api_token import ApiToken
-    from vibetuner.services import api_tokens
     from vibetuner.testing import app_context
 
     admin = await make_user(roles=["admin"])

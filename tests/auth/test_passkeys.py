@@ -233,7 +233,7 @@ async def test_an_assertion_made_for_another_origin_is_refused(app, registered):
 
 @pytest.mark.parametrize("record", ["kept", "removed by the TTL index"])
 async def test_an_expired_challenge_is_refused(app, registered, monkeypatch, record):
-    from vibetuner.services import passkeys
+    from vibetuner.auth import passkey_store as passkeys
 
     authenticator, _ = registered
     ttl = app_context(app).settings.passkey_challenge_ttl_seconds
@@ -499,7 +499,7 @@ async def test_a_passkey_added_before_the_address_was_proven_again_does_not_sign
 
 
 async def test_the_first_proof_of_the_mailbox_removes_passkeys(app, user, registered):
-    from vibetuner.services.auth import claim_mailbox
+    from vibetuner.auth.signin import claim_mailbox
 
     _, passkey = registered
     await user.set({UserModel.email_verified_at: None})
@@ -534,7 +534,7 @@ async def test_relying_party_and_origin_follow_base_url(app_with, vibetuner_sett
     ],
 )
 def test_the_origin_is_written_as_browsers_write_it(vibetuner_settings, base_url, rp_id, origin):
-    from vibetuner.services.passkeys import relying_party
+    from vibetuner.auth.passkey_store import relying_party
 
     settings = type(vibetuner_settings)(
         _env_file=None, **{**vibetuner_settings.model_dump(), "base_url": base_url}

@@ -7,13 +7,13 @@ import asyncio
 import pytest
 
 from tests.auth.conftest import request_link
+from vibetuner.auth import rate_limit
 from vibetuner.errors import RateLimitExceeded
 from vibetuner.models import EmailVerificationToken, RateLimitCounter
 from vibetuner.mongo import connect
 from vibetuner.ratelimit.counters import MongoCounter
 from vibetuner.ratelimit.limiter import Limiter
-from vibetuner.ratelimit.rates import Rate
-from vibetuner.services import rate_limit
+from vibetuner.rates import Rate
 
 
 async def test_per_email_limit_answers_429_with_retry_after(app_with, vibetuner_settings, outbox):

@@ -208,7 +208,7 @@ async def test_the_half_sessions_token_never_counts_as_a_session(app, victim, ou
     import base64
     import json
 
-    from vibetuner.web.session_auth import PENDING_TOKEN_KEY, SESSION_TOKEN_KEY
+    from vibetuner.auth.session_auth import PENDING_TOKEN_KEY, SESSION_TOKEN_KEY
 
     payload = json.loads(base64.b64decode(jar.split(".")[0]))
     forged = session_cookie(settings, {SESSION_TOKEN_KEY: payload[PENDING_TOKEN_KEY]})

@@ -133,7 +133,7 @@ async def test_pages_per_user_when_asked_never_cross_users(client_for, user, app
 
 
 async def test_a_stolen_cookie_of_an_ended_session_gets_no_cached_page(client_for, user, app):
-    from vibetuner.services import sessions
+    from vibetuner.auth import sessions
     from vibetuner.testing import app_context
 
     ada = await client_for(user)

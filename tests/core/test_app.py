@@ -16,13 +16,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from vibetuner import create_app
+from vibetuner.auth.session_auth import CurrentUser, RequireUser, login, logout
 from vibetuner.config import Settings
 from vibetuner.models import TimeStampMixin, UserModel
 from vibetuner.mongo import Mongo
 from vibetuner.testing import app_context, free_port, send_csrf_token, session_cookie
 from vibetuner.web.context import Context
 from vibetuner.web.csrf import csrf_token
-from vibetuner.web.session_auth import CurrentUser, RequireUser, login, logout
 
 
 class Widget(TimeStampMixin, Document):
@@ -243,7 +243,7 @@ def test_importing_models_stays_light():
     code = textwrap.dedent(
         """
         import sys, vibetuner, vibetuner.models, vibetuner.jobs, vibetuner.admin
-        import vibetuner.web.user_agents
+        import vibetuner.user_agents
         heavy = ("aioboto3", "authlib", "copier", "uvicorn", "streaq", "coredis", "babel.dates",
                  "starlette_admin", "ua_parser")
         print(",".join(m for m in heavy if m in sys.modules))

@@ -22,7 +22,7 @@ from tests.ratelimit.conftest import client_of, statuses
 from vibetuner.models import RateLimitCounter
 from vibetuner.ratelimit.counters import MemoryCounter, MongoCounter
 from vibetuner.ratelimit.limiter import Limiter
-from vibetuner.ratelimit.rates import Rate
+from vibetuner.rates import Rate
 from vibetuner.testing import free_port
 
 

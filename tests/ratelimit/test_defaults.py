@@ -185,6 +185,6 @@ async def test_the_default_app_has_the_feature(vibetuner_settings):
     ],
 )
 def test_rates_are_read_from_text(text, expected):
-    from vibetuner.ratelimit.rates import parse_rates
+    from vibetuner.rates import parse_rates
 
     assert [(r.amount, r.seconds) for r in parse_rates(text)] == expected

@@ -76,7 +76,7 @@ def test_promote_list_and_demote(tmp_path: Path) -> None:
 HOLD_DATABASE = """
 import asyncio, sys
 from pathlib import Path
-from vibetuner.mongo_memory import create_memory_client
+from vibetuner.mongo_memory_client import create_memory_client
 from vibetuner.mongo_devfile import open_dev_database
 
 async def main():
@@ -99,7 +99,10 @@ def test_commands_that_write_refuse_while_the_dev_server_holds_the_database(
         {
             "ENVIRONMENT": "development",
             "DATA_DIR": str(data),
-            "PYTHONPATH": str(root / "src"),
+            # The project's package first, then whatever vibetuner the caller runs.
+            "PYTHONPATH": os.pathsep.join(
+                [str(root / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
             "COLUMNS": "200",
         }
     )

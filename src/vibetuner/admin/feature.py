@@ -13,18 +13,23 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vibetuner.admin.paths import ADMIN_PATH, SCOPE_ADMIN, SCOPE_ADMIN_SESSION
+from vibetuner.auth.fresh_factor import two_factor_missing
+from vibetuner.auth.impersonation import is_viewing_as
+from vibetuner.auth.sessions import resolve_session
+from vibetuner.auth.two_factor import second_factor_required_handler
+from vibetuner.errors import SecondFactorRequired
 from vibetuner.features import Feature
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.user import ADMIN_ROLE
+from vibetuner.request_id import set_user_id
+from vibetuner.web.context import get_context
+from vibetuner.web.errors import http_error_page
+from vibetuner.web.identity import SESSION_TOKEN_KEY
 
 if TYPE_CHECKING:
     from beanie import Document
 
-ADMIN_PATH = "/admin"
-# Where the gate leaves the signed-in admin for the views (read by the auth provider).
-SCOPE_ADMIN = "vibetuner.admin_user"
-# The admin's session as the gate read it (for the two-factor check of the admin role).
-SCOPE_ADMIN_SESSION = "vibetuner.admin_session"
 
 # An app's view: a ModelView subclass or instance, or "module:attribute" naming one.
 AdminView = Any
@@ -113,11 +118,6 @@ class AdminGate:
         ``request.session``, which would add ``Vary: Cookie``: a 404 here must be the
         404 of a path that does not exist, headers included.
         """
-        from vibetuner.request_id import set_user_id
-        from vibetuner.services.sessions import resolve_session
-        from vibetuner.web.context import get_context
-        from vibetuner.web.impersonation import is_viewing_as
-        from vibetuner.web.session_auth import SESSION_TOKEN_KEY
 
         session = request.scope.get("session")
         if not isinstance(session, dict) or is_viewing_as(request):
@@ -135,10 +135,6 @@ class AdminGate:
     async def _second_factor_missing(self, request: Request, user: Any) -> Response | None:
         """With ``admin`` in ``TWO_FACTOR_REQUIRED_ROLES``: the way to the code (or to turning
         two-factor on) while this session has given none, else None."""
-        from vibetuner.errors import SecondFactorRequired
-        from vibetuner.web.context import get_context
-        from vibetuner.web.two_factor import second_factor_required_handler, two_factor_missing
-
         settings = get_context(request).settings
         if ADMIN_ROLE not in settings.two_factor_required_roles:
             return None
@@ -150,7 +146,6 @@ class AdminGate:
         return await second_factor_required_handler(request, missing)
 
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from vibetuner.web.errors import http_error_page
 
         response = await http_error_page(Request(scope, receive), HTTPException(404))
         await response(scope, receive, send)
@@ -184,6 +179,7 @@ class AdminGate:
             return
         scope[SCOPE_ADMIN] = user
         app = self._app or await self._build(request)
+        # Lazy: starlette-admin (heavy) loads on the first admin request, not at startup.
         from vibetuner.admin.site import admin_csp
 
         admin_csp(request, app)
@@ -192,8 +188,8 @@ class AdminGate:
     async def _build(self, request: Request) -> ASGIApp:
         async with self._lock:
             if self._app is None:
+                # Lazy: starlette-admin (heavy) loads on the first admin request.
                 from vibetuner.admin.site import build_admin_app
-                from vibetuner.web.context import get_context
 
                 self._app = build_admin_app(get_context(request), self.feature)
         return self._app

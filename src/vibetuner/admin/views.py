@@ -39,7 +39,13 @@ from starlette_admin.exceptions import ActionFailed, FormValidationError
 from starlette_admin.export.csv import CsvExporter
 from starlette_admin.fields import BaseField
 
-from vibetuner.admin.feature import SCOPE_ADMIN
+from vibetuner.admin.paths import SCOPE_ADMIN
+from vibetuner.admin.previews import preview
+from vibetuner.auth.accounts import delete_account
+from vibetuner.auth.impersonation import start_viewing_as
+from vibetuner.auth.sessions import ip_prefix
+from vibetuner.auth.signin import claim_mailbox
+from vibetuner.blobs.jobs import file_remover
 from vibetuner.errors import (
     BlobStorageError,
     CannotViewAs,
@@ -47,6 +53,7 @@ from vibetuner.errors import (
     DuplicateKey,
     SecondFactorRequired,
 )
+from vibetuner.jobs.feature import requeue_failed
 from vibetuner.models.api_token import ApiToken
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.blob import Blob
@@ -54,10 +61,10 @@ from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.failed_job import FailedJob
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.session import UserSession
-from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel
+from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel, normalize_email
 from vibetuner.services import audit
-from vibetuner.services.sessions import ip_prefix
-from vibetuner.web.user_agents import browser_name
+from vibetuner.user_agents import browser_name
+from vibetuner.web.context import get_context
 
 # Fields that name a record, in the order tried.
 LABEL_FIELDS = ("title", "name", "email", "filename")
@@ -212,7 +219,6 @@ def _field_name(field: Any) -> str:
 
 
 def _context(request: Request) -> Any:
-    from vibetuner.web.context import get_context
 
     return get_context(request)
 
@@ -293,8 +299,6 @@ class UserView(AuditedModelView):
 
     async def delete_object(self, request: Request, obj: Any) -> None:
         """The account page's cascade: sessions, the app's data, files, links, the user."""
-        from vibetuner.services.accounts import delete_account
-        from vibetuner.web.account_page import file_remover
 
         context = _context(request)
         try:
@@ -354,7 +358,6 @@ class UserView(AuditedModelView):
         ),
     )
     async def verify_action(self, request: Request, selection: ActionSelection) -> str:
-        from vibetuner.services.auth import claim_mailbox
 
         chosen = [u for u in await self._each(request, selection) if u.email_verified_at is None]
         for user in chosen:
@@ -387,7 +390,6 @@ class UserView(AuditedModelView):
         custom_response=True,
     )
     async def view_as_action(self, request: Request, pk: Any) -> Response:
-        from vibetuner.web.impersonation import start_viewing_as
 
         target = await self.find_by_pk(request, pk)
         if target is None:
@@ -402,7 +404,7 @@ class UserView(AuditedModelView):
             flash(request, str(exc), "error")
             return RedirectResponse(_path_of(str(back)), status_code=303)
         except SecondFactorRequired as exc:
-            from vibetuner.web.two_factor import second_factor_required_handler
+            from vibetuner.auth.two_factor import second_factor_required_handler
 
             return await second_factor_required_handler(request, exc)
         return RedirectResponse("/", status_code=303)
@@ -410,7 +412,6 @@ class UserView(AuditedModelView):
 
 def _new_address(value: Any, current: str) -> bool:
     """True when the form's ``email`` is a valid address other than ``current``."""
-    from vibetuner.models.user import normalize_email
 
     try:
         return isinstance(value, str) and normalize_email(value) != current
@@ -643,7 +644,6 @@ class BlobFileField(ComputedField):
     exclude_from_edit: bool = True
 
     async def parse_obj(self, request: Request, obj: Any) -> Any:
-        from vibetuner.admin.previews import preview
 
         url = str(request.url_for("admin:vt-blob-content", blob_id=str(obj.id)))
         context = _context(request)
@@ -729,7 +729,6 @@ class FailedJobView(ReadOnlyView):
         submit_btn_text="Retry",
     )
     async def retry_action(self, request: Request, selection: ActionSelection) -> str:
-        from vibetuner.jobs.feature import requeue_failed
 
         feature = next((f for f in _context(request).features if f.name == "jobs"), None)
         if feature is None:

@@ -211,7 +211,7 @@ class PageCacheMiddleware:
             return ANONYMOUS
         if not policy.signed_in:
             return None
-        from vibetuner.web.session_auth import current_user
+        from vibetuner.auth.session_auth import current_user
 
         user = await current_user(request)  # checks the session on the server first
         return f"user:{user.id}" if user is not None else ANONYMOUS

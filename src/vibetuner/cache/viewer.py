@@ -6,8 +6,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from vibetuner.auth.session_auth import SESSION_TOKEN_KEY, STASHED_TOKEN_KEY, this_session
 from vibetuner.web.flash import SESSION_KEY as FLASHES_KEY
-from vibetuner.web.session_auth import SESSION_TOKEN_KEY, STASHED_TOKEN_KEY, this_session
 
 ANONYMOUS = "anonymous"
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "Decision": "vibetuner.ratelimit.limiter",
     "Limiter": "vibetuner.ratelimit.limiter",
-    "Rate": "vibetuner.ratelimit.rates",
-    "parse_rates": "vibetuner.ratelimit.rates",
+    "Rate": "vibetuner.rates",
+    "parse_rates": "vibetuner.rates",
     "RateLimit": "vibetuner.ratelimit.route",
     "rate_limit": "vibetuner.ratelimit.route",
     "RateLimitFeature": "vibetuner.ratelimit.feature",
@@ -51,10 +51,9 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from vibetuner.ratelimit.answer import RateLimited
     from vibetuner.ratelimit.feature import RateLimitFeature
     from vibetuner.ratelimit.keys import by_address, by_session, by_user
-    from vibetuner.ratelimit.limiter import Decision, Limiter
-    from vibetuner.ratelimit.rates import Rate, parse_rates
+    from vibetuner.ratelimit.limiter import Decision, Limiter, RateLimited
     from vibetuner.ratelimit.route import RateLimit, rate_limit
     from vibetuner.ratelimit.state import limiter_of
+    from vibetuner.rates import Rate, parse_rates

@@ -12,22 +12,12 @@ from starlette.responses import Response
 from vibetuner.errors import RateLimitExceeded
 from vibetuner.i18n import N_
 from vibetuner.ratelimit.headers import rate_limit_headers
-from vibetuner.ratelimit.limiter import Decision, retry_after
+from vibetuner.ratelimit.limiter import Decision, RateLimited, retry_after
 
 TITLE = N_("Too many requests")
 MESSAGE = N_(
     "You have sent a lot of requests in a short time. Please wait %(seconds)s s and try again."
 )
-
-
-class RateLimited(RateLimitExceeded):
-    """A request went over one of its limits; ``decisions`` are every rate it was counted
-    against (the headers list them all)."""
-
-    def __init__(self, decisions: Sequence[Decision]) -> None:
-        exceeded = [d.name for d in decisions if d.exceeded]
-        super().__init__(", ".join(dict.fromkeys(exceeded)), retry_after(decisions))
-        self.decisions = list(decisions)
 
 
 def too_many_requests(request: Request, decisions: Sequence[Decision]) -> Response:

@@ -37,7 +37,8 @@ class RateLimitFeature(Feature):
         return [Middleware(RateLimitMiddleware)]
 
     def exception_handlers(self) -> Mapping[type[Exception] | int, ExceptionHandler]:
-        from vibetuner.ratelimit.answer import RateLimited, rate_limited_handler
+        from vibetuner.ratelimit.answer import rate_limited_handler
+        from vibetuner.ratelimit.limiter import RateLimited
 
         return {RateLimited: rate_limited_handler}
 

@@ -28,7 +28,7 @@ def by_address(request: HTTPConnection) -> str:
 
 def session_token(request: HTTPConnection) -> str | None:
     """The signed-in session's token from the signed cookie (no database read), or None."""
-    from vibetuner.web.session_auth import SESSION_TOKEN_KEY
+    from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
 
     if "session" not in request.scope:
         return None
@@ -51,7 +51,7 @@ async def by_user(request: HTTPConnection) -> str:
     """
     from fastapi import Request
 
-    from vibetuner.web.session_auth import current_user
+    from vibetuner.auth.session_auth import current_user
 
     if "session" not in request.scope or not isinstance(request, Request):
         return by_address(request)

@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vibetuner.errors import DatabaseUnavailable
+from vibetuner.errors import DatabaseUnavailable, RateLimitExceeded
 from vibetuner.ratelimit.counters import Counter
-from vibetuner.ratelimit.rates import Rate
+from vibetuner.rates import Rate
 
 KEY_PREFIX = "ratelimit"
 
@@ -96,8 +96,6 @@ class Limiter:
         """Count one hit; raise ``RateLimited`` (a ``RateLimitExceeded``) when it is over."""
         decisions = await self.hit(name, subject, rates, cost=cost)
         if any(d.exceeded for d in decisions):
-            from vibetuner.ratelimit.answer import RateLimited
-
             raise RateLimited(decisions)
         return decisions
 
@@ -109,3 +107,13 @@ class Limiter:
 def retry_after(decisions: Sequence[Decision]) -> int:
     """Seconds until every exceeded rate of ``decisions`` allows a hit again."""
     return max((d.reset_after for d in decisions if d.exceeded), default=0)
+
+
+class RateLimited(RateLimitExceeded):
+    """A request went over one of its limits; ``decisions`` are every rate it was counted
+    against (the headers list them all)."""
+
+    def __init__(self, decisions: Sequence[Decision]) -> None:
+        exceeded = [d.name for d in decisions if d.exceeded]
+        super().__init__(", ".join(dict.fromkeys(exceeded)), retry_after(decisions))
+        self.decisions = list(decisions)

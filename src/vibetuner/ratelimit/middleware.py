@@ -21,8 +21,8 @@ from vibetuner.ratelimit.answer import too_many_requests
 from vibetuner.ratelimit.headers import rate_limit_headers
 from vibetuner.ratelimit.keys import by_session
 from vibetuner.ratelimit.limiter import LimiterUnavailable
-from vibetuner.ratelimit.rates import Rate, parse_rates
 from vibetuner.ratelimit.state import limiter_of, record, recorded
+from vibetuner.rates import Rate, parse_rates
 
 logger = logging.getLogger("vibetuner.ratelimit")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

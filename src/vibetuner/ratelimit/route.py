@@ -13,11 +13,10 @@ from weakref import WeakSet
 
 from fastapi import Depends, Request
 
-from vibetuner.ratelimit.answer import RateLimited
 from vibetuner.ratelimit.keys import KeyFunction, KeyKind, subject_of
-from vibetuner.ratelimit.limiter import LimiterUnavailable
-from vibetuner.ratelimit.rates import Rate, parse_rates
+from vibetuner.ratelimit.limiter import LimiterUnavailable, RateLimited
 from vibetuner.ratelimit.state import limiter_of, record
+from vibetuner.rates import Rate, parse_rates
 
 logger = logging.getLogger("vibetuner.ratelimit")
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])

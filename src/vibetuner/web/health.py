@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from vibetuner.features import Feature
+from vibetuner.migrations import migration_files, pending_migrations, project_migrations_folder
 from vibetuner.web.context import get_context
 
 router = APIRouter(tags=["health"])
@@ -94,7 +95,6 @@ async def ready(request: Request) -> JSONResponse:
     """200 when the database answers, the job broker (Redis) answers when configured,
     every migration is applied and each feature's own checks pass; 503 naming the
     failures otherwise (send no traffic to this instance until it is ready)."""
-    from vibetuner.migrations import pending_migrations
 
     context = get_context(request)
     checks: dict[str, str] = {}
@@ -134,7 +134,6 @@ def project_migrations() -> list[str]:
 
 @lru_cache(maxsize=4)
 def _project_migrations(cwd: Path) -> tuple[str, ...]:
-    from vibetuner.migrations import migration_files, project_migrations_folder
 
     folder = project_migrations_folder(cwd)
     if folder is None or not folder.is_dir():

@@ -19,8 +19,8 @@ from vibetuner import (
 )
 from vibetuner.cache import CacheFeature
 
-from my_app import jobs as _jobs  # noqa: F401 -- declares the app's jobs
 from my_app.feedback import router as feedback_router
+from my_app.jobs import JOBS
 from my_app.models import MODELS, Feedback, Note
 from my_app.notes import delete_notes_of
 from my_app.notes import router as notes_router
@@ -38,13 +38,14 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         # storage (/blobs), background jobs (in this process, or Redis with REDIS_URL)
         # and the admin at /admin (`vibetuner users promote EMAIL` makes an admin), where
         # this app's notes are listed too. The cache (CACHE_BACKEND: in this process,
-        # Redis or MongoDB) keeps the home page for visitors and each user's note summary.
+        # Redis or MongoDB) keeps the home page for visitors and each user's note summary;
+        # worker.py lists what the job workers start.
         # --8<-- [start:admin]
         features=[
             RateLimitFeature(),
             AuthFeature(),
             BlobsFeature(),
-            JobsFeature(),
+            JobsFeature(jobs=JOBS),
             AdminFeature(models=[Note, Feedback]),
             CacheFeature(),
         ],

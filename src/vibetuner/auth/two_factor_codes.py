@@ -18,13 +18,13 @@ from datetime import datetime
 from beanie import PydanticObjectId
 from pymongo.errors import DuplicateKeyError
 
+from vibetuner.auth import rate_limit
+from vibetuner.auth.crypto import TokenCipher
 from vibetuner.config import Settings
 from vibetuner.errors import TwoFactorAlreadyOn, TwoFactorCodeRefused
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.two_factor import TwoFactorSecret
 from vibetuner.models.user import UserModel
-from vibetuner.services import rate_limit
-from vibetuner.services.crypto import TokenCipher
 from vibetuner.services.keys import derive_key
 
 RECOVERY_CODES = 10

@@ -7,30 +7,26 @@ section of the same template instead (``render(..., block=...)``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from vibetuner.context import AppContext
+from vibetuner.auth import accounts, sessions
+from vibetuner.auth.account_sections import PAGE, answer, page_values
+from vibetuner.auth.fresh_factor import require_fresh_second_factor
+from vibetuner.auth.impersonation import refuse_while_viewing_as
+from vibetuner.auth.session_auth import RequireUser, logout, this_session
+from vibetuner.blobs.jobs import file_remover
 from vibetuner.errors import BlobTooLarge
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
-from vibetuner.models.user import UserModel
-from vibetuner.services import accounts, sessions
-from vibetuner.web import passkeys
-from vibetuner.web.api_tokens import section_values as api_tokens_section
 from vibetuner.web.body_limits import body_limit
 from vibetuner.web.context import Context
 from vibetuner.web.flash import flash
 from vibetuner.web.htmx import hx_redirect, is_htmx
-from vibetuner.web.impersonation import refuse_while_viewing_as
 from vibetuner.web.pages import problem, render
-from vibetuner.web.session_auth import RequireUser, logout, session_providers, this_session
-from vibetuner.web.two_factor import require_fresh_second_factor
-from vibetuner.web.two_factor import section_values as two_factor_section
 
-PAGE = "account/index.html"
 # The picture form: the picture plus the multipart framing and the CSRF field.
 FORM_LIMIT = accounts.PICTURE_MAX_SIZE + 64 * 1024
 
@@ -42,54 +38,10 @@ router = APIRouter(
 )
 
 
-async def _page_values(request: Request, context: AppContext, user: UserModel) -> dict[str, Any]:
-    linked = await accounts_linked(request, user)
-    offered = context.oauth.offered() if context.oauth is not None else []
-    this = this_session(request)
-    listed = await sessions.list_sessions(user.id)  # type: ignore[arg-type]
-    return {
-        "title": _("Your account"),
-        "user": user,
-        "linked": [p for p in offered if p.name in linked]
-        + [p for p in linked if p not in {o.name for o in offered}],
-        "unlinked": [p for p in offered if p.name not in linked],
-        # Until the address is proven nothing may be attached: the page offers the proof.
-        "confirmed": user.email_verified_at is not None,
-        "sessions": [(s, this is not None and s.id == this.id) for s in listed],
-        "picture_max_mb": accounts.PICTURE_MAX_SIZE // (1024 * 1024),
-        "pictures": context.blobs is not None,
-        **await passkeys.page_values(context, user),
-        **await two_factor_section(request, user),
-        **await api_tokens_section(request, user),
-    }
-
-
-async def accounts_linked(request: Request, user: UserModel) -> list[str]:
-    """Names of the providers linked to ``user``.
-
-    A page view takes them from the session read (no second round trip); after a form
-    post, which may have just linked or unlinked one, they are read again.
-    """
-    from vibetuner.services.auth import linked_providers
-
-    if request.method in ("GET", "HEAD"):
-        read = session_providers(request)
-        if read is not None:
-            return read
-    return await linked_providers(user)
-
-
-async def _answer(request: Request, context: AppContext, user: UserModel, section: str) -> Response:
-    """Back to the page (a redirect), or the changed section for htmx."""
-    if is_htmx(request):
-        return render(request, PAGE, await _page_values(request, context, user), block=section)
-    return RedirectResponse(request.app.url_path_for("account_page"), status_code=303)
-
-
 @router.get("", name="account_page")
 async def account_page(request: Request, context: Context, user: RequireUser) -> Response:
     """The signed-in user's account."""
-    return render(request, PAGE, await _page_values(request, context, user))
+    return render(request, PAGE, await page_values(request, context, user))
 
 
 @router.post("/profile", name="account_profile")
@@ -102,7 +54,7 @@ async def update_profile(
     """Change the display name."""
     await accounts.rename(user, name)
     flash(request, _("Your name was saved."))
-    return await _answer(request, context, user, "profile")
+    return await answer(request, context, user, "profile")
 
 
 @router.post("/picture", name="account_picture")
@@ -122,7 +74,7 @@ async def upload_picture(
         raise BlobTooLarge(accounts.PICTURE_MAX_SIZE)
     await accounts.set_picture(user, context.require_blobs(), data, picture.filename or "")
     flash(request, _("Your picture was updated."))
-    return await _answer(request, context, user, "profile")
+    return await answer(request, context, user, "profile")
 
 
 @router.post("/picture/remove", name="account_picture_remove")
@@ -130,7 +82,7 @@ async def remove_picture(request: Request, context: Context, user: RequireUser) 
     """Go back to the initial-letter avatar."""
     await accounts.remove_picture(user, context.blobs)
     flash(request, _("Your picture was removed."))
-    return await _answer(request, context, user, "profile")
+    return await answer(request, context, user, "profile")
 
 
 @router.post(
@@ -145,7 +97,7 @@ async def unlink(request: Request, context: Context, user: RequireUser, provider
             request, 404, N_("Not linked"), N_("That provider is not linked."), code="not_linked"
         )
     flash(request, _("The provider was unlinked; it no longer signs you in."))
-    return await _answer(request, context, user, "providers")
+    return await answer(request, context, user, "providers")
 
 
 @router.post(
@@ -171,19 +123,7 @@ async def revoke(
         flash(request, _("This browser was signed out."))
         return hx_redirect("/") if is_htmx(request) else RedirectResponse("/", status_code=303)
     flash(request, _("That browser was signed out."))
-    return await _answer(request, context, user, "sessions")
-
-
-def file_remover(context: AppContext) -> Any:
-    """With background jobs, files are removed in a job (retried while storage is down)."""
-    if "jobs" not in context.extras:
-        return None
-    from vibetuner.jobs.builtin import delete_blob
-
-    async def remove(blob: Any) -> None:
-        await delete_blob.enqueue(str(blob.id))
-
-    return remove
+    return await answer(request, context, user, "sessions")
 
 
 @router.post(

@@ -2,7 +2,7 @@
 
 The cookie is Starlette's signed session (``SessionMiddleware``, signed with the key
 from ``vibetuner.services.keys``). When signed in it holds a random session token; the
-server keeps the session itself (``vibetuner.services.sessions``) and checks it on every
+server keeps the session itself (``vibetuner.auth.sessions``) and checks it on every
 request, so a session ended on the server ends in the browser at once.
 """
 
@@ -12,26 +12,44 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request, status
-from starlette.routing import NoMatchFound
 
+from vibetuner.auth import sessions, two_factor_codes
+from vibetuner.auth.current import (
+    PENDING_TOKEN_KEY,
+    STASHED_TOKEN_KEY,
+    current_session,
+    current_user,
+    session_providers,
+    this_session,
+)
+from vibetuner.auth.impersonation import stop_viewing_as
 from vibetuner.config import Settings
 from vibetuner.errors import NotSignedIn
+from vibetuner.i18n import gettext as _
 from vibetuner.models.mixins import utcnow
-from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
-from vibetuner.request_id import set_user_id
-from vibetuner.services import sessions
 from vibetuner.services.keys import signing_key
+from vibetuner.web.client_address import client_address
+from vibetuner.web.context import get_context
+from vibetuner.web.flash import flash
+from vibetuner.web.identity import SCOPE_SESSION, SESSION_TOKEN_KEY, login_path, wants_html
+from vibetuner.web.locale import prefer_user_locale
 
-SESSION_TOKEN_KEY = "sid"
-# While an admin views the app as another user, the admin's own session token waits here.
-STASHED_TOKEN_KEY = "vt_admin_sid"
-# A sign-in waiting for its two-factor code keeps its half session's token here, never
-# under SESSION_TOKEN_KEY: nothing that reads the signed-in session ever sees it.
-PENDING_TOKEN_KEY = "vt_2fa_sid"
-LOGIN_ROUTE = "login_page"
-# Where current_user keeps what it found, so a request checks its session once.
-_SCOPE_SESSION = "vibetuner.session"
+__all__ = [
+    "PENDING_TOKEN_KEY",
+    "SESSION_TOKEN_KEY",
+    "STASHED_TOKEN_KEY",
+    "CurrentUser",
+    "RequireUser",
+    "current_session",
+    "current_user",
+    "login",
+    "logout",
+    "require_user",
+    "session_middleware_options",
+    "session_providers",
+    "this_session",
+]
 
 
 def session_middleware_options(settings: Settings) -> dict[str, Any]:
@@ -60,13 +78,10 @@ async def login(request: Request, user: UserModel, *, second_factor: bool = Fals
 
     When the user has two-factor codes on and ``second_factor`` is False (the sign-in
     proved one factor), the new session is only half signed in: it waits for the code
-    (:func:`vibetuner.web.two_factor.sign_in_redirect` says where to go) and no signed-in
+    (:func:`vibetuner.auth.two_factor.sign_in_redirect` says where to go) and no signed-in
     route accepts it. A browser already fully signed in as the same user (linking a
     provider) keeps its second factor.
     """
-    from vibetuner.web.client_address import client_address
-    from vibetuner.web.context import get_context
-
     settings = get_context(request).settings
     await _leave_view_as(request)
     before = await current_session(request)
@@ -75,12 +90,10 @@ async def login(request: Request, user: UserModel, *, second_factor: bool = Fals
         kept = before.session.second_factor_at
     await _end_sessions_of(request)
     request.session.clear()
-    request.scope.pop(_SCOPE_SESSION, None)
+    request.scope.pop(SCOPE_SESSION, None)
     factor_at = utcnow() if second_factor else kept
     if factor_at is None:
-        from vibetuner.services import two_factor
-
-        if await two_factor.enabled(user.id):
+        if await two_factor_codes.enabled(user.id):
             request.session[PENDING_TOKEN_KEY] = await sessions.start_session(
                 user,
                 settings,
@@ -98,16 +111,11 @@ async def login(request: Request, user: UserModel, *, second_factor: bool = Fals
         second_factor_at=factor_at,
     )
     request.session[SESSION_TOKEN_KEY] = token
-    request.scope.pop(_SCOPE_SESSION, None)
+    request.scope.pop(SCOPE_SESSION, None)
     first_time = user.last_login_at is None
     await user.set({UserModel.last_login_at: utcnow()})
-    from vibetuner.web.locale import prefer_user_locale
-
     prefer_user_locale(request, user.locale)
     if wants_html(request):
-        from vibetuner.i18n import gettext as _
-        from vibetuner.web.flash import flash
-
         if first_time:
             flash(request, _("Welcome! Your account is ready."))
         elif user.name:
@@ -125,13 +133,11 @@ async def logout(request: Request) -> None:
     await _leave_view_as(request)
     await _end_sessions_of(request)
     request.session.clear()
-    request.scope.pop(_SCOPE_SESSION, None)
+    request.scope.pop(SCOPE_SESSION, None)
 
 
 async def _leave_view_as(request: Request) -> None:
     if "session" in request.scope and STASHED_TOKEN_KEY in request.session:
-        from vibetuner.web.impersonation import stop_viewing_as
-
         await stop_viewing_as(request)
 
 
@@ -140,67 +146,6 @@ async def _end_sessions_of(request: Request) -> None:
         token = request.session.get(key)
         if isinstance(token, str) and token:
             await sessions.end_session(token)
-
-
-async def current_session(request: Request) -> sessions.ActiveSession | None:
-    """This request's live session and its user, or None (the cookie is then cleared)."""
-    if _SCOPE_SESSION in request.scope:
-        found: sessions.ActiveSession | None = request.scope[_SCOPE_SESSION]
-        return found
-    if "session" not in request.scope:
-        return None
-    token = request.session.get(SESSION_TOKEN_KEY)
-    active = None
-    if isinstance(token, str) and token:
-        from vibetuner.web.context import get_context
-
-        active = await sessions.resolve_session(token, get_context(request).settings)
-        if active is None:
-            request.session.clear()  # ended, expired, or its user is gone
-        elif active.user.locale:
-            from vibetuner.web.locale import prefer_user_locale
-
-            prefer_user_locale(request, active.user.locale)
-    request.scope[_SCOPE_SESSION] = active
-    if active is not None:
-        set_user_id(active.user.id)  # for this request's log lines
-    return active
-
-
-async def current_user(request: Request) -> UserModel | None:
-    """The signed-in user, or None.
-
-    The session must exist on the server, be within its absolute and idle lifetimes,
-    and belong to an active user who has not signed out everywhere since.
-    """
-    active = await current_session(request)
-    return active.user if active is not None else None
-
-
-def this_session(request: Request) -> UserSession | None:
-    """The session record ``current_user`` found for this request (call it first)."""
-    active = request.scope.get(_SCOPE_SESSION)
-    return active.session if isinstance(active, sessions.ActiveSession) else None
-
-
-def session_providers(request: Request) -> list[str] | None:
-    """The user's linked provider names as read with this request's session, or None."""
-    active = request.scope.get(_SCOPE_SESSION)
-    return list(active.providers) if isinstance(active, sessions.ActiveSession) else None
-
-
-def wants_html(request: Request) -> bool:
-    """True for a browser navigation (Accept prefers HTML), False for API clients."""
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept and "application/json" not in accept
-
-
-def login_path(request: Request) -> str | None:
-    """The sign-in page's path (from the router), or None when the app has no sign-in."""
-    try:
-        return str(request.app.url_path_for(LOGIN_ROUTE))
-    except NoMatchFound:
-        return None
 
 
 async def require_user(

@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 from beanie import PydanticObjectId
 
+from vibetuner.auth import rate_limit
 from vibetuner.config import Settings
 from vibetuner.errors import InsufficientScope, InvalidApiToken
 from vibetuner.models.api_token import ApiToken
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.user import UserModel
-from vibetuner.services import rate_limit
 
 logger = logging.getLogger("vibetuner.auth")
 

@@ -12,15 +12,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from markupsafe import Markup
 
-from vibetuner.config import Settings
+from vibetuner.auth import sessions
+from vibetuner.auth import two_factor_codes as two_factor
+from vibetuner.auth.account_sections import PAGE, page_values
+from vibetuner.auth.fresh_factor import (
+    two_factor_missing,
+)
+from vibetuner.auth.impersonation import refuse_while_viewing_as
+from vibetuner.auth.session_auth import (
+    PENDING_TOKEN_KEY,
+    RequireUser,
+    current_session,
+    login,
+    this_session,
+)
 from vibetuner.context import AppContext
 from vibetuner.errors import (
     EmailNotConfirmed,
@@ -35,23 +47,13 @@ from vibetuner.i18n import gettext as _
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
-from vibetuner.services import sessions, two_factor
 from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context, get_context
 from vibetuner.web.flash import flash
 from vibetuner.web.htmx import hx_redirect, is_htmx
-from vibetuner.web.impersonation import refuse_while_viewing_as
+from vibetuner.web.identity import login_path, wants_html
 from vibetuner.web.pages import problem, render
 from vibetuner.web.redirects import after_sign_in, safe_next
-from vibetuner.web.session_auth import (
-    PENDING_TOKEN_KEY,
-    RequireUser,
-    current_session,
-    login,
-    login_path,
-    this_session,
-    wants_html,
-)
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -109,51 +111,6 @@ def sign_in_redirect(request: Request, target: str) -> RedirectResponse:
 
 
 # --- recent second factor ------------------------------------------------------------------
-
-
-def is_fresh(session: UserSession, settings: Settings) -> bool:
-    """True when ``session`` gave a second factor within ``TWO_FACTOR_FRESH_SECONDS``."""
-    at = session.second_factor_at
-    if at is None:
-        return False
-    return utcnow() - _aware(at) <= timedelta(seconds=settings.two_factor_fresh_seconds)
-
-
-async def require_fresh_second_factor(request: Request) -> None:
-    """Dependency of sensitive actions: a user with two-factor on must have given a code
-    within ``TWO_FACTOR_FRESH_SECONDS``.
-
-    Otherwise :class:`SecondFactorRequired`: browsers go to the code page and come back,
-    API clients get 403 ``second_factor_required``. Users without two-factor, and
-    requests without a session (the route's own sign-in check answers), pass.
-    """
-    active = await current_session(request)
-    if active is None or not await two_factor.enabled(active.user.id):
-        return
-    if not is_fresh(active.session, get_context(request).settings):
-        raise SecondFactorRequired("confirm it is you with a code from your authenticator app")
-
-
-RequireFreshSecondFactor = Depends(require_fresh_second_factor)
-
-
-async def two_factor_missing(
-    user: UserModel, session: UserSession | None, role: str, settings: Settings
-) -> SecondFactorRequired | None:
-    """Why ``user`` may not use ``role`` in ``session`` yet, or None when they may.
-
-    Only for the roles of ``TWO_FACTOR_REQUIRED_ROLES``: the user must have two-factor
-    on and the session must have given a code.
-    """
-    if role not in settings.two_factor_required_roles or not user.has_role(role):
-        return None
-    if not await two_factor.enabled(user.id):
-        return SecondFactorRequired(
-            f"the {role} role needs two-factor codes: turn them on first", setup=True
-        )
-    if session is None or session.second_factor_at is None:
-        return SecondFactorRequired("confirm it is you with a code from your authenticator app")
-    return None
 
 
 def require_role(role: str) -> Callable[..., Awaitable[UserModel]]:
@@ -329,40 +286,11 @@ async def _mark_fresh(request: Request) -> None:
 # --- the account page's section ------------------------------------------------------------
 
 
-async def section_values(request: Request, user: UserModel) -> dict[str, Any]:
-    """What the account page's two-factor section shows."""
-    settings = get_context(request).settings
-    record = await two_factor.status(user.id)
-    values: dict[str, Any] = {
-        "two_factor_state": "off",
-        "two_factor_qr": None,
-        "two_factor_secret": None,
-        "recovery_codes_left": 0,
-        "new_recovery_codes": None,  # shown only in the answer that made them
-    }
-    if record is None:
-        return values
-    if record.confirmed_at is not None:
-        values["two_factor_state"] = "on"
-        values["recovery_codes_left"] = len(record.recovery_codes)
-        return values
-    enrolment = await two_factor.enrolment(user, settings)
-    if enrolment is not None:
-        values["two_factor_state"] = "setup"
-        values["two_factor_qr"] = Markup(two_factor.qr_svg(enrolment.uri))
-        # In groups of four, as authenticator apps show a typed key.
-        secret = enrolment.secret
-        values["two_factor_secret"] = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
-    return values
-
-
 async def _section(
     request: Request, context: AppContext, user: UserModel, **extra: Any
 ) -> Response:
     """The account page (or, for htmx, its two-factor section) with ``extra`` values."""
-    from vibetuner.web.account_page import PAGE, _page_values
-
-    values = {**await _page_values(request, context, user), **extra}
+    values = {**await page_values(request, context, user), **extra}
     return render(request, PAGE, values, block=SECTION)
 
 

@@ -9,7 +9,7 @@ Nothing can be attached to an account whose address is not proven: adding a pass
 refused there, a passkey never signs in to such an account, and one created before the
 proof is removed by it (``claim_mailbox``) or, failing that, when it is next used.
 
-Nothing here knows about HTTP; ``vibetuner.web.passkeys`` turns :class:`PasskeyRefused`
+Nothing here knows about HTTP; ``vibetuner.auth.passkeys`` turns :class:`PasskeyRefused`
 into answers.
 """
 
@@ -28,13 +28,13 @@ from urllib.parse import urlsplit
 from beanie import PydanticObjectId
 from pymongo.errors import DuplicateKeyError
 
+from vibetuner.auth.accounts import require_confirmed
 from vibetuner.config import Settings
 from vibetuner.errors import AccountDisabled, PasskeyRefused
 from vibetuner.i18n import N_
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.passkey import NAME_MAX, Passkey, PasskeyChallenge
 from vibetuner.models.user import UserModel
-from vibetuner.services.accounts import require_confirmed
 
 logger = logging.getLogger("vibetuner.auth")
 

@@ -16,6 +16,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, Response
 
+from vibetuner.auth import passkey_store as passkeys
+from vibetuner.auth import rate_limit
+from vibetuner.auth.account_sections import answer
+from vibetuner.auth.fresh_factor import require_fresh_second_factor
+from vibetuner.auth.impersonation import leave_view_as, refuse_while_viewing_as
+from vibetuner.auth.session_auth import RequireUser, login, this_session
+from vibetuner.auth.two_factor import sign_in_redirect
 from vibetuner.context import AppContext
 from vibetuner.errors import (
     AccountDisabled,
@@ -27,17 +34,13 @@ from vibetuner.errors import (
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
 from vibetuner.models.user import UserModel
-from vibetuner.services import passkeys, rate_limit
 from vibetuner.web.body_limits import body_limit
 from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context
 from vibetuner.web.flash import flash
 from vibetuner.web.forms import read_small_body
-from vibetuner.web.impersonation import leave_view_as, refuse_while_viewing_as
 from vibetuner.web.pages import problem
 from vibetuner.web.redirects import after_sign_in
-from vibetuner.web.session_auth import RequireUser, login, this_session
-from vibetuner.web.two_factor import require_fresh_second_factor, sign_in_redirect
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -174,13 +177,6 @@ async def sign_in(request: Request, context: Context) -> Response:
 # --- the account page --------------------------------------------------------------------
 
 
-async def page_values(context: AppContext, user: UserModel) -> dict[str, Any]:
-    """What the account page's passkey section shows."""
-    offered = passkeys.available(context.settings)
-    keys = await passkeys.list_passkeys(user.id) if offered and user.id else []
-    return {"passkeys_offered": offered, "passkeys": keys, "passkeys_max": passkeys.MAX_PASSKEYS}
-
-
 @account_router.post(
     "/options", name="account_passkey_options", dependencies=[Depends(require_fresh_second_factor)]
 )
@@ -206,7 +202,7 @@ async def add(request: Request, context: Context, user: RequireUser) -> Response
     if isinstance(read, Response):
         return read
     body, credential = read
-    from vibetuner.web.user_agents import browser_name
+    from vibetuner.user_agents import browser_name
 
     # Unnamed: called after the browser it was made in ("Chrome on Linux"), if known.
     default = browser_name(request.headers.get("user-agent"))
@@ -227,9 +223,7 @@ async def add(request: Request, context: Context, user: RequireUser) -> Response
 
 
 async def _answer(request: Request, context: AppContext, user: UserModel) -> Response:
-    from vibetuner.web.account_page import _answer as account_answer
-
-    return await account_answer(request, context, user, "passkeys")
+    return await answer(request, context, user, "passkeys")
 
 
 def _not_found(request: Request) -> Response:

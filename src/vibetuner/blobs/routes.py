@@ -22,6 +22,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
+from vibetuner.auth.session_auth import RequireUser
+from vibetuner.blobs.backend import BlobBackend
+from vibetuner.blobs.jobs import JOBS
+from vibetuner.blobs.store import BlobStore, content_disposition
 from vibetuner.context import AppContext
 from vibetuner.errors import (
     BlobNotFound,
@@ -32,11 +36,11 @@ from vibetuner.errors import (
     UploadTooLarge,
 )
 from vibetuner.features import Feature
+from vibetuner.jobs.registry import JobTask
 from vibetuner.models.blob import Blob
 from vibetuner.models.ids import parse_object_id
 from vibetuner.models.user import UserModel
-from vibetuner.services.blob import BlobStore, content_disposition
-from vibetuner.services.blob_backend import BlobBackend, format_size
+from vibetuner.sizes import format_size
 from vibetuner.web.body_limits import declared_length
 from vibetuner.web.context import get_context
 from vibetuner.web.multipart import MultipartFileReader, multipart_boundary
@@ -47,7 +51,6 @@ from vibetuner.web.responses import (
     problem,
     redirect,
 )
-from vibetuner.web.session_auth import RequireUser
 
 logger = logging.getLogger("vibetuner.blobs")
 
@@ -440,6 +443,10 @@ class BlobsFeature(Feature):
 
     def __init__(self, backend: BlobBackend | None = None) -> None:
         self.backend = backend
+
+    def jobs(self) -> Sequence[JobTask]:
+        """The hourly orphan check and background file deletion."""
+        return JOBS
 
     def routers(self) -> Sequence[APIRouter]:
         return [router]

@@ -9,6 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from vibetuner.auth.impersonation import leave_view_as
+from vibetuner.auth.passkey_store import available as passkeys_available
+from vibetuner.auth.session_auth import current_user, login
 from vibetuner.errors import (
     AccountDisabled,
     EmailDeliveryError,
@@ -19,16 +22,14 @@ from vibetuner.errors import (
 )
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
-from vibetuner.services.passkeys import available as passkeys_available
 from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context
 from vibetuner.web.forms import read_small_body
-from vibetuner.web.impersonation import leave_view_as
+from vibetuner.web.identity import wants_html
 from vibetuner.web.pages import problem, render
 from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import HTML, ValidationProblem, redirect
 from vibetuner.web.responses import problem as documented_problem
-from vibetuner.web.session_auth import current_user, login, wants_html
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -296,15 +297,15 @@ async def follow_magic_link(
         )
     await login(request, user)
     logger.info("user %s signed in with an email link", user.id)
-    from vibetuner.web.two_factor import sign_in_redirect
+    from vibetuner.auth.two_factor import sign_in_redirect
 
     return sign_in_redirect(request, after_sign_in(request, next))
 
 
 def limit_headers(exc: RateLimitExceeded) -> dict[str, str]:
     """``Retry-After`` and, from the limiter, the ``RateLimit`` headers of a refusal."""
-    from vibetuner.ratelimit.answer import RateLimited
     from vibetuner.ratelimit.headers import rate_limit_headers
+    from vibetuner.ratelimit.limiter import RateLimited
 
     if isinstance(exc, RateLimited):
         return rate_limit_headers(exc.decisions)

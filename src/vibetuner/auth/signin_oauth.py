@@ -8,6 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from vibetuner.auth.fresh_factor import require_fresh_second_factor
+from vibetuner.auth.impersonation import leave_view_as
+from vibetuner.auth.session_auth import CurrentUser, login
 from vibetuner.context import AppContext
 from vibetuner.errors import (
     AccountDisabled,
@@ -17,13 +20,10 @@ from vibetuner.errors import (
 )
 from vibetuner.i18n import N_
 from vibetuner.web.context import Context
-from vibetuner.web.impersonation import leave_view_as
 from vibetuner.web.pages import problem
 from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import problem as documented_problem
 from vibetuner.web.responses import redirect
-from vibetuner.web.session_auth import CurrentUser, login
-from vibetuner.web.two_factor import require_fresh_second_factor
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -135,6 +135,6 @@ async def oauth_callback(
     target = after_sign_in(request, request.session.pop(NEXT_SESSION_KEY, None))
     await login(request, outcome.user)
     logger.info("user %s signed in with %s (%s)", outcome.user.id, provider, outcome.action)
-    from vibetuner.web.two_factor import sign_in_redirect
+    from vibetuner.auth.two_factor import sign_in_redirect
 
     return sign_in_redirect(request, target)

@@ -10,8 +10,29 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+from vibetuner.auth import (
+    account,
+    account_page,
+    api_tokens,
+    passkeys,
+    signin_email,
+    signin_oauth,
+    two_factor,
+)
+from vibetuner.auth.api_token_store import remove_all as remove_api_tokens
+from vibetuner.auth.crypto import cipher_from_settings
+from vibetuner.auth.oauth_providers import OAuthProviders
+from vibetuner.auth.passkey_store import remove_user_passkeys
+from vibetuner.auth.session_auth import current_user
+from vibetuner.auth.signin import AuthService
+from vibetuner.auth.two_factor_codes import remove as remove_two_factor
 from vibetuner.context import AppContext
+from vibetuner.errors import InsufficientScope, InvalidApiToken, SecondFactorRequired
 from vibetuner.features import ExceptionHandler, Feature
+from vibetuner.models.api_token import ApiToken
+from vibetuner.models.passkey import Passkey, PasskeyChallenge
+from vibetuner.models.two_factor import TwoFactorSecret
+from vibetuner.ratelimit.state import limiter_of
 
 if TYPE_CHECKING:
     from beanie import Document
@@ -19,8 +40,8 @@ if TYPE_CHECKING:
 
 
 class AuthFeature(Feature):
-    """Sign-in: ``/auth/login``, magic links, OAuth providers, passkeys, ``/auth/me``,
-    sign-out, and the ``/account`` page.
+    """Sign-in: ``/auth/login``, magic links, OAuth providers, passkeys, two-factor codes,
+    ``/auth/me``, sign-out, the ``/account`` page and personal API tokens.
 
     At startup it builds the sign-in service and the providers from the settings, so a
     bad ``EMAIL_FROM`` or ``TOKEN_ENCRYPTION_KEY`` stops the app with a clear message
@@ -30,23 +51,9 @@ class AuthFeature(Feature):
     name = "auth"
 
     def models(self) -> Sequence[type[Document]]:
-        from vibetuner.models.api_token import ApiToken
-        from vibetuner.models.passkey import Passkey, PasskeyChallenge
-        from vibetuner.models.two_factor import TwoFactorSecret
-
         return [Passkey, PasskeyChallenge, TwoFactorSecret, ApiToken]
 
     def routers(self) -> Sequence[APIRouter]:
-        from vibetuner.web import (
-            account,
-            account_page,
-            api_tokens,
-            passkeys,
-            signin_email,
-            signin_oauth,
-            two_factor,
-        )
-
         return [
             signin_email.router,
             signin_oauth.router,
@@ -60,29 +67,18 @@ class AuthFeature(Feature):
         ]
 
     def exception_handlers(self) -> Mapping[type[Exception] | int, ExceptionHandler]:
-        from vibetuner.errors import InsufficientScope, InvalidApiToken, SecondFactorRequired
-        from vibetuner.web.api_tokens import token_error_handler
-        from vibetuner.web.two_factor import second_factor_required_handler
-
         return {
-            SecondFactorRequired: second_factor_required_handler,
-            InvalidApiToken: token_error_handler,
-            InsufficientScope: token_error_handler,
+            SecondFactorRequired: two_factor.second_factor_required_handler,
+            InvalidApiToken: api_tokens.token_error_handler,
+            InsufficientScope: api_tokens.token_error_handler,
         }
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
-        from vibetuner.services.auth import AuthService
-        from vibetuner.services.crypto import cipher_from_settings
-        from vibetuner.services.passkeys import remove_user_passkeys
-        from vibetuner.web.oauth_providers import OAuthProviders
-
         if context.links is None:
             raise RuntimeError("the sign-in feature needs the app's links (create_app sets them)")
         settings = context.settings
         context.oauth = OAuthProviders(settings, links=context.links)
-        from vibetuner.ratelimit.state import limiter_of
-
         context.auth = AuthService(
             settings,
             context.require_mailer(),
@@ -90,16 +86,15 @@ class AuthFeature(Feature):
             cipher_from_settings(settings),
             limiter=lambda: limiter_of(context),
         )
-        # A deleted account's passkeys go with it.
-        context.user_data_cleaners.append(remove_user_passkeys)
-        from vibetuner.services.api_tokens import remove_all as remove_api_tokens
-        from vibetuner.services.two_factor import remove as remove_two_factor
-
-        # A deleted account's two-factor secret and API tokens go with it.
-        context.user_data_cleaners.extend([remove_two_factor, remove_api_tokens])
+        context.user_loader = current_user
+        # A deleted account's passkeys, two-factor secret and API tokens go with it.
+        cleaners = [remove_user_passkeys, remove_two_factor, remove_api_tokens]
+        context.user_data_cleaners.extend(cleaners)
         try:
             yield
         finally:
-            context.user_data_cleaners.remove(remove_user_passkeys)
+            for cleaner in cleaners:
+                context.user_data_cleaners.remove(cleaner)
+            context.user_loader = None
             context.auth = None
             context.oauth = None

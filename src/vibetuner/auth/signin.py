@@ -16,6 +16,9 @@ from urllib.parse import quote, urlsplit
 from beanie import PydanticObjectId
 from pydantic import SecretStr
 
+from vibetuner.auth import rate_limit
+from vibetuner.auth.crypto import TokenCipher
+from vibetuner.auth.sessions import end_all_sessions
 from vibetuner.config import Settings
 from vibetuner.errors import (
     AccountDisabled,
@@ -26,18 +29,15 @@ from vibetuner.errors import (
     MagicLinkRefused,
     OAuthSignInRefused,
 )
-from vibetuner.i18n import N_
+from vibetuner.i18n import N_, current_locale
 from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.user import UserModel, normalize_email
 from vibetuner.ratelimit.limiter import Limiter
-from vibetuner.ratelimit.rates import Rate
-from vibetuner.services import rate_limit
-from vibetuner.services.crypto import TokenCipher
+from vibetuner.rates import Rate
 from vibetuner.services.email import Mailer
 from vibetuner.services.links import LinkBuilder
-from vibetuner.services.sessions import end_all_sessions
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -150,7 +150,6 @@ class AuthService:
         }
         # In the recipient's language: theirs when they have an account and chose one,
         # else the language of the page that asked.
-        from vibetuner.i18n import current_locale
 
         known = await UserModel.get_pymongo_collection().find_one(
             {"email": address}, {"locale": 1, "_id": 0}
@@ -383,7 +382,7 @@ async def claim_mailbox(user: UserModel) -> UserModel | None:
         logger.info(
             "removed %d provider link(s) made before user %s proved the address", count, user.id
         )
-    from vibetuner.services.passkeys import remove_all
+    from vibetuner.auth.passkey_store import remove_all
 
     if await remove_all(user.id):  # type: ignore[arg-type]
         logger.info("removed the passkeys added before user %s proved the address", user.id)

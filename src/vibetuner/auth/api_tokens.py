@@ -16,25 +16,25 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from vibetuner.auth import api_token_store as api_tokens
+from vibetuner.auth.account_sections import PAGE, page_values
+from vibetuner.auth.fresh_factor import require_fresh_second_factor
+from vibetuner.auth.impersonation import refuse_while_viewing_as
+from vibetuner.auth.session_auth import RequireUser
 from vibetuner.context import AppContext
 from vibetuner.errors import EmailNotConfirmed, InsufficientScope, InvalidApiToken
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
 from vibetuner.models.user import UserModel
 from vibetuner.request_id import set_user_id
-from vibetuner.services import api_tokens
 from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context, get_context
 from vibetuner.web.flash import flash
 from vibetuner.web.htmx import is_htmx
-from vibetuner.web.impersonation import refuse_while_viewing_as
 from vibetuner.web.pages import problem, render
-from vibetuner.web.session_auth import RequireUser
-from vibetuner.web.two_factor import require_fresh_second_factor
 
 SECTION = "api_tokens"
 # The lifetimes offered on the account page, in days (up to API_TOKEN_MAX_DAYS).
-LIFETIMES = (7, 30, 90, 365)
 # Where require_scope keeps the token it checked, for the route and the logs.
 SCOPE_TOKEN = "vibetuner.api_token"
 
@@ -90,25 +90,10 @@ async def token_error_handler(request: Request, exc: Exception) -> Response:
 # --- the account page's section ------------------------------------------------------------
 
 
-async def section_values(request: Request, user: UserModel) -> dict[str, Any]:
-    """What the account page's API-token section shows."""
-    settings = get_context(request).settings
-    most = settings.api_token_max_days
-    return {
-        "api_tokens": await api_tokens.list_for_user(user.id),
-        "api_token_scopes": settings.api_token_scopes,
-        "api_token_lifetimes": sorted({d for d in LIFETIMES if d <= most} | {min(most, 90)}),
-        "api_token_default_days": min(most, 90),
-        "new_api_token": None,  # shown only in the answer that made it
-    }
-
-
 async def _section(
     request: Request, context: AppContext, user: UserModel, **extra: Any
 ) -> Response:
-    from vibetuner.web.account_page import PAGE, _page_values
-
-    values = {**await _page_values(request, context, user), **extra}
+    values = {**await page_values(request, context, user), **extra}
     return render(request, PAGE, values, block=SECTION)
 
 

@@ -30,6 +30,6 @@ async def enforce(name: str, subject: str, *, limit: int, window_seconds: int) -
     """
     from vibetuner.ratelimit.counters import MongoCounter
     from vibetuner.ratelimit.limiter import Limiter
-    from vibetuner.ratelimit.rates import Rate
+    from vibetuner.rates import Rate
 
     await Limiter(MongoCounter(), "mongodb").enforce(name, subject, [Rate(limit, window_seconds)])

@@ -1,0 +1,7 @@
+"""Where the admin lives and where its gate leaves the signed-in admin."""
+
+ADMIN_PATH = "/admin"
+# Where the gate leaves the signed-in admin for the views (read by the auth provider).
+SCOPE_ADMIN = "vibetuner.admin_user"
+# The admin's session as the gate read it (for the two-factor check of the admin role).
+SCOPE_ADMIN_SESSION = "vibetuner.admin_session"
