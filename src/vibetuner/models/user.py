@@ -110,6 +110,8 @@ class UserModel(DomainErrorsMixin, TimeStampMixin, Document):
         """End every session of this user: delete them, and bump ``session_version`` so a
         session being created at this very moment is refused too."""
         from vibetuner.models.session import UserSession
+        from vibetuner.realtime.sessions import sessions_changed
 
         await self.inc({UserModel.session_version: 1})
         await UserSession.get_pymongo_collection().delete_many({"user_id": self.id})
+        await sessions_changed(user_id=self.id)  # open event streams close in every worker

@@ -1,0 +1,173 @@
+"""``GET /realtime``: the event stream a page subscribes to (server-sent events).
+
+``/realtime?channel=user:65f0...&channel=note:65f1...`` streams the events of those
+channels to a signed-in user allowed to read each one. Refused: a signed-out request
+(401), a channel the user may not read or that no rule names (403, the same answer
+whether or not the document exists), a request from another site (403), malformed
+channel names or event ids (400). The stream ends when the session ends, when the
+client reads too slowly, and when the server shuts down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Receive, Scope, Send
+
+from vibetuner.realtime.events import EventId, check_channel, parse_event_id
+from vibetuner.realtime.hub import Hub, Listener
+from vibetuner.web.csrf import origin_of
+from vibetuner.web.responses import problem
+
+if TYPE_CHECKING:
+    from vibetuner.realtime.broker import Subscription
+
+logger = logging.getLogger("vibetuner.realtime")
+
+EXTRAS_KEY = "realtime"
+#: Sent (without data) to a client that reconnected too late to get everything it missed.
+MISSED_EVENT = "realtime-missed"
+
+router = APIRouter(tags=["realtime"])
+
+
+class RealtimeResponse(EventSourceResponse):
+    """An event stream that drops, quietly, a client that stopped reading."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            # The server closes the connection: the response never completed.
+            client = scope.get("client")
+            logger.info(
+                "dropped a realtime client that stopped reading: %s",
+                client[0] if client else "unknown",
+            )
+
+
+def hub_of(request: Request) -> Hub:
+    """The running hub of the request's app."""
+    from vibetuner.web.context import get_context
+
+    hub: Hub | None = get_context(request).extras.get(EXTRAS_KEY)
+    if hub is None:
+        raise HTTPException(503, "Realtime is not running.")
+    return hub
+
+
+def from_another_site(request: Request, hub: Hub) -> bool:
+    """True for a request another site's page made (``Sec-Fetch-Site``, ``Origin``).
+
+    The session cookie is SameSite=Lax, so a cross-site ``EventSource`` arrives signed
+    out anyway; this refuses the same-site ones (a sibling subdomain) too.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    settings = hub.settings
+    allowed = {origin_of(settings.base_url), *map(origin_of, settings.csrf_trusted_origins)}
+    host = request.headers.get("host")
+    if host:
+        allowed.add(f"{request.url.scheme}://{host}".lower())
+    return origin_of(origin) not in allowed
+
+
+def requested_channels(request: Request, hub: Hub) -> frozenset[str]:
+    """The ``channel`` query values, checked; 400 when missing, too many or malformed."""
+    names = request.query_params.getlist("channel")
+    limit = hub.settings.realtime_max_channels
+    if not names:
+        raise HTTPException(400, "Name at least one channel: ?channel=...")
+    if len(names) > limit:
+        raise HTTPException(400, f"At most {limit} channels per stream.")
+    try:
+        return frozenset(check_channel(name) for name in names)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def resume_point(request: Request) -> EventId | None:
+    """Where the client left off: ``Last-Event-ID`` (a reconnect), else ``?after=``
+    (the page's starting point); 400 when malformed."""
+    raw = request.headers.get("last-event-id") or request.query_params.get("after")
+    if not raw:
+        return None
+    parsed = parse_event_id(raw.strip())
+    if parsed is None:
+        raise HTTPException(400, "Last-Event-ID is not an event id of this app.")
+    return parsed
+
+
+@router.get(
+    "/realtime",
+    name="realtime_events",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
+        400: problem("No channel, too many, a malformed one, or a malformed Last-Event-ID"),
+        401: problem("Not signed in"),
+        403: problem("A channel the user may not read, or a request from another site"),
+    },
+)
+async def realtime_events(request: Request) -> Response:
+    """Stream the events of the ``channel`` query parameters (server-sent events)."""
+    from vibetuner.web.session_auth import current_session
+
+    hub = hub_of(request)
+    if from_another_site(request, hub):
+        raise HTTPException(403, "Event streams are for this site's own pages.")
+    active = await current_session(request)
+    if active is None:
+        raise HTTPException(401, "Not signed in.")
+    channels = requested_channels(request, hub)
+    after = resume_point(request)
+    for channel in sorted(channels):
+        if not await hub.rules.allows(active.user, channel):
+            raise HTTPException(403, f"You may not subscribe to {channel}.")
+    listener = hub.listen(channels, str(active.user.id), active.session.id)
+    try:
+        backlog = None if after is None else await hub.broker.history_after(after, channels)
+    except BaseException:
+        hub.forget(listener)
+        raise
+    settings = hub.settings
+    return RealtimeResponse(
+        stream(hub, listener, after, backlog),
+        ping=settings.realtime_heartbeat,
+        send_timeout=settings.realtime_send_timeout,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def stream(
+    hub: Hub, listener: Listener, after: EventId | None, backlog: list[Any] | None
+) -> AsyncIterator[ServerSentEvent]:
+    """The events of one stream: what it missed, then each new one, until it closes."""
+    subscription: Subscription = listener.subscription
+    last = after
+    try:
+        if after is not None and backlog is None:
+            # Too late to replay: the page refreshes what it shows instead.
+            yield ServerSentEvent(data="", event=MISSED_EVENT, id=hub.broker.last_id)
+        for event in backlog or ():
+            yield ServerSentEvent(data=event.data, event=event.event, id=event.id)
+            last = event.position
+        while True:
+            event = await subscription.next()
+            if event is None:
+                return
+            if last is not None and event.position <= last:
+                continue  # already sent from the history
+            yield ServerSentEvent(data=event.data, event=event.event, id=event.id)
+    finally:
+        hub.forget(listener)
