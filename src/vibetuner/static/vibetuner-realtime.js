@@ -13,13 +13,24 @@
  * - swapped with htmx into every element inside it with data-realtime-swap="<event name>":
  *   the event's data is the HTML fragment, hx-swap on that element says how (innerHTML
  *   by default), and hx-swap-oob parts of the fragment go where they say.
+ * While an element with data-realtime-pause is inside the [data-realtime] element (a
+ * form being filled in), events wait, and are delivered once it is gone: a refresh never
+ * replaces what someone is typing.
  * A stream whose element leaves the page is closed.
  */
 (function () {
   "use strict";
   var sources = new Map();
+  var waiting = new Map();
+  var MAX_WAITING = 100;
 
   function deliver(root, name, event) {
+    if (root.querySelector("[data-realtime-pause]")) {
+      var queue = waiting.get(root) || [];
+      if (queue.length < MAX_WAITING) queue.push([name, event]);
+      waiting.set(root, queue);
+      return;
+    }
     var detail = { data: event.data, id: event.lastEventId };
     root.dispatchEvent(new CustomEvent("realtime:" + name, { bubbles: true, detail: detail }));
     if (!window.htmx) return;
@@ -79,7 +90,15 @@
       if (!root.isConnected) {
         source.close();
         sources.delete(root);
+        waiting.delete(root);
       }
+    });
+    waiting.forEach(function (queue, root) {
+      if (root.querySelector("[data-realtime-pause]")) return;
+      waiting.delete(root);
+      queue.forEach(function (item) {
+        deliver(root, item[0], item[1]);
+      });
     });
   }
 

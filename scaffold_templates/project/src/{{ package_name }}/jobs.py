@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from typing import Any
 
 from vibetuner.jobs import JobCannotRun, cron, job_context, task
 from vibetuner.models import Blob
+from vibetuner.realtime import RealtimeUnavailable, publish, user_channel
 
 from .models import Note
 
@@ -21,6 +23,20 @@ THUMBNAIL_SIZE = (320, 320)
 PICTURES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 # What Pillow may decode, whatever the declared type says: nothing else is tried.
 FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
+#: The event a user's open notes pages refresh their list on, in every browser.
+NOTES_CHANGED = "notes-changed"
+
+
+async def notes_changed(user_id: Any) -> None:
+    """Tell the user's open notes pages that their notes changed (they fetch the list).
+
+    The change is saved whatever happens here: with Redis away the pages catch up on
+    their next load.
+    """
+    try:
+        await publish(user_channel(user_id), NOTES_CHANGED)
+    except RealtimeUnavailable as exc:
+        logger.warning("the open notes pages were not told of a change: %s", exc)
 
 
 def is_picture(blob: Blob) -> bool:
@@ -83,6 +99,7 @@ async def make_thumbnail(note: Note, blob_id: str) -> None:
         namespace="thumbnails",
     )
     await note.update({"$set": {f"thumbnails.{blob_id}": str(thumbnail.id)}})
+    await notes_changed(note.owner.ref.id)  # the thumbnail shows in the open pages
 
 
 @cron("*/5 * * * *")

@@ -46,7 +46,7 @@ from vibetuner.web.pages import with_flashes
 from vibetuner.web.responses import SIGN_IN_REQUIRED, ValidationProblem, problem, redirect
 from vibetuner.web.session_auth import wants_html
 
-from .jobs import is_picture, make_thumbnail
+from .jobs import is_picture, make_thumbnail, notes_changed
 from .models import Note
 from .web import render
 
@@ -274,6 +274,7 @@ async def create_note(
             ) from None
         raise
     await queue_thumbnails(note, blobs)
+    await notes_changed(user.id)
     flash(request, _("Saved “%(title)s”.", title=note.title))
     if is_htmx(request):
         values = await list_values(user, 1)
@@ -387,6 +388,7 @@ async def update_note(
             request, "notes/edit.html", {**values, "errors": shown(errors)}, 422, block="note_edit"
         )
     await note.set({Note.title: title.strip(), Note.body: body})
+    await notes_changed(user.id)
     if is_htmx(request):
         return render(request, "notes/card.html", {"note": note}, block="note_card")
     flash(request, _("Changes saved."))
@@ -411,6 +413,7 @@ async def delete_note(
     # Notes deleted earlier whose undo window has closed go now, with their files (the
     # periodic job does it too); reading the list never writes.
     await purge_deleted(context.require_blobs(), user)
+    await notes_changed(user.id)
     restore = request.app.url_path_for("restore_note", note_id=note_id)
     flash(
         request,
@@ -436,6 +439,7 @@ async def restore_note(request: Request, note_id: str, user: RequireUser) -> Res
     """Undo a delete within ``UNDO_WINDOW``."""
     note = await owned_note(note_id, user, deleted=True)
     await note.set({Note.deleted_at: None})
+    await notes_changed(user.id)
     flash(request, _("Restored “%(title)s”.", title=note.title))
     if is_htmx(request):
         values = await list_values(user, 1)
