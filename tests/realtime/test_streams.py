@@ -366,7 +366,7 @@ async def test_a_client_that_never_reads_is_dropped(app, base_url, realtime_sett
         chunk = "x" * 60_000
         for _ in range(300):  # 18 MB, far past what the sockets hold
             await publish(user_channel(user), "big", chunk)
-            largest = max(largest, len(listener.subscription._queue))
+            largest = max(largest, listener.subscription.pending())
             await asyncio.sleep(0)
             if listener.subscription.closed:
                 break

@@ -30,16 +30,17 @@ class Subscription:
 
     The buffer holds at most ``limit`` events: a client that reads slower than events
     arrive (or not at all) is dropped when it is full, so a stalled browser costs a
-    bounded amount of memory, never a growing one.
+    bounded amount of memory, never a growing one. An idle subscription holds no buffer
+    and no waiter object beyond the one future its stream awaits (thousands sit idle).
     """
 
-    __slots__ = ("channels", "limit", "_queue", "_wakeup", "closed")
+    __slots__ = ("channels", "limit", "_queue", "_waiter", "closed")
 
     def __init__(self, channels: Iterable[str], limit: int) -> None:
         self.channels = frozenset(channels)
         self.limit = limit
-        self._queue: deque[Event] = deque()
-        self._wakeup = asyncio.Event()
+        self._queue: deque[Event] | None = None
+        self._waiter: asyncio.Future[None] | None = None
         #: Why the subscription ended ("slow", "revoked", "shutdown" ...), or None.
         self.closed: str | None = None
 
@@ -47,29 +48,45 @@ class Subscription:
         """Queue ``event``; a full buffer ends the subscription (the client is too slow)."""
         if self.closed is not None:
             return
-        if len(self._queue) >= self.limit:
+        if self._queue is None:
+            self._queue = deque()
+        elif len(self._queue) >= self.limit:
             self.close("slow")
             return
         self._queue.append(event)
-        self._wakeup.set()
+        self._wake()
 
     def close(self, reason: str) -> None:
         """End the subscription; its stream sends nothing more and closes."""
         if self.closed is None:
             self.closed = reason
-        self._queue.clear()
-        self._wakeup.set()
+        self._queue = None
+        self._wake()
+
+    def pending(self) -> int:
+        """How many events wait to be sent."""
+        return 0 if self._queue is None else len(self._queue)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def next(self) -> Event | None:
         """The next event, waiting for one; None once the subscription is closed."""
         while not self._queue:
             if self.closed is not None:
                 return None
-            self._wakeup.clear()
-            await self._wakeup.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         if self.closed is not None:
             return None
-        return self._queue.popleft()
+        event = self._queue.popleft()
+        if not self._queue:
+            self._queue = None  # an idle stream keeps no buffer
+        return event
 
 
 class Broker:

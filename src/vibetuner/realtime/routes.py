@@ -121,7 +121,8 @@ def resume_point(request: Request) -> EventId | None:
 )
 async def realtime_events(request: Request) -> Response:
     """Stream the events of the ``channel`` query parameters (server-sent events)."""
-    from vibetuner.web.session_auth import current_session
+    from vibetuner.services.sessions import hash_session_token
+    from vibetuner.web.session_auth import SESSION_TOKEN_KEY, current_session, forget_session
 
     hub = hub_of(request)
     if from_another_site(request, hub):
@@ -134,7 +135,12 @@ async def realtime_events(request: Request) -> Response:
     for channel in sorted(channels):
         if not await hub.rules.allows(active.user, channel):
             raise HTTPException(403, f"You may not subscribe to {channel}.")
-    listener = hub.listen(channels, str(active.user.id), active.session.id)
+    token = request.session[SESSION_TOKEN_KEY]
+    listener = hub.listen(channels, str(active.user.id), hash_session_token(token))
+    # The stream lives as long as the request: keep only what it needs, not the user
+    # and session documents (thousands of idle streams).
+    del active
+    forget_session(request)
     try:
         backlog = None if after is None else await hub.broker.history_after(after, channels)
     except BaseException:
