@@ -127,9 +127,6 @@ async def test_own_origin_is_accepted(app, base_url):
         ("channel=a%20b", {}),
         ("channel=" + "x" * 201, {}),
         ("&".join(f"channel=app:t{n}" for n in range(17)), {}),
-        ("channel=app", {"Last-Event-ID": "not-an-id"}),
-        ("channel=app", {"Last-Event-ID": "1-" + "9" * 30}),
-        ("channel=app&after=%0a", {}),
     ],
 )
 async def test_malformed_requests_get_400(app, base_url, query, headers):
@@ -138,6 +135,28 @@ async def test_malformed_requests_get_400(app, base_url, query, headers):
         response, stream = await open_stream(http, f"/realtime?{query}", headers)
         assert response.status_code == 400, response.text
         assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [
+        ("", {"Last-Event-ID": "not-an-id"}),
+        ("", {"Last-Event-ID": "1-" + "9" * 30}),
+        ("&after=%0a", {}),
+        ("&after=0", {}),
+    ],
+)
+async def test_an_id_from_elsewhere_starts_with_missed_events(app, base_url, query, headers):
+    """An id this app never gave (made up, another app's): told it missed events, then
+    everything from now on."""
+    user = await new_user()
+    async with httpx.AsyncClient(base_url=base_url, cookies=await cookies_for(app, user)) as http:
+        response, stream = await open_stream(http, f"/realtime?channel=app{query}", headers)
+        assert response.status_code == 200
+        assert (await stream.next()).event == "realtime-missed"
+        await publish("app", "n", "now")
+        assert (await stream.next()).data == "now"
+        await response.aclose()
 
 
 async def test_a_reconnect_gets_what_it_missed(app, base_url):

@@ -4,8 +4,9 @@
 channels to a signed-in user allowed to read each one. Refused: a signed-out request
 (401), a channel the user may not read or that no rule names (403, the same answer
 whether or not the document exists), a request from another site (403), malformed
-channel names or event ids (400). The stream ends when the session ends, when the
-client reads too slowly, and when the server shuts down.
+channel names (400). A ``Last-Event-ID`` this app cannot place starts the stream with
+``realtime-missed``. The stream ends when the session ends, when the client reads too
+slowly, and when the server shuts down.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
-from vibetuner.realtime.events import EventId, check_channel, parse_event_id
+from vibetuner.realtime.events import CHANNEL_PATTERN, EventId, check_channel, parse_event_id
 from vibetuner.realtime.hub import Hub, Listener
 from vibetuner.web.csrf import origin_of
 from vibetuner.web.responses import problem
@@ -97,25 +98,59 @@ def requested_channels(request: Request, hub: Hub) -> frozenset[str]:
         raise HTTPException(400, str(exc)) from None
 
 
-def resume_point(request: Request) -> EventId | None:
-    """Where the client left off: ``Last-Event-ID`` (a reconnect), else ``?after=``
-    (the page's starting point); 400 when malformed."""
+def resume_point(request: Request) -> tuple[EventId | None, bool]:
+    """Where the client left off: ``Last-Event-ID`` (a reconnect), else ``?after=`` (the
+    page's starting point); and whether it named a point this app cannot place (not one
+    of its ids), which the stream answers as missed events rather than refusing."""
     raw = request.headers.get("last-event-id") or request.query_params.get("after")
     if not raw:
-        return None
+        return None, False
     parsed = parse_event_id(raw.strip())
-    if parsed is None:
-        raise HTTPException(400, "Last-Event-ID is not an event id of this app.")
-    return parsed
+    return parsed, parsed is None
+
+
+# Any text: one this app cannot place is answered with "realtime-missed", not refused.
+ID_SCHEMA = {"type": "string"}
+# The query and header are read by hand (a 400 with what is wrong); documented here.
+PARAMETERS = [
+    {
+        "name": "channel",
+        "in": "query",
+        "required": True,
+        "style": "form",
+        "explode": True,
+        "schema": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "pattern": CHANNEL_PATTERN.pattern},
+        },
+        "description": "A channel to subscribe to (repeat for several)",
+    },
+    {
+        "name": "after",
+        "in": "query",
+        "required": False,
+        "schema": ID_SCHEMA,
+        "description": "Start after this event id (the page's starting point)",
+    },
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "schema": ID_SCHEMA,
+        "description": "The last event id received (sent by the browser when it reconnects)",
+    },
+]
 
 
 @router.get(
     "/realtime",
     name="realtime_events",
     response_class=Response,
+    openapi_extra={"parameters": PARAMETERS},
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
-        400: problem("No channel, too many, a malformed one, or a malformed Last-Event-ID"),
+        400: problem("No channel, too many channels, or a malformed channel name"),
         401: problem("Not signed in"),
         403: problem("A channel the user may not read, or a request from another site"),
     },
@@ -132,7 +167,7 @@ async def realtime_events(request: Request) -> Response:
     if active is None:
         raise HTTPException(401, "Not signed in.")
     channels = requested_channels(request, hub)
-    after = resume_point(request)
+    after, unknown = resume_point(request)
     for channel in sorted(channels):
         if not await hub.rules.allows(active.user, channel):
             raise HTTPException(403, f"You may not subscribe to {channel}.")
@@ -144,6 +179,8 @@ async def realtime_events(request: Request) -> Response:
     forget_session(request)
     try:
         backlog = None if after is None else await hub.broker.history_after(after, channels)
+        if unknown:
+            after = (0, 0)  # replays nothing; the stream starts with "realtime-missed"
     except BaseException:
         hub.forget(listener)
         raise
