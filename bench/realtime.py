@@ -59,6 +59,8 @@ class Server:
             "SESSION_KEY": SESSION_KEY,
             "LOG_LEVEL": "WARNING",
             "BENCH_COOKIE_FILE": str(cookie_file),
+            # every stream of the bench is one signed-in session
+            "REALTIME_MAX_STREAMS_PER_SESSION": "1000000",
         }
         env.pop("REDIS_URL", None)
         if redis_url is not None:

@@ -215,6 +215,8 @@ class Settings(BaseSettings):
     """Seconds between checks that each open stream's session is still live."""
     realtime_max_channels: int = Field(default=16, ge=1, le=1000)
     """Channels one event stream may subscribe to."""
+    realtime_max_streams_per_session: int = Field(default=32, ge=1)
+    """Event streams one signed-in browser may hold open at once (its tabs); more get 429."""
     realtime_max_event_bytes: int = Field(default=64 * 1024, ge=256, le=16 * 1024 * 1024)
     """Largest event data `publish` accepts, in bytes."""
     realtime_redis_prefix: str = Field(

@@ -395,3 +395,29 @@ async def test_a_client_that_never_reads_is_dropped(app, base_url, realtime_sett
         await wait_until(gone, seconds=5)
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize("realtime_settings", [{"realtime_max_streams_per_session": 3}])
+async def test_one_browser_cannot_open_streams_without_end(app, base_url, realtime_settings):
+    """The attacker, signed in, opens stream after stream to fill the server's memory."""
+    user = await new_user()
+    async with httpx.AsyncClient(base_url=base_url, cookies=await cookies_for(app, user)) as http:
+        opened = [await open_stream(http, "/realtime?channel=app") for _ in range(3)]
+        assert [response.status_code for response, _ in opened] == [200, 200, 200]
+        refused, _ = await open_stream(http, "/realtime?channel=app")
+        assert refused.status_code == 429
+        await opened[0][0].aclose()  # a tab closed: room for one more
+
+        async def room() -> bool:
+            return hub_of(app).streams_of(next(iter(hub_of(app).listeners)).session_key) < 3
+
+        await wait_until(room, seconds=5)
+        again, _ = await open_stream(http, "/realtime?channel=app")
+        assert again.status_code == 200
+        for response, _ in [*opened[1:], (again, None)]:
+            await response.aclose()
+    # another browser of the same user has its own allowance
+    async with httpx.AsyncClient(base_url=base_url, cookies=await cookies_for(app, user)) as http:
+        response, _ = await open_stream(http, "/realtime?channel=app")
+        assert response.status_code == 200
+        await response.aclose()

@@ -39,6 +39,7 @@ class Hub:
         self.rules = rules
         self.settings = settings
         self.listeners: set[Listener] = set()
+        self._per_session: dict[str, int] = {}
         self._checker: asyncio.Task[None] | None = None
         broker.on_control(self._on_control)
 
@@ -62,15 +63,26 @@ class Hub:
         text = encode_data(data, self.settings.realtime_max_event_bytes)
         return await self.broker.publish(channel, event, text)
 
+    def streams_of(self, session_key: str) -> int:
+        """How many streams the session holds open in this process."""
+        return self._per_session.get(session_key, 0)
+
     def listen(self, channels: frozenset[str], user_id: str, session_key: str) -> Listener:
         """Register a stream of ``user_id``'s session on ``channels``."""
         subscription = self.broker.subscribe(channels, self.settings.realtime_buffer)
         listener = Listener(subscription, user_id, session_key, channels)
         self.listeners.add(listener)
+        self._per_session[session_key] = self._per_session.get(session_key, 0) + 1
         return listener
 
     def forget(self, listener: Listener) -> None:
         """The stream ended: stop delivering to it."""
+        if listener in self.listeners:
+            left = self._per_session.get(listener.session_key, 1) - 1
+            if left > 0:
+                self._per_session[listener.session_key] = left
+            else:
+                self._per_session.pop(listener.session_key, None)
         self.listeners.discard(listener)
         self.broker.unsubscribe(listener.subscription)
         listener.subscription.close("ended")

@@ -153,6 +153,7 @@ PARAMETERS = [
         400: problem("No channel, too many channels, or a malformed channel name"),
         401: problem("Not signed in"),
         403: problem("A channel the user may not read, or a request from another site"),
+        429: problem("More streams open in this browser than REALTIME_MAX_STREAMS_PER_SESSION"),
     },
 )
 async def realtime_events(request: Request) -> Response:
@@ -171,8 +172,10 @@ async def realtime_events(request: Request) -> Response:
     for channel in sorted(channels):
         if not await hub.rules.allows(active.user, channel):
             raise HTTPException(403, f"You may not subscribe to {channel}.")
-    token = request.session[SESSION_TOKEN_KEY]
-    listener = hub.listen(channels, str(active.user.id), hash_session_token(token))
+    session_key = hash_session_token(request.session[SESSION_TOKEN_KEY])
+    if hub.streams_of(session_key) >= hub.settings.realtime_max_streams_per_session:
+        raise HTTPException(429, "Too many open event streams; close some tabs.")
+    listener = hub.listen(channels, str(active.user.id), session_key)
     # The stream lives as long as the request: keep only what it needs, not the user
     # and session documents (thousands of idle streams).
     del active
