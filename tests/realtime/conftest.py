@@ -164,7 +164,22 @@ async def open_stream(
         await response.aread()
         await response.aclose()
         return response, None
-    return response, Stream(response, response.aiter_lines())
+    return response, Stream(response, sse_lines(response))
+
+
+async def sse_lines(response: httpx.Response) -> AsyncIterator[str]:
+    """The stream's lines as an EventSource splits them: at CR LF, CR or LF only
+    (httpx's ``aiter_lines`` also splits at U+2028 and the like)."""
+    import re
+
+    buffer = b""
+    async for chunk in response.aiter_bytes():
+        buffer += chunk
+        while found := re.search(rb"\r\n|\r|\n", buffer):
+            if found.group() == b"\r" and found.end() == len(buffer):
+                break  # a LF may follow in the next chunk
+            yield buffer[: found.start()].decode("utf-8")
+            buffer = buffer[found.end() :]
 
 
 def hub_of(app: Any) -> Any:

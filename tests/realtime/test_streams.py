@@ -421,3 +421,17 @@ async def test_one_browser_cannot_open_streams_without_end(app, base_url, realti
         response, _ = await open_stream(http, "/realtime?channel=app")
         assert response.status_code == 200
         await response.aclose()
+
+
+async def test_event_data_keeps_its_text_across_line_ends(app, base_url):
+    """CR, LF and CR LF end lines in an event stream (so they arrive as LF, as the
+    browser's EventSource gives them); nothing else does (U+2028 stays as it is)."""
+    user = await new_user()
+    async with httpx.AsyncClient(base_url=base_url, cookies=await cookies_for(app, user)) as http:
+        response, stream = await open_stream(http, "/realtime?channel=app")
+        await publish("app", "text", "a\r\nb\rc\nd\u2028e")
+        assert (await stream.next()).data == "a\nb\nc\nd\u2028e"
+        await publish("app", "empty", "")
+        got = await stream.next()
+        assert (got.event, got.data) == ("empty", "")
+        await response.aclose()

@@ -34,7 +34,7 @@ class Subscription:
     and no waiter object beyond the one future its stream awaits (thousands sit idle).
     """
 
-    __slots__ = ("channels", "limit", "_queue", "_waiter", "closed")
+    __slots__ = ("channels", "limit", "_queue", "_waiter", "closed", "quiet")
 
     def __init__(self, channels: Iterable[str], limit: int) -> None:
         self.channels = frozenset(channels)
@@ -43,6 +43,8 @@ class Subscription:
         self._waiter: asyncio.Future[None] | None = None
         #: Why the subscription ended ("slow", "revoked", "shutdown" ...), or None.
         self.closed: str | None = None
+        #: Nothing was queued since the last heartbeat round.
+        self.quiet = True
 
     def offer(self, event: Event) -> None:
         """Queue ``event``; a full buffer ends the subscription (the client is too slow)."""
@@ -54,6 +56,7 @@ class Subscription:
             self.close("slow")
             return
         self._queue.append(event)
+        self.quiet = False
         self._wake()
 
     def close(self, reason: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Letters, digits and ``_.:-``: safe in a URL query, a Redis key and a log line.
@@ -24,6 +24,10 @@ RESERVED_PREFIX = "vibetuner:"
 EventId = tuple[int, int]
 
 
+# SSE ends a line at CR LF, CR or LF (and only there: str.splitlines splits on more).
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One published event: ``id`` orders it; ``data`` is text (a fragment, JSON ...)."""
@@ -32,6 +36,13 @@ class Event:
     channel: str
     event: str
     data: str
+    #: The event as a stream writes it: encoded once, sent to every subscriber.
+    wire: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lines = "".join(f"data: {line}\r\n" for line in LINE_BREAK.split(self.data))
+        text = f"id: {self.id}\r\nevent: {self.event}\r\n{lines}\r\n"
+        object.__setattr__(self, "wire", text.encode("utf-8"))
 
     @property
     def position(self) -> EventId:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from vibetuner.config import Settings
 
 logger = logging.getLogger("vibetuner.realtime")
+#: Queued to a quiet stream every REALTIME_HEARTBEAT seconds; written as a comment line.
+HEARTBEAT = Event("0-0", "", "heartbeat", "")
 
 
 @dataclass(eq=False, slots=True)
@@ -41,19 +43,23 @@ class Hub:
         self.listeners: set[Listener] = set()
         self._per_session: dict[str, int] = {}
         self._checker: asyncio.Task[None] | None = None
+        self._beater: asyncio.Task[None] | None = None
         broker.on_control(self._on_control)
 
     async def start(self) -> None:
         """Connect the broker and start checking the streams' sessions."""
         await self.broker.start()
-        self._checker = asyncio.get_running_loop().create_task(self._check_periodically())
+        loop = asyncio.get_running_loop()
+        self._checker = loop.create_task(self._check_periodically())
+        self._beater = loop.create_task(self._beat_periodically())
 
     async def close(self) -> None:
         """Close every stream and the broker."""
-        if self._checker is not None:
-            self._checker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checker
+        for task in (self._checker, self._beater):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.broker.close()
 
     async def publish(self, channel: str, event: str, data: Any = "") -> Event:
@@ -118,6 +124,17 @@ class Hub:
             await self.check_sessions(chosen)
         except Exception as exc:  # the database away: the periodic check tries again
             logger.warning("could not check sessions of open streams: %s", type(exc).__name__)
+
+    async def _beat_periodically(self) -> None:
+        # One timer for every stream of the process (not one per waiting stream): each
+        # stream that sent nothing during the last period gets a heartbeat.
+        while True:
+            await asyncio.sleep(self.settings.realtime_heartbeat)
+            for listener in tuple(self.listeners):
+                subscription = listener.subscription
+                if subscription.quiet:
+                    subscription.offer(HEARTBEAT)
+                subscription.quiet = True
 
     async def _check_periodically(self) -> None:
         every = self.settings.realtime_session_check

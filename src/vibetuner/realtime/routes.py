@@ -11,7 +11,6 @@ slowly, and when the server shuts down.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
 from vibetuner.realtime.events import CHANNEL_PATTERN, EventId, check_channel, parse_event_id
-from vibetuner.realtime.hub import Hub, Listener
+from vibetuner.realtime.hub import HEARTBEAT, Hub, Listener
 from vibetuner.web.csrf import origin_of
 from vibetuner.web.responses import problem
 
@@ -35,6 +34,7 @@ logger = logging.getLogger("vibetuner.realtime")
 EXTRAS_KEY = "realtime"
 #: Sent (without data) to a client that reconnected too late to get everything it missed.
 MISSED_EVENT = "realtime-missed"
+PING = b": ping\r\n\r\n"
 
 router = APIRouter(tags=["realtime"])
 
@@ -190,7 +190,7 @@ async def realtime_events(request: Request) -> Response:
     settings = hub.settings
     return RealtimeResponse(
         stream(hub, listener, after, backlog),
-        ping=0,  # the stream writes its own heartbeats
+        ping=0,  # the hub queues heartbeats (one timer for all streams, not a task each)
         send_timeout=settings.realtime_send_timeout,
         headers={"Cache-Control": "no-store"},
     )
@@ -198,31 +198,26 @@ async def realtime_events(request: Request) -> Response:
 
 async def stream(
     hub: Hub, listener: Listener, after: EventId | None, backlog: list[Any] | None
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[ServerSentEvent | bytes]:
     """The events of one stream: what it missed, then each new one, until it closes."""
     subscription: Subscription = listener.subscription
-    heartbeat = hub.settings.realtime_heartbeat
     last = after
     try:
         if after is not None and backlog is None:
             # Too late to replay: the page refreshes what it shows instead.
             yield ServerSentEvent(data="", event=MISSED_EVENT, id=hub.broker.last_id)
         for event in backlog or ():
-            yield ServerSentEvent(data=event.data, event=event.event, id=event.id)
+            yield event.wire
             last = event.position
         while True:
-            # The heartbeat is written here rather than by a task of its own: one task
-            # fewer for each of thousands of idle streams.
-            try:
-                async with asyncio.timeout(heartbeat):
-                    event = await subscription.next()
-            except TimeoutError:
-                yield ServerSentEvent(comment="ping")
-                continue
+            event = await subscription.next()
             if event is None:
                 return
+            if event is HEARTBEAT:  # the hub's, for a stream quiet for a while
+                yield PING
+                continue
             if last is not None and event.position <= last:
                 continue  # already sent from the history
-            yield ServerSentEvent(data=event.data, event=event.event, id=event.id)
+            yield event.wire  # encoded once for every subscriber
     finally:
         hub.forget(listener)
