@@ -19,6 +19,7 @@ from tests.realtime.conftest import (
     running,
 )
 from tests.robustness.conftest import served
+from vibetuner.auth.sessions import sign_out_everywhere
 from vibetuner.realtime import RealtimeUnavailable, user_channel
 
 
@@ -100,7 +101,7 @@ async def test_signing_out_everywhere_closes_streams_on_every_worker(app, base_u
     ):
         first = (await open_stream(one, f"/realtime?channel={user_channel(user)}"))[1]
         second = (await open_stream(two, f"/realtime?channel={user_channel(user)}"))[1]
-        await user.sign_out_everywhere()
+        await sign_out_everywhere(user)
         assert await first.next(seconds=3) is None
         assert await second.next(seconds=3) is None
 

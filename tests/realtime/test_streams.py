@@ -10,6 +10,7 @@ import pytest
 
 from tests.helpers import wait_until
 from tests.realtime.conftest import OWNERS, cookies_for, hub_of, new_user, open_stream
+from vibetuner.auth.sessions import sign_out_everywhere
 from vibetuner.realtime import RealtimeUnavailable, publish, user_channel
 
 
@@ -212,8 +213,8 @@ async def test_a_reconnect_too_late_is_told_it_missed_events(app, base_url, real
 
 
 async def test_signing_out_everywhere_closes_the_users_open_streams(app, base_url):
-    """The admin's "sign out everywhere" (UserModel.sign_out_everywhere) ends the streams
-    at once, not at the next periodic check (REALTIME_SESSION_CHECK is 30 s)."""
+    """The admin's "sign out everywhere" (`sign_out_everywhere` of vibetuner.auth.sessions) ends
+    the streams at once, not at the next periodic check (REALTIME_SESSION_CHECK is 30 s)."""
     user, other = await new_user(), await new_user()
     async with (
         httpx.AsyncClient(base_url=base_url, cookies=await cookies_for(app, user)) as first,
@@ -224,7 +225,7 @@ async def test_signing_out_everywhere_closes_the_users_open_streams(app, base_ur
             (await open_stream(http, f"/realtime?channel={user_channel(person)}"))[1]
             for http, person in ((first, user), (second, user), (bystander, other))
         ]
-        await user.sign_out_everywhere()
+        await sign_out_everywhere(user)
         assert await streams[0].next(seconds=3) is None
         assert await streams[1].next(seconds=3) is None
         # the other user's stream is untouched
@@ -273,7 +274,7 @@ async def test_a_session_gone_without_a_signal_is_caught_by_the_periodic_check(
 
 
 async def test_deactivating_the_user_closes_the_stream(app, base_url):
-    from vibetuner.realtime.sessions import sessions_changed
+    from vibetuner.realtime.hub import sessions_changed
 
     user = await new_user()
     async with httpx.AsyncClient(base_url=base_url, cookies=await cookies_for(app, user)) as http:

@@ -21,7 +21,7 @@ from vibetuner.models.mixins import utcnow
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
-from vibetuner.realtime.sessions import sessions_changed
+from vibetuner.realtime.hub import sessions_changed
 
 TOKEN_BYTES = 32
 # last_seen_at is written at most this often: not a write on every request.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vibetuner.realtime.access import ChannelRules
-from vibetuner.realtime.broker import Broker, Subscription
+from vibetuner.realtime.broker import CONTROL_CHANNEL, Broker, Subscription
 from vibetuner.realtime.events import Event, check_channel, check_event_name, encode_data
 from vibetuner.realtime.sessions import live_sessions
 
@@ -158,3 +158,19 @@ def set_current(hub: Hub | None) -> None:
     """Make ``hub`` the one ``publish`` uses (the feature's lifespan calls it)."""
     global _current
     _current = hub
+
+
+async def sessions_changed(*, user_id: Any = None, session_key: str | None = None) -> None:
+    """Tell every worker to check now the streams of ``user_id`` or of one session.
+
+    Called where sessions end. It never fails the caller: when there is no realtime
+    broker, or it cannot be reached, the periodic check closes the streams instead.
+    """
+    hub = current_hub()
+    if hub is None:
+        return
+    message = {"user": None if user_id is None else str(user_id), "session": session_key}
+    try:
+        await hub.broker.publish(CONTROL_CHANNEL, "sessions", json.dumps(message))
+    except Exception as exc:
+        logger.warning("could not signal a session change: %s", type(exc).__name__)

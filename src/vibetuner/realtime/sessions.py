@@ -10,7 +10,6 @@ sessions changed (``sessions_changed``).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -62,25 +61,6 @@ async def live_sessions(keys: Iterable[str], settings: Settings) -> set[str]:
             continue
         live.add(str(record["_id"]))
     return live
-
-
-async def sessions_changed(*, user_id: Any = None, session_key: str | None = None) -> None:
-    """Tell every worker to check now the streams of ``user_id`` or of one session.
-
-    Called where sessions end. It never fails the caller: when there is no realtime
-    broker, or it cannot be reached, the periodic check closes the streams instead.
-    """
-    from vibetuner.realtime.broker import CONTROL_CHANNEL
-    from vibetuner.realtime.hub import current_hub
-
-    hub = current_hub()
-    if hub is None:
-        return
-    message = {"user": None if user_id is None else str(user_id), "session": session_key}
-    try:
-        await hub.broker.publish(CONTROL_CHANNEL, "sessions", json.dumps(message))
-    except Exception as exc:
-        logger.warning("could not signal a session change: %s", type(exc).__name__)
 
 
 def _aware(moment: datetime) -> datetime:
