@@ -76,3 +76,4 @@ bench:
     python bench/blob_memory.py
     python bench/jobs.py
     python bench/cache.py
+    python bench/realtime.py

@@ -70,10 +70,10 @@ def serve(args: argparse.Namespace) -> None:
         return
 
     from vibetuner import create_app
-    from vibetuner.config import Settings
-    from vibetuner.models import UserModel
     from vibetuner.auth.sessions import start_session
     from vibetuner.blobs.routes import BlobsFeature
+    from vibetuner.config import Settings
+    from vibetuner.models import UserModel
     from vibetuner.web.csrf import SESSION_KEY as CSRF_SESSION_KEY
     from vibetuner.web.csrf import mask
     from vibetuner.web.identity import SESSION_TOKEN_KEY

@@ -187,7 +187,7 @@ class Settings(BaseSettings):
 
     # --- background jobs ---------------------------------------------------------------
     redis_url: SecretStr | None = None
-    """Redis for background jobs (`redis://...`); unset: jobs run in the web process."""
+    """Redis for jobs and realtime events (`redis://...`); unset: both stay in the web process."""
     jobs_queue: str = Field(default="default", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     """Name of the Redis job queue (apps sharing a Redis use different names)."""
     jobs_concurrency: int = Field(default=16, ge=1, le=1000)
@@ -258,6 +258,28 @@ class Settings(BaseSettings):
     """With a shared backend, how often each process reads the tags invalidated by others (its
     template fragments are kept in its own memory).
     """
+
+    # --- realtime (server-sent events) ------------------------------------------------
+    realtime_history: int = Field(default=1000, ge=1, le=1_000_000)
+    """Events kept for browsers that reconnect (`Last-Event-ID`), all channels together."""
+    realtime_buffer: int = Field(default=100, ge=1, le=100_000)
+    """Events waiting for one browser; a browser that falls this far behind is dropped."""
+    realtime_heartbeat: float = Field(default=15, gt=0, le=300)
+    """Seconds between keep-alive comments on an idle event stream."""
+    realtime_send_timeout: float = Field(default=10, gt=0)
+    """Seconds one write to a browser may take before the browser is dropped (stopped reading)."""
+    realtime_session_check: float = Field(default=30, gt=0)
+    """Seconds between checks that each open stream's session is still live."""
+    realtime_max_channels: int = Field(default=16, ge=1, le=1000)
+    """Channels one event stream may subscribe to."""
+    realtime_max_streams_per_session: int = Field(default=32, ge=1)
+    """Event streams one signed-in browser may hold open at once (its tabs); more get 429."""
+    realtime_max_event_bytes: int = Field(default=64 * 1024, ge=256, le=16 * 1024 * 1024)
+    """Largest event data `publish` accepts, in bytes."""
+    realtime_redis_prefix: str = Field(
+        default="vibetuner:realtime", pattern=r"^[A-Za-z0-9_.:-]{1,64}$"
+    )
+    """Prefix of realtime's Redis keys and channel (apps sharing a Redis use different ones)."""
 
     # --- sign-in ---------------------------------------------------------------------
     magic_link_ttl_seconds: int = Field(default=15 * 60, ge=60, le=7 * 24 * 3600)

@@ -43,7 +43,7 @@ from vibetuner.admin.paths import SCOPE_ADMIN
 from vibetuner.admin.previews import preview
 from vibetuner.auth.accounts import delete_account
 from vibetuner.auth.impersonation import start_viewing_as
-from vibetuner.auth.sessions import ip_prefix
+from vibetuner.auth.sessions import ip_prefix, sign_out_everywhere
 from vibetuner.auth.signin import claim_mailbox
 from vibetuner.blobs.jobs import file_remover
 from vibetuner.errors import (
@@ -328,7 +328,7 @@ class UserView(AuditedModelView):
             before = audit.snapshot(user)
             await user.set(changes)
             if name == "deactivate":
-                await user.sign_out_everywhere()
+                await sign_out_everywhere(user)
             diff = audit.diff(before, audit.snapshot(user))
             if diff:
                 await self.record(request, name, user, diff)
@@ -377,7 +377,7 @@ class UserView(AuditedModelView):
     async def sign_out_action(self, request: Request, selection: ActionSelection) -> str:
         users = await self._each(request, selection)
         for user in users:
-            await user.sign_out_everywhere()
+            await sign_out_everywhere(user)
             await self.record(request, "sign_out_everywhere", user)
         return f"{len(users)} user(s) signed out everywhere."
 

@@ -136,7 +136,7 @@ async def sign_out_everywhere(request: Request, user: CurrentUser) -> Response:
         return problem(
             request, 401, "Not signed in", "You are not signed in.", code="not_signed_in"
         )
-    await user.sign_out_everywhere()
+    await sessions.sign_out_everywhere(user)
     await logout(request)
     return _signed_out(request, N_("You are signed out of every browser."))
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from beanie import PydanticObjectId
 
+from vibetuner.auth.sessions import sign_out_everywhere
 from vibetuner.blobs.store import BlobStore
 from vibetuner.errors import EmailNotConfirmed, LastSignInMethod, UnsupportedPicture
 from vibetuner.i18n import N_
@@ -166,7 +167,7 @@ async def delete_account(
     hands each file to something else instead (a background job).
     """
     assert user.id is not None
-    await user.sign_out_everywhere()
+    await sign_out_everywhere(user)
     for cleaner in cleaners:
         await cleaner(user)
     blobs = await Blob.find({"uploaded_by.$id": user.id}).to_list()

@@ -54,6 +54,12 @@ async def current_user(request: Request) -> UserModel | None:
     return active.user if active is not None else None
 
 
+def forget_session(request: Request) -> None:
+    """Drop the session and user ``current_session`` kept for this request: a long-lived
+    request (an event stream) that no longer needs them does not hold them."""
+    request.scope.pop(SCOPE_SESSION, None)
+
+
 def this_session(request: Request) -> UserSession | None:
     """The session record ``current_user`` found for this request (call it first)."""
     active = request.scope.get(SCOPE_SESSION)

@@ -21,6 +21,7 @@ from vibetuner.models.mixins import utcnow
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
+from vibetuner.realtime.hub import sessions_changed
 
 TOKEN_BYTES = 32
 # last_seen_at is written at most this often: not a write on every request.
@@ -177,12 +178,15 @@ async def resolve_session(token: str, settings: Settings) -> ActiveSession | Non
 
 async def end_session(token: str) -> None:
     """Delete the session of ``token`` (sign-out); a missing one is fine."""
-    await UserSession.get_pymongo_collection().delete_one({"_id": hash_session_token(token)})
+    key = hash_session_token(token)
+    await UserSession.get_pymongo_collection().delete_one({"_id": key})
+    await sessions_changed(session_key=key)
 
 
 async def end_all_sessions(user_id: PydanticObjectId) -> int:
     """Delete every session of a user; returns how many there were."""
     result = await UserSession.get_pymongo_collection().delete_many({"user_id": user_id})
+    await sessions_changed(user_id=user_id)
     return int(result.deleted_count)
 
 
@@ -197,9 +201,18 @@ async def revoke_session(user_id: PydanticObjectId, public_id: str) -> bool:
     result = await UserSession.get_pymongo_collection().delete_one(
         {"user_id": user_id, "public_id": public_id}
     )
+    if result.deleted_count:
+        await sessions_changed(user_id=user_id)
     return bool(result.deleted_count)
 
 
 def _aware(moment: datetime) -> datetime:
     # The in-memory database hands datetimes back without a zone; they are UTC.
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
+
+
+async def sign_out_everywhere(user: UserModel) -> None:
+    """End every session of ``user`` (see ``UserModel.sign_out_everywhere``) and close
+    their open event streams, in every worker."""
+    await user.sign_out_everywhere()
+    await sessions_changed(user_id=user.id)

@@ -47,7 +47,7 @@ from vibetuner.web.identity import wants_html
 from vibetuner.web.pages import with_flashes
 from vibetuner.web.responses import SIGN_IN_REQUIRED, ValidationProblem, problem, redirect
 
-from .jobs import discard, is_picture, make_thumbnail, purge_deleted
+from .jobs import discard, is_picture, make_thumbnail, purge_deleted, tell_open_pages
 from .models import Note
 from .web import render
 
@@ -204,8 +204,10 @@ async def note_summary(user: UserModel) -> dict[str, Any]:
 
 
 async def notes_changed(user: UserModel) -> None:
-    """Drop what is cached about user's notes (the home page's summary)."""
+    """Drop what is cached about user's notes (the home page's summary), and tell the
+    user's open notes pages, in every browser, to fetch their list again."""
     await invalidate_tags(f"notes:{user.id}")
+    await tell_open_pages(user.id)
 
 
 async def delete_notes_of(user: UserModel) -> None:

@@ -18,6 +18,7 @@ from vibetuner import (
     create_app,
 )
 from vibetuner.cache import CacheFeature
+from vibetuner.realtime import RealtimeFeature
 
 # --8<-- [start:import]
 from my_app.feedback import router as feedback_router
@@ -42,7 +43,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         # and the admin at /admin (`vibetuner users promote EMAIL` makes an admin), where
         # this app's notes are listed too. The cache (CACHE_BACKEND: in this process,
         # Redis or MongoDB) keeps the home page for visitors and each user's note summary;
-        # worker.py lists what the job workers start.
+        # realtime events (/realtime) keep a user's open notes pages up to date with
+        # changes made in their other browsers; worker.py lists what the job workers start.
         features=[
             RateLimitFeature(),
             AuthFeature(),
@@ -50,6 +52,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             JobsFeature(jobs=JOBS),
             AdminFeature(models=[Note]),
             CacheFeature(),
+            RealtimeFeature(),
         ],
         models=MODELS,
         # --8<-- [start:routers]

@@ -1,0 +1,129 @@
+"""``RealtimeFeature``: server-sent events for an app, in process or through Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+from vibetuner.features import ExceptionHandler, Feature
+from vibetuner.realtime import hub as hubs
+from vibetuner.realtime.access import ChannelRules, Rule
+from vibetuner.realtime.broker import Broker, InProcessBroker
+from vibetuner.realtime.events import user_channel
+from vibetuner.realtime.routes import EXTRAS_KEY, router
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, Request
+    from fastapi.responses import Response
+
+    from vibetuner.config import Settings
+    from vibetuner.context import AppContext
+
+STREAM_PATH = "/realtime"
+
+
+class RealtimeFeature(Feature):
+    """Push events to pages: ``await publish(channel, event, data)`` from anywhere, and
+    ``GET /realtime?channel=...`` (server-sent events) for the signed-in browsers
+    allowed to read the channel (``channel`` rules).
+
+    Without ``REDIS_URL`` events stay in the process (one worker); with it they go
+    through Redis to every worker, and the history for reconnects is kept there.
+    """
+
+    name = "realtime"
+    requires = ("auth",)
+
+    def __init__(self) -> None:
+        self.rules = ChannelRules()
+        self.hub: hubs.Hub | None = None
+
+    def channel(self, pattern: str) -> Callable[[Rule], Rule]:
+        """Decorator: the rule deciding who may subscribe to channels matching ``pattern``.
+
+        ``rule(user, **placeholders)`` returns (or awaits to) True to allow; see
+        ``vibetuner.realtime.access``.
+        """
+
+        def register(rule: Rule) -> Rule:
+            self.rules.add(pattern, rule)
+            return rule
+
+        return register
+
+    def routers(self) -> Sequence[APIRouter]:
+        return [router]
+
+    def exception_handlers(self) -> Mapping[type[Exception] | int, ExceptionHandler]:
+        from vibetuner.realtime import RealtimeUnavailable
+
+        return {RealtimeUnavailable: unavailable}
+
+    def check_settings(self, settings: Settings) -> list[str]:
+        if settings.redis_url is None:
+            return []
+        try:
+            import coredis  # noqa: F401
+        except ImportError:
+            return ["REDIS_URL is set but coredis is not installed: pip install 'vibetuner[jobs]'"]
+        return []
+
+    async def check_ready(self, context: AppContext) -> list[str]:
+        hub = self.hub
+        if hub is not None and not await hub.broker.ping():
+            return ["the realtime broker (Redis) cannot be reached"]
+        return []
+
+    @asynccontextmanager
+    async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
+        settings = context.settings
+        broker: Broker
+        if settings.redis_url is None:
+            broker = InProcessBroker(settings.realtime_history)
+        else:
+            from vibetuner.realtime.redis_broker import RedisBroker
+
+            broker = RedisBroker(settings)
+        hub = hubs.Hub(broker, self.rules, settings)
+        await hub.start()
+        self.hub = hub
+        hubs.set_current(hub)
+        context.extras[EXTRAS_KEY] = hub
+        globals_ = context.templates.env.globals
+        globals_["realtime_url"] = lambda *channels: stream_url(hub, channels)
+        globals_["user_channel"] = user_channel
+        try:
+            yield
+        finally:
+            context.extras.pop(EXTRAS_KEY, None)
+            if hubs.current_hub() is hub:
+                hubs.set_current(None)
+            self.hub = None
+            await hub.close()
+
+
+def stream_url(hub: hubs.Hub, channels: Sequence[str]) -> str:
+    """The stream's address for ``channels``, starting after the newest event seen here
+    (so what is published between the page's rendering and the connection is not lost)."""
+    query: list[tuple[str, str]] = [("channel", channel) for channel in channels]
+    if hub.broker.last_id is not None:
+        query.append(("after", hub.broker.last_id))
+    return f"{STREAM_PATH}?{urlencode(query)}"
+
+
+async def unavailable(request: Request, exc: Exception) -> Response:
+    """503 for ``RealtimeUnavailable`` (the broker cannot be reached), logged once."""
+    import logging
+
+    from vibetuner.i18n import N_
+    from vibetuner.web.errors import PRIVATE_MESSAGES
+    from vibetuner.web.pages import problem
+
+    logging.getLogger("vibetuner.realtime").error(
+        "realtime unavailable on %s %s: %s", request.method, request.url.path, exc
+    )
+    return problem(
+        request, 503, N_("Service unavailable"), PRIVATE_MESSAGES[503], code="realtime_unavailable"
+    )
