@@ -73,6 +73,7 @@ def serve(args: argparse.Namespace) -> None:
     from vibetuner.config import Settings
     from vibetuner.models import UserModel
     from vibetuner.services.sessions import start_session
+    from vibetuner.web.auth import AuthFeature
     from vibetuner.web.blobs import BlobsFeature
     from vibetuner.web.csrf import SESSION_KEY as CSRF_SESSION_KEY
     from vibetuner.web.csrf import mask
@@ -116,7 +117,9 @@ def serve(args: argparse.Namespace) -> None:
         write_cookie(f"{settings.session_cookie}={cookie}\n{mask(secret)}")
         yield
 
-    app = create_app(settings=settings, features=[BlobsFeature()], lifespan=signed_in)
+    app = create_app(
+        settings=settings, features=[AuthFeature(), BlobsFeature()], lifespan=signed_in
+    )
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

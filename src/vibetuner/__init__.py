@@ -17,6 +17,9 @@ _EXPORTS: dict[str, str] = {
     "create_app": "vibetuner.app",
     "default_features": "vibetuner.app",
     "Feature": "vibetuner.features",
+    "ErrorAnswer": "vibetuner.features",
+    "SignIn": "vibetuner.features",
+    "running_app": "vibetuner.cli.app_session",
     "AuthFeature": "vibetuner.web.auth",
     "BlobsFeature": "vibetuner.web.blobs",
     "JobsFeature": "vibetuner.jobs.feature",
@@ -83,6 +86,9 @@ __all__ = [
     "create_app",
     "default_features",
     "Feature",
+    "ErrorAnswer",
+    "SignIn",
+    "running_app",
     "AdminFeature",
     "AuthFeature",
     "BlobsFeature",
@@ -141,6 +147,7 @@ __all__ = [
 if TYPE_CHECKING:
     from vibetuner.admin.feature import AdminFeature
     from vibetuner.app import create_app, default_features
+    from vibetuner.cli.app_session import running_app
     from vibetuner.config import Settings, get_settings
     from vibetuner.context import AppContext, open_context
     from vibetuner.errors import (
@@ -159,7 +166,7 @@ if TYPE_CHECKING:
         RateLimitExceeded,
         VibetunerError,
     )
-    from vibetuner.features import Feature
+    from vibetuner.features import ErrorAnswer, Feature, SignIn
     from vibetuner.jobs.feature import JobsFeature
     from vibetuner.models import (
         Blob,

@@ -21,18 +21,20 @@ from vibetuner._compat.starlette import index_static_routes
 from vibetuner.config import Settings, downgrades, get_settings
 from vibetuner.context import AppContext
 from vibetuner.errors import ConfigurationError, VibetunerError
-from vibetuner.features import Feature, check_dependencies
+from vibetuner.features import Feature, check_dependencies, read_settings
 from vibetuner.i18n import Catalogs
 from vibetuner.templating import Templates
 from vibetuner.web.api_docs import add_offline_docs
 from vibetuner.web.body_limits import ClientDisconnect, client_disconnected
 from vibetuner.web.context import STATE_KEY, RouterLinks
 from vibetuner.web.csrf import CSRFMiddleware
-from vibetuner.web.errors import http_error_page, server_error_page, vibetuner_error_handler
+from vibetuner.web.errors import (
+    ErrorTable,
+    http_error_page,
+    server_error_page,
+    vibetuner_error_handler,
+)
 from vibetuner.web.health import router as health_router
-from vibetuner.web.impersonation import ViewAsAuditMiddleware
-from vibetuner.web.impersonation import router as view_as_router
-from vibetuner.web.impersonation import template_globals as view_as_globals
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
 from vibetuner.web.locale import LocaleMiddleware
 from vibetuner.web.page_security import template_globals
@@ -88,6 +90,8 @@ def create_app(
     problems = [problem for feature in chosen for problem in feature.check_settings(active)]
     if problems:
         raise ConfigurationError("; ".join(problems))
+    # Each feature's own settings section, validated now: a bad value stops the app here.
+    sections = [(feature.settings_class, read_settings(feature)) for feature in chosen]
 
     templates = Templates(template_dirs)
     for feature in chosen:
@@ -98,7 +102,9 @@ def create_app(
     # csrf_field(), csrf_meta(), csrf_token(), csp_nonce(), static_url(), path_for() ...
     templates.env.globals.update(template_globals())
     templates.env.globals.update(ui_globals())
-    templates.env.globals.update(view_as_globals())
+    for feature in chosen:
+        templates.env.globals.update(feature.template_globals())
+        templates.env.filters.update(feature.template_filters())
     static = StaticAssets(static_dirs, reload=active.environment == "development")
     for feature in chosen:
         for directory in feature.static_dirs():
@@ -112,6 +118,13 @@ def create_app(
         static=static,
         i18n=Catalogs(active.locales, active.default_locale, locale_dirs),
     )
+    for kind, values in sections:
+        if kind is not None and values is not None:
+            context.provide(values, as_type=kind)
+    errors = ErrorTable()
+    for feature in chosen:
+        errors.add(feature.errors(), owner=feature.name)
+    context.provide(errors)
 
     fastapi_kwargs.setdefault("title", active.app_name)
     # /docs and /redoc are served from local assets (they work offline), not FastAPI's CDN;
@@ -132,14 +145,13 @@ def create_app(
     context.links = RouterLinks(app.router, active.base_url)
 
     # add_middleware puts each one outside the ones before. Innermost first: features'
-    # middleware and the CSRF check run inside the session (they read it); the security
+    # middleware (inside the CSRF check: a refused request never reaches them) and the
+    # CSRF check run inside the session (they read it); the security
     # headers go around both, so refusals get them too; startup errors are outermost.
     for feature in reversed(chosen):
         for entry in reversed(feature.middleware()):
             app.add_middleware(entry.cls, *entry.args, **entry.kwargs)
     session_options = session_middleware_options(active)
-    # Inside the CSRF check: a refused request never reaches a route, so is not a write.
-    app.add_middleware(ViewAsAuditMiddleware)
     app.add_middleware(
         CSRFMiddleware,
         base_url=active.base_url,
@@ -168,7 +180,6 @@ def create_app(
 
     add_router(app, health_router)
     add_router(app, ui_router)
-    add_router(app, view_as_router)
     app.mount(STATIC_PATH, static, name="static")
     add_offline_docs(app, docs_url, redoc_url)
     for feature in chosen:

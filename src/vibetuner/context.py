@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from vibetuner.errors import ConfigurationError
 
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from vibetuner.templating import Templates
     from vibetuner.web.oauth_providers import OAuthProviders
     from vibetuner.web.static_assets import StaticAssets
+
+
+T = TypeVar("T")
+F = TypeVar("F", bound="Feature")
 
 
 def _default_catalogs() -> Catalogs:
@@ -70,17 +74,55 @@ class AppContext:
     #: Run when a user deletes their account, to remove the app's own data of that user
     #: (``async def cleaner(user)``); vibetuner removes its own documents and files.
     user_data_cleaners: list[Callable[[UserModel], Awaitable[None]]] = field(default_factory=list)
-    #: Room for an app's own features to keep what they open.
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: What features open, by type (:meth:`provide`, :meth:`get`): a feature's settings
+    #: section, its services.
+    services: dict[type, object] = field(default_factory=dict)
 
     def models(self) -> list[type[Document]]:
-        """Core models, then each feature's, then the app's, without repeats."""
-        feature_models = [model for feature in self.features for model in feature.models()]
-        return document_models([*feature_models, *self.app_models])
+        """Each feature's models, then the app's, without repeats."""
+        merged: list[type[Document]] = []
+        for feature in self.features:
+            merged += [model for model in feature.models() if model not in merged]
+        return merged + [model for model in self.app_models if model not in merged]
 
     def has_feature(self, name: str) -> bool:
         """True when a feature of that name is part of the app."""
         return any(feature.name == name for feature in self.features)
+
+    def find_feature(self, kind: type[F]) -> F | None:
+        """The app's feature of class ``kind`` (or a subclass), or None."""
+        return next((f for f in self.features if isinstance(f, kind)), None)
+
+    def feature(self, kind: type[F]) -> F:
+        """The app's feature of class ``kind``; a clear error when the app has none."""
+        found = self.find_feature(kind)
+        if found is None:
+            raise ConfigurationError(
+                f"this app has no {kind.__name__}: add {kind.__name__}() to its features"
+            )
+        return found
+
+    def provide(self, service: object, *, as_type: type | None = None) -> None:
+        """Keep ``service`` for the app's lifetime, found by its type (or ``as_type``)."""
+        self.services[as_type or type(service)] = service
+
+    def withdraw(self, kind: type) -> None:
+        """Forget the service kept under ``kind`` (a feature's shutdown)."""
+        self.services.pop(kind, None)
+
+    def find(self, kind: type[T]) -> T | None:
+        """The service kept under ``kind``, or None."""
+        return cast("T | None", self.services.get(kind))
+
+    def get(self, kind: type[T]) -> T:
+        """The service kept under ``kind``; a clear error when nothing provides it."""
+        found = self.find(kind)
+        if found is None:
+            raise ConfigurationError(
+                f"nothing in this app provides {kind.__name__} (is its feature added, "
+                "and has the app started?)"
+            )
+        return found
 
     def require_static(self) -> StaticAssets:
         """The static files; a clear error outside an app made by ``create_app``."""

@@ -2,8 +2,8 @@
 
 Each class has a stable machine-readable ``code``; API answers carry it next to the
 human ``detail`` (``{"detail": ..., "code": ...}``). Services raise these and know
-nothing of HTTP: the one table that maps them to status codes is
-``vibetuner.web.errors.STATUS_BY_ERROR``.
+nothing of HTTP: the app's error table (``vibetuner.web.errors.ErrorTable``,
+extended by each feature's ``errors()``) maps them to status codes.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ class VibetunerError(Exception):
     """Base class of every error vibetuner raises on purpose."""
 
     code: ClassVar[str] = "vibetuner_error"
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers the HTTP answer to this error carries (``Retry-After``)."""
+        return {}
 
 
 # --- configuration and infrastructure ---------------------------------------------------
@@ -162,6 +166,9 @@ class RateLimitExceeded(VibetunerError):
         super().__init__(f"rate limit {scope!r} reached; retry in {retry_after} s")
         self.scope = scope
         self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 # --- email ------------------------------------------------------------------------------

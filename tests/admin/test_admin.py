@@ -17,6 +17,7 @@ from tests.admin.conftest import (
     make_user,
     replace_field,
 )
+from vibetuner.jobs.feature import JobsFeature
 from vibetuner.models import Blob, EmailVerificationToken, OAuthAccount, UserModel, UserSession
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.failed_job import FailedJob
@@ -370,7 +371,7 @@ async def test_user_actions_and_delete_cascade_keep_the_audit_trail(
     assert refused.status_code == 400 and "yourself" in refused.json()["msg"]
 
     assert (await act("delete", member.id)).status_code == 200
-    await app_context(admin_app).extras["jobs"].drain()  # files are removed in a job
+    await app_context(admin_app).feature(JobsFeature).queue.drain()  # files are removed in a job
     assert await UserModel.get(member.id) is None
     assert await Blob.get(blob.id) is None
     assert not await stored.exists(blob)
@@ -498,7 +499,7 @@ async def test_retrying_a_failed_job_from_the_admin(admin_app: Any, browser_for:
     http = await browser_for(admin)
     retried = await http.post(f"/admin/_api/failed-jobs/action?name=retry&pks={failed.id}", data={})
     assert retried.status_code == 200, retried.text
-    await app_context(admin_app).extras["jobs"].drain()
+    await app_context(admin_app).feature(JobsFeature).queue.drain()
     assert await FailedJob.find().count() == 0  # it ran, and did not fail again
     (entry,) = await AuditLog.find({"action": "retry"}).to_list()
     assert entry.target_type == "failed_jobs"

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 import httpx
 import pytest
 
-from vibetuner import BlobsFeature, create_app
+from vibetuner import AuthFeature, BlobsFeature, create_app
 from vibetuner.errors import ConfigurationError
 from vibetuner.services.blob_local import LocalBackend
 from vibetuner.services.email import backend_from_settings
@@ -69,7 +69,9 @@ async def test_an_email_backend_instance_receives_the_sign_in_link(vibetuner_set
 
 async def test_a_blob_backend_instance_stores_the_files(vibetuner_settings, tmp_path):
     backend = LocalBackend(tmp_path / "elsewhere")
-    application = create_app(settings=vibetuner_settings, features=[BlobsFeature(backend)])
+    application = create_app(
+        settings=vibetuner_settings, features=[AuthFeature(), BlobsFeature(backend)]
+    )
     async with application.router.lifespan_context(application):
         store = app_context(application).require_blobs()
         assert store.backend is backend

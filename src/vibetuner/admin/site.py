@@ -187,6 +187,10 @@ def build_admin_app(context: AppContext, feature: AdminFeature) -> Starlette:
         admin.add_view(AuditedModelView(model))
     for view in feature.resolved_views():
         admin.add_view(view)
+    # Every feature's own views (Feature.admin_views), in the order of the features.
+    for other in context.features:
+        for view in other.admin_views():
+            admin.add_view(view)
     if settings.environment == "development":
         admin.add_view(DebugView())
     home_panels(admin.index_view)

@@ -662,9 +662,9 @@ class FailedJobView(ReadOnlyView):
         submit_btn_text="Retry",
     )
     async def retry_action(self, request: Request, selection: ActionSelection) -> str:
-        from vibetuner.jobs.feature import requeue_failed
+        from vibetuner.jobs.feature import JobsFeature, requeue_failed
 
-        feature = next((f for f in _context(request).features if f.name == "jobs"), None)
+        feature = _context(request).find_feature(JobsFeature)
         if feature is None:
             raise ActionFailed("Background jobs are not enabled in this app.")
         retried = 0

@@ -34,7 +34,7 @@ def check_app_or_exit(project: Project) -> Any:
     from pydantic_settings import SettingsError
 
     from vibetuner.cli.project import load_object
-    from vibetuner.cli.settings_errors import settings_error_lines
+    from vibetuner.config_errors import settings_error_lines
     from vibetuner.errors import VibetunerError
 
     try:
@@ -324,7 +324,7 @@ def worker(
     loaded = check_app_or_exit(project)
     logging_for(loaded)
     context = app_context(loaded)
-    feature = next((f for f in context.features if isinstance(f, JobsFeature)), None)
+    feature = context.find_feature(JobsFeature)
     if feature is None:
         err.print(
             "[red]Error:[/red] this app has no JobsFeature: add JobsFeature() to its features"

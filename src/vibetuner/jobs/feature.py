@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from starlette.middleware import Middleware
 
-from vibetuner.features import Feature
+from vibetuner import errors
+from vibetuner.features import ErrorAnswer, Feature
+from vibetuner.i18n import N_
 from vibetuner.jobs import queue as queues
 from vibetuner.jobs.registry import REGISTRY, JobTask
 
@@ -19,7 +21,6 @@ if TYPE_CHECKING:
     from vibetuner.context import AppContext
 
 logger = logging.getLogger("vibetuner.jobs")
-EXTRAS_KEY = "jobs"
 
 
 class JobsFeature(Feature):
@@ -39,16 +40,41 @@ class JobsFeature(Feature):
         #: True in a ``vibetuner run worker`` process: the queue runs jobs there.
         self.worker_mode = False
         self.worker_concurrency: int | None = None
+        #: Every job the queue runs: this feature's and the other features' (at startup).
+        self.all_jobs: list[JobTask] = []
 
     def jobs(self) -> list[JobTask]:
-        """The jobs this app runs."""
-        from vibetuner.jobs import builtin  # noqa: F401 -- declares vibetuner's own jobs
+        """The app's own jobs (every declared one unless a list was given)."""
+        return list(REGISTRY.values()) if self._jobs is None else list(self._jobs)
 
-        chosen = list(REGISTRY.values()) if self._jobs is None else list(self._jobs)
-        for job in builtin.JOBS:
-            if job not in chosen:
-                chosen.append(job)
+    def collect_jobs(self, context: AppContext) -> list[JobTask]:
+        """This feature's jobs, then each other feature's ``jobs()``, without repeats."""
+        chosen: list[JobTask] = []
+        for feature in [self, *(f for f in context.features if f is not self)]:
+            chosen += [job for job in feature.jobs() if job not in chosen]
         return chosen
+
+    def errors(self) -> Mapping[type[errors.VibetunerError], ErrorAnswer]:
+        return {errors.JobQueueUnavailable: ErrorAnswer(503, N_("Service unavailable"))}
+
+    async def check_ready(self, context: AppContext) -> list[str]:
+        if self.queue is None:
+            return ["not started"]
+        return [] if await self.queue.ping() else ["unreachable"]
+
+    async def health_details(self, context: AppContext) -> Mapping[str, Any]:
+        """``jobs`` (the broker answers), ``jobs_backend`` and, with
+        ``JOBS_HEALTH_DEPTH``, ``jobs_waiting``."""
+        if self.queue is None:
+            return {}
+        answering = await self.queue.ping()
+        details: dict[str, Any] = {
+            "jobs": "ok" if answering else "unreachable",
+            "jobs_backend": self.queue.kind,
+        }
+        if answering and context.settings.jobs_health_depth:
+            details["jobs_waiting"] = await self.queue.depth()
+        return details
 
     def models(self) -> Sequence[type[Document]]:
         from vibetuner.models.failed_job import FailedJob
@@ -62,37 +88,35 @@ class JobsFeature(Feature):
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
         settings = context.settings
+        self.all_jobs = self.collect_jobs(context)
         if settings.redis_url is None:
             from vibetuner.jobs import heartbeat
             from vibetuner.jobs.inprocess import InProcessQueue
 
             in_process = InProcessQueue(
-                self.jobs(),
+                self.all_jobs,
                 heartbeat_file=heartbeat.file_path(settings),
                 heartbeat_every=heartbeat.interval(settings),
             )
             self.queue = in_process
             await in_process.start()
             queues.set_current(in_process, context)
-            context.extras[EXTRAS_KEY] = in_process
             try:
                 yield
             finally:
                 queues.set_current(None)
-                context.extras.pop(EXTRAS_KEY, None)
                 await in_process.close(settings.jobs_shutdown_grace)
             return
         from vibetuner.jobs.redis_queue import RedisQueue
 
         on_redis = RedisQueue(
             settings,
-            self.jobs(),
+            self.all_jobs,
             concurrency=self.worker_concurrency,
             worker=self.worker_mode,
         )
         self.queue = on_redis
         queues.set_current(on_redis, context)
-        context.extras[EXTRAS_KEY] = on_redis
         try:
             if self.worker_mode:
                 yield  # the worker command runs (and enters) the streaq worker itself
@@ -101,7 +125,6 @@ class JobsFeature(Feature):
                     yield
         finally:
             queues.set_current(None)
-            context.extras.pop(EXTRAS_KEY, None)
 
 
 class _DeferredJobs:
@@ -133,7 +156,9 @@ async def requeue_failed(feature: JobsFeature, failed: Any) -> bool:
     """
     from vibetuner.jobs.inprocess import InProcessQueue
 
-    job = next((job for job in feature.jobs() if job.name == failed.task), None)
+    # The app's own jobs are read again: one declared after startup can still be retried.
+    known = [*feature.all_jobs, *feature.jobs()]
+    job = next((job for job in known if job.name == failed.task), None)
     if job is None:
         return False
     await failed.delete()

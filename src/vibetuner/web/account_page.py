@@ -169,7 +169,7 @@ async def revoke(
 
 def file_remover(context: AppContext) -> Any:
     """With background jobs, files are removed in a job (retried while storage is down)."""
-    if "jobs" not in context.extras:
+    if not context.has_feature("jobs"):
         return None
     from vibetuner.jobs.builtin import delete_blob
 

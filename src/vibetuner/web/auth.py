@@ -6,15 +6,19 @@ of the same name). API clients -- requests that do not ask for HTML -- get JSON 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from vibetuner import errors
 from vibetuner.context import AppContext
-from vibetuner.features import Feature
+from vibetuner.features import ErrorAnswer, Feature, SignIn
+from vibetuner.i18n import N_
 
 if TYPE_CHECKING:
+    from beanie import Document
     from fastapi import APIRouter
+    from starlette.middleware import Middleware
 
 
 class AuthFeature(Feature):
@@ -28,10 +32,64 @@ class AuthFeature(Feature):
 
     name = "auth"
 
-    def routers(self) -> Sequence[APIRouter]:
-        from vibetuner.web import account, account_page, signin_email, signin_oauth
+    def errors(self) -> Mapping[type[errors.VibetunerError], ErrorAnswer]:
+        return {
+            errors.InvalidEmail: ErrorAnswer(422, N_("Invalid email address")),
+            errors.MagicLinkRefused: ErrorAnswer(400, N_("This link cannot be used")),
+            errors.NotSignedIn: ErrorAnswer(401, N_("Not signed in")),
+            errors.AccountDisabled: ErrorAnswer(403, N_("Account disabled")),
+            errors.OAuthSignInRefused: ErrorAnswer(409, N_("Sign-in refused")),
+            errors.EmailNotConfirmed: ErrorAnswer(403, N_("Confirm your email address first")),
+            errors.OAuthProviderUnreachable: ErrorAnswer(502, N_("Sign-in failed")),
+            errors.OAuthFlowError: ErrorAnswer(400, N_("Sign-in failed")),
+            errors.LastSignInMethod: ErrorAnswer(409, N_("Cannot remove the last way to sign in")),
+            errors.CannotViewAs: ErrorAnswer(409, N_("Conflict")),
+            errors.ViewAsRefused: ErrorAnswer(403, N_("Forbidden")),
+        }
 
-        return [signin_email.router, signin_oauth.router, account.router, account_page.router]
+    def models(self) -> Sequence[type[Document]]:
+        from vibetuner.models import (
+            Blob,
+            EmailVerificationToken,
+            OAuthAccount,
+            RateLimitCounter,
+            UserModel,
+            UserSession,
+        )
+
+        # Blob too: deleting an account removes the user's files (and picture).
+        return [
+            UserModel,
+            OAuthAccount,
+            EmailVerificationToken,
+            UserSession,
+            RateLimitCounter,
+            Blob,
+        ]
+
+    def routers(self) -> Sequence[APIRouter]:
+        from vibetuner.web import account, account_page, impersonation, signin_email, signin_oauth
+
+        return [
+            signin_email.router,
+            signin_oauth.router,
+            account.router,
+            account_page.router,
+            impersonation.router,
+        ]
+
+    def middleware(self) -> Sequence[Middleware]:
+        from starlette.middleware import Middleware
+
+        from vibetuner.web.impersonation import ViewAsAuditMiddleware
+
+        return [Middleware(ViewAsAuditMiddleware)]
+
+    def template_globals(self) -> Mapping[str, Any]:
+        from vibetuner.web.impersonation import template_globals
+
+        # viewing_as(): the viewed user's email while an admin views the app as them.
+        return template_globals()
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
@@ -46,8 +104,14 @@ class AuthFeature(Feature):
         context.auth = AuthService(
             settings, context.require_mailer(), context.links, cipher_from_settings(settings)
         )
+        context.provide(
+            SignIn(
+                login_route="login_page", sign_out_route="sign_out", account_route="account_page"
+            )
+        )
         try:
             yield
         finally:
+            context.withdraw(SignIn)
             context.auth = None
             context.oauth = None

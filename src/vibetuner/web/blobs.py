@@ -13,15 +13,16 @@ A blob of another user answers 404 everywhere, exactly like a blob that does not
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
+from vibetuner import errors
 from vibetuner.context import AppContext
 from vibetuner.errors import (
     BlobNotFound,
@@ -31,7 +32,8 @@ from vibetuner.errors import (
     UploadError,
     UploadTooLarge,
 )
-from vibetuner.features import Feature
+from vibetuner.features import ErrorAnswer, Feature
+from vibetuner.i18n import N_
 from vibetuner.models.blob import Blob
 from vibetuner.models.ids import parse_object_id
 from vibetuner.models.user import UserModel
@@ -48,6 +50,11 @@ from vibetuner.web.responses import (
     redirect,
 )
 from vibetuner.web.session_auth import RequireUser
+
+if TYPE_CHECKING:
+    from beanie import Document
+
+    from vibetuner.jobs.registry import JobTask
 
 logger = logging.getLogger("vibetuner.blobs")
 
@@ -437,9 +444,28 @@ class BlobsFeature(Feature):
     """
 
     name = "blobs"
+    # Files belong to users: the routes need a signed-in one.
+    requires = ("auth",)
 
     def __init__(self, backend: BlobBackend | None = None) -> None:
         self.backend = backend
+
+    def models(self) -> Sequence[type[Document]]:
+        return [Blob]
+
+    def jobs(self) -> Sequence[JobTask]:
+        from vibetuner.jobs import builtin
+
+        # With JobsFeature: files are removed in a job, and the store is checked daily.
+        return builtin.JOBS
+
+    def errors(self) -> Mapping[type[errors.VibetunerError], ErrorAnswer]:
+        return {
+            errors.BlobTooLarge: ErrorAnswer(413, N_("Too large")),
+            errors.BlobNotFound: ErrorAnswer(404, N_("Not found")),
+            errors.BlobUnavailable: ErrorAnswer(404, N_("Not found")),
+            errors.BlobStorageError: ErrorAnswer(503, N_("Storage unavailable")),
+        }
 
     def routers(self) -> Sequence[APIRouter]:
         return [router]

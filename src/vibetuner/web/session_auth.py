@@ -26,7 +26,6 @@ from vibetuner.services.keys import signing_key
 SESSION_TOKEN_KEY = "sid"
 # While an admin views the app as another user, the admin's own session token waits here.
 STASHED_TOKEN_KEY = "vt_admin_sid"
-LOGIN_ROUTE = "login_page"
 # Where current_user keeps what it found, so a request checks its session once.
 _SCOPE_SESSION = "vibetuner.session"
 
@@ -166,9 +165,16 @@ def wants_html(request: Request) -> bool:
 
 
 def login_path(request: Request) -> str | None:
-    """The sign-in page's path (from the router), or None when the app has no sign-in."""
+    """The sign-in page's path (the ``SignIn`` the sign-in feature provides), or None
+    when the app has no sign-in."""
+    from vibetuner.features import SignIn
+    from vibetuner.web.context import get_context
+
+    sign_in = get_context(request).find(SignIn)
+    if sign_in is None:
+        return None
     try:
-        return str(request.app.url_path_for(LOGIN_ROUTE))
+        return str(request.app.url_path_for(sign_in.login_route))
     except NoMatchFound:
         return None
 
