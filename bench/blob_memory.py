@@ -70,14 +70,14 @@ def serve(args: argparse.Namespace) -> None:
         return
 
     from vibetuner import create_app
+    from vibetuner.auth.feature import AuthFeature
+    from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
+    from vibetuner.auth.sessions import start_session
+    from vibetuner.blobs.routes import BlobsFeature
     from vibetuner.config import Settings
     from vibetuner.models import UserModel
-    from vibetuner.services.sessions import start_session
-    from vibetuner.web.auth import AuthFeature
-    from vibetuner.web.blobs import BlobsFeature
     from vibetuner.web.csrf import SESSION_KEY as CSRF_SESSION_KEY
     from vibetuner.web.csrf import mask
-    from vibetuner.web.session_auth import SESSION_TOKEN_KEY
 
     values: dict[str, object] = {
         "environment": "development",

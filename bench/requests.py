@@ -63,7 +63,7 @@ SEED = textwrap.dedent(
     import itsdangerous
     from vibetuner.config import Settings
     from vibetuner.models import UserModel
-    from vibetuner.services.sessions import start_session
+    from vibetuner.auth.sessions import start_session
 
     async def seed_user():
         # A real server-side session, as a sign-in makes it.

@@ -20,8 +20,8 @@ _EXPORTS: dict[str, str] = {
     "ErrorAnswer": "vibetuner.features",
     "SignIn": "vibetuner.features",
     "running_app": "vibetuner.cli.app_session",
-    "AuthFeature": "vibetuner.web.auth",
-    "BlobsFeature": "vibetuner.web.blobs",
+    "AuthFeature": "vibetuner.auth.feature",
+    "BlobsFeature": "vibetuner.blobs.routes",
     "JobsFeature": "vibetuner.jobs.feature",
     "AdminFeature": "vibetuner.admin.feature",
     "Settings": "vibetuner.config",
@@ -31,12 +31,12 @@ _EXPORTS: dict[str, str] = {
     # in routes
     "Context": "vibetuner.web.context",
     "app_context": "vibetuner.web.context",
-    "CurrentUser": "vibetuner.web.session_auth",
-    "RequireUser": "vibetuner.web.session_auth",
-    "current_user": "vibetuner.web.session_auth",
-    "require_user": "vibetuner.web.session_auth",
-    "login": "vibetuner.web.session_auth",
-    "logout": "vibetuner.web.session_auth",
+    "CurrentUser": "vibetuner.auth.session_auth",
+    "RequireUser": "vibetuner.auth.session_auth",
+    "current_user": "vibetuner.auth.session_auth",
+    "require_user": "vibetuner.auth.session_auth",
+    "login": "vibetuner.auth.session_auth",
+    "logout": "vibetuner.auth.session_auth",
     "render_page": "vibetuner.web.pages",
     "problem_page": "vibetuner.web.pages",
     "flash": "vibetuner.web.flash",
@@ -60,7 +60,7 @@ _EXPORTS: dict[str, str] = {
     "BlobStatus": "vibetuner.models",
     "TimeStampMixin": "vibetuner.models",
     # services
-    "BlobStore": "vibetuner.services.blob",
+    "BlobStore": "vibetuner.blobs.store",
     "Mailer": "vibetuner.services.email",
     # errors
     "VibetunerError": "vibetuner.errors",
@@ -147,6 +147,17 @@ __all__ = [
 if TYPE_CHECKING:
     from vibetuner.admin.feature import AdminFeature
     from vibetuner.app import create_app, default_features
+    from vibetuner.auth.feature import AuthFeature
+    from vibetuner.auth.session_auth import (
+        CurrentUser,
+        RequireUser,
+        current_user,
+        login,
+        logout,
+        require_user,
+    )
+    from vibetuner.blobs.routes import BlobsFeature
+    from vibetuner.blobs.store import BlobStore
     from vibetuner.cli.app_session import running_app
     from vibetuner.config import Settings, get_settings
     from vibetuner.context import AppContext, open_context
@@ -177,11 +188,8 @@ if TYPE_CHECKING:
         UserModel,
     )
     from vibetuner.models.ids import parse_object_id
-    from vibetuner.services.blob import BlobStore
     from vibetuner.services.email import Mailer
     from vibetuner.templating import add_template_dir
-    from vibetuner.web.auth import AuthFeature
-    from vibetuner.web.blobs import BlobsFeature
     from vibetuner.web.context import Context, app_context
     from vibetuner.web.flash import FlashAction, flash
     from vibetuner.web.htmx import (
@@ -197,14 +205,6 @@ if TYPE_CHECKING:
     )
     from vibetuner.web.pages import problem as problem_page
     from vibetuner.web.pages import render as render_page
-    from vibetuner.web.session_auth import (
-        CurrentUser,
-        RequireUser,
-        current_user,
-        login,
-        logout,
-        require_user,
-    )
 
 
 def __getattr__(name: str) -> Any:

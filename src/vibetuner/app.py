@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner._compat.fastapi import add_router
 from vibetuner._compat.starlette import index_static_routes
+from vibetuner.auth.session_auth import session_middleware_options
 from vibetuner.config import Settings, downgrades, get_settings
 from vibetuner.context import AppContext
 from vibetuner.errors import ConfigurationError, VibetunerError
@@ -41,7 +42,6 @@ from vibetuner.web.page_security import template_globals
 from vibetuner.web.request_body import RequestBodyMiddleware
 from vibetuner.web.request_id import RequestIdMiddleware
 from vibetuner.web.security_headers import SecurityHeadersMiddleware
-from vibetuner.web.session_auth import session_middleware_options
 from vibetuner.web.static_assets import STATIC_PATH, StaticAssets
 from vibetuner.web.ui import page_context
 from vibetuner.web.ui import router as ui_router
@@ -55,8 +55,8 @@ if TYPE_CHECKING:
 
 def default_features() -> list[Feature]:
     """The features an app gets when it names none: sign-in and blob storage."""
-    from vibetuner.web.auth import AuthFeature
-    from vibetuner.web.blobs import BlobsFeature
+    from vibetuner.auth.feature import AuthFeature
+    from vibetuner.blobs.routes import BlobsFeature
 
     return [AuthFeature(), BlobsFeature()]
 

@@ -18,17 +18,17 @@ from vibetuner.errors import ConfigurationError
 if TYPE_CHECKING:
     from beanie import Document
 
+    from vibetuner.auth.oauth_providers import OAuthProviders
+    from vibetuner.auth.signin import AuthService
+    from vibetuner.blobs.store import BlobStore
     from vibetuner.config import Settings
     from vibetuner.features import Feature
     from vibetuner.i18n import Catalogs
     from vibetuner.models.user import UserModel
     from vibetuner.mongo import Mongo
-    from vibetuner.services.auth import AuthService
-    from vibetuner.services.blob import BlobStore
     from vibetuner.services.email import EmailBackend, Mailer
     from vibetuner.services.links import LinkBuilder
     from vibetuner.templating import Templates
-    from vibetuner.web.oauth_providers import OAuthProviders
     from vibetuner.web.static_assets import StaticAssets
 
 

@@ -195,7 +195,7 @@ class BlobTooLarge(BlobError):
     code = "blob_too_large"
 
     def __init__(self, max_size: int) -> None:
-        from vibetuner.services.blob_backend import format_size
+        from vibetuner.blobs.backend import format_size
 
         super().__init__(f"the file is larger than the limit of {format_size(max_size)}")
         self.max_size = max_size

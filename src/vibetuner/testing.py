@@ -239,8 +239,8 @@ def set_session_cookie(http: Any, settings: Any, value: str) -> None:
 
 async def signed_in_cookie(settings: Any, user: Any) -> str:
     """A session cookie value that signs ``user`` in: a real server-side session."""
-    from vibetuner.services.sessions import start_session
-    from vibetuner.web.session_auth import SESSION_TOKEN_KEY
+    from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
+    from vibetuner.auth.sessions import start_session
 
     token = await start_session(user, settings)
     return session_cookie(settings, {SESSION_TOKEN_KEY: token})
@@ -473,7 +473,7 @@ def blob_store(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 async def vibetuner_blob_store(vibetuner_settings: Any, vibetuner_db: Any) -> AsyncIterator[Any]:
     """A local ``BlobStore`` of its own on ``vibetuner_db``, without an app."""
-    from vibetuner.services.blob import BlobStore
+    from vibetuner.blobs.store import BlobStore
 
     settings = vibetuner_settings.model_copy(update={"blob_backend": "local"})
     async with BlobStore.from_settings(settings) as store:

@@ -223,9 +223,9 @@ async def test_searching_users_by_email(admin_app: Any, browser_for: Any) -> Non
 
 
 async def test_secrets_never_appear_in_pages_or_exports(admin_app: Any, browser_for: Any) -> None:
+    from vibetuner.auth.sessions import start_session
     from vibetuner.models.email_verification import hash_token
     from vibetuner.models.mixins import utcnow
-    from vibetuner.services.sessions import start_session
 
     settings = app_context(admin_app).settings
     admin = await make_user(roles=["admin"])
@@ -679,7 +679,7 @@ async def test_the_admin_speaks_the_apps_words(admin_app: Any, browser_for: Any)
 async def test_admin_sessions_name_the_user_and_the_browser(
     admin_app: Any, browser_for: Any
 ) -> None:
-    from vibetuner.services import sessions
+    from vibetuner.auth import sessions
 
     admin = await make_user(roles=["admin"])
     person = await make_user(email="reader@example.com")

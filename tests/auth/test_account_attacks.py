@@ -345,8 +345,8 @@ async def test_unverified_address_answers_the_same_with_or_without_an_account(
 
 
 async def test_a_sign_in_racing_the_proof_is_refused(app):
+    from vibetuner.auth import signin as auth
     from vibetuner.errors import OAuthSignInRefused
-    from vibetuner.services import auth
 
     # The attacker's provider sign-in found its link to the unproven account; the owner's
     # proof runs before that sign-in loads the user, which it then finds proven.

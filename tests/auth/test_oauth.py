@@ -38,7 +38,7 @@ def vibetuner_settings(vibetuner_settings, oidc_provider):
 @pytest.fixture
 def github_at_provider(app, oidc_provider):
     """Point the app's GitHub client at the provider's GitHub-shaped endpoints."""
-    from vibetuner.web.oauth_providers import GitHubEndpoints, OAuthProviders
+    from vibetuner.auth.oauth_providers import GitHubEndpoints, OAuthProviders
 
     issuer = oidc_provider.issuer
     endpoints = GitHubEndpoints(
@@ -255,7 +255,7 @@ async def test_refusal_page_does_not_name_the_address(client, provider_browser):
 
 
 async def test_linking_does_not_undo_a_concurrent_sign_out_everywhere(app, user):
-    from vibetuner.services.auth import OAuthIdentity
+    from vibetuner.auth.signin import OAuthIdentity
 
     # The request loaded the user; before it links the account, the user signs out
     # everywhere from another device. The link must not bring the old session_version
@@ -416,7 +416,7 @@ async def test_bad_encryption_key_stops_startup_with_a_clear_error(app_with, vib
 
 
 async def test_key_rotation_keeps_old_tokens_readable():
-    from vibetuner.services.crypto import TokenCipher
+    from vibetuner.auth.crypto import TokenCipher
 
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     sealed = TokenCipher([old_key]).encrypt("provider-token")
@@ -435,7 +435,7 @@ async def test_oidc_provider_without_credentials_is_not_offered(app_with, vibetu
 
 
 async def test_refreshing_tokens_never_writes_back_a_removed_link(app, user):
-    from vibetuner.services.auth import OAuthIdentity
+    from vibetuner.auth.signin import OAuthIdentity
 
     # A sign-in found the link; before it stores the new tokens, the user unlinks it.
     account = OAuthAccount(provider="testidp", provider_user_id="gone-1", user=user)

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from tests.auth.conftest import request_link
+from vibetuner.auth import rate_limit
 from vibetuner.models import EmailVerificationToken, RateLimitCounter
 from vibetuner.mongo import connect
-from vibetuner.services import rate_limit
 
 
 async def test_per_email_limit_answers_429_with_retry_after(app_with, vibetuner_settings, outbox):

@@ -12,11 +12,11 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from tests.blobs.conftest import leftovers, stored_keys
+from vibetuner.blobs.check import find_orphans, remove_orphans
 from vibetuner.cli import app as cli_app
 from vibetuner.cli.blobs import run_check
 from vibetuner.models import Blob, BlobStatus
 from vibetuner.models.mixins import utcnow
-from vibetuner.services.blob_check import find_orphans, remove_orphans
 from vibetuner.testing import app_context
 
 

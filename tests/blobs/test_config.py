@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from tests.blobs.conftest import free_port, s3_values
+from vibetuner.blobs.store import BlobStore
 from vibetuner.errors import ConfigurationError
-from vibetuner.services.blob import BlobStore
 
 
 async def startup_message(app: Any) -> dict[str, Any]:
@@ -78,7 +78,7 @@ async def test_unreachable_s3_fails_at_startup_without_secrets(vibetuner_setting
 
 def test_importing_blob_modules_does_not_load_the_s3_extra() -> None:
     code = (
-        "import sys, vibetuner.models, vibetuner.services.blob, vibetuner.web.blobs;"
+        "import sys, vibetuner.models, vibetuner.blobs.store, vibetuner.blobs.routes;"
         "loaded = [m for m in ('aioboto3', 'aiobotocore', 'botocore') if m in sys.modules];"
         "assert not loaded, loaded;"
         "import vibetuner.cli.blobs;"

@@ -11,8 +11,8 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from vibetuner.services.blob import content_disposition, safe_filename
-from vibetuner.services.blob_backend import KEY_PATTERN
+from vibetuner.blobs.backend import KEY_PATTERN
+from vibetuner.blobs.store import content_disposition, safe_filename
 
 HOSTILE_NAMES = [
     "../../etc/passwd",
@@ -64,7 +64,7 @@ def any_exists(*paths: Path) -> bool:
 
 
 def test_keys_that_are_not_server_generated_are_refused(tmp_path: Path) -> None:
-    from vibetuner.services.blob_local import LocalBackend
+    from vibetuner.blobs.local import LocalBackend
 
     backend = LocalBackend(tmp_path)
     for key in ("../x", "blobs/../../etc/passwd", "/etc/passwd", "blobs/" + "a" * 31, "blobs\\x"):

@@ -16,9 +16,9 @@ import pytest
 from fastapi import UploadFile
 
 from tests.blobs.conftest import MiB, leftovers
+from vibetuner.blobs.backend import KEY_PATTERN
+from vibetuner.blobs.store import BlobStorageError, BlobStore, BlobTooLarge, BlobUnavailable
 from vibetuner.models import Blob, BlobStatus
-from vibetuner.services.blob import BlobStorageError, BlobStore, BlobTooLarge, BlobUnavailable
-from vibetuner.services.blob_backend import KEY_PATTERN
 
 
 async def read_all(chunks: AsyncIterator[bytes]) -> bytes:

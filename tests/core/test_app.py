@@ -16,13 +16,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from vibetuner import create_app
+from vibetuner.auth.session_auth import CurrentUser, RequireUser, login, logout
 from vibetuner.config import Settings
 from vibetuner.models import TimeStampMixin, UserModel
 from vibetuner.mongo import Mongo
 from vibetuner.testing import app_context, free_port, send_csrf_token, session_cookie
 from vibetuner.web.context import Context
 from vibetuner.web.csrf import csrf_token
-from vibetuner.web.session_auth import CurrentUser, RequireUser, login, logout
 
 
 class Widget(TimeStampMixin, Document):

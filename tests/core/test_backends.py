@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from vibetuner import AuthFeature, BlobsFeature, create_app
+from vibetuner.blobs.local import LocalBackend
 from vibetuner.errors import ConfigurationError
-from vibetuner.services.blob_local import LocalBackend
 from vibetuner.services.email import backend_from_settings
 from vibetuner.testing import app_context
 

@@ -394,8 +394,8 @@ async def test_unlinking_a_provider(signed_in_client: Any, user: Any) -> None:
 
 
 async def test_the_last_sign_in_method_cannot_be_removed(user: Any, app: Any) -> None:
+    from vibetuner.auth.accounts import unlink_provider
     from vibetuner.errors import LastSignInMethod
-    from vibetuner.services.accounts import unlink_provider
 
     await OAuthAccount(
         provider="github", provider_user_id="7", user=user, email=user.email, email_verified=True

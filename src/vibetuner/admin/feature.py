@@ -110,11 +110,11 @@ class AdminGate:
         ``request.session``, which would add ``Vary: Cookie``: a 404 here must be the
         404 of a path that does not exist, headers included.
         """
+        from vibetuner.auth.impersonation import is_viewing_as
+        from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
+        from vibetuner.auth.sessions import resolve_session
         from vibetuner.request_id import set_user_id
-        from vibetuner.services.sessions import resolve_session
         from vibetuner.web.context import get_context
-        from vibetuner.web.impersonation import is_viewing_as
-        from vibetuner.web.session_auth import SESSION_TOKEN_KEY
 
         session = request.scope.get("session")
         if not isinstance(session, dict) or is_viewing_as(request):

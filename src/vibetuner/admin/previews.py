@@ -7,9 +7,9 @@ larger one) is listed without its preview. Only the head of the file is read.
 
 from __future__ import annotations
 
+from vibetuner.blobs.store import BlobStore
 from vibetuner.errors import BlobError
 from vibetuner.models.blob import Blob
-from vibetuner.services.blob import BlobStore
 from vibetuner.services.images import ImageProbe, ImageSize
 
 # Image types the admin shows inline (never SVG: it can carry script).

@@ -106,7 +106,7 @@ class GateAuth(BaseAuthProvider):
         return [Route("/logout", self.logout, methods=["POST"], name="logout")]
 
     async def logout(self, request: Request) -> Response:
-        from vibetuner.web.session_auth import logout
+        from vibetuner.auth.session_auth import logout
 
         await logout(request)
         flash(request, gettext("You are signed out."))
@@ -138,7 +138,7 @@ class VibetunerAdmin(AdminWithAppCsrf):
         """A stored file's bytes for the admin (previews and downloads)."""
         from starlette.exceptions import HTTPException
 
-        from vibetuner.web.blobs import find_blob, serve_blob
+        from vibetuner.blobs.routes import find_blob, serve_blob
 
         context: AppContext = getattr(request.app.state, STATE_KEY)
         blob = await find_blob(str(request.path_params["blob_id"]))

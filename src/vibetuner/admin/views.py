@@ -40,6 +40,7 @@ from starlette_admin.export.csv import CsvExporter
 from starlette_admin.fields import BaseField
 
 from vibetuner.admin.feature import SCOPE_ADMIN
+from vibetuner.auth.sessions import ip_prefix
 from vibetuner.errors import BlobStorageError, CannotViewAs, DuplicateEmail, DuplicateKey
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.blob import Blob
@@ -49,7 +50,6 @@ from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.session import UserSession
 from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel
 from vibetuner.services import audit
-from vibetuner.services.sessions import ip_prefix
 from vibetuner.web.user_agents import browser_name
 
 # Fields that name a record, in the order tried.
@@ -286,8 +286,8 @@ class UserView(AuditedModelView):
 
     async def delete_object(self, request: Request, obj: Any) -> None:
         """The account page's cascade: sessions, the app's data, files, links, the user."""
-        from vibetuner.services.accounts import delete_account
-        from vibetuner.web.account_page import file_remover
+        from vibetuner.auth.account_page import file_remover
+        from vibetuner.auth.accounts import delete_account
 
         context = _context(request)
         try:
@@ -347,7 +347,7 @@ class UserView(AuditedModelView):
         ),
     )
     async def verify_action(self, request: Request, selection: ActionSelection) -> str:
-        from vibetuner.services.auth import claim_mailbox
+        from vibetuner.auth.signin import claim_mailbox
 
         chosen = [u for u in await self._each(request, selection) if u.email_verified_at is None]
         for user in chosen:
@@ -380,7 +380,7 @@ class UserView(AuditedModelView):
         custom_response=True,
     )
     async def view_as_action(self, request: Request, pk: Any) -> Response:
-        from vibetuner.web.impersonation import start_viewing_as
+        from vibetuner.auth.impersonation import start_viewing_as
 
         target = await self.find_by_pk(request, pk)
         if target is None:

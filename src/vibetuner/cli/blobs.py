@@ -82,11 +82,11 @@ async def run_check(
     """Open the database (unless ``mongo`` is given) and the blob store, print the
     orphans, optionally remove them. Returns True when nothing was orphaned.
     """
+    from vibetuner.blobs.check import find_orphans, remove_orphans
+    from vibetuner.blobs.store import BlobStore
     from vibetuner.context import document_models
     from vibetuner.errors import ConfigurationError
     from vibetuner.mongo import connect, init_models
-    from vibetuner.services.blob import BlobStore
-    from vibetuner.services.blob_check import find_orphans, remove_orphans
 
     own = mongo is None
     if own:

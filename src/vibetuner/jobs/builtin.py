@@ -14,7 +14,7 @@ logger = logging.getLogger("vibetuner.jobs")
 async def check_blobs() -> None:
     """Every hour: remove stale uploads and objects or records left without the other
     (what ``vibetuner blobs check --delete`` does)."""
-    from vibetuner.services.blob_check import find_orphans, remove_orphans
+    from vibetuner.blobs.check import find_orphans, remove_orphans
 
     store = job_context().blobs
     if store is None:

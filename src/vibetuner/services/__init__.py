@@ -1,1 +1,1 @@
-"""Services used by the routes: email, sign-in, rate limits, OAuth providers, blob storage."""
+"""Services shared by the features: email, audit, keys, links, image sizes, backend plugins."""

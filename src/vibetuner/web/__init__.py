@@ -1,1 +1,1 @@
-"""Web layer: lifespan, sessions, dependencies and routers."""
+"""The core web layer: lifespan, middleware, pages, errors and the helpers routes use."""

@@ -14,12 +14,12 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from vibetuner import errors
+from vibetuner.auth.session_auth import wants_html
 from vibetuner.features import ErrorAnswer
 from vibetuner.i18n import N_
 from vibetuner.logs import redacted_path
 from vibetuner.request_id import HEADER, current_request_id
 from vibetuner.web.pages import problem
-from vibetuner.web.session_auth import wants_html
 
 HOME = ("/", N_("Back to the home page"))
 

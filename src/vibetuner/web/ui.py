@@ -22,11 +22,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.routing import NoMatchFound
 
+from vibetuner.auth.session_auth import _SCOPE_SESSION, SESSION_TOKEN_KEY
 from vibetuner.web.flash import pop_flashes
 from vibetuner.web.htmx import is_htmx
 from vibetuner.web.redirects import safe_next
 from vibetuner.web.route_paths import route_path
-from vibetuner.web.session_auth import _SCOPE_SESSION, SESSION_TOKEN_KEY
 
 THEME_COOKIE = "vt_theme"
 THEMES = ("light", "dark", "system")
@@ -77,9 +77,9 @@ async def set_locale(
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
     """Answer in ``locale`` from now on: a cookie, and the signed-in user's preference."""
+    from vibetuner.auth.session_auth import current_user
     from vibetuner.web.context import get_context
     from vibetuner.web.locale import LOCALE_COOKIE, SESSION_LOCALE_KEY
-    from vibetuner.web.session_auth import current_user
 
     chosen = get_context(request).i18n.pick(locale)
     if chosen is None:

@@ -37,6 +37,7 @@ from vibetuner import (
     is_htmx,
     parse_object_id,
 )
+from vibetuner.auth.session_auth import wants_html
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
 from vibetuner.models import Blob, UserModel
@@ -44,7 +45,6 @@ from vibetuner.models.mixins import utcnow
 from vibetuner.web.body_limits import body_limit
 from vibetuner.web.pages import with_flashes
 from vibetuner.web.responses import SIGN_IN_REQUIRED, ValidationProblem, problem, redirect
-from vibetuner.web.session_auth import wants_html
 
 from .jobs import is_picture, make_thumbnail
 from .models import Note

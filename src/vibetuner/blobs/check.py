@@ -10,9 +10,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from vibetuner.blobs.store import BlobStore
 from vibetuner.models.blob import Blob, BlobStatus
 from vibetuner.models.mixins import utcnow
-from vibetuner.services.blob import BlobStore
 
 logger = logging.getLogger("vibetuner.blobs")
 

@@ -2,7 +2,7 @@
 
 The cookie is Starlette's signed session (``SessionMiddleware``, signed with the key
 from ``vibetuner.services.keys``). When signed in it holds a random session token; the
-server keeps the session itself (``vibetuner.services.sessions``) and checks it on every
+server keeps the session itself (``vibetuner.auth.sessions``) and checks it on every
 request, so a session ended on the server ends in the browser at once.
 """
 
@@ -14,13 +14,13 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request, status
 from starlette.routing import NoMatchFound
 
+from vibetuner.auth import sessions
 from vibetuner.config import Settings
 from vibetuner.errors import NotSignedIn
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
 from vibetuner.request_id import set_user_id
-from vibetuner.services import sessions
 from vibetuner.services.keys import signing_key
 
 SESSION_TOKEN_KEY = "sid"
@@ -99,7 +99,7 @@ async def logout(request: Request) -> None:
 
 async def _leave_view_as(request: Request) -> None:
     if "session" in request.scope and STASHED_TOKEN_KEY in request.session:
-        from vibetuner.web.impersonation import stop_viewing_as
+        from vibetuner.auth.impersonation import stop_viewing_as
 
         await stop_viewing_as(request)
 

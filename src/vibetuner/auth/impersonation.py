@@ -24,16 +24,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vibetuner.errors import CannotViewAs, ViewAsRefused
-from vibetuner.models.user import UserModel
-from vibetuner.services import audit, sessions
-from vibetuner.web.redirects import safe_next
-from vibetuner.web.session_auth import (
+from vibetuner.auth import sessions
+from vibetuner.auth.session_auth import (
     _SCOPE_SESSION,
     SESSION_TOKEN_KEY,
     STASHED_TOKEN_KEY,
     current_session,
 )
+from vibetuner.errors import CannotViewAs, ViewAsRefused
+from vibetuner.models.user import UserModel
+from vibetuner.services import audit
+from vibetuner.web.redirects import safe_next
 
 # Where "Back to the admin" leads (the admin page the admin came from).
 RETURN_KEY = "vt_admin_return"

@@ -68,7 +68,7 @@ class AuthFeature(Feature):
         ]
 
     def routers(self) -> Sequence[APIRouter]:
-        from vibetuner.web import account, account_page, impersonation, signin_email, signin_oauth
+        from vibetuner.auth import account, account_page, impersonation, signin_email, signin_oauth
 
         return [
             signin_email.router,
@@ -81,21 +81,21 @@ class AuthFeature(Feature):
     def middleware(self) -> Sequence[Middleware]:
         from starlette.middleware import Middleware
 
-        from vibetuner.web.impersonation import ViewAsAuditMiddleware
+        from vibetuner.auth.impersonation import ViewAsAuditMiddleware
 
         return [Middleware(ViewAsAuditMiddleware)]
 
     def template_globals(self) -> Mapping[str, Any]:
-        from vibetuner.web.impersonation import template_globals
+        from vibetuner.auth.impersonation import template_globals
 
         # viewing_as(): the viewed user's email while an admin views the app as them.
         return template_globals()
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
-        from vibetuner.services.auth import AuthService
-        from vibetuner.services.crypto import cipher_from_settings
-        from vibetuner.web.oauth_providers import OAuthProviders
+        from vibetuner.auth.crypto import cipher_from_settings
+        from vibetuner.auth.oauth_providers import OAuthProviders
+        from vibetuner.auth.signin import AuthService
 
         if context.links is None:
             raise RuntimeError("the sign-in feature needs the app's links (create_app sets them)")

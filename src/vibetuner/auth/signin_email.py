@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
+from vibetuner.auth.impersonation import leave_view_as
+from vibetuner.auth.session_auth import current_user, login, wants_html
 from vibetuner.errors import (
     AccountDisabled,
     EmailDeliveryError,
@@ -22,12 +24,10 @@ from vibetuner.i18n import gettext as _
 from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context
 from vibetuner.web.forms import read_small_body
-from vibetuner.web.impersonation import leave_view_as
 from vibetuner.web.pages import problem, render
 from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import HTML, ValidationProblem, redirect
 from vibetuner.web.responses import problem as documented_problem
-from vibetuner.web.session_auth import current_user, login, wants_html
 
 logger = logging.getLogger("vibetuner.auth")
 

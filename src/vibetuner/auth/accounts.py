@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from beanie import PydanticObjectId
 
+from vibetuner.blobs.store import BlobStore
 from vibetuner.errors import EmailNotConfirmed, LastSignInMethod, UnsupportedPicture
 from vibetuner.i18n import N_
 from vibetuner.models.blob import Blob
@@ -14,7 +15,6 @@ from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
-from vibetuner.services.blob import BlobStore
 from vibetuner.services.images import check_pixels, image_size
 
 logger = logging.getLogger(__name__)

@@ -15,6 +15,9 @@ from urllib.parse import quote, urlsplit
 from beanie import PydanticObjectId
 from pydantic import SecretStr
 
+from vibetuner.auth import rate_limit
+from vibetuner.auth.crypto import TokenCipher
+from vibetuner.auth.sessions import end_all_sessions
 from vibetuner.config import Settings
 from vibetuner.errors import (
     AccountDisabled,
@@ -30,11 +33,8 @@ from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.user import UserModel, normalize_email
-from vibetuner.services import rate_limit
-from vibetuner.services.crypto import TokenCipher
 from vibetuner.services.email import Mailer
 from vibetuner.services.links import LinkBuilder
-from vibetuner.services.sessions import end_all_sessions
 
 logger = logging.getLogger("vibetuner.auth")
 

@@ -10,15 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from vibetuner.i18n import N_, gettext
-from vibetuner.services import sessions
-from vibetuner.web.context import get_context
-from vibetuner.web.flash import flash
-from vibetuner.web.impersonation import refuse_while_viewing_as
-from vibetuner.web.pages import problem
-from vibetuner.web.responses import SIGN_IN_REQUIRED, redirect
-from vibetuner.web.responses import problem as documented_problem
-from vibetuner.web.session_auth import (
+from vibetuner.auth import sessions
+from vibetuner.auth.impersonation import refuse_while_viewing_as
+from vibetuner.auth.session_auth import (
     CurrentUser,
     RequireUser,
     current_session,
@@ -26,6 +20,12 @@ from vibetuner.web.session_auth import (
     this_session,
     wants_html,
 )
+from vibetuner.i18n import N_, gettext
+from vibetuner.web.context import get_context
+from vibetuner.web.flash import flash
+from vibetuner.web.pages import problem
+from vibetuner.web.responses import SIGN_IN_REQUIRED, redirect
+from vibetuner.web.responses import problem as documented_problem
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -12,19 +12,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
+from vibetuner.auth import accounts, sessions
+from vibetuner.auth.impersonation import refuse_while_viewing_as
+from vibetuner.auth.session_auth import RequireUser, logout, session_providers, this_session
 from vibetuner.context import AppContext
 from vibetuner.errors import BlobTooLarge
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
 from vibetuner.models.user import UserModel
-from vibetuner.services import accounts, sessions
 from vibetuner.web.body_limits import body_limit
 from vibetuner.web.context import Context
 from vibetuner.web.flash import flash
 from vibetuner.web.htmx import hx_redirect, is_htmx
-from vibetuner.web.impersonation import refuse_while_viewing_as
 from vibetuner.web.pages import problem, render
-from vibetuner.web.session_auth import RequireUser, logout, session_providers, this_session
 
 PAGE = "account/index.html"
 # The picture form: the picture plus the multipart framing and the CSRF field.
@@ -63,7 +63,7 @@ async def accounts_linked(request: Request, user: UserModel) -> list[str]:
     A page view takes them from the session read (no second round trip); after a form
     post, which may have just linked or unlinked one, they are read again.
     """
-    from vibetuner.services.auth import linked_providers
+    from vibetuner.auth.signin import linked_providers
 
     if request.method in ("GET", "HEAD"):
         read = session_providers(request)

@@ -1,7 +1,7 @@
 """What a blob backend provides, the errors of blob storage and the storage-key format.
 
 A backend stores bytes under a key and knows nothing about ``Blob`` documents; the
-``BlobStore`` (``vibetuner.services.blob``) keeps metadata and bytes consistent.
+``BlobStore`` (``vibetuner.blobs.store``) keeps metadata and bytes consistent.
 """
 
 from __future__ import annotations

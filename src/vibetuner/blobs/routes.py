@@ -23,6 +23,9 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from vibetuner import errors
+from vibetuner.auth.session_auth import RequireUser
+from vibetuner.blobs.backend import BlobBackend, format_size
+from vibetuner.blobs.store import BlobStore, content_disposition
 from vibetuner.context import AppContext
 from vibetuner.errors import (
     BlobNotFound,
@@ -37,8 +40,6 @@ from vibetuner.i18n import N_
 from vibetuner.models.blob import Blob
 from vibetuner.models.ids import parse_object_id
 from vibetuner.models.user import UserModel
-from vibetuner.services.blob import BlobStore, content_disposition
-from vibetuner.services.blob_backend import BlobBackend, format_size
 from vibetuner.web.body_limits import declared_length
 from vibetuner.web.context import get_context
 from vibetuner.web.multipart import MultipartFileReader, multipart_boundary
@@ -49,7 +50,6 @@ from vibetuner.web.responses import (
     problem,
     redirect,
 )
-from vibetuner.web.session_auth import RequireUser
 
 if TYPE_CHECKING:
     from beanie import Document

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from vibetuner.auth.impersonation import leave_view_as
+from vibetuner.auth.session_auth import CurrentUser, login
 from vibetuner.context import AppContext
 from vibetuner.errors import (
     AccountDisabled,
@@ -17,12 +19,10 @@ from vibetuner.errors import (
 )
 from vibetuner.i18n import N_
 from vibetuner.web.context import Context
-from vibetuner.web.impersonation import leave_view_as
 from vibetuner.web.pages import problem
 from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import problem as documented_problem
 from vibetuner.web.responses import redirect
-from vibetuner.web.session_auth import CurrentUser, login
 
 logger = logging.getLogger("vibetuner.auth")
 

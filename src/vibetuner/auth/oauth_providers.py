@@ -17,9 +17,9 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vibetuner.auth.signin import OAuthIdentity
 from vibetuner.config import Settings
 from vibetuner.errors import OAuthFlowError, OAuthProviderUnreachable
-from vibetuner.services.auth import OAuthIdentity
 from vibetuner.services.links import LinkBuilder
 
 logger = logging.getLogger("vibetuner.oauth")

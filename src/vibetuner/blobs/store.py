@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from vibetuner.blobs.backend import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, BlobBackend
 from vibetuner.config import Settings
 from vibetuner.errors import (
     BlobError,
@@ -46,7 +47,6 @@ from vibetuner.errors import (
 )
 from vibetuner.models.blob import Blob, BlobStatus
 from vibetuner.models.user import UserModel
-from vibetuner.services.blob_backend import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, BlobBackend
 from vibetuner.services.images import ImageProbe, check_pixels
 from vibetuner.services.keys import derive_key
 
@@ -68,8 +68,8 @@ MAX_FILENAME_LENGTH = 255
 FALLBACK_FILENAME = "download"
 URL_SALT = "vibetuner.blobs.signed-url"
 BLOB_BACKENDS = {
-    "local": "vibetuner.services.blob_local:LocalBackend",
-    "s3": "vibetuner.services.blob_s3:S3Backend",
+    "local": "vibetuner.blobs.local:LocalBackend",
+    "s3": "vibetuner.blobs.s3:S3Backend",
 }
 _THREAD_HASH_MIN = 256 * 1024
 # type/subtype with optional parameters (RFC 9110 tokens), e.g. "text/plain; charset=utf-8".

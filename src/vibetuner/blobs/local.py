@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
+from vibetuner.blobs.backend import KEY_PATTERN, NAMESPACE_PATTERN, check_key
 from vibetuner.config import Settings
 from vibetuner.errors import BlobNotFound
-from vibetuner.services.blob_backend import KEY_PATTERN, NAMESPACE_PATTERN, check_key
 
 TEMP_DIR_NAME = ".tmp"
 _TEMP_REF = re.compile(r"^\.tmp/[0-9a-f]{32}\.part$")

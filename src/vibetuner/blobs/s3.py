@@ -17,9 +17,9 @@ from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
 
+from vibetuner.blobs.backend import KEY_PATTERN, check_key
 from vibetuner.config import Settings
 from vibetuner.errors import BlobNotFound, ConfigurationError
-from vibetuner.services.blob_backend import KEY_PATTERN, check_key
 
 logger = logging.getLogger("vibetuner.blobs")
 
