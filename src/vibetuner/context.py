@@ -18,9 +18,6 @@ from vibetuner.errors import ConfigurationError
 if TYPE_CHECKING:
     from beanie import Document
 
-    from vibetuner.auth.oauth_providers import OAuthProviders
-    from vibetuner.auth.signin import AuthService
-    from vibetuner.blobs.store import BlobStore
     from vibetuner.config import Settings
     from vibetuner.features import Feature
     from vibetuner.i18n import Catalogs
@@ -65,9 +62,6 @@ class AppContext:
     links: LinkBuilder | None = None
     mongo: Mongo | None = None
     mailer: Mailer | None = None
-    blobs: BlobStore | None = None
-    auth: AuthService | None = None
-    oauth: OAuthProviders | None = None
     static: StaticAssets | None = None
     #: The translations (framework and app catalogs) and the locales offered.
     i18n: Catalogs = field(default_factory=lambda: _default_catalogs())
@@ -130,18 +124,6 @@ class AppContext:
             raise ConfigurationError("static files are served by apps made by create_app")
         return self.static
 
-    def require_blobs(self) -> BlobStore:
-        """The blob store; a clear error when the blob feature is not started."""
-        if self.blobs is None:
-            raise ConfigurationError("blob storage is not running: add BlobsFeature() to the app")
-        return self.blobs
-
-    def require_auth(self) -> AuthService:
-        """The sign-in service; a clear error when the sign-in feature is not started."""
-        if self.auth is None:
-            raise ConfigurationError("sign-in is not running: add AuthFeature() to the app")
-        return self.auth
-
     def require_mailer(self) -> Mailer:
         """The email sender; a clear error before startup."""
         if self.mailer is None:
@@ -184,8 +166,14 @@ async def open_context(
     """A started context outside a web app (command-line tools, scripts, workers)."""
     from vibetuner.templating import Templates
 
+    from vibetuner.features import read_settings
+
     context = AppContext(
         settings=settings, templates=Templates(), features=features, app_models=models
     )
+    for feature in features:
+        section = read_settings(feature)
+        if feature.settings_class is not None and section is not None:
+            context.provide(section, as_type=feature.settings_class)
     async with running(context):
         yield context

@@ -466,7 +466,9 @@ def blob_store(request: pytest.FixtureRequest) -> Any:
     the same files and database; else ``vibetuner_blob_store``.
     """
     if "app" in request.fixturenames:
-        return app_context(request.getfixturevalue("app")).blobs
+        from vibetuner.blobs.store import BlobStore
+
+        return app_context(request.getfixturevalue("app")).find(BlobStore)
     return request.getfixturevalue("vibetuner_blob_store")
 
 

@@ -17,6 +17,7 @@ from tests.admin.conftest import (
     make_user,
     replace_field,
 )
+from vibetuner.blobs.store import BlobStore
 from vibetuner.jobs.feature import JobsFeature
 from vibetuner.models import Blob, EmailVerificationToken, OAuthAccount, UserModel, UserSession
 from vibetuner.models.audit import AuditLog
@@ -48,8 +49,10 @@ async def store_png(app: Any, owner: Any) -> Blob:
     async def chunks() -> Any:
         yield PNG
 
-    blob: Blob = await app_context(app).blobs.put(
-        chunks(), filename="cat.png", content_type="image/png", uploaded_by=owner
+    blob: Blob = (
+        await app_context(app)
+        .get(BlobStore)
+        .put(chunks(), filename="cat.png", content_type="image/png", uploaded_by=owner)
     )
     return blob
 
@@ -350,7 +353,7 @@ async def test_user_actions_and_delete_cascade_keep_the_audit_trail(
     admin = await make_user("chief@example.com", roles=["admin"])
     member = await make_user("leaving@example.com")
     blob = await store_png(admin_app, member)
-    stored = app_context(admin_app).blobs
+    stored = app_context(admin_app).get(BlobStore)
     member_http = await browser_for(member)
     assert (await member_http.get("/account")).status_code == 200
     http = await browser_for(admin)
@@ -401,7 +404,7 @@ async def test_deleting_a_file_removes_the_stored_object(admin_app: Any, browser
     deleted = await http.post(f"/admin/_api/blobs/action?name=delete&pks={blob.id}", data={})
     assert deleted.status_code == 200
     assert await Blob.get(blob.id) is None
-    assert not await app_context(admin_app).blobs.exists(blob)
+    assert not await app_context(admin_app).get(BlobStore).exists(blob)
     (entry,) = await AuditLog.find({"target_type": "blobs"}).to_list()
     assert entry.action == "delete" and entry.target_label == "cat.png"
 

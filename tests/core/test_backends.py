@@ -9,6 +9,7 @@ import pytest
 
 from vibetuner import AuthFeature, BlobsFeature, create_app
 from vibetuner.blobs.local import LocalBackend
+from vibetuner.blobs.store import BlobStore
 from vibetuner.errors import ConfigurationError
 from vibetuner.services.email import backend_from_settings
 from vibetuner.testing import app_context
@@ -73,7 +74,7 @@ async def test_a_blob_backend_instance_stores_the_files(vibetuner_settings, tmp_
         settings=vibetuner_settings, features=[AuthFeature(), BlobsFeature(backend)]
     )
     async with application.router.lifespan_context(application):
-        store = app_context(application).require_blobs()
+        store = app_context(application).get(BlobStore)
         assert store.backend is backend
         blob = await store.put(b"hello", filename="hello.txt")
     path = backend.path(blob.key)

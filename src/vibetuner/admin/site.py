@@ -139,12 +139,14 @@ class VibetunerAdmin(AdminWithAppCsrf):
         from starlette.exceptions import HTTPException
 
         from vibetuner.blobs.routes import find_blob, serve_blob
+        from vibetuner.blobs.store import BlobStore
 
         context: AppContext = getattr(request.app.state, STATE_KEY)
         blob = await find_blob(str(request.path_params["blob_id"]))
-        if blob is None or context.blobs is None:
+        store = context.find(BlobStore)
+        if blob is None or store is None:
             raise HTTPException(404, "No such file.")
-        return await serve_blob(request, context.blobs, blob)
+        return await serve_blob(request, store, blob)
 
 
 class DebugView(CustomView):

@@ -41,6 +41,7 @@ from starlette_admin.fields import BaseField
 
 from vibetuner.admin.feature import SCOPE_ADMIN
 from vibetuner.auth.sessions import ip_prefix
+from vibetuner.blobs.store import BlobStore
 from vibetuner.errors import BlobStorageError, CannotViewAs, DuplicateEmail, DuplicateKey
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.blob import Blob
@@ -292,7 +293,10 @@ class UserView(AuditedModelView):
         context = _context(request)
         try:
             await delete_account(
-                obj, context.blobs, context.user_data_cleaners, remove_file=file_remover(context)
+                obj,
+                context.find(BlobStore),
+                context.user_data_cleaners,
+                remove_file=file_remover(context),
             )
         except BlobStorageError as exc:
             raise ActionFailed(f"The user's files could not be removed: {exc}") from exc
@@ -580,7 +584,9 @@ class BlobFileField(ComputedField):
 
         url = str(request.url_for("admin:vt-blob-content", blob_id=str(obj.id)))
         context = _context(request)
-        image, reason = await preview(context.blobs, obj, context.settings.image_max_pixels)
+        image, reason = await preview(
+            context.find(BlobStore), obj, context.settings.image_max_pixels
+        )
         return {
             "url": _path_of(url),
             "image": image,
@@ -619,7 +625,7 @@ class BlobView(ReadOnlyView):
 
     async def delete_object(self, request: Request, obj: Any) -> None:
         """The stored object goes first; when storage refuses, the record stays."""
-        store = _context(request).blobs
+        store = _context(request).find(BlobStore)
         if store is None:
             raise ActionFailed("Blob storage is not running in this app.")
         try:

@@ -14,7 +14,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from vibetuner.auth import accounts, sessions
 from vibetuner.auth.impersonation import refuse_while_viewing_as
+from vibetuner.auth.oauth_providers import OAuthProviders
 from vibetuner.auth.session_auth import RequireUser, logout, session_providers, this_session
+from vibetuner.auth.signin import AuthService
+from vibetuner.blobs.store import BlobStore
 from vibetuner.context import AppContext
 from vibetuner.errors import BlobTooLarge
 from vibetuner.i18n import N_
@@ -40,7 +43,7 @@ router = APIRouter(
 
 async def _page_values(request: Request, context: AppContext, user: UserModel) -> dict[str, Any]:
     linked = await accounts_linked(request, user)
-    offered = context.oauth.offered() if context.oauth is not None else []
+    offered = context.get(OAuthProviders).offered()
     this = this_session(request)
     listed = await sessions.list_sessions(user.id)  # type: ignore[arg-type]
     return {
@@ -53,7 +56,7 @@ async def _page_values(request: Request, context: AppContext, user: UserModel) -
         "confirmed": user.email_verified_at is not None,
         "sessions": [(s, this is not None and s.id == this.id) for s in listed],
         "picture_max_mb": accounts.PICTURE_MAX_SIZE // (1024 * 1024),
-        "pictures": context.blobs is not None,
+        "pictures": context.find(BlobStore) is not None,
     }
 
 
@@ -113,7 +116,7 @@ async def upload_picture(
         )
     if len(data) > accounts.PICTURE_MAX_SIZE:
         raise BlobTooLarge(accounts.PICTURE_MAX_SIZE)
-    await accounts.set_picture(user, context.require_blobs(), data, picture.filename or "")
+    await accounts.set_picture(user, context.get(BlobStore), data, picture.filename or "")
     flash(request, _("Your picture was updated."))
     return await _answer(request, context, user, "profile")
 
@@ -121,7 +124,7 @@ async def upload_picture(
 @router.post("/picture/remove", name="account_picture_remove")
 async def remove_picture(request: Request, context: Context, user: RequireUser) -> Response:
     """Go back to the initial-letter avatar."""
-    await accounts.remove_picture(user, context.blobs)
+    await accounts.remove_picture(user, context.find(BlobStore))
     flash(request, _("Your picture was removed."))
     return await _answer(request, context, user, "profile")
 
@@ -133,7 +136,9 @@ async def remove_picture(request: Request, context: Context, user: RequireUser) 
 )
 async def unlink(request: Request, context: Context, user: RequireUser, provider: str) -> Response:
     """Remove a linked sign-in provider (never the last way to sign in)."""
-    if not await accounts.unlink_provider(user, provider, email_sign_in=context.auth is not None):
+    if not await accounts.unlink_provider(
+        user, provider, email_sign_in=context.find(AuthService) is not None
+    ):
         return problem(
             request, 404, N_("Not linked"), N_("That provider is not linked."), code="not_linked"
         )
@@ -197,7 +202,7 @@ async def delete(
             link=(request.app.url_path_for("account_page"), N_("Back to your account")),
         )
     await accounts.delete_account(
-        user, context.blobs, context.user_data_cleaners, remove_file=file_remover(context)
+        user, context.find(BlobStore), context.user_data_cleaners, remove_file=file_remover(context)
     )
     await logout(request)
     flash(request, _("Your account and everything in it were deleted."), "info")

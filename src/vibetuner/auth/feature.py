@@ -100,9 +100,11 @@ class AuthFeature(Feature):
         if context.links is None:
             raise RuntimeError("the sign-in feature needs the app's links (create_app sets them)")
         settings = context.settings
-        context.oauth = OAuthProviders(settings, links=context.links)
-        context.auth = AuthService(
-            settings, context.require_mailer(), context.links, cipher_from_settings(settings)
+        context.provide(OAuthProviders(settings, links=context.links))
+        context.provide(
+            AuthService(
+                settings, context.require_mailer(), context.links, cipher_from_settings(settings)
+            )
         )
         context.provide(
             SignIn(
@@ -113,5 +115,5 @@ class AuthFeature(Feature):
             yield
         finally:
             context.withdraw(SignIn)
-            context.auth = None
-            context.oauth = None
+            context.withdraw(AuthService)
+            context.withdraw(OAuthProviders)

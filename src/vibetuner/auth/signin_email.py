@@ -10,7 +10,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel
 
 from vibetuner.auth.impersonation import leave_view_as
+from vibetuner.auth.oauth_providers import OAuthProviders
 from vibetuner.auth.session_auth import current_user, login, wants_html
+from vibetuner.auth.signin import AuthService
 from vibetuner.errors import (
     AccountDisabled,
     EmailDeliveryError,
@@ -72,7 +74,7 @@ def _login_form(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    providers = context.oauth.offered() if context.oauth is not None else []
+    providers = context.get(OAuthProviders).offered()
     return render(
         request,
         "auth/login.html",
@@ -141,7 +143,7 @@ async def request_magic_link(request: Request, context: Context) -> Response:
         )
     client_ip = client_address(request)  # behind TRUSTED_PROXIES; IPv6 per /64
     try:
-        address = await context.require_auth().send_magic_link(
+        address = await context.get(AuthService).send_magic_link(
             raw_email, next_path=next_path, client_ip=client_ip
         )
     except InvalidEmail as exc:
@@ -252,7 +254,7 @@ async def confirm_magic_link(
     mailed by someone else shows the account it would sign into.
     """
     try:
-        email = await context.require_auth().magic_link_email(token)
+        email = await context.get(AuthService).magic_link_email(token)
     except MagicLinkRefused as exc:
         return _link_refused(request, exc)
     return render(
@@ -280,7 +282,7 @@ async def follow_magic_link(
 ) -> Response:
     """Consume the link (once), sign in (creating the user if new) and redirect to ``next``."""
     try:
-        user = await context.require_auth().sign_in_with_magic_link(token)
+        user = await context.get(AuthService).sign_in_with_magic_link(token)
     except MagicLinkRefused as exc:
         return _link_refused(request, exc)
     except AccountDisabled as exc:

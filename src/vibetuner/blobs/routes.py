@@ -79,7 +79,7 @@ class BlobOut(BaseModel):
 
 def get_blob_store(request: Request) -> BlobStore:
     """The app's ``BlobStore``, opened at startup by ``BlobsFeature``."""
-    store = get_context(request).blobs
+    store = get_context(request).find(BlobStore)
     if store is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Blob storage is not running.")
     return store
@@ -474,8 +474,8 @@ class BlobsFeature(Feature):
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
         store = BlobStore.from_settings(context.settings, self.backend)
         async with store:
-            context.blobs = store
+            context.provide(store)
             try:
                 yield
             finally:
-                context.blobs = None
+                context.withdraw(BlobStore)

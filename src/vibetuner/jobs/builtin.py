@@ -15,8 +15,9 @@ async def check_blobs() -> None:
     """Every hour: remove stale uploads and objects or records left without the other
     (what ``vibetuner blobs check --delete`` does)."""
     from vibetuner.blobs.check import find_orphans, remove_orphans
+    from vibetuner.blobs.store import BlobStore
 
-    store = job_context().blobs
+    store = job_context().find(BlobStore)
     if store is None:
         return  # the app stores no files
     report = await find_orphans(store)
@@ -31,7 +32,9 @@ async def delete_blob(blob_id: str) -> None:
     from vibetuner.models.blob import Blob
 
     blob = await Blob.get(blob_id)
-    store = job_context().blobs
+    from vibetuner.blobs.store import BlobStore
+
+    store = job_context().find(BlobStore)
     if blob is not None and store is not None:
         await store.delete(blob)
 

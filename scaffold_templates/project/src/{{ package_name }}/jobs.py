@@ -10,6 +10,7 @@ import asyncio
 import io
 import logging
 
+from vibetuner import BlobStore
 from vibetuner.jobs import JobCannotRun, cron, job_context, task
 from vibetuner.models import Blob
 
@@ -65,7 +66,7 @@ async def make_thumbnail(note: Note, blob_id: str) -> None:
     limit) gets no thumbnail: the job logs it and ends, and is not retried.
     """
     context = job_context()
-    store = context.require_blobs()
+    store = context.get(BlobStore)
     blob = await Blob.get(blob_id)
     if blob is None or not is_picture(blob):
         return
@@ -90,6 +91,6 @@ async def purge_deleted_notes() -> None:
     """Every five minutes: remove for good the notes whose undo window has passed."""
     from .notes import purge_deleted
 
-    purged = await purge_deleted(job_context().require_blobs())
+    purged = await purge_deleted(job_context().get(BlobStore))
     if purged:
         logger.info("purged %d deleted note(s)", purged)

@@ -244,7 +244,7 @@ async def create_note(
         return await form_with_errors(request, user, title, body, errors)
     uploads = [f for f in files if f.filename]
     blobs: list[Blob] = []
-    store = context.require_blobs()
+    store = context.get(BlobStore)
     try:
         for upload in uploads:
             blob = await store.put(
@@ -410,7 +410,7 @@ async def delete_note(
     await note.set({Note.deleted_at: utcnow()})
     # Notes deleted earlier whose undo window has closed go now, with their files (the
     # periodic job does it too); reading the list never writes.
-    await purge_deleted(context.require_blobs(), user)
+    await purge_deleted(context.get(BlobStore), user)
     restore = request.app.url_path_for("restore_note", note_id=note_id)
     flash(
         request,
