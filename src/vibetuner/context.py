@@ -164,9 +164,8 @@ async def open_context(
     settings: Settings, features: Sequence[Feature] = (), models: Sequence[type[Document]] = ()
 ) -> AsyncIterator[AppContext]:
     """A started context outside a web app (command-line tools, scripts, workers)."""
-    from vibetuner.templating import Templates
-
     from vibetuner.features import read_settings
+    from vibetuner.templating import Templates
 
     context = AppContext(
         settings=settings, templates=Templates(), features=features, app_models=models
