@@ -53,7 +53,10 @@ def main() -> None:
     """Entry point of the ``vibetuner`` script."""
     import sys
 
-    add_feature_commands(sys.argv[1:2])
+    try:
+        add_feature_commands(sys.argv[1:2])
+    except typer.Exit as stop:  # bad settings or a broken app: the line is printed
+        sys.exit(stop.exit_code)
     app()
 
 
