@@ -43,7 +43,7 @@ from vibetuner.web.request_body import RequestBodyMiddleware
 from vibetuner.web.request_id import RequestIdMiddleware
 from vibetuner.web.security_headers import SecurityHeadersMiddleware
 from vibetuner.web.static_assets import STATIC_PATH, StaticAssets
-from vibetuner.web.ui import page_context
+from vibetuner.web.ui import page_values
 from vibetuner.web.ui import router as ui_router
 from vibetuner.web.ui import template_globals as ui_globals
 
@@ -98,7 +98,7 @@ def create_app(
         for directory in feature.template_dirs():
             templates.add_dir(directory, first=False)
     templates.context_processors.append(lambda request: {"app_name": active.app_name})
-    templates.context_processors.append(page_context)
+    templates.context_processors.append(page_values)
     # csrf_field(), csrf_meta(), csrf_token(), csp_nonce(), static_url(), path_for() ...
     templates.env.globals.update(template_globals())
     templates.env.globals.update(ui_globals())

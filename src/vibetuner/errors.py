@@ -20,9 +20,16 @@ class VibetunerError(Exception):
     """Base class of every error vibetuner raises on purpose."""
 
     code: ClassVar[str] = "vibetuner_error"
+    #: Set by a route that refuses a request body part way: the answer closes the
+    #: connection, so the rest of the body is never read.
+    close_connection: bool = False
 
     def response_headers(self) -> dict[str, str]:
         """Headers the HTTP answer to this error carries (``Retry-After``)."""
+        return {"Connection": "close"} if self.close_connection else {}
+
+    def public_values(self) -> dict[str, str | int]:
+        """Values the error table's message for this error may name (``%(minutes)s``)."""
         return {}
 
 
@@ -168,7 +175,10 @@ class RateLimitExceeded(VibetunerError):
         self.retry_after = retry_after
 
     def response_headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        return {**super().response_headers(), "Retry-After": str(self.retry_after)}
+
+    def public_values(self) -> dict[str, str | int]:
+        return {"minutes": max(1, (self.retry_after + 59) // 60)}
 
 
 # --- email ------------------------------------------------------------------------------

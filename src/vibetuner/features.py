@@ -54,10 +54,13 @@ class ErrorAnswer(NamedTuple):
 
     The JSON answer is ``{"detail": str(error), "code": error.code}`` (for a status of
     500 and above the detail is a generic line: the message is about the server).
+    ``message``, when given, is said instead: a sentence for people (translated on
+    pages), with ``%(name)s`` placeholders filled from the error's ``public_values()``.
     """
 
     status: int
     title: str
+    message: str = ""
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,8 @@ from vibetuner.auth.session_auth import current_user, login, wants_html
 from vibetuner.auth.signin import AuthService
 from vibetuner.errors import (
     AccountDisabled,
-    EmailDeliveryError,
     InvalidEmail,
     MagicLinkRefused,
-    RateLimitExceeded,
-    UploadTooLarge,
 )
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
@@ -28,8 +25,7 @@ from vibetuner.web.context import Context
 from vibetuner.web.forms import read_small_body
 from vibetuner.web.pages import problem, render
 from vibetuner.web.redirects import after_sign_in
-from vibetuner.web.responses import HTML, ValidationProblem, redirect
-from vibetuner.web.responses import problem as documented_problem
+from vibetuner.web.responses import HTML, ValidationProblem, documented_problem, redirect
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -129,11 +125,12 @@ MAGIC_LINK_FORM: dict[str, Any] = {
     dependencies=[Depends(leave_view_as)],
 )
 async def request_magic_link(request: Request, context: Context) -> Response:
-    """Issue and send a sign-in link; the answer is the same whether or not an account exists."""
-    try:
-        body = await read_small_body(request)
-    except UploadTooLarge as exc:
-        return problem(request, 413, N_("Too large"), N_("The form is too large."), code=exc.code)
+    """Issue and send a sign-in link; the answer is the same whether or not an account exists.
+
+    Too many links, an email that cannot be sent and a body too large are raised and
+    answered by the error table (429 with ``Retry-After``, 502, 413).
+    """
+    body = await read_small_body(request)
     raw_email = body.get("email")
     next_path = after_sign_in(request, body.get("next"))
     html = wants_html(request)
@@ -147,33 +144,10 @@ async def request_magic_link(request: Request, context: Context) -> Response:
             raw_email, next_path=next_path, client_ip=client_ip
         )
     except InvalidEmail as exc:
+        # Not an error page: the form again, with the address and what is wrong with it.
         message = N_("That email address is not valid: %(reason)s")
         return _invalid_email(
             request, context, html, raw_email, message, next_path, {"reason": str(exc)}
-        )
-    except RateLimitExceeded as exc:
-        minutes = max(1, (exc.retry_after + 59) // 60)
-        return problem(
-            request,
-            429,
-            N_("Too many sign-in links"),
-            N_("Too many sign-in links were requested. Try again in %(minutes)s minute(s)."),
-            code=exc.code,
-            html=html,
-            headers={"Retry-After": str(exc.retry_after)},
-            values={"minutes": minutes},
-        )
-    except EmailDeliveryError as exc:
-        return problem(
-            request,
-            502,
-            N_("We could not send the email"),
-            N_(
-                "The sign-in email could not be sent right now, so no link was created. "
-                "Please try again in a few minutes."
-            ),
-            code=exc.code,
-            html=html,
         )
     if html:
         ttl_minutes = max(1, context.settings.magic_link_ttl_seconds // 60)

@@ -23,8 +23,7 @@ from vibetuner.i18n import N_
 from vibetuner.web.context import Context
 from vibetuner.web.pages import problem
 from vibetuner.web.redirects import after_sign_in
-from vibetuner.web.responses import problem as documented_problem
-from vibetuner.web.responses import redirect
+from vibetuner.web.responses import documented_problem, redirect
 
 logger = logging.getLogger("vibetuner.auth")
 

@@ -28,8 +28,16 @@ logger = logging.getLogger("vibetuner.errors")
 # The core's errors; each feature adds its own (``Feature.errors``), so sign-in's,
 # storage's and an app's feature's errors are answered the same way.
 CORE_ERRORS: dict[type[errors.VibetunerError], ErrorAnswer] = {
-    errors.RateLimitExceeded: ErrorAnswer(429, N_("Too many requests")),
-    errors.EmailDeliveryError: ErrorAnswer(502, N_("We could not send the email")),
+    errors.RateLimitExceeded: ErrorAnswer(
+        429,
+        N_("Too many requests"),
+        N_("Too many attempts. Try again in %(minutes)s minute(s)."),
+    ),
+    errors.EmailDeliveryError: ErrorAnswer(
+        502,
+        N_("We could not send the email"),
+        N_("The email could not be sent right now. Please try again in a few minutes."),
+    ),
     errors.UnsupportedPicture: ErrorAnswer(415, N_("Unsupported picture")),
     errors.ImageTooLarge: ErrorAnswer(422, N_("Image too large")),
     errors.UploadTooLarge: ErrorAnswer(413, N_("Too large")),
@@ -97,15 +105,21 @@ async def vibetuner_error_handler(request: Request, exc: Exception) -> Response:
     """Answer a ``VibetunerError`` a route did not handle itself, from the error table."""
     if not isinstance(exc, errors.VibetunerError):  # registered for VibetunerError only
         raise exc
-    status_code, title = error_table(request).answer(type(exc))
+    status_code, title, public = error_table(request).answer(type(exc))
+    values = exc.public_values() or None
     if status_code >= 500:
         logger.error("%s on %s %s: %s", exc.code, request.method, redacted_path(request.scope), exc)
-        message = PRIVATE_MESSAGES.get(status_code, PRIVATE_MESSAGES[500])
+        message = public or PRIVATE_MESSAGES.get(status_code, PRIVATE_MESSAGES[500])
+    elif public:
+        message = public
     else:
         text = str(exc)
         message = (text[:1].upper() + text[1:]).rstrip(".") + "." if text else title + "."
+        values = None  # the error's own words: no placeholders to fill
     headers = exc.response_headers() or None
-    return problem(request, status_code, title, message, code=exc.code, headers=headers)
+    return problem(
+        request, status_code, title, message, code=exc.code, headers=headers, values=values
+    )
 
 
 HTTP_TITLES = {

@@ -183,7 +183,7 @@ def template_globals() -> dict[str, Any]:
     }
 
 
-def page_context(request: Request) -> dict[str, Any]:
+def page_values(request: Request) -> dict[str, Any]:
     """Context processor: values every page gets."""
     from vibetuner.i18n import current_locale
     from vibetuner.web.context import get_context

@@ -44,7 +44,12 @@ from vibetuner.models import Blob, UserModel
 from vibetuner.models.mixins import utcnow
 from vibetuner.web.body_limits import body_limit
 from vibetuner.web.pages import with_flashes
-from vibetuner.web.responses import SIGN_IN_REQUIRED, ValidationProblem, problem, redirect
+from vibetuner.web.responses import (
+    SIGN_IN_REQUIRED,
+    ValidationProblem,
+    documented_problem,
+    redirect,
+)
 
 from .jobs import is_picture, make_thumbnail
 from .models import Note
@@ -101,7 +106,7 @@ def max_note_body(request: Request) -> int:
 
 # Bodies over max_note_body are refused (413) before FastAPI reads and spools the form.
 router = APIRouter(prefix="/notes", tags=["notes"], route_class=body_limit(max_note_body))
-NOT_FOUND = {404: problem("No such note, or it belongs to someone else", html=True)}
+NOT_FOUND = {404: documented_problem("No such note, or it belongs to someone else", html=True)}
 INVALID = {
     "model": ValidationProblem,
     "content": {"text/html": {}},
@@ -222,10 +227,10 @@ async def list_notes(request: Request, user: RequireUser, page: int = 1) -> Resp
         **SIGN_IN_REQUIRED,
         303: redirect("Created: back to the list"),
         200: PAGE_OR_FRAGMENT,
-        400: problem("A malformed form"),
-        413: problem("A file is larger than BLOB_MAX_SIZE, or the whole form too large"),
+        400: documented_problem("A malformed form"),
+        413: documented_problem("A file is larger than BLOB_MAX_SIZE, or the whole form too large"),
         422: INVALID,  # also a picture of more than IMAGE_MAX_PIXELS
-        503: problem("A file could not be stored"),
+        503: documented_problem("A file could not be stored"),
     },
     openapi_extra=form_body(NOTE_UPLOAD_FORM, "multipart/form-data"),
 )
