@@ -78,6 +78,7 @@ def serve(args: argparse.Namespace) -> None:
     from vibetuner.models import UserModel
     from vibetuner.web.csrf import SESSION_KEY as CSRF_SESSION_KEY
     from vibetuner.web.csrf import mask
+    from vibetuner.web.identity import SESSION_TOKEN_KEY
 
     values: dict[str, object] = {
         "environment": "development",

@@ -106,14 +106,10 @@ def vibetuner_app(url: str, key: str) -> Any:
     from vibetuner import JobsFeature, create_app
     from vibetuner.config import Settings
     from vibetuner.jobs import task
-    from vibetuner.jobs.registry import REGISTRY
 
-    job = REGISTRY.get("bench.vibetuner")
-    if job is None:
-
-        @task(name="bench.vibetuner", max_attempts=1)
-        async def job(n: int) -> None:
-            note_start(n)
+    @task(name="bench.vibetuner", max_attempts=1)
+    async def job(context: Any, n: int) -> None:
+        note_start(n)
 
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -131,13 +127,15 @@ async def run_worker(kind: str, url: str, key: str) -> None:
         worker, _job = streaq_worker(url)
         await worker.run_async()
         return
+    from vibetuner.context import running
     from vibetuner.jobs.feature import JobsFeature
     from vibetuner.web.context import app_context
 
     app, _job = vibetuner_app(url, key)
-    feature = next(f for f in app_context(app).features if isinstance(f, JobsFeature))
+    context = app_context(app)
+    feature = next(f for f in context.features if isinstance(f, JobsFeature))
     feature.worker_mode = True
-    async with app.router.lifespan_context(app):
+    async with running(context):  # what `vibetuner run worker` starts: no web lifespan
         await feature.queue.run_worker()
 
 
@@ -148,9 +146,12 @@ async def enqueue_side(
         worker, job = streaq_worker(url)
         async with worker:
             return await measure(lambda n: job.enqueue(n), count, log)
+    from vibetuner.web.context import app_context
+
     app, job = vibetuner_app(url, key)
+    context = app_context(app)
     async with app.router.lifespan_context(app):
-        return await measure(lambda n: job.enqueue(n), count, log)
+        return await measure(lambda n: job.enqueue(context, n), count, log)
 
 
 def one_round(kind: str, url: str, count: int, directory: str) -> tuple[float, float, float]:

@@ -291,7 +291,7 @@ def errors_markdown() -> str:
     ]
     out = ["| code | status | meaning |", "|---|---|---|"]
     for kind in sorted(classes, key=lambda kind: kind.code):
-        status, title = table.answer(kind)
+        status, title, _message = table.answer(kind)
         doc = rst(inspect.cleandoc(kind.__doc__ or "").split("\n\n")[0])
         parents = [
             f"`{base.__name__}`"

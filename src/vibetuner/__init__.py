@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "get_settings": "vibetuner.config",
     "AppContext": "vibetuner.context",
     "open_context": "vibetuner.context",
+    "create_context": "vibetuner.context",
     # in routes
     "Context": "vibetuner.web.context",
     "app_context": "vibetuner.web.context",
@@ -50,7 +51,7 @@ _EXPORTS: dict[str, str] = {
     "hx_trigger": "vibetuner.web.htmx",
     "hx_retarget": "vibetuner.web.htmx",
     "hx_reswap": "vibetuner.web.htmx",
-    "add_template_dir": "vibetuner.templating",
+    "add_template_dir": "vibetuner.web.context",
     "parse_object_id": "vibetuner.models.ids",
     # models
     "UserModel": "vibetuner.models",
@@ -97,6 +98,7 @@ __all__ = [
     "get_settings",
     "AppContext",
     "open_context",
+    "create_context",
     "Context",
     "app_context",
     "CurrentUser",
@@ -160,7 +162,7 @@ if TYPE_CHECKING:
     from vibetuner.blobs.store import BlobStore
     from vibetuner.cli.app_session import running_app
     from vibetuner.config import Settings, get_settings
-    from vibetuner.context import AppContext, open_context
+    from vibetuner.context import AppContext, create_context, open_context
     from vibetuner.errors import (
         BlobError,
         BlobNotFound,
@@ -189,8 +191,7 @@ if TYPE_CHECKING:
     )
     from vibetuner.models.ids import parse_object_id
     from vibetuner.services.email import Mailer
-    from vibetuner.templating import add_template_dir
-    from vibetuner.web.context import Context, app_context
+    from vibetuner.web.context import Context, add_template_dir, app_context
     from vibetuner.web.flash import FlashAction, flash
     from vibetuner.web.htmx import (
         Htmx,

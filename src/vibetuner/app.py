@@ -18,13 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner._compat.fastapi import add_router
 from vibetuner._compat.starlette import index_static_routes
+from vibetuner.auth.feature import AuthFeature
 from vibetuner.auth.session_auth import session_middleware_options
-from vibetuner.config import Settings, downgrades, get_settings
-from vibetuner.context import AppContext
-from vibetuner.errors import ConfigurationError, VibetunerError
-from vibetuner.features import Feature, check_dependencies, read_settings
-from vibetuner.i18n import Catalogs
-from vibetuner.templating import Templates
+from vibetuner.blobs.routes import BlobsFeature
+from vibetuner.config import Settings, downgrades
+from vibetuner.context import create_context
+from vibetuner.errors import VibetunerError
+from vibetuner.features import Feature
 from vibetuner.web.api_docs import add_offline_docs
 from vibetuner.web.body_limits import ClientDisconnect, client_disconnected
 from vibetuner.web.context import STATE_KEY, RouterLinks
@@ -55,8 +55,6 @@ if TYPE_CHECKING:
 
 def default_features() -> list[Feature]:
     """The features an app gets when it names none: sign-in and blob storage."""
-    from vibetuner.auth.feature import AuthFeature
-    from vibetuner.blobs.routes import BlobsFeature
 
     return [AuthFeature(), BlobsFeature()]
 
@@ -84,19 +82,17 @@ def create_app(
     ``EMAIL_BACKEND`` names. ``lifespan`` is the app's own lifespan; it runs inside the
     framework's, after the database is ready. Extra keyword arguments go to ``FastAPI``.
     """
-    active = settings or get_settings()
-    chosen = list(default_features() if features is None else features)
-    check_dependencies(chosen)
-    problems = [problem for feature in chosen for problem in feature.check_settings(active)]
-    if problems:
-        raise ConfigurationError("; ".join(problems))
-    # Each feature's own settings section, validated now: a bad value stops the app here.
-    sections = [(feature.settings_class, read_settings(feature)) for feature in chosen]
-
-    templates = Templates(template_dirs)
-    for feature in chosen:
-        for directory in feature.template_dirs():
-            templates.add_dir(directory, first=False)
+    chosen = default_features() if features is None else features
+    context = create_context(
+        features=chosen,
+        models=models,
+        settings=settings,
+        template_dirs=template_dirs,
+        locale_dirs=locale_dirs,
+        email_backend=email_backend,
+    )
+    active = context.settings
+    templates = context.templates
     templates.context_processors.append(lambda request: {"app_name": active.app_name})
     templates.context_processors.append(page_values)
     # csrf_field(), csrf_meta(), csrf_token(), csp_nonce(), static_url(), path_for() ...
@@ -106,23 +102,12 @@ def create_app(
         templates.env.globals.update(feature.template_globals())
         templates.env.filters.update(feature.template_filters())
     static = StaticAssets(static_dirs, reload=active.environment == "development")
-    for feature in chosen:
+    for feature in context.features:
         for directory in feature.static_dirs():
             static.add_dir(directory)
-    context = AppContext(
-        settings=active,
-        templates=templates,
-        features=chosen,
-        app_models=models,
-        email_backend=email_backend,
-        static=static,
-        i18n=Catalogs(active.locales, active.default_locale, locale_dirs),
-    )
-    for kind, values in sections:
-        if kind is not None and values is not None:
-            context.provide(values, as_type=kind)
+    context.static = static
     errors = ErrorTable()
-    for feature in chosen:
+    for feature in context.features:
         errors.add(feature.errors(), owner=feature.name)
     context.provide(errors)
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from vibetuner.i18n import normalize
 from vibetuner.key_strength import MIN_KEY_BITS, key_bits
 
 # Values that look like a key but are copied from examples; refused in production.
@@ -41,8 +42,6 @@ DEFAULT_CSP = (
 def _locale_code(code: str) -> str:
     """``de-AT`` -> ``de_AT``, when Babel knows the locale; a clear error otherwise."""
     from babel import Locale, UnknownLocaleError
-
-    from vibetuner.i18n import normalize
 
     normalized = normalize(code)
     try:

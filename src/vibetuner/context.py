@@ -3,29 +3,35 @@
 One instance per app, built by ``create_app`` and filled at startup: settings,
 templates, the database, the email sender, and what features open (the blob store,
 the sign-in service, ...). Routes reach it with the ``Context`` dependency
-(``vibetuner.web.context``); command-line tools build one with :func:`open_context`.
+(``vibetuner.web.context``); command-line tools build one with :func:`open_context`,
+and a job worker with :func:`create_context`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar, cast
 
+from vibetuner.config import Settings, get_settings
 from vibetuner.errors import ConfigurationError
+from vibetuner.features import Feature, check_dependencies, read_settings
+from vibetuner.i18n import Catalogs
+from vibetuner.models import core_document_models
+from vibetuner.mongo import connect, init_models
+from vibetuner.services.email import Mailer, backend_from_settings
+from vibetuner.templating import Templates
 
 if TYPE_CHECKING:
     from beanie import Document
+    from starlette.requests import Request
 
-    from vibetuner.config import Settings
-    from vibetuner.features import Feature
-    from vibetuner.i18n import Catalogs
     from vibetuner.models.user import UserModel
     from vibetuner.mongo import Mongo
     from vibetuner.services.email import EmailBackend, Mailer
     from vibetuner.services.links import LinkBuilder
-    from vibetuner.templating import Templates
     from vibetuner.web.static_assets import StaticAssets
 
 
@@ -33,15 +39,8 @@ T = TypeVar("T")
 F = TypeVar("F", bound="Feature")
 
 
-def _default_catalogs() -> Catalogs:
-    from vibetuner.i18n import Catalogs
-
-    return Catalogs()
-
-
 def document_models(extra: Sequence[type[Document]] = ()) -> list[type[Document]]:
     """Core models (``vibetuner.models.__all__``) followed by ``extra``, without repeats."""
-    from vibetuner.models import core_document_models
 
     merged: list[type[Document]] = []
     for model in [*core_document_models(), *extra]:
@@ -63,8 +62,11 @@ class AppContext:
     mongo: Mongo | None = None
     mailer: Mailer | None = None
     static: StaticAssets | None = None
+    #: The signed-in user of a request (``async def loader(request)``), set by the sign-in
+    #: feature; the core asks it through ``vibetuner.web.identity.signed_in_user``.
+    user_loader: Callable[[Request], Awaitable[UserModel | None]] | None = None
     #: The translations (framework and app catalogs) and the locales offered.
-    i18n: Catalogs = field(default_factory=lambda: _default_catalogs())
+    i18n: Catalogs = field(default_factory=Catalogs)
     #: Run when a user deletes their account, to remove the app's own data of that user
     #: (``async def cleaner(user)``); vibetuner removes its own documents and files.
     user_data_cleaners: list[Callable[[UserModel], Awaitable[None]]] = field(default_factory=list)
@@ -138,8 +140,6 @@ async def running(context: AppContext) -> AsyncIterator[AppContext]:
     Everything opened is closed in reverse order on the way out, also when startup fails
     half way.
     """
-    from vibetuner.mongo import connect, init_models
-    from vibetuner.services.email import Mailer, backend_from_settings
 
     settings = context.settings
     async with AsyncExitStack() as stack:
@@ -159,20 +159,62 @@ async def running(context: AppContext) -> AsyncIterator[AppContext]:
             context.mongo = None
 
 
+def create_context(
+    *,
+    features: Sequence[Feature],
+    models: Sequence[type[Document]] = (),
+    settings: Settings | None = None,
+    template_dirs: Sequence[str | os.PathLike[str]] = (),
+    locale_dirs: Sequence[str | os.PathLike[str]] = (),
+    email_backend: EmailBackend | None = None,
+) -> AppContext:
+    """An ``AppContext`` of ``features`` and ``models``, checked as ``create_app`` checks
+    them, and not started: what ``create_app`` builds its app on, and what a
+    ``vibetuner run worker`` process runs its jobs with (no web app at all).
+
+    ``ConfigurationError`` for a missing required feature or settings a feature cannot
+    work with. The arguments mean what they mean for ``create_app``.
+    """
+    active = settings or get_settings()
+    chosen = list(features)
+    check_dependencies(chosen)
+    problems = [problem for feature in chosen for problem in feature.check_settings(active)]
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+    templates = Templates(template_dirs)
+    for feature in chosen:
+        for directory in feature.template_dirs():
+            templates.add_dir(directory, first=False)
+    context = AppContext(
+        settings=active,
+        templates=templates,
+        features=chosen,
+        app_models=models,
+        email_backend=email_backend,
+        i18n=Catalogs(active.locales, active.default_locale, locale_dirs),
+    )
+    # Each feature's own settings section, validated now: a bad value stops the app here.
+    provide_settings_sections(context)
+    return context
+
+
+def provide_settings_sections(context: AppContext) -> None:
+    """Read each feature's settings section (``Feature.settings_class``) and keep it by
+    its class; ``ConfigurationError`` with one line per bad variable."""
+    for feature in context.features:
+        section = read_settings(feature)
+        if feature.settings_class is not None and section is not None:
+            context.provide(section, as_type=feature.settings_class)
+
+
 @asynccontextmanager
 async def open_context(
     settings: Settings, features: Sequence[Feature] = (), models: Sequence[type[Document]] = ()
 ) -> AsyncIterator[AppContext]:
     """A started context outside a web app (command-line tools, scripts, workers)."""
-    from vibetuner.features import read_settings
-    from vibetuner.templating import Templates
-
     context = AppContext(
         settings=settings, templates=Templates(), features=features, app_models=models
     )
-    for feature in features:
-        section = read_settings(feature)
-        if feature.settings_class is not None and section is not None:
-            context.provide(section, as_type=feature.settings_class)
+    provide_settings_sections(context)
     async with running(context):
         yield context

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from vibetuner.sizes import format_size
+
 if TYPE_CHECKING:
     from vibetuner.services.images import ImageSize
 
@@ -205,8 +207,6 @@ class BlobTooLarge(BlobError):
     code = "blob_too_large"
 
     def __init__(self, max_size: int) -> None:
-        from vibetuner.blobs.backend import format_size
-
         super().__init__(f"the file is larger than the limit of {format_size(max_size)}")
         self.max_size = max_size
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from vibetuner.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from beanie import Document
     from fastapi import APIRouter
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from vibetuner.config import Settings
     from vibetuner.context import AppContext
     from vibetuner.errors import VibetunerError
+    from vibetuner.jobs.registry import JobTask
 
 ExceptionHandler = Callable[..., Any]
 
@@ -136,6 +139,10 @@ class Feature:
         """Exception handlers to add, for errors that are not ``VibetunerError`` s."""
         return {}
 
+    def jobs(self) -> Sequence[JobTask]:
+        """Background jobs this feature owns (``@task`` / ``@cron``), run by ``JobsFeature``."""
+        return ()
+
     def check_settings(self, settings: Settings) -> list[str]:
         """Problems with ``settings`` that make this feature unusable, one sentence each."""
         return []
@@ -163,11 +170,6 @@ class Feature:
         """A ``typer.Typer`` of commands, run as ``vibetuner <name> ...`` in the project."""
         return None
 
-    def jobs(self) -> Sequence[Any]:
-        """Job functions (``@task`` / ``@cron``) this feature runs; the jobs feature
-        collects them from every feature of the app."""
-        return ()
-
     def lifespan(self, context: AppContext) -> AbstractAsyncContextManager[None]:
         """Open what the feature needs at startup and close it at shutdown."""
         return nullcontext()
@@ -178,8 +180,6 @@ class Feature:
 
 def check_dependencies(features: Sequence[Feature]) -> None:
     """Raise ``ConfigurationError`` for duplicate names or a missing required feature."""
-    from vibetuner.errors import ConfigurationError
-
     seen: set[str] = set()
     for feature in features:
         if not feature.name:

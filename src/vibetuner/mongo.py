@@ -11,6 +11,7 @@ from beanie import Document, init_beanie
 
 from vibetuner.config import Settings
 from vibetuner.errors import ConfigurationError, DatabaseUnavailable
+from vibetuner.mongo_devfile import open_dev_database
 
 if TYPE_CHECKING:
     from vibetuner.mongo_devfile import DevDatabaseFile
@@ -86,7 +87,8 @@ MEMORY_PACKAGES = frozenset({"mongomock", "mongomock_motor", "motor"})
 def open_memory_client() -> Any:
     """A new in-memory client, or a ``ConfigurationError`` naming the extra it needs."""
     try:
-        from vibetuner.mongo_memory import create_memory_client
+        # Lazy: mongomock (the optional `memory` extra) only for the in-memory database.
+        from vibetuner.mongo_memory_client import create_memory_client
 
         return create_memory_client()
     except ImportError as exc:
@@ -109,8 +111,6 @@ async def connect(settings: Settings) -> Mongo:
         name = settings.mongodb_db or DEFAULT_DB_NAME
         mongo = Mongo(client=memory, database=memory[name], in_memory=True, hosts="memory")
         if settings.environment == "development":
-            from vibetuner.mongo_devfile import open_dev_database
-
             mongo.devfile = await open_dev_database(memory, settings.data_dir)
             mongo.hosts = f"memory, kept in {mongo.devfile.path}"
         else:

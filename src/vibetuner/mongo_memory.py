@@ -1,6 +1,6 @@
 """The in-memory MongoDB: mongomock-motor, answering as MongoDB does or refusing loudly.
 
-``create_memory_client()`` gives a ``MemoryClient`` (``vibetuner.mongo_memory_client``):
+``create_memory_client()`` (``vibetuner.mongo_memory_client``) gives a ``MemoryClient``:
 mongomock-motor's client shaped like PyMongo's async client, with sessions that run
 their operations directly. ``$lookup`` follows DBRef ids and MongoDB's matching rules
 (``vibetuner.mongo_memory_lookups``), equality keeps BSON types apart
@@ -13,8 +13,6 @@ the table on the documentation site's database page is made from it.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from vibetuner.errors import MemoryBackendUnsupported
 
@@ -118,19 +116,3 @@ def unsupported_call(detail: str) -> MemoryBackendUnsupported:
     return MemoryBackendUnsupported(
         f"the in-memory database does not support this call ({detail}). Instead: {REAL_SERVER}."
     )
-
-
-def create_memory_client() -> Any:
-    """A new, empty in-memory client (timezone-aware, like the real client we create)."""
-    apply_compat()
-    from vibetuner.mongo_memory_client import MemoryClient
-
-    return MemoryClient(tz_aware=True)
-
-
-def apply_compat() -> None:
-    """Install the changes to mongomock itself (once; see ``vibetuner._compat.mongomock``)."""
-    from vibetuner._compat import mongomock as compat
-    from vibetuner.mongo_memory_lookups import lookup_stage
-
-    compat.apply(lookup_stage, refuse)

@@ -28,9 +28,11 @@ import mongomock
 import mongomock_motor
 from pymongo.errors import DuplicateKeyError, InvalidOperation, OperationFailure
 
+from vibetuner._compat import mongomock as compat
 from vibetuner.errors import MemoryBackendUnsupported
 from vibetuner.mongo_memory import refuse, unsupported_call
 from vibetuner.mongo_memory_filters import mentions, strict_filter, strict_pipeline
+from vibetuner.mongo_memory_lookups import lookup_stage
 
 # mongomock-motor's stubs present its classes as Motor's, whose signatures these
 # subclasses do not follow (they follow PyMongo's async API): typed as Any here.
@@ -517,3 +519,14 @@ class MemoryCommandCursor(AsyncLatentCommandCursor):
     def __await__(self) -> Generator[Any, None, MemoryCommandCursor]:
         return self
         yield
+
+
+def create_memory_client() -> Any:
+    """A new, empty in-memory client (timezone-aware, like the real client we create)."""
+    apply_compat()
+    return MemoryClient(tz_aware=True)
+
+
+def apply_compat() -> None:
+    """Install the changes to mongomock itself (once; see ``vibetuner._compat.mongomock``)."""
+    compat.apply(lookup_stage, refuse)

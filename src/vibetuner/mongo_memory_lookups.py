@@ -29,6 +29,7 @@ from uuid import UUID
 from bson import DBRef, Decimal128, ObjectId
 
 from vibetuner._compat.mongomock import dbref_as_dict, run_pipeline
+from vibetuner.mongo_memory import refuse
 
 
 def values_at(doc: Any, path: str) -> list[Any]:
@@ -161,8 +162,6 @@ def lookup_stage(
 ) -> list[dict[str, Any]]:
     """mongomock's ``$lookup`` stage handler: ``options`` is the stage's document."""
     from mongomock import OperationFailure
-
-    from vibetuner.mongo_memory import refuse
 
     if not isinstance(options, dict):
         raise OperationFailure("the $lookup stage must be an object")

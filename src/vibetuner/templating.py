@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from vibetuner import i18n
+from vibetuner.user_agents import browser_name
+
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import HTMLResponse
@@ -30,9 +33,6 @@ def template_environment(dirs: Sequence[str | os.PathLike[str]] = ()) -> jinja2.
     ``number``, ``ago`` (``2 minutes ago``), ``filesize`` (``1.2 KB``) and ``browser``
     (``Chrome on Linux``) filters follow the current locale (``vibetuner.i18n``).
     """
-    from vibetuner import i18n
-    from vibetuner.web.user_agents import browser_name
-
     environment = jinja2.Environment(
         loader=_loader(dirs),
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=True),
@@ -107,10 +107,3 @@ class Templates:
             block_names=list(blocks),
         )
         return response
-
-
-def add_template_dir(app: Any, directory: str | os.PathLike[str]) -> None:
-    """Search ``directory`` before the app's other template folders and vibetuner's own."""
-    from vibetuner.web.context import app_context
-
-    app_context(app).templates.add_dir(directory)

@@ -239,8 +239,8 @@ def set_session_cookie(http: Any, settings: Any, value: str) -> None:
 
 async def signed_in_cookie(settings: Any, user: Any) -> str:
     """A session cookie value that signs ``user`` in: a real server-side session."""
-    from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
     from vibetuner.auth.sessions import start_session
+    from vibetuner.web.identity import SESSION_TOKEN_KEY
 
     token = await start_session(user, settings)
     return session_cookie(settings, {SESSION_TOKEN_KEY: token})

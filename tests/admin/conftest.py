@@ -28,6 +28,7 @@ class Memo(Document):
 
 
 def build_admin_app(settings: Any) -> Any:
+    from tests.jobs.jobs_for_tests import record  # the job the admin's retry test runs
     from vibetuner import create_app
     from vibetuner.admin import AdminFeature
     from vibetuner.app import default_features
@@ -35,7 +36,7 @@ def build_admin_app(settings: Any) -> Any:
 
     return create_app(
         settings=settings,
-        features=[*default_features(), JobsFeature(), AdminFeature(models=[Memo])],
+        features=[*default_features(), JobsFeature([record]), AdminFeature(models=[Memo])],
         models=[Memo],
     )
 

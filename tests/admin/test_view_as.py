@@ -288,9 +288,9 @@ async def test_a_session_opened_by_an_admin_is_refused_without_the_waiting_one(
 ) -> None:
     # A cookie holding only the view's session (the admin's part dropped) still cannot
     # delete the account: the refusal reads the session record, not only the cookie.
-    from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
     from vibetuner.auth.sessions import start_session
     from vibetuner.testing import app_context, session_cookie, set_session_cookie
+    from vibetuner.web.identity import SESSION_TOKEN_KEY
 
     admin = await make_user(roles=["admin"])
     member = await make_user("member@example.com")

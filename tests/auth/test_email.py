@@ -24,7 +24,8 @@ from vibetuner.services.email import (
     Mailer,
     SmtpBackend,
 )
-from vibetuner.templating import add_template_dir, template_environment
+from vibetuner.templating import template_environment
+from vibetuner.web.context import add_template_dir
 
 
 class Inbox:

@@ -9,12 +9,12 @@ from pydantic import SecretStr
 
 from tests.auth.conftest import follow_link, magic_link, request_link
 from vibetuner import create_app
-from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
 from vibetuner.auth.sessions import hash_session_token
 from vibetuner.config import Settings
 from vibetuner.models import UserModel, UserSession
 from vibetuner.models.mixins import utcnow
 from vibetuner.testing import app_context, send_csrf_token, signed_in_cookie
+from vibetuner.web.identity import SESSION_TOKEN_KEY
 
 
 def browser_with(app, cookie: str) -> httpx.AsyncClient:

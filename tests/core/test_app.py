@@ -243,7 +243,7 @@ def test_importing_models_stays_light():
     code = textwrap.dedent(
         """
         import sys, vibetuner, vibetuner.models, vibetuner.jobs, vibetuner.admin
-        import vibetuner.web.user_agents
+        import vibetuner.user_agents
         heavy = ("aioboto3", "authlib", "copier", "uvicorn", "streaq", "coredis", "babel.dates",
                  "starlette_admin", "ua_parser")
         print(",".join(m for m in heavy if m in sys.modules))

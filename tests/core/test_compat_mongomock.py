@@ -15,7 +15,7 @@ import pytest
 from bson import DBRef
 from pymongo import ReplaceOne, UpdateOne
 
-from vibetuner.mongo_memory import create_memory_client
+from vibetuner.mongo_memory_client import create_memory_client
 from vibetuner.mongo_memory_filters import Exactly
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vibetuner.i18n import Catalogs, format_ago, format_filesize, use_locale
-from vibetuner.web.user_agents import browser_name
+from vibetuner.user_agents import browser_name
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 CATALOGS = Catalogs(["en", "es", "de"])

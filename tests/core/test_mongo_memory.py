@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bson import DBRef, ObjectId
 
-from vibetuner.mongo_memory import create_memory_client
+from vibetuner.mongo_memory_client import create_memory_client
 from vibetuner.mongo_memory_lookups import values_at
 
 

@@ -11,7 +11,7 @@ from bson import DBRef, ObjectId
 from pymongo import IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from vibetuner.mongo_memory import create_memory_client
+from vibetuner.mongo_memory_client import create_memory_client
 
 
 async def test_a_lookup_by_id_finds_the_document_and_hands_out_a_copy():

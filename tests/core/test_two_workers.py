@@ -84,8 +84,8 @@ def workers(vibetuner_db: Any, vibetuner_settings: Any, tmp_path: Path) -> Itera
 
 
 async def signed_in(settings: Any, user: Any) -> dict[str, str]:
-    from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
     from vibetuner.auth.sessions import start_session
+    from vibetuner.web.identity import SESSION_TOKEN_KEY
 
     token = await start_session(user, settings)
     return {settings.session_cookie_name: session_cookie(settings, {SESSION_TOKEN_KEY: token})}

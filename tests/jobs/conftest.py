@@ -10,21 +10,21 @@ import pytest
 from fastapi import APIRouter, FastAPI
 
 from tests.jobs import jobs_for_tests as jobs_module
-from vibetuner import JobsFeature, create_app
+from vibetuner import Context, JobsFeature, create_app
 
 router = APIRouter()
 
 
 @router.post("/queue/{n}")
-async def queue_one(n: int) -> dict[str, Any]:
-    job_id = await jobs_module.record.enqueue(n)
+async def queue_one(n: int, context: Context) -> dict[str, Any]:
+    job_id = await jobs_module.record.enqueue(context, n)
     ran_already = "ran" in jobs_module.LOG.read_text() if jobs_module.LOG.exists() else False
     return {"id": job_id, "ran_before_response": ran_already}
 
 
 @router.post("/chatty/{n}")
-async def queue_chatty(n: int) -> dict[str, Any]:
-    return {"id": await jobs_module.chatty.enqueue(n)}
+async def queue_chatty(n: int, context: Context) -> dict[str, Any]:
+    return {"id": await jobs_module.chatty.enqueue(context, n)}
 
 
 @pytest.fixture
@@ -40,15 +40,7 @@ def lines(log: Path, first_word: str | None = None) -> list[list[str]]:
     return [words for words in found if first_word is None or words[0] == first_word]
 
 
-TEST_JOBS = [
-    jobs_module.record,
-    jobs_module.flaky,
-    jobs_module.always_fails,
-    jobs_module.slow,
-    jobs_module.long_job,
-    jobs_module.greet,
-    jobs_module.chatty,
-]
+TEST_JOBS = jobs_module.TEST_JOBS
 
 
 def jobs_app(settings: Any) -> FastAPI:

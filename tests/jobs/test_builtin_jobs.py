@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from vibetuner import AuthFeature, BlobsFeature, JobsFeature, create_app
-from vibetuner.jobs.builtin import check_blobs
+from vibetuner import AuthFeature, BlobsFeature, JobsFeature, app_context, create_app
+from vibetuner.blobs.jobs import check_blobs
 from vibetuner.models import Blob, UserModel
 
 
@@ -39,5 +39,5 @@ async def test_the_blob_check_runs_as_a_periodic_job(app: Any, blob_store: Any) 
     assert check_blobs.schedule == "23 * * * *"
     orphan = await blob_store.put(b"x", filename="x.txt")
     await blob_store.backend.delete(orphan.key)  # metadata left without its object
-    await check_blobs()
+    await check_blobs(app_context(app))
     assert await Blob.get(orphan.id) is None

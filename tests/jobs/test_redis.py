@@ -24,20 +24,31 @@ from tests.helpers import stop_process
 from tests.jobs import jobs_for_tests as work
 from tests.jobs.conftest import TEST_JOBS, lines, router
 from tests.jobs.redis_server import RedisServer
-from vibetuner import JobsFeature, create_app
+from vibetuner import JobsFeature, app_context, create_app
 from vibetuner.models.failed_job import FailedJob
 
 REPO = Path(__file__).resolve().parents[2]
 SESSION_KEY = secrets.token_urlsafe(48)
 WORKER_APP = """
+import sys
+sys.path.insert(0, {repo!r})
+from tests.jobs.conftest import TEST_JOBS
+from vibetuner import JobsFeature, app_context, create_app
+
+app = create_app(features=[JobsFeature(TEST_JOBS)])
+"""
+# What `vibetuner run worker` imports: the jobs and a context, never the app module.
+WORKER_CONTEXT = """
 import os, sys
 sys.path.insert(0, {repo!r})
 from tests.jobs import jobs_for_tests as work
-from tests.jobs.conftest import TEST_JOBS
-from vibetuner import JobsFeature, create_app
+from vibetuner import JobsFeature, create_context
 
-jobs = list(TEST_JOBS) + ([work.every_second] if os.environ.get("WITH_CRON") else [])
-app = create_app(features=[JobsFeature(jobs)])
+jobs = list(work.TEST_JOBS) + ([work.every_second] if os.environ.get("WITH_CRON") else [])
+
+
+def build_context():
+    return create_context(features=[JobsFeature(jobs)])
 """
 
 
@@ -55,8 +66,11 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
 def worker_project(tmp_path: Path) -> Path:
     root = tmp_path / "workerapp"
     root.mkdir()
-    (root / "pyproject.toml").write_text('[tool.vibetuner]\napp = "jobapp:app"\n')
+    (root / "pyproject.toml").write_text(
+        '[tool.vibetuner]\napp = "jobapp:app"\nworker = "jobworker:build_context"\n'
+    )
     (root / "jobapp.py").write_text(WORKER_APP.format(repo=str(REPO)))
+    (root / "jobworker.py").write_text(WORKER_CONTEXT.format(repo=str(REPO)))
     return root
 
 
@@ -156,7 +170,7 @@ async def test_many_jobs_over_two_workers_run_exactly_once(
 ) -> None:
     first, second = start_worker(), start_worker()
     for n in range(500):
-        await work.record.enqueue(n)
+        await work.record.enqueue(app_context(client_app), n)
     await wait_for(lambda: len(lines(job_log, "ran")) >= 500)
     await asyncio.sleep(1)  # a duplicate would show up now
     ran = lines(job_log, "ran")
@@ -168,7 +182,7 @@ async def test_a_killed_workers_job_runs_again_on_another(
     client_app: Any, start_worker: Any, job_log: Path
 ) -> None:
     doomed = start_worker(idle_timeout=1)
-    await work.long_job.enqueue(1, 2)
+    await work.long_job.enqueue(app_context(client_app), 1, 2)
     await wait_for(lambda: bool(lines(job_log, "start")))
     os.kill(doomed.pid, signal.SIGKILL)
     doomed.wait()
@@ -190,12 +204,11 @@ async def test_a_periodic_job_runs_once_per_tick_with_two_workers(
 
 
 async def test_retries_back_off_on_redis_too(client_app: Any, job_log: Path) -> None:
-    from vibetuner.web.context import app_context
 
     queue = app_context(client_app).feature(JobsFeature).queue
     worker_task = asyncio.create_task(_run_worker_here(client_app))
     try:
-        await work.flaky.enqueue(3)
+        await work.flaky.enqueue(app_context(client_app), 3)
         await wait_for(lambda: len(lines(job_log, "flaky")) >= 3, seconds=30)
     finally:
         worker_task.cancel()
@@ -208,10 +221,9 @@ async def test_retries_back_off_on_redis_too(client_app: Any, job_log: Path) -> 
 async def _run_worker_here(application: Any) -> None:
     """A streaq worker for the app, in this process (it shares the test's database)."""
     from vibetuner.jobs.redis_queue import RedisQueue
-    from vibetuner.web.context import app_context
 
     context = app_context(application)
-    queue = RedisQueue(context.settings, TEST_JOBS, worker=False)
+    queue = RedisQueue(context, TEST_JOBS, worker=False)
     await queue.run_worker()
 
 
@@ -231,7 +243,7 @@ async def test_a_broker_that_goes_away_gives_503_and_workers_reconnect(
     client_app: Any, start_worker: Any, redis: RedisServer, job_log: Path
 ) -> None:
     worker = start_worker()
-    await work.record.enqueue(1)
+    await work.record.enqueue(app_context(client_app), 1)
     await wait_for(lambda: len(lines(job_log, "ran")) == 1)
 
     redis.stop()
@@ -259,7 +271,7 @@ async def test_dead_letter_then_jobs_retry_from_the_command_line(
 ) -> None:
     dev_db = worker_project / "devdata"
     worker = start_worker(dev_db=dev_db)
-    await work.always_fails.enqueue("no disk")
+    await work.always_fails.enqueue(app_context(client_app), "no disk")
     await wait_for(lambda: len(lines(job_log, "failing")) >= 2, seconds=60)
     await asyncio.sleep(0.5)
     stop_process(worker)  # saves the development database
@@ -298,3 +310,31 @@ async def test_dead_letter_then_jobs_retry_from_the_command_line(
     await wait_for(lambda: bool(lines(job_log, "fixed")), seconds=60)
     assert "No failed jobs." in cli("jobs", "list").stdout
     assert await FailedJob.count() == 0  # (the test's own database saw none of this)
+
+
+async def test_the_worker_starts_what_jobs_need_and_builds_no_web_app(
+    client_app: Any, start_worker: Any, job_log: Path
+) -> None:
+    start_worker()
+    await work.what_is_loaded.enqueue(app_context(client_app))
+    await wait_for(lambda: bool(lines(job_log, "loaded")))
+    [[_, web_modules, routes, features]] = lines(job_log, "loaded")
+    assert web_modules == "-"  # no create_app, admin, sign-in pages, blob routes, health
+    assert routes == "0"  # not one route object in the worker process
+    assert features == "jobs"  # the worker context's features, entered; nothing else
+
+
+def test_the_worker_needs_a_worker_entry(worker_project: Path, redis: RedisServer) -> None:
+    (worker_project / "pyproject.toml").write_text('[tool.vibetuner]\napp = "jobapp:app"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "REDIS_"))}
+    env.update({"REDIS_URL": redis.url, "SESSION_KEY": SESSION_KEY, "ENVIRONMENT": "test"})
+    result = subprocess.run(
+        [sys.executable, "-m", "vibetuner.cli", "run", "worker"],
+        cwd=worker_project,
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "names no worker" in result.stderr and "Traceback" not in result.stderr

@@ -30,7 +30,7 @@ async def test_a_job_queued_outside_a_request_gets_an_id_of_its_own(jobs: Any) -
     from tests.jobs import jobs_for_tests as work
 
     with capture_json_logs() as logs:
-        await work.chatty.enqueue(1)
+        await work.chatty.enqueue(jobs.context, 1)
         await asyncio.wait_for(jobs.drain(), 10)
     (said,) = [e for e in logs.entries() if e["message"] == "chatty job 1 says hello"]
     assert len(said["request_id"]) == 32
@@ -44,7 +44,7 @@ async def test_on_redis_the_worker_logs_under_the_request_id(
     from vibetuner.jobs.redis_queue import RedisQueue
     from vibetuner.web.context import app_context
 
-    worker = RedisQueue(app_context(client_app).settings, TEST_JOBS, worker=False)
+    worker = RedisQueue(app_context(client_app), TEST_JOBS, worker=False)
     running = asyncio.create_task(worker.run_worker())
     try:
         with capture_json_logs() as logs:

@@ -22,6 +22,7 @@ from tests.jobs.test_redis import (  # noqa: F401 -- fixtures
     wait_for,
     worker_project,
 )
+from vibetuner import app_context
 from vibetuner.jobs.heartbeat import file_path, read_beats
 
 
@@ -103,7 +104,7 @@ async def test_sigterm_lets_a_running_job_finish_within_the_grace(
     job_log: Path,
 ) -> None:
     worker = start_worker(extra_env={"JOBS_SHUTDOWN_GRACE": "15"})
-    await work.long_job.enqueue(1, 2)
+    await work.long_job.enqueue(app_context(client_app), 1, 2)
     await wait_for(lambda: bool(lines(job_log, "start")))
     worker.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(worker.wait, 30) == 0
@@ -116,7 +117,7 @@ async def test_a_job_still_running_after_the_grace_runs_again_elsewhere(
     job_log: Path,
 ) -> None:
     stopping = start_worker(idle_timeout=1, extra_env={"JOBS_SHUTDOWN_GRACE": "1"})
-    await work.long_job.enqueue(2, 6)
+    await work.long_job.enqueue(app_context(client_app), 2, 6)
     await wait_for(lambda: bool(lines(job_log, "start")))
     started = time.monotonic()
     stopping.send_signal(signal.SIGTERM)
@@ -135,7 +136,6 @@ async def test_a_job_still_running_after_the_grace_runs_again_elsewhere(
 
 
 async def test_the_in_process_runner_beats_into_the_data_dir(app: Any) -> None:
-    from vibetuner.testing import app_context
 
     settings = app_context(app).settings
     beats = await read_beats(settings)

@@ -37,6 +37,7 @@ EXPECTED_FILES = {
     "src/{pkg}/pages.py",
     "src/{pkg}/settings.py",
     "src/{pkg}/web.py",
+    "src/{pkg}/worker.py",
     "src/{pkg}/templates/base.html",
     "src/{pkg}/templates/home.html",
     "src/{pkg}/templates/notes/index.html",
@@ -94,6 +95,7 @@ def test_defaults(tmp_path):
     assert pyproject["tool"]["vibetuner"] == {
         "app": "my_app.app:app",
         "models": "my_app.models:MODELS",
+        "worker": "my_app.worker:build_context",
         "migrations": "migrations",
         "css": "src/my_app/styles/app.css",
         "css_output": "src/my_app/static/app.css",

@@ -76,7 +76,7 @@ def test_promote_list_and_demote(tmp_path: Path) -> None:
 HOLD_DATABASE = """
 import asyncio, sys
 from pathlib import Path
-from vibetuner.mongo_memory import create_memory_client
+from vibetuner.mongo_memory_client import create_memory_client
 from vibetuner.mongo_devfile import open_dev_database
 
 async def main():

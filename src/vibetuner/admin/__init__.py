@@ -4,6 +4,7 @@
 request to ``/admin`` by an admin, so apps that never open it never pay for it.
 """
 
-from vibetuner.admin.feature import ADMIN_PATH, AdminFeature
+from vibetuner.admin.feature import AdminFeature
+from vibetuner.admin.paths import ADMIN_PATH
 
 __all__ = ["ADMIN_PATH", "AdminFeature"]

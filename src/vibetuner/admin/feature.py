@@ -13,15 +13,19 @@ from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vibetuner.admin.paths import ADMIN_PATH, SCOPE_ADMIN
+from vibetuner.auth.impersonation import is_viewing_as
+from vibetuner.auth.sessions import resolve_session
 from vibetuner.features import Feature
 from vibetuner.models.audit import AuditLog
+from vibetuner.request_id import set_user_id
+from vibetuner.web.context import get_context
+from vibetuner.web.errors import http_error_page
+from vibetuner.web.identity import SESSION_TOKEN_KEY
 
 if TYPE_CHECKING:
     from beanie import Document
 
-ADMIN_PATH = "/admin"
-# Where the gate leaves the signed-in admin for the views (read by the auth provider).
-SCOPE_ADMIN = "vibetuner.admin_user"
 
 # An app's view: a ModelView subclass or instance, or "module:attribute" naming one.
 AdminView = Any
@@ -110,11 +114,6 @@ class AdminGate:
         ``request.session``, which would add ``Vary: Cookie``: a 404 here must be the
         404 of a path that does not exist, headers included.
         """
-        from vibetuner.auth.impersonation import is_viewing_as
-        from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
-        from vibetuner.auth.sessions import resolve_session
-        from vibetuner.request_id import set_user_id
-        from vibetuner.web.context import get_context
 
         session = request.scope.get("session")
         if not isinstance(session, dict) or is_viewing_as(request):
@@ -129,7 +128,6 @@ class AdminGate:
         return active.user
 
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from vibetuner.web.errors import http_error_page
 
         response = await http_error_page(Request(scope, receive), HTTPException(404))
         await response(scope, receive, send)
@@ -154,6 +152,7 @@ class AdminGate:
             return
         scope[SCOPE_ADMIN] = user
         app = self._app or await self._build(request)
+        # Lazy: starlette-admin (heavy) loads on the first admin request, not at startup.
         from vibetuner.admin.site import admin_csp
 
         admin_csp(request, app)
@@ -162,8 +161,8 @@ class AdminGate:
     async def _build(self, request: Request) -> ASGIApp:
         async with self._lock:
             if self._app is None:
+                # Lazy: starlette-admin (heavy) loads on the first admin request.
                 from vibetuner.admin.site import build_admin_app
-                from vibetuner.web.context import get_context
 
                 self._app = build_admin_app(get_context(request), self.feature)
         return self._app

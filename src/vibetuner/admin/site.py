@@ -24,7 +24,7 @@ import base64
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, pass_context
 from jinja2.ext import Extension
@@ -37,12 +37,19 @@ from starlette_admin.auth import AdminUser, BaseAuthProvider
 from starlette_admin.routing import route
 
 from vibetuner._compat.starlette_admin import AdminWithAppCsrf, home_panels
-from vibetuner.admin.feature import ADMIN_PATH, SCOPE_ADMIN, AdminFeature
+from vibetuner.admin.debug import debug_report
+from vibetuner.admin.paths import ADMIN_PATH, SCOPE_ADMIN
 from vibetuner.admin.views import AuditedModelView, framework_views
+from vibetuner.auth.session_auth import logout
+from vibetuner.blobs.routes import find_blob, serve_blob
 from vibetuner.context import AppContext
 from vibetuner.i18n import gettext
 from vibetuner.services.keys import derive_key
 from vibetuner.web.context import STATE_KEY
+from vibetuner.web.ui import theme_of
+
+if TYPE_CHECKING:
+    from vibetuner.admin.feature import AdminFeature
 from vibetuner.web.csrf import csrf_field, csrf_token
 from vibetuner.web.flash import flash
 from vibetuner.web.security_headers import csp_nonce, relax_csp
@@ -106,7 +113,6 @@ class GateAuth(BaseAuthProvider):
         return [Route("/logout", self.logout, methods=["POST"], name="logout")]
 
     async def logout(self, request: Request) -> Response:
-        from vibetuner.auth.session_auth import logout
 
         await logout(request)
         flash(request, gettext("You are signed out."))
@@ -120,7 +126,6 @@ class VibetunerTheme(DefaultTheme):
         super().__init__(TablerSettings(base="zinc", primary="indigo", radius=1))
 
     def html_attrs(self, request: Request) -> dict[str, str]:
-        from vibetuner.web.ui import theme_of
 
         attrs = super().html_attrs(request)
         chosen = theme_of(request)
@@ -138,7 +143,6 @@ class VibetunerAdmin(AdminWithAppCsrf):
         """A stored file's bytes for the admin (previews and downloads)."""
         from starlette.exceptions import HTTPException
 
-        from vibetuner.blobs.routes import find_blob, serve_blob
         from vibetuner.blobs.store import BlobStore
 
         context: AppContext = getattr(request.app.state, STATE_KEY)
@@ -159,7 +163,6 @@ class DebugView(CustomView):
     # admin home's, and the brand link (url_for("admin:index")) would lead here.
     @route("", name="vt-debug")
     async def index(self, request: Request) -> Response:
-        from vibetuner.admin.debug import debug_report
 
         assert self.templates is not None
         context: AppContext = getattr(request.app.state, STATE_KEY)

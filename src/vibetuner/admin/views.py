@@ -39,19 +39,26 @@ from starlette_admin.exceptions import ActionFailed, FormValidationError
 from starlette_admin.export.csv import CsvExporter
 from starlette_admin.fields import BaseField
 
-from vibetuner.admin.feature import SCOPE_ADMIN
+from vibetuner.admin.paths import SCOPE_ADMIN
+from vibetuner.admin.previews import preview
+from vibetuner.auth.accounts import delete_account
+from vibetuner.auth.impersonation import start_viewing_as
 from vibetuner.auth.sessions import ip_prefix
+from vibetuner.auth.signin import claim_mailbox
+from vibetuner.blobs.jobs import file_remover
 from vibetuner.blobs.store import BlobStore
 from vibetuner.errors import BlobStorageError, CannotViewAs, DuplicateEmail, DuplicateKey
+from vibetuner.jobs.feature import requeue_failed
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.blob import Blob
 from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.failed_job import FailedJob
 from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.session import UserSession
-from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel
+from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel, normalize_email
 from vibetuner.services import audit
-from vibetuner.web.user_agents import browser_name
+from vibetuner.user_agents import browser_name
+from vibetuner.web.context import get_context
 
 # Fields that name a record, in the order tried.
 LABEL_FIELDS = ("title", "name", "email", "filename")
@@ -206,7 +213,6 @@ def _field_name(field: Any) -> str:
 
 
 def _context(request: Request) -> Any:
-    from vibetuner.web.context import get_context
 
     return get_context(request)
 
@@ -287,8 +293,6 @@ class UserView(AuditedModelView):
 
     async def delete_object(self, request: Request, obj: Any) -> None:
         """The account page's cascade: sessions, the app's data, files, links, the user."""
-        from vibetuner.auth.account_page import file_remover
-        from vibetuner.auth.accounts import delete_account
 
         context = _context(request)
         try:
@@ -351,7 +355,6 @@ class UserView(AuditedModelView):
         ),
     )
     async def verify_action(self, request: Request, selection: ActionSelection) -> str:
-        from vibetuner.auth.signin import claim_mailbox
 
         chosen = [u for u in await self._each(request, selection) if u.email_verified_at is None]
         for user in chosen:
@@ -384,7 +387,6 @@ class UserView(AuditedModelView):
         custom_response=True,
     )
     async def view_as_action(self, request: Request, pk: Any) -> Response:
-        from vibetuner.auth.impersonation import start_viewing_as
 
         target = await self.find_by_pk(request, pk)
         if target is None:
@@ -403,7 +405,6 @@ class UserView(AuditedModelView):
 
 def _new_address(value: Any, current: str) -> bool:
     """True when the form's ``email`` is a valid address other than ``current``."""
-    from vibetuner.models.user import normalize_email
 
     try:
         return isinstance(value, str) and normalize_email(value) != current
@@ -580,7 +581,6 @@ class BlobFileField(ComputedField):
     exclude_from_edit: bool = True
 
     async def parse_obj(self, request: Request, obj: Any) -> Any:
-        from vibetuner.admin.previews import preview
 
         url = str(request.url_for("admin:vt-blob-content", blob_id=str(obj.id)))
         context = _context(request)
@@ -668,7 +668,7 @@ class FailedJobView(ReadOnlyView):
         submit_btn_text="Retry",
     )
     async def retry_action(self, request: Request, selection: ActionSelection) -> str:
-        from vibetuner.jobs.feature import JobsFeature, requeue_failed
+        from vibetuner.jobs.feature import JobsFeature
 
         feature = _context(request).find_feature(JobsFeature)
         if feature is None:

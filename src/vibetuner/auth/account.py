@@ -18,11 +18,11 @@ from vibetuner.auth.session_auth import (
     current_session,
     logout,
     this_session,
-    wants_html,
 )
 from vibetuner.i18n import N_, gettext
 from vibetuner.web.context import get_context
 from vibetuner.web.flash import flash
+from vibetuner.web.identity import wants_html
 from vibetuner.web.pages import problem
 from vibetuner.web.responses import SIGN_IN_REQUIRED, documented_problem, redirect
 

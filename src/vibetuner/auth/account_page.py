@@ -16,7 +16,8 @@ from vibetuner.auth import accounts, sessions
 from vibetuner.auth.impersonation import refuse_while_viewing_as
 from vibetuner.auth.oauth_providers import OAuthProviders
 from vibetuner.auth.session_auth import RequireUser, logout, session_providers, this_session
-from vibetuner.auth.signin import AuthService
+from vibetuner.auth.signin import AuthService, linked_providers
+from vibetuner.blobs.jobs import file_remover
 from vibetuner.blobs.store import BlobStore
 from vibetuner.context import AppContext
 from vibetuner.errors import BlobTooLarge
@@ -66,7 +67,6 @@ async def accounts_linked(request: Request, user: UserModel) -> list[str]:
     A page view takes them from the session read (no second round trip); after a form
     post, which may have just linked or unlinked one, they are read again.
     """
-    from vibetuner.auth.signin import linked_providers
 
     if request.method in ("GET", "HEAD"):
         read = session_providers(request)
@@ -170,18 +170,6 @@ async def revoke(
         return hx_redirect("/") if is_htmx(request) else RedirectResponse("/", status_code=303)
     flash(request, _("That browser was signed out."))
     return await _answer(request, context, user, "sessions")
-
-
-def file_remover(context: AppContext) -> Any:
-    """With background jobs, files are removed in a job (retried while storage is down)."""
-    if not context.has_feature("jobs"):
-        return None
-    from vibetuner.jobs.builtin import delete_blob
-
-    async def remove(blob: Any) -> None:
-        await delete_blob.enqueue(str(blob.id))
-
-    return remove
 
 
 @router.post("/delete", name="account_delete", dependencies=[Depends(refuse_while_viewing_as)])

@@ -10,15 +10,29 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from starlette.middleware import Middleware
+
 from vibetuner import errors
+from vibetuner.auth import account, account_page, impersonation, signin_email, signin_oauth
+from vibetuner.auth.crypto import cipher_from_settings
+from vibetuner.auth.oauth_providers import OAuthProviders
+from vibetuner.auth.session_auth import current_user
+from vibetuner.auth.signin import AuthService
 from vibetuner.context import AppContext
 from vibetuner.features import ErrorAnswer, Feature, SignIn
 from vibetuner.i18n import N_
+from vibetuner.models import (
+    Blob,
+    EmailVerificationToken,
+    OAuthAccount,
+    RateLimitCounter,
+    UserModel,
+    UserSession,
+)
 
 if TYPE_CHECKING:
     from beanie import Document
     from fastapi import APIRouter
-    from starlette.middleware import Middleware
 
 
 class AuthFeature(Feature):
@@ -48,15 +62,6 @@ class AuthFeature(Feature):
         }
 
     def models(self) -> Sequence[type[Document]]:
-        from vibetuner.models import (
-            Blob,
-            EmailVerificationToken,
-            OAuthAccount,
-            RateLimitCounter,
-            UserModel,
-            UserSession,
-        )
-
         # Blob too: deleting an account removes the user's files (and picture).
         return [
             UserModel,
@@ -68,8 +73,6 @@ class AuthFeature(Feature):
         ]
 
     def routers(self) -> Sequence[APIRouter]:
-        from vibetuner.auth import account, account_page, impersonation, signin_email, signin_oauth
-
         return [
             signin_email.router,
             signin_oauth.router,
@@ -79,24 +82,14 @@ class AuthFeature(Feature):
         ]
 
     def middleware(self) -> Sequence[Middleware]:
-        from starlette.middleware import Middleware
-
-        from vibetuner.auth.impersonation import ViewAsAuditMiddleware
-
-        return [Middleware(ViewAsAuditMiddleware)]
+        return [Middleware(impersonation.ViewAsAuditMiddleware)]
 
     def template_globals(self) -> Mapping[str, Any]:
-        from vibetuner.auth.impersonation import template_globals
-
         # viewing_as(): the viewed user's email while an admin views the app as them.
-        return template_globals()
+        return impersonation.template_globals()
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
-        from vibetuner.auth.crypto import cipher_from_settings
-        from vibetuner.auth.oauth_providers import OAuthProviders
-        from vibetuner.auth.signin import AuthService
-
         if context.links is None:
             raise RuntimeError("the sign-in feature needs the app's links (create_app sets them)")
         settings = context.settings
@@ -111,9 +104,11 @@ class AuthFeature(Feature):
                 login_route="login_page", sign_out_route="sign_out", account_route="account_page"
             )
         )
+        context.user_loader = current_user
         try:
             yield
         finally:
+            context.user_loader = None
             context.withdraw(SignIn)
             context.withdraw(AuthService)
             context.withdraw(OAuthProviders)

@@ -25,15 +25,13 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.auth import sessions
-from vibetuner.auth.session_auth import (
-    _SCOPE_SESSION,
-    SESSION_TOKEN_KEY,
-    STASHED_TOKEN_KEY,
-    current_session,
-)
+from vibetuner.auth.current import STASHED_TOKEN_KEY, current_session
 from vibetuner.errors import CannotViewAs, ViewAsRefused
 from vibetuner.models.user import UserModel
 from vibetuner.services import audit
+from vibetuner.web.client_address import client_address
+from vibetuner.web.context import get_context
+from vibetuner.web.identity import SCOPE_SESSION, SESSION_TOKEN_KEY
 from vibetuner.web.redirects import safe_next
 
 # Where "Back to the admin" leads (the admin page the admin came from).
@@ -105,8 +103,6 @@ async def start_viewing_as(
     Refused for oneself, another admin, and a deactivated user. ``return_to`` is where
     the way back leads.
     """
-    from vibetuner.web.client_address import client_address
-    from vibetuner.web.context import get_context
 
     if target.id == admin.id:
         raise CannotViewAs("You are already signed in as yourself.")
@@ -132,7 +128,7 @@ async def start_viewing_as(
     request.session[SESSION_TOKEN_KEY] = token
     request.session[RETURN_KEY] = safe_next(return_to)
     request.session[VIEWED_KEY] = target.email
-    request.scope.pop(_SCOPE_SESSION, None)
+    request.scope.pop(SCOPE_SESSION, None)
     await audit.record(
         actor=admin,
         action="view_as",
@@ -149,8 +145,6 @@ async def stop_viewing_as(request: Request) -> str:
     The audit entry names the request that ended the view (the banner's button, a
     sign-out, a sign-in started during the view).
     """
-    from vibetuner.web.client_address import client_address
-    from vibetuner.web.context import get_context
 
     view = await current_session(request)
     viewed = view.user if view is not None else None
@@ -160,7 +154,7 @@ async def stop_viewing_as(request: Request) -> str:
     admin_token = request.session.pop(STASHED_TOKEN_KEY, None)
     return_to = safe_next(request.session.pop(RETURN_KEY, "/"))
     request.session.pop(VIEWED_KEY, None)
-    request.scope.pop(_SCOPE_SESSION, None)
+    request.scope.pop(SCOPE_SESSION, None)
     active = None
     if isinstance(admin_token, str):
         active = await sessions.resolve_session(admin_token, get_context(request).settings)
@@ -226,7 +220,6 @@ class ViewAsAuditMiddleware:
 
 async def record_write(request: Request) -> None:
     """Add the ``view_as_write`` entry for this request of a view-as session."""
-    from vibetuner.web.client_address import client_address
 
     active = await current_session(request)
     if active is None or active.session.impersonator_id is None:

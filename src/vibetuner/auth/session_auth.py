@@ -12,22 +12,41 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request, status
-from starlette.routing import NoMatchFound
 
 from vibetuner.auth import sessions
+from vibetuner.auth.current import (
+    STASHED_TOKEN_KEY,
+    current_session,
+    current_user,
+    session_providers,
+    this_session,
+)
+from vibetuner.auth.impersonation import stop_viewing_as
 from vibetuner.config import Settings
 from vibetuner.errors import NotSignedIn
+from vibetuner.i18n import gettext as _
 from vibetuner.models.mixins import utcnow
-from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
-from vibetuner.request_id import set_user_id
 from vibetuner.services.keys import signing_key
+from vibetuner.web.client_address import client_address
+from vibetuner.web.context import get_context
+from vibetuner.web.flash import flash
+from vibetuner.web.identity import SCOPE_SESSION, SESSION_TOKEN_KEY, login_path, wants_html
+from vibetuner.web.locale import prefer_user_locale
 
-SESSION_TOKEN_KEY = "sid"
-# While an admin views the app as another user, the admin's own session token waits here.
-STASHED_TOKEN_KEY = "vt_admin_sid"
-# Where current_user keeps what it found, so a request checks its session once.
-_SCOPE_SESSION = "vibetuner.session"
+__all__ = [
+    "STASHED_TOKEN_KEY",
+    "CurrentUser",
+    "RequireUser",
+    "current_session",
+    "current_user",
+    "login",
+    "logout",
+    "require_user",
+    "session_middleware_options",
+    "session_providers",
+    "this_session",
+]
 
 
 def session_middleware_options(settings: Settings) -> dict[str, Any]:
@@ -54,9 +73,6 @@ async def login(request: Request, user: UserModel) -> None:
     carries over (no session fixation; the CSRF secret changes too). An admin viewing
     the app as a user leaves that view first (recorded in the audit trail).
     """
-    from vibetuner.web.client_address import client_address
-    from vibetuner.web.context import get_context
-
     await _leave_view_as(request)
     await _end_sessions_of(request)
     request.session.clear()
@@ -67,16 +83,11 @@ async def login(request: Request, user: UserModel) -> None:
         client_address=client_address(request),
     )
     request.session[SESSION_TOKEN_KEY] = token
-    request.scope.pop(_SCOPE_SESSION, None)
+    request.scope.pop(SCOPE_SESSION, None)
     first_time = user.last_login_at is None
     await user.set({UserModel.last_login_at: utcnow()})
-    from vibetuner.web.locale import prefer_user_locale
-
     prefer_user_locale(request, user.locale)
     if wants_html(request):
-        from vibetuner.i18n import gettext as _
-        from vibetuner.web.flash import flash
-
         if first_time:
             flash(request, _("Welcome! Your account is ready."))
         elif user.name:
@@ -94,13 +105,11 @@ async def logout(request: Request) -> None:
     await _leave_view_as(request)
     await _end_sessions_of(request)
     request.session.clear()
-    request.scope.pop(_SCOPE_SESSION, None)
+    request.scope.pop(SCOPE_SESSION, None)
 
 
 async def _leave_view_as(request: Request) -> None:
     if "session" in request.scope and STASHED_TOKEN_KEY in request.session:
-        from vibetuner.auth.impersonation import stop_viewing_as
-
         await stop_viewing_as(request)
 
 
@@ -109,74 +118,6 @@ async def _end_sessions_of(request: Request) -> None:
         token = request.session.get(key)
         if isinstance(token, str) and token:
             await sessions.end_session(token)
-
-
-async def current_session(request: Request) -> sessions.ActiveSession | None:
-    """This request's live session and its user, or None (the cookie is then cleared)."""
-    if _SCOPE_SESSION in request.scope:
-        found: sessions.ActiveSession | None = request.scope[_SCOPE_SESSION]
-        return found
-    if "session" not in request.scope:
-        return None
-    token = request.session.get(SESSION_TOKEN_KEY)
-    active = None
-    if isinstance(token, str) and token:
-        from vibetuner.web.context import get_context
-
-        active = await sessions.resolve_session(token, get_context(request).settings)
-        if active is None:
-            request.session.clear()  # ended, expired, or its user is gone
-        elif active.user.locale:
-            from vibetuner.web.locale import prefer_user_locale
-
-            prefer_user_locale(request, active.user.locale)
-    request.scope[_SCOPE_SESSION] = active
-    if active is not None:
-        set_user_id(active.user.id)  # for this request's log lines
-    return active
-
-
-async def current_user(request: Request) -> UserModel | None:
-    """The signed-in user, or None.
-
-    The session must exist on the server, be within its absolute and idle lifetimes,
-    and belong to an active user who has not signed out everywhere since.
-    """
-    active = await current_session(request)
-    return active.user if active is not None else None
-
-
-def this_session(request: Request) -> UserSession | None:
-    """The session record ``current_user`` found for this request (call it first)."""
-    active = request.scope.get(_SCOPE_SESSION)
-    return active.session if isinstance(active, sessions.ActiveSession) else None
-
-
-def session_providers(request: Request) -> list[str] | None:
-    """The user's linked provider names as read with this request's session, or None."""
-    active = request.scope.get(_SCOPE_SESSION)
-    return list(active.providers) if isinstance(active, sessions.ActiveSession) else None
-
-
-def wants_html(request: Request) -> bool:
-    """True for a browser navigation (Accept prefers HTML), False for API clients."""
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept and "application/json" not in accept
-
-
-def login_path(request: Request) -> str | None:
-    """The sign-in page's path (the ``SignIn`` the sign-in feature provides), or None
-    when the app has no sign-in."""
-    from vibetuner.features import SignIn
-    from vibetuner.web.context import get_context
-
-    sign_in = get_context(request).find(SignIn)
-    if sign_in is None:
-        return None
-    try:
-        return str(request.app.url_path_for(sign_in.login_route))
-    except NoMatchFound:
-        return None
 
 
 async def require_user(

@@ -18,6 +18,7 @@ from beanie import PydanticObjectId
 
 from vibetuner.config import Settings
 from vibetuner.models.mixins import utcnow
+from vibetuner.models.oauth import OAuthAccount
 from vibetuner.models.session import UserSession
 from vibetuner.models.user import UserModel
 
@@ -109,7 +110,6 @@ def session_with_user(key: str) -> list[dict[str, Any]]:
     it then shows of the user. Everything is read fresh: ending a session, deactivating
     the user or signing out everywhere takes effect on the next request in every worker.
     """
-    from vibetuner.models.oauth import OAuthAccount
 
     return [
         {"$match": {"_id": key}},

@@ -28,7 +28,7 @@ from vibetuner.errors import (
     MagicLinkRefused,
     OAuthSignInRefused,
 )
-from vibetuner.i18n import N_
+from vibetuner.i18n import N_, current_locale
 from vibetuner.models.email_verification import EmailVerificationToken
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.oauth import OAuthAccount
@@ -146,7 +146,6 @@ class AuthService:
         }
         # In the recipient's language: theirs when they have an account and chose one,
         # else the language of the page that asked.
-        from vibetuner.i18n import current_locale
 
         known = await UserModel.get_pymongo_collection().find_one(
             {"email": address}, {"locale": 1, "_id": 0}

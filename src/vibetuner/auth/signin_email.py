@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from vibetuner.auth.impersonation import leave_view_as
 from vibetuner.auth.oauth_providers import OAuthProviders
-from vibetuner.auth.session_auth import current_user, login, wants_html
+from vibetuner.auth.session_auth import current_user, login
 from vibetuner.auth.signin import AuthService
 from vibetuner.errors import (
     AccountDisabled,
@@ -23,6 +23,7 @@ from vibetuner.i18n import gettext as _
 from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context
 from vibetuner.web.forms import read_small_body
+from vibetuner.web.identity import wants_html
 from vibetuner.web.pages import problem, render
 from vibetuner.web.redirects import after_sign_in
 from vibetuner.web.responses import HTML, ValidationProblem, documented_problem, redirect

@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect
 from vibetuner import errors
 from vibetuner.auth.session_auth import RequireUser
 from vibetuner.blobs.backend import BlobBackend
+from vibetuner.blobs.jobs import JOBS
 from vibetuner.blobs.store import BlobStore, content_disposition
 from vibetuner.context import AppContext
 from vibetuner.errors import (
@@ -37,6 +38,7 @@ from vibetuner.errors import (
 )
 from vibetuner.features import ErrorAnswer, Feature
 from vibetuner.i18n import N_
+from vibetuner.jobs.registry import JobTask
 from vibetuner.models.blob import Blob
 from vibetuner.models.ids import parse_object_id
 from vibetuner.models.user import UserModel
@@ -425,10 +427,8 @@ class BlobsFeature(Feature):
         return [Blob]
 
     def jobs(self) -> Sequence[JobTask]:
-        from vibetuner.jobs import builtin
-
-        # With JobsFeature: files are removed in a job, and the store is checked daily.
-        return builtin.JOBS
+        """The hourly orphan check and background file deletion."""
+        return JOBS
 
     def errors(self) -> Mapping[type[errors.VibetunerError], ErrorAnswer]:
         return {

@@ -49,6 +49,7 @@ from vibetuner.models.blob import Blob, BlobStatus
 from vibetuner.models.user import UserModel
 from vibetuner.services.images import ImageProbe, check_pixels
 from vibetuner.services.keys import derive_key
+from vibetuner.services.plugins import build_backend
 
 __all__ = [
     "BlobStore",
@@ -107,7 +108,6 @@ class BlobStore:
         """
         if backend is not None:
             return cls(backend, settings)
-        from vibetuner.services.plugins import build_backend
 
         backend = build_backend("BLOB_BACKEND", settings.blob_backend, BLOB_BACKENDS, settings)
         return cls(backend, settings)

@@ -5,6 +5,7 @@ A generated project says where its app and models are::
     [tool.vibetuner]
     app = "my_app.app:app"
     models = "my_app.models:MODELS"
+    worker = "my_app.worker:build_context"    # what `vibetuner run worker` runs jobs with
     migrations = "migrations"
     css = "src/my_app/styles/app.css"          # Tailwind input (optional)
     css_output = "src/my_app/static/app.css"   # what `vibetuner css build` writes
@@ -37,6 +38,9 @@ class Project:
     css: Path | None = None
     css_output: Path | None = None
     locales: Path | None = None
+    #: ``package.module:NAME`` of the job worker's context: an ``AppContext`` or a
+    #: function that returns one (``create_context(...)``), imported without the web app.
+    worker: str | None = None
 
     @property
     def source_dir(self) -> Path | None:
@@ -85,6 +89,12 @@ def read_project(pyproject: Path) -> Project:
             f"[tool.vibetuner] models in {pyproject} must look like 'package.module:NAME', "
             f"got {models!r}"
         )
+    worker = table.get("worker")
+    if worker is not None and (not isinstance(worker, str) or not valid_spec(worker)):
+        raise ProjectError(
+            f"[tool.vibetuner] worker in {pyproject} must look like 'package.module:NAME', "
+            f"got {worker!r}"
+        )
     migrations = table.get("migrations", "migrations")
     if not isinstance(migrations, str):
         raise ProjectError(f"[tool.vibetuner] migrations in {pyproject} must be a folder name")
@@ -111,6 +121,7 @@ def read_project(pyproject: Path) -> Project:
         css=css,
         css_output=css_output,
         locales=root / locales if locales else None,
+        worker=worker,
     )
 
 

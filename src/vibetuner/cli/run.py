@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from vibetuner.cli.project import Project, ProjectError, find_project
+
+if TYPE_CHECKING:
+    from vibetuner.context import AppContext
 
 app = typer.Typer(
     help="Serve the app of the project in the current directory.", no_args_is_help=True
@@ -312,22 +315,30 @@ def worker(
         typer.Option(min=1, help="Jobs run at once (default: JOBS_CONCURRENCY)."),
     ] = None,
 ) -> None:
-    """Run background jobs from Redis (REDIS_URL) until stopped (SIGINT/SIGTERM)."""
+    """Run background jobs from Redis (REDIS_URL) until stopped (SIGINT/SIGTERM).
+
+    The jobs run with the context that ``[tool.vibetuner] worker`` names: its database,
+    models, mailer and features (the blob store ...), and no web app: no routes, no
+    admin, no sign-in pages.
+    """
     import asyncio
 
+    from vibetuner.context import running
     from vibetuner.errors import VibetunerError
     from vibetuner.jobs.feature import JobsFeature
-    from vibetuner.web.context import app_context
+    from vibetuner.jobs.redis_queue import RedisQueue
+    from vibetuner.logs import configure_logging
 
     project = project_or_exit()
     project.activate()
-    loaded = check_app_or_exit(project)
-    logging_for(loaded)
-    context = app_context(loaded)
+    context = worker_context_or_exit(project)
+    configure_logging(context.settings)
     feature = context.find_feature(JobsFeature)
     if feature is None:
         err.print(
-            "[red]Error:[/red] this app has no JobsFeature: add JobsFeature() to its features"
+            f"[red]Error:[/red] {project.worker} has no JobsFeature: add JobsFeature(jobs=[...]) "
+            "to its features",
+            soft_wrap=True,
         )
         raise typer.Exit(2)
     if context.settings.redis_url is None:
@@ -339,10 +350,11 @@ def worker(
     feature.worker_mode = True
     feature.worker_concurrency = concurrency
     count = concurrency or context.settings.jobs_concurrency
-    err.print(f"[bold]{project.app}[/bold]: running jobs ({count} at once) from Redis")
+    err.print(f"[bold]{project.worker}[/bold]: running jobs ({count} at once) from Redis")
 
     async def main() -> None:
-        async with loaded.router.lifespan_context(loaded):
+        async with running(context):
+            assert isinstance(feature.queue, RedisQueue)
             await feature.queue.run_worker()
 
     try:
@@ -352,3 +364,46 @@ def worker(
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         pass
+
+
+def worker_context_or_exit(project: Project) -> AppContext:
+    """The worker's ``AppContext`` from ``[tool.vibetuner] worker``, built without the web
+    app; one clear line (exit code 2) when it is missing or broken."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from vibetuner.cli.project import load_object
+    from vibetuner.config_errors import settings_error_lines
+    from vibetuner.context import AppContext
+    from vibetuner.errors import VibetunerError
+
+    if project.worker is None:
+        err.print(
+            "[red]Error:[/red] pyproject.toml names no worker: add to [tool.vibetuner]\n"
+            '  worker = "my_app.worker:build_context"\n'
+            "a function that returns create_context(features=[..., JobsFeature(jobs=[...])], "
+            "models=...) with what the jobs need",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    try:
+        found = load_object(project.worker)
+        context = found() if callable(found) else found
+    except ProjectError as exc:
+        err.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except (ValidationError, SettingsError) as exc:
+        for line in settings_error_lines(exc) or [str(exc)]:
+            err.print(f"[red]Error:[/red] {escape(line)}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except VibetunerError as exc:
+        err.print(f"[red]Error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if not isinstance(context, AppContext):
+        err.print(
+            f"[red]Error:[/red] {project.worker} is not an AppContext (nor a function that "
+            "returns one): build it with vibetuner.create_context(...)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    return context

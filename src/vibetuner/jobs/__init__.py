@@ -1,17 +1,21 @@
-"""Background jobs: declare with ``@task`` / ``@cron``, queue with ``await job.enqueue()``.
+"""Background jobs: declare with ``@task`` / ``@cron``, queue with ``await job.enqueue(context)``.
 
 ::
 
+    from vibetuner import AppContext
     from vibetuner.jobs import task
 
     @task(max_attempts=3, timeout=60)
-    async def make_thumbnail(note: Note, blob_id: str) -> None:
+    async def make_thumbnail(context: AppContext, note: Note, blob_id: str) -> None:
+        store = context.get(BlobStore)
         ...
 
-    await make_thumbnail.enqueue(note, blob_id, key=f"thumb:{blob_id}")
+    await make_thumbnail.enqueue(context, note, blob_id, key=f"thumb:{blob_id}")
 
-Add ``JobsFeature()`` to the app. Nothing here imports a broker library until the app
-starts with ``REDIS_URL`` set.
+A job's first parameter is the app's context, passed when it runs. Register the app's
+jobs with ``JobsFeature(jobs=[make_thumbnail, ...])``; a feature registers its own in
+its ``jobs()``. Nothing here imports a broker library until the app starts with
+``REDIS_URL`` set.
 """
 
 from __future__ import annotations
@@ -25,15 +29,12 @@ _EXPORTS = {
     "JobTask": "vibetuner.jobs.registry",
     "JobCannotRun": "vibetuner.jobs.registry",
     "JobsFeature": "vibetuner.jobs.feature",
-    "job_context": "vibetuner.jobs.queue",
-    "current_queue": "vibetuner.jobs.queue",
 }
 
-__all__ = ["task", "cron", "JobTask", "JobCannotRun", "JobsFeature", "job_context", "current_queue"]
+__all__ = ["task", "cron", "JobTask", "JobCannotRun", "JobsFeature"]
 
 if TYPE_CHECKING:
     from vibetuner.jobs.feature import JobsFeature
-    from vibetuner.jobs.queue import current_queue, job_context
     from vibetuner.jobs.registry import JobCannotRun, JobTask, cron, task
 
 

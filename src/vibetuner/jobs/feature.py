@@ -8,12 +8,16 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
 
-from vibetuner import errors
+from vibetuner.errors import ConfigurationError, JobQueueUnavailable, VibetunerError
 from vibetuner.features import ErrorAnswer, Feature
 from vibetuner.i18n import N_
-from vibetuner.jobs import queue as queues
-from vibetuner.jobs.registry import REGISTRY, JobTask
+from vibetuner.jobs.heartbeat import file_path, interval
+from vibetuner.jobs.inprocess import InProcessQueue, JobsMiddleware
+from vibetuner.jobs.queue import JobQueue
+from vibetuner.jobs.registry import JobTask
+from vibetuner.models.failed_job import FailedJob
 
 if TYPE_CHECKING:
     from beanie import Document
@@ -24,38 +28,39 @@ logger = logging.getLogger("vibetuner.jobs")
 
 
 class JobsFeature(Feature):
-    """Background jobs: ``@task`` / ``@cron`` functions, queued with ``await job.enqueue()``.
+    """Background jobs: ``@task`` / ``@cron`` functions, queued with
+    ``await job.enqueue(context, ...)``.
+
+    ``jobs`` are the app's own; every other feature of the app adds its own (its
+    ``jobs()``, as ``BlobsFeature`` adds the periodic blob check). Nothing else runs:
+    a job is registered by the code that owns it, never by being imported.
 
     Without ``REDIS_URL`` jobs run on the web process's event loop (after the response
     of the request that queued them); with it they go to Redis and run in
-    ``vibetuner run worker`` processes. ``jobs`` defaults to every declared job, plus
-    vibetuner's own (the periodic blob check).
+    ``vibetuner run worker`` processes. Found by type:
+    ``context.feature(JobsFeature).queue``.
     """
 
     name = "jobs"
 
-    def __init__(self, jobs: Sequence[JobTask] | None = None) -> None:
-        self._jobs = list(jobs) if jobs is not None else None
-        self.queue: Any = None
+    def __init__(self, jobs: Sequence[JobTask] = ()) -> None:
+        self._jobs = list(jobs)
+        #: The running queue (None before startup and after shutdown): the one place
+        #: the app's queue is held.
+        self.queue: JobQueue | None = None
         #: True in a ``vibetuner run worker`` process: the queue runs jobs there.
         self.worker_mode = False
         self.worker_concurrency: int | None = None
-        #: Every job the queue runs: this feature's and the other features' (at startup).
-        self.all_jobs: list[JobTask] = []
 
-    def jobs(self) -> list[JobTask]:
-        """The app's own jobs (every declared one unless a list was given)."""
-        return list(REGISTRY.values()) if self._jobs is None else list(self._jobs)
+    def jobs(self) -> Sequence[JobTask]:
+        """The app's own jobs (as given)."""
+        return list(self._jobs)
 
-    def collect_jobs(self, context: AppContext) -> list[JobTask]:
-        """This feature's jobs, then each other feature's ``jobs()``, without repeats."""
-        chosen: list[JobTask] = []
-        for feature in [self, *(f for f in context.features if f is not self)]:
-            chosen += [job for job in feature.jobs() if job not in chosen]
-        return chosen
+    def models(self) -> Sequence[type[Document]]:
+        return [FailedJob]
 
-    def errors(self) -> Mapping[type[errors.VibetunerError], ErrorAnswer]:
-        return {errors.JobQueueUnavailable: ErrorAnswer(503, N_("Service unavailable"))}
+    def errors(self) -> Mapping[type[VibetunerError], ErrorAnswer]:
+        return {JobQueueUnavailable: ErrorAnswer(503, N_("Service unavailable"))}
 
     async def check_ready(self, context: AppContext) -> list[str]:
         if self.queue is None:
@@ -76,11 +81,6 @@ class JobsFeature(Feature):
             details["jobs_waiting"] = await self.queue.depth()
         return details
 
-    def models(self) -> Sequence[type[Document]]:
-        from vibetuner.models.failed_job import FailedJob
-
-        return [FailedJob]
-
     def middleware(self) -> Sequence[Middleware]:
         # Resolved per request: the queue exists only once the app has started.
         return [Middleware(_DeferredJobs, feature=self)]
@@ -88,35 +88,32 @@ class JobsFeature(Feature):
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
         settings = context.settings
-        self.all_jobs = self.collect_jobs(context)
+        jobs = jobs_of(context.features)
         if settings.redis_url is None:
-            from vibetuner.jobs import heartbeat
-            from vibetuner.jobs.inprocess import InProcessQueue
-
             in_process = InProcessQueue(
-                self.all_jobs,
-                heartbeat_file=heartbeat.file_path(settings),
-                heartbeat_every=heartbeat.interval(settings),
+                context,
+                jobs,
+                heartbeat_file=file_path(settings),
+                heartbeat_every=interval(settings),
             )
             self.queue = in_process
             await in_process.start()
-            queues.set_current(in_process, context)
             try:
                 yield
             finally:
-                queues.set_current(None)
+                self.queue = None
                 await in_process.close(settings.jobs_shutdown_grace)
             return
+        # Lazy: streaq and coredis (the optional `redis` extra) only with REDIS_URL.
         from vibetuner.jobs.redis_queue import RedisQueue
 
         on_redis = RedisQueue(
-            settings,
-            self.all_jobs,
+            context,
+            jobs,
             concurrency=self.worker_concurrency,
             worker=self.worker_mode,
         )
         self.queue = on_redis
-        queues.set_current(on_redis, context)
         try:
             if self.worker_mode:
                 yield  # the worker command runs (and enters) the streaq worker itself
@@ -124,7 +121,23 @@ class JobsFeature(Feature):
                 async with on_redis:
                     yield
         finally:
-            queues.set_current(None)
+            self.queue = None
+
+
+def jobs_of(features: Sequence[Feature]) -> list[JobTask]:
+    """Every job the features own, in order; ``ConfigurationError`` for two jobs that
+    share a name."""
+    found: dict[str, JobTask] = {}
+    for feature in features:
+        for job in feature.jobs():
+            known = found.get(job.name)
+            if known is not None and known is not job:
+                raise ConfigurationError(
+                    f"two jobs are named {job.name!r} ({feature.name!r} adds the second); "
+                    "give one a name="
+                )
+            found[job.name] = job
+    return list(found.values())
 
 
 class _DeferredJobs:
@@ -133,11 +146,9 @@ class _DeferredJobs:
     def __init__(self, app: Any, feature: JobsFeature) -> None:
         self.app = app
         self.feature = feature
-        self._wrapped: Any = None
+        self._wrapped: JobsMiddleware | None = None
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        from vibetuner.jobs.inprocess import InProcessQueue, JobsMiddleware
-
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         queue = self.feature.queue
         if scope["type"] != "http" or not isinstance(queue, InProcessQueue):
             await self.app(scope, receive, send)
@@ -147,22 +158,20 @@ class _DeferredJobs:
         await self._wrapped(scope, receive, send)
 
 
-async def requeue_failed(feature: JobsFeature, failed: Any) -> bool:
+async def requeue_failed(feature: JobsFeature, failed: FailedJob) -> bool:
     """Queue a dead-lettered job (a ``FailedJob``) again with its arguments.
 
     The dead letter is removed; should the job fail every attempt again, a new one is
     recorded. In process the job starts in the background (``queue.drain()`` waits for
-    it). False, and nothing changed, when this app has no job of that name.
+    it). False, and nothing changed, when this app runs no job of that name.
     """
-    from vibetuner.jobs.inprocess import InProcessQueue
-
-    # The app's own jobs are read again: one declared after startup can still be retried.
-    known = [*feature.all_jobs, *feature.jobs()]
-    job = next((job for job in known if job.name == failed.task), None)
+    queue = feature.queue
+    if queue is None:
+        raise ConfigurationError("the job queue is not running: start the app first")
+    job = queue.jobs.get(failed.task)
     if job is None:
         return False
     await failed.delete()
-    queue = feature.queue
     if isinstance(queue, InProcessQueue):
         queue.spawn(job, failed.args, failed.kwargs, 0)
     else:

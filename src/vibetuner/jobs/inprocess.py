@@ -17,12 +17,17 @@ import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vibetuner.jobs.queue import IDEMPOTENCY_TTL, attempt, record_failure
+from vibetuner.jobs.heartbeat import beat_to_file
+from vibetuner.jobs.queue import IDEMPOTENCY_TTL
 from vibetuner.jobs.registry import JobTask, seconds_to_next
+from vibetuner.jobs.runner import attempt, record_failure
+
+if TYPE_CHECKING:
+    from vibetuner.context import AppContext
 
 logger = logging.getLogger("vibetuner.jobs")
 
@@ -60,11 +65,14 @@ class InProcessQueue:
 
     def __init__(
         self,
+        context: AppContext,
         jobs: list[JobTask],
         *,
         heartbeat_file: Path | None = None,
         heartbeat_every: float = 15.0,
     ) -> None:
+        #: What every job is run with.
+        self.context = context
         self.jobs = {job.name: job for job in jobs}
         self.enqueued: list[Enqueued] = []
         self._keys: dict[str, float] = {}
@@ -81,8 +89,6 @@ class InProcessQueue:
             if job.schedule is not None:
                 self._cron.append(asyncio.create_task(self._tick(job), name=f"cron {job.name}"))
         if self.heartbeat_file is not None:
-            from vibetuner.jobs.heartbeat import beat_to_file
-
             beat = beat_to_file(self.heartbeat_file, self.heartbeat_every)
             self._cron.append(asyncio.create_task(beat, name="jobs heartbeat"))
 
@@ -140,7 +146,7 @@ class InProcessQueue:
         while True:
             state.attempts += 1
             outcome = await attempt(
-                state.job, state.args, state.kwargs, state.attempts, state.request_id
+                self.context, state.job, state.args, state.kwargs, state.attempts, state.request_id
             )
             if outcome.retry_in is None:
                 return

@@ -1,37 +1,34 @@
-"""What every job queue does the same way: one attempt, its outcome, the dead letters.
+"""What every job queue provides, and how code finds the app's queue.
 
 Two queues implement :class:`JobQueue`: ``InProcessQueue`` (no broker; jobs run on the
 web process's event loop) and ``RedisQueue`` (Redis through ``streaq``; jobs run in
-``vibetuner run worker`` processes). ``JobsFeature`` opens one at startup and makes it
-current, so ``await my_job.enqueue(...)`` needs no handle.
+``vibetuner run worker`` processes). ``JobsFeature`` opens one at startup and holds it;
+``await my_job.enqueue(context, ...)`` finds it through the app's context.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import traceback
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from vibetuner.errors import ConfigurationError
-from vibetuner.jobs.registry import JobCannotRun, JobTask
-from vibetuner.request_id import RequestInfo, bound, new_request_id
 
 if TYPE_CHECKING:
     from vibetuner.context import AppContext
-
-logger = logging.getLogger("vibetuner.jobs")
+    from vibetuner.jobs.registry import JobTask
 
 IDEMPOTENCY_TTL = 24 * 3600
-_current: JobQueue | None = None
-_context: AppContext | None = None
 
 
 class JobQueue(Protocol):
     """A place jobs are queued to and run from."""
 
     kind: Literal["in-process", "redis"]
+
+    @property
+    def jobs(self) -> Mapping[str, JobTask]:
+        """The jobs this queue runs, by name."""
+        ...
 
     async def enqueue(
         self,
@@ -58,94 +55,35 @@ class JobQueue(Protocol):
         ...
 
 
-def current_queue() -> JobQueue:
-    """The queue of the running app; a clear error when jobs are not set up."""
-    if _current is None:
+@runtime_checkable
+class HoldsJobQueue(Protocol):
+    """A feature that holds the app's job queue once started (``JobsFeature``)."""
+
+    queue: JobQueue | None
+
+
+def find_queue(context: AppContext) -> JobQueue | None:
+    """The running job queue of the app of ``context``, or None without one."""
+    for feature in context.features:
+        if isinstance(feature, HoldsJobQueue) and feature.queue is not None:
+            return feature.queue
+    return None
+
+
+def queue_of(context: AppContext) -> JobQueue:
+    """The running job queue of the app of ``context``; a clear error without one."""
+    queue = find_queue(context)
+    if queue is None:
         raise ConfigurationError(
             "no job queue is running: add JobsFeature() to the app (and start it)"
         )
-    return _current
+    return queue
 
 
-def set_current(queue: JobQueue | None, context: AppContext | None = None) -> None:
-    """Make ``queue`` the one ``enqueue`` uses (JobsFeature does this at startup)."""
-    global _current, _context
-    _current = queue
-    _context = context
-
-
-def job_context() -> AppContext:
-    """The running app's context, for jobs: settings, the blob store, the mailer ..."""
-    if _context is None:
-        raise ConfigurationError("no app is running jobs here: add JobsFeature() and start it")
-    return _context
-
-
-@dataclass
-class Outcome:
-    """How one attempt ended."""
-
-    succeeded: bool
-    error: str = ""
-    retry_in: float | None = None  # seconds, when another attempt follows
-
-
-async def attempt(
-    job: JobTask,
-    args: list[Any],
-    kwargs: dict[str, Any],
-    number: int,
-    request_id: str | None = None,
-) -> Outcome:
-    """Run attempt ``number`` of ``job``: within its timeout, failures logged; after the
-    last failed attempt the job is kept as a ``FailedJob``.
-
-    While it runs, ``request_id`` (the id of the request that queued it, else a new one)
-    is the current request id, so the job's log lines and the jobs it queues carry it.
-    """
-    info = RequestInfo(id=request_id or new_request_id(), job=job.name)
-    with bound(info):
-        return await _attempt(job, args, kwargs, number)
-
-
-async def _attempt(job: JobTask, args: list[Any], kwargs: dict[str, Any], number: int) -> Outcome:
-    try:
-        if job.timeout is None:
-            await job.run(args, kwargs)
-        else:
-            async with asyncio.timeout(job.timeout):
-                await job.run(args, kwargs)
-    except Exception as exc:
-        if isinstance(exc, TimeoutError):
-            error = f"TimeoutError: the attempt took longer than {job.timeout:g} s"
-        else:
-            error = "".join(traceback.format_exception_only(exc)).strip()
-        if number < job.max_attempts and not isinstance(exc, JobCannotRun):
-            delay = job.retry_delay(number)
-            logger.warning(
-                "job %s failed (attempt %d of %d), retrying in %.1f s: %s",
-                job.name,
-                number,
-                job.max_attempts,
-                delay,
-                error,
-            )
-            return Outcome(False, error, retry_in=delay)
-        logger.error("job %s failed after %d attempt(s): %s", job.name, number, error)
-        await record_failure(job.name, args, kwargs, number, error)
-        return Outcome(False, error)
-    return Outcome(True)
-
-
-async def record_failure(
-    name: str, args: list[Any], kwargs: dict[str, Any], attempts: int, error: str
-) -> None:
-    """Keep a job that will not run again as a ``FailedJob`` (its dead letter)."""
-    from vibetuner.models.failed_job import FailedJob
-
-    try:
-        await FailedJob(
-            task=name, args=args, kwargs=kwargs, attempts=attempts, error=error[:10_000]
-        ).insert()
-    except Exception:  # the database is down too: the log line is all that is left
-        logger.exception("could not record the failed job %s", name)
+def check_known(queue: JobQueue, job: JobTask) -> None:
+    """Refuse a job the queue was not given: jobs are registered, not found."""
+    if queue.jobs.get(job.name) is not job:
+        raise ConfigurationError(
+            f"the job {job.name} is not registered: add it to JobsFeature(jobs=[...]) "
+            "or to the jobs() of the feature that owns it"
+        )

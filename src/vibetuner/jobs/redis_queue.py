@@ -13,16 +13,24 @@ with when Redis is down. Payloads are signed with a key derived from ``SESSION_K
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from coredis.exceptions import ConnectionError as RedisConnectionError
+from coredis.tokens import PureToken
+from streaq import StreaqRetry, Worker
+
 from vibetuner.errors import JobQueueUnavailable
-from vibetuner.jobs.queue import IDEMPOTENCY_TTL, attempt
+from vibetuner.jobs import heartbeat
+from vibetuner.jobs.queue import IDEMPOTENCY_TTL
 from vibetuner.jobs.registry import JobTask
+from vibetuner.jobs.runner import attempt
+from vibetuner.services.keys import derive_key
 
 if TYPE_CHECKING:
-    from vibetuner.config import Settings
+    from vibetuner.context import AppContext
 
 logger = logging.getLogger("vibetuner.jobs")
 # Room streaq gets beyond a job's own timeout before it gives up on the attempt itself.
@@ -36,25 +44,24 @@ class RedisQueue:
 
     def __init__(
         self,
-        settings: Settings,
+        context: AppContext,
         jobs: list[JobTask],
         *,
         concurrency: int | None = None,
         worker: bool = False,
     ) -> None:
+        settings = context.settings
         assert settings.redis_url is not None
+        #: What every job is run with (in a worker process).
+        self.context = context
         self.settings = settings
-        self.jobs = list(jobs)
+        self.jobs = {job.name: job for job in jobs}
         self.concurrency = concurrency or settings.jobs_concurrency
         self.handle_signals = worker
         self._build()
 
     def _build(self) -> None:
         """A streaq worker (a fresh connection) with every job registered on it."""
-        from streaq import Worker
-
-        from vibetuner.services.keys import derive_key
-
         settings = self.settings
         assert settings.redis_url is not None
         self.worker: Any = Worker(
@@ -67,24 +74,24 @@ class RedisQueue:
             signing_secret=derive_key(settings, "jobs").hex(),
         )
         self.registered: dict[str, Any] = {}
-        for job in self.jobs:
+        for job in self.jobs.values():
             self.registered[job.name] = self._register(job)
 
     def _register(self, job: JobTask) -> Any:
-        from streaq import StreaqRetry
-
         timeout = None if job.timeout is None else timedelta(seconds=job.timeout + TIMEOUT_MARGIN)
         registered: Any = None
 
         async def run(
             args: list[Any], kwargs: dict[str, Any], request_id: str | None = None
         ) -> None:
-            outcome = await attempt(job, args, kwargs, registered.context.tries, request_id)
+            outcome = await attempt(
+                self.context, job, args, kwargs, registered.context.tries, request_id
+            )
             if outcome.retry_in is not None:
                 raise StreaqRetry(outcome.error, delay=timedelta(seconds=outcome.retry_in))
 
         async def tick() -> None:
-            outcome = await attempt(job, [], {}, registered.context.tries)
+            outcome = await attempt(self.context, job, [], {}, registered.context.tries)
             if outcome.retry_in is not None:
                 raise StreaqRetry(outcome.error, delay=timedelta(seconds=outcome.retry_in))
 
@@ -123,8 +130,6 @@ class RedisQueue:
             raise JobQueueUnavailable(f"the job {job.name} is not part of this app's JobsFeature")
         try:
             if key is not None:
-                from coredis.tokens import PureToken
-
                 fresh = await self.worker.redis.set(
                     f"{self.worker.prefix}vibetuner:key:{key}",
                     "1",
@@ -161,10 +166,6 @@ class RedisQueue:
         When Redis goes away the worker waits and connects again (a job it was running
         is handed out again after ``JOBS_IDLE_TIMEOUT``).
         """
-        import asyncio
-
-        from vibetuner.jobs import heartbeat
-
         # The liveness signal `vibetuner jobs health` reads (JOBS_HEARTBEAT_TIMEOUT).
         member = heartbeat.member_name()
         beating = asyncio.create_task(heartbeat.beat_to_redis(self.settings, member))
@@ -176,8 +177,6 @@ class RedisQueue:
             await heartbeat.stop_beating_in_redis(self.settings, member)
 
     async def _run_until_stopped(self) -> None:
-        import asyncio
-
         wait = 0.5
         while True:
             try:
@@ -194,8 +193,6 @@ class RedisQueue:
 
 def _connection_lost(exc: BaseException) -> bool:
     """True when ``exc`` (or one inside an exception group) is a lost Redis connection."""
-    from coredis.exceptions import ConnectionError as RedisConnectionError
-
     if isinstance(exc, (RedisConnectionError, ConnectionError, OSError)):
         return True
     if isinstance(exc, BaseExceptionGroup):

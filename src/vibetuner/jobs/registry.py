@@ -1,5 +1,10 @@
 """Declaring jobs: ``@task`` and ``@cron``, and how their arguments travel.
 
+A job is an async function whose first parameter is the app's context (``AppContext``:
+settings, the blob store, the mailer ...); it is passed when the job runs, never stored.
+Declaring a job registers it nowhere: the feature or app that owns it lists it
+(``JobsFeature(jobs=[...])``, or a feature's ``jobs()``).
+
 A job's arguments are checked against its function's signature when it is queued, and
 stored as JSON: Beanie documents go by id (a parameter annotated with a ``Document``
 class gets the document back, loaded fresh, when the job runs), ``datetime``s and ids
@@ -11,12 +16,18 @@ from __future__ import annotations
 
 import inspect
 import json
+import types
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_type_hints, overload
+from typing import TYPE_CHECKING, Any, get_type_hints, overload
 
 from vibetuner.errors import JobArgumentError
+from vibetuner.jobs.queue import check_known, queue_of
+from vibetuner.request_id import current_request_id
+
+if TYPE_CHECKING:
+    from vibetuner.context import AppContext
 
 JobFunction = Callable[..., Awaitable[Any]]
 
@@ -27,10 +38,6 @@ class JobCannotRun(Exception):
     A document argument that was deleted since, arguments that no longer fit the
     function; a job may raise it itself for input it will never accept.
     """
-
-
-#: Every task declared with ``@task`` or ``@cron``, by name.
-REGISTRY: dict[str, JobTask] = {}
 
 
 @dataclass(eq=False)
@@ -53,27 +60,30 @@ class JobTask:
 
     async def enqueue(
         self,
+        context: AppContext,
+        /,
         *args: Any,
         delay: float | timedelta | None = None,
         at: datetime | None = None,
         key: str | None = None,
         **kwargs: Any,
     ) -> str | None:
-        """Queue the job; returns its id, or None when ``key`` was already queued.
+        """Queue the job on the queue of ``context``'s app; its id, or None when ``key``
+        was already queued. The job runs as ``job(context, *args, **kwargs)``.
 
         ``delay`` (seconds or a ``timedelta``) or ``at`` (an aware ``datetime``) put it
         off; ``key`` makes it idempotent: the same key is queued once (for a day).
         Raises ``JobArgumentError`` for arguments the function does not take or that
-        cannot be stored, and ``JobQueueUnavailable`` when the broker is down.
+        cannot be stored, ``ConfigurationError`` for a job the app's ``JobsFeature`` was
+        not given, and ``JobQueueUnavailable`` when the broker is down.
         """
-        from vibetuner.jobs.queue import current_queue
-        from vibetuner.request_id import current_request_id
-
         if delay is not None and at is not None:
             raise JobArgumentError("give either delay or at, not both")
         stored_args, stored_kwargs = self.encode(args, kwargs)
         seconds = _seconds_until(delay, at)
-        return await current_queue().enqueue(
+        queue = queue_of(context)
+        check_known(queue, self)
+        return await queue.enqueue(
             self, stored_args, stored_kwargs, seconds, key, current_request_id()
         )
 
@@ -105,21 +115,23 @@ class JobTask:
                 bound.arguments[name] = document
         return bound
 
-    async def run(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """Run once, with the stored arguments (converted to the annotated types)."""
+    async def run(self, context: AppContext, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Run once with ``context`` and the stored arguments, converted to the annotated
+        types (the context is passed as it is)."""
         bound = await self.decode(args, kwargs)
         if self._validated is None:
             from pydantic import ConfigDict, validate_call
 
             self._validated = validate_call(config=ConfigDict(arbitrary_types_allowed=True))(
-                self.fn
+                _context_unchecked(self.fn)
             )
-        return await self._validated(*bound.args, **bound.kwargs)
+        return await self._validated(context, *bound.args, **bound.kwargs)
 
     @property
     def signature(self) -> inspect.Signature:
+        """The job's own parameters: the function's, without the context."""
         if self._signature is None:
-            self._signature = inspect.signature(self.fn)
+            self._signature = _without_context(inspect.signature(self.fn))
         return self._signature
 
     @property
@@ -129,7 +141,7 @@ class JobTask:
             from beanie import Document
 
             try:
-                hints = get_type_hints(self.fn)
+                hints = get_type_hints(_context_unchecked(self.fn))
             except Exception:  # annotations that cannot be resolved: none are documents
                 hints = {}
             self._documents = {
@@ -143,9 +155,9 @@ class JobTask:
         """Seconds to wait after failed attempt number ``attempt`` (1, 2, ...)."""
         return float(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
 
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    async def __call__(self, context: AppContext, /, *args: Any, **kwargs: Any) -> Any:
         """Run the function right here (tests, scripts), without the queue."""
-        return await self.fn(*args, **kwargs)
+        return await self.fn(context, *args, **kwargs)
 
 
 @overload
@@ -175,21 +187,21 @@ def task(
 ) -> Any:
     """Declare an async function as a job: ``@task`` or ``@task(max_attempts=3)``.
 
-    ``await my_job.enqueue(...)`` queues it; a failed attempt is retried after
-    ``backoff`` seconds, doubling each time (at most ``max_backoff``), until
-    ``max_attempts``; then it is kept as a ``FailedJob``.
+    The function's first parameter is the app's context. ``await my_job.enqueue(context,
+    ...)`` queues it, once its owner lists it (``JobsFeature(jobs=[...])``). A failed
+    attempt is retried after ``backoff`` seconds, doubling each time (at most
+    ``max_backoff``), until ``max_attempts``; then it is kept as a ``FailedJob``.
     """
 
     def declare(function: JobFunction) -> JobTask:
-        return _register(
-            JobTask(
-                fn=function,
-                name=name or f"{function.__module__}.{function.__qualname__}",
-                max_attempts=max_attempts,
-                backoff=backoff,
-                max_backoff=max_backoff,
-                timeout=timeout,
-            )
+        _check_takes_context(function)
+        return JobTask(
+            fn=function,
+            name=name or f"{function.__module__}.{function.__qualname__}",
+            max_attempts=max_attempts,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            timeout=timeout,
         )
 
     return declare(fn) if fn is not None else declare
@@ -204,8 +216,8 @@ def cron(
 ) -> Callable[[JobFunction], JobTask]:
     """Declare a periodic job: ``@cron("0 3 * * *")`` runs it every day at 03:00 UTC.
 
-    Each tick runs once, however many workers there are. The function takes no
-    arguments.
+    Each tick runs once, however many workers there are. The function takes the app's
+    context and nothing else.
     """
     from crontab import CronTab
 
@@ -215,19 +227,19 @@ def cron(
         raise ValueError(f"{schedule!r} is not a cron expression: {exc}") from None
 
     def declare(function: JobFunction) -> JobTask:
-        if any(
-            p.default is inspect.Parameter.empty
-            for p in inspect.signature(function).parameters.values()
-        ):
-            raise TypeError(f"periodic job {function.__qualname__} must take no arguments")
-        return _register(
-            JobTask(
-                fn=function,
-                name=name or f"{function.__module__}.{function.__qualname__}",
-                max_attempts=max_attempts,
-                timeout=timeout,
-                schedule=schedule,
+        _check_takes_context(function)
+        own = _without_context(inspect.signature(function)).parameters.values()
+        if any(p.default is inspect.Parameter.empty for p in own):
+            raise TypeError(
+                f"periodic job {function.__qualname__} must take only the context: "
+                f"async def {function.__name__}(context)"
             )
+        return JobTask(
+            fn=function,
+            name=name or f"{function.__module__}.{function.__qualname__}",
+            max_attempts=max_attempts,
+            timeout=timeout,
+            schedule=schedule,
         )
 
     return declare
@@ -241,12 +253,43 @@ def seconds_to_next(schedule: str, now: datetime | None = None) -> float:
     return float(CronTab(schedule).next(now=moment, default_utc=True))
 
 
-def _register(job: JobTask) -> JobTask:
-    known = REGISTRY.get(job.name)
-    if known is not None and known.fn is not job.fn:
-        raise ValueError(f"two jobs are named {job.name!r}; give one a name=")
-    REGISTRY[job.name] = job
-    return job
+def _check_takes_context(function: JobFunction) -> None:
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    parameters = list(inspect.signature(function).parameters.values())
+    if not parameters or parameters[0].kind not in positional:
+        raise TypeError(
+            f"job {function.__qualname__} must take the app's context as its first "
+            f"parameter: async def {function.__name__}(context, ...)"
+        )
+
+
+def _without_context(signature: inspect.Signature) -> inspect.Signature:
+    """The signature without its first parameter (the context)."""
+    return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+
+def _context_unchecked(function: JobFunction) -> JobFunction:
+    """``function`` with no annotation on its context parameter, for ``validate_call``.
+
+    The context is passed as it is: validating it would make pydantic build a schema
+    of the whole ``AppContext``. A copy of the function (same code, globals and
+    defaults), so the job's other annotations resolve where it was written.
+    """
+    if not inspect.isfunction(function):
+        return function
+    first = next(iter(inspect.signature(function).parameters))
+    copy = types.FunctionType(
+        function.__code__,
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__qualname__ = function.__qualname__
+    copy.__module__ = function.__module__
+    copy.__annotations__ = {k: v for k, v in function.__annotations__.items() if k != first}
+    return copy
 
 
 def _to_json(value: Any) -> Any:

@@ -13,6 +13,7 @@ from pymongo import IndexModel
 
 from vibetuner.errors import DuplicateEmail
 from vibetuner.models.mixins import DomainErrorsMixin, TimeStampMixin
+from vibetuner.models.session import UserSession
 
 if TYPE_CHECKING:
     from vibetuner.models.oauth import OAuthAccount
@@ -109,7 +110,6 @@ class UserModel(DomainErrorsMixin, TimeStampMixin, Document):
     async def sign_out_everywhere(self) -> None:
         """End every session of this user: delete them, and bump ``session_version`` so a
         session being created at this very moment is refused too."""
-        from vibetuner.models.session import UserSession
 
         await self.inc({UserModel.session_version: 1})
         await UserSession.get_pymongo_collection().delete_many({"user_id": self.id})

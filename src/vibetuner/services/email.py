@@ -25,6 +25,8 @@ import jinja2
 
 from vibetuner.config import Settings
 from vibetuner.errors import ConfigurationError, EmailDeliveryError
+from vibetuner.i18n import use_locale
+from vibetuner.services.plugins import build_backend
 
 if TYPE_CHECKING:
     from vibetuner.i18n import Catalogs
@@ -172,7 +174,6 @@ EMAIL_BACKENDS = {
 
 def backend_from_settings(settings: Settings) -> EmailBackend:
     """The backend ``EMAIL_BACKEND`` names: a built-in or a dotted path to a class."""
-    from vibetuner.services.plugins import build_backend
 
     backend: EmailBackend = build_backend(
         "EMAIL_BACKEND", settings.email_backend, EMAIL_BACKENDS, settings
@@ -228,8 +229,6 @@ class Mailer:
         Raises :class:`EmailDeliveryError` when delivery fails.
         """
         if locale is not None and self.catalogs is not None:
-            from vibetuner.i18n import use_locale
-
             with use_locale(self.catalogs, locale):
                 message = self.render(name, to=to, context=context)
         else:

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from vibetuner.web.context import app_context
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPV6_PREFIX = 64
@@ -99,7 +101,6 @@ def client_address(request: Any) -> str | None:
 
 def app_trusted_proxies(app: Any) -> tuple[str, ...]:
     """``TRUSTED_PROXIES`` of ``app`` (from its app context's settings)."""
-    from vibetuner.web.context import app_context
 
     return tuple(app_context(app).settings.trusted_proxies)
 

@@ -1,7 +1,8 @@
-"""How routes reach the ``AppContext``: ``Context`` (a FastAPI dependency) and ``app_context``."""
+"""How routes reach the ``AppContext``: ``Context`` (a dependency) and ``app_context``."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -42,3 +43,8 @@ class RouterLinks:
     def url(self, name: str, /, **path_params: str) -> str:
         """The absolute URL of route ``name``."""
         return self.base_url + str(self._paths.path(name, **path_params))
+
+
+def add_template_dir(app: Any, directory: str | os.PathLike[str]) -> None:
+    """Search ``directory`` before the app's other template folders and vibetuner's own."""
+    app_context(app).templates.add_dir(directory)

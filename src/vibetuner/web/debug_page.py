@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from vibetuner.request_id import current_request_id
+from vibetuner.web.security_headers import csp_nonce
 
 MASKED = "********"
 SECRET_NAME = re.compile(r"key|secret|token|password|passwd|cookie|authorization|csrf", re.I)
@@ -165,6 +166,5 @@ def debug_page(request: Request, exc: BaseException) -> HTMLResponse:
 
 
 def _nonce(request: Request) -> str:
-    from vibetuner.web.security_headers import csp_nonce
 
     return csp_nonce(request)

@@ -14,11 +14,14 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from vibetuner import errors
-from vibetuner.auth.session_auth import wants_html
 from vibetuner.features import ErrorAnswer
 from vibetuner.i18n import N_
 from vibetuner.logs import redacted_path
 from vibetuner.request_id import HEADER, current_request_id
+from vibetuner.web.context import get_context
+from vibetuner.web.debug_page import debug_page
+from vibetuner.web.htmx import hx_redirect
+from vibetuner.web.identity import wants_html
 from vibetuner.web.pages import problem
 
 HOME = ("/", N_("Back to the home page"))
@@ -151,8 +154,6 @@ async def http_error_page(request: Request, exc: Exception) -> Response:
     if 300 <= exc.status_code < 400:
         location = headers.get("Location")
         if location and request.headers.get("hx-request") == "true":
-            from vibetuner.web.htmx import hx_redirect
-
             return hx_redirect(location)
         return Response(status_code=exc.status_code, headers=headers)
     if not wants_html(request):
@@ -178,8 +179,6 @@ async def server_error_page(request: Request, exc: Exception) -> Response:
         exc,
     )
     if wants_html(request) and _in_development(request):
-        from vibetuner.web.debug_page import debug_page
-
         answer: Response = debug_page(request, exc)
     else:
         answer = problem(
@@ -198,7 +197,6 @@ async def server_error_page(request: Request, exc: Exception) -> Response:
 
 
 def _in_development(request: Request) -> bool:
-    from vibetuner.web.context import get_context
 
     try:
         return get_context(request).settings.environment == "development"

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from vibetuner.context import AppContext
 from vibetuner.features import Feature
+from vibetuner.migrations import migration_files, pending_migrations, project_migrations_folder
 from vibetuner.web.context import get_context
 
 router = APIRouter(tags=["health"])
@@ -114,7 +115,6 @@ async def ready(request: Request) -> JSONResponse:
     """200 when the database answers, the job broker (Redis) answers when configured,
     every migration is applied and each feature's own checks pass; 503 naming the
     failures otherwise (send no traffic to this instance until it is ready)."""
-    from vibetuner.migrations import pending_migrations
 
     context = get_context(request)
     checks: dict[str, str] = {}
@@ -145,7 +145,6 @@ def project_migrations() -> list[str]:
 
 @lru_cache(maxsize=4)
 def _project_migrations(cwd: Path) -> tuple[str, ...]:
-    from vibetuner.migrations import migration_files, project_migrations_folder
 
     folder = project_migrations_folder(cwd)
     if folder is None or not folder.is_dir():

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vibetuner import i18n
+from vibetuner.web.context import get_context
 from vibetuner.web.cookies import scope_cookies
 
 LOCALE_COOKIE = "vt_locale"
@@ -70,7 +71,6 @@ class LocaleMiddleware:
 
 def prefer_user_locale(request: Any, user_locale: str | None) -> None:
     """Switch to a signed-in user's saved language, and remember it in the session."""
-    from vibetuner.web.context import get_context
 
     catalogs = get_context(request).i18n
     chosen = catalogs.pick(user_locale)

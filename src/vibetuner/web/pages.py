@@ -13,12 +13,12 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from markupsafe import Markup
 
-from vibetuner.auth.session_auth import login_path, wants_html
 from vibetuner.i18n import N_, gettext
 from vibetuner.request_id import current_request_id
 from vibetuner.web.context import get_context
 from vibetuner.web.flash import has_flashes
 from vibetuner.web.htmx import htmx_details, is_htmx
+from vibetuner.web.identity import login_path, wants_html
 
 FLASH_REGION = "#flashes"
 BACK_TO_SIGN_IN = N_("Back to sign-in")

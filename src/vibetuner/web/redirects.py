@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from vibetuner.web.context import get_context
+
 MAX_NEXT_LENGTH = 2048
 
 
@@ -38,6 +40,5 @@ def safe_next(value: object, default: str = "/") -> str:
 
 def after_sign_in(request: Any, value: object) -> str:
     """Where to go after signing in: a safe ``next``, else ``LOGIN_REDIRECT``."""
-    from vibetuner.web.context import get_context
 
     return safe_next(value, get_context(request).settings.login_redirect)

@@ -30,12 +30,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
 from vibetuner.config import Settings
+from vibetuner.web.identity import SESSION_TOKEN_KEY
 
 SCOPE_NONCE = "vibetuner.csp_nonce"
 SCOPE_POLICY = "vibetuner.csp"
-# The session key under which the signed-in user's id is kept (vibetuner.auth.session_auth).
 
 Policy = dict[str, list[str]]
 

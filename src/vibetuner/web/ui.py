@@ -22,9 +22,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.routing import NoMatchFound
 
-from vibetuner.auth.session_auth import _SCOPE_SESSION, SESSION_TOKEN_KEY
+from vibetuner.i18n import current_locale
+from vibetuner.web.context import get_context
 from vibetuner.web.flash import pop_flashes
 from vibetuner.web.htmx import is_htmx
+from vibetuner.web.identity import SCOPE_SESSION, signed_in_hint, signed_in_user
+from vibetuner.web.locale import LOCALE_COOKIE, SESSION_LOCALE_KEY
 from vibetuner.web.redirects import safe_next
 from vibetuner.web.route_paths import route_path
 
@@ -77,14 +80,11 @@ async def set_locale(
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
     """Answer in ``locale`` from now on: a cookie, and the signed-in user's preference."""
-    from vibetuner.auth.session_auth import current_user
-    from vibetuner.web.context import get_context
-    from vibetuner.web.locale import LOCALE_COOKIE, SESSION_LOCALE_KEY
 
     chosen = get_context(request).i18n.pick(locale)
     if chosen is None:
         return Response("Unsupported language.", status_code=422, media_type="text/plain")
-    user = await current_user(request)
+    user = await signed_in_user(request)
     if user is not None:
         await user.set({"locale": chosen})
         request.session[SESSION_LOCALE_KEY] = chosen
@@ -114,7 +114,6 @@ def _request(context: Any) -> Request:
 
 @jinja2.pass_context
 def _static_url(context: Any, name: str) -> str:
-    from vibetuner.web.context import get_context
 
     request = _request(context)
     return get_context(request).require_static().url(name)
@@ -122,7 +121,6 @@ def _static_url(context: Any, name: str) -> str:
 
 @jinja2.pass_context
 def _static_exists(context: Any, name: str) -> bool:
-    from vibetuner.web.context import get_context
 
     static = get_context(_request(context)).static
     return static is not None and static.asset(name) is not None
@@ -154,14 +152,13 @@ def _sign_in(context: Any) -> Any:
 def _current_user(context: Any) -> Any:
     if "user" in context and context["user"] is not None:
         return context["user"]
-    active = _request(context).scope.get(_SCOPE_SESSION)
+    active = _request(context).scope.get(SCOPE_SESSION)
     return getattr(active, "user", None)
 
 
 @jinja2.pass_context
 def _signed_in_hint(context: Any) -> bool:
-    request = _request(context)
-    return "session" in request.scope and SESSION_TOKEN_KEY in request.session
+    return signed_in_hint(_request(context))
 
 
 @jinja2.pass_context
@@ -185,8 +182,6 @@ def template_globals() -> dict[str, Any]:
 
 def page_values(request: Request) -> dict[str, Any]:
     """Context processor: values every page gets."""
-    from vibetuner.i18n import current_locale
-    from vibetuner.web.context import get_context
 
     return {
         "theme": theme_of(request),

@@ -74,7 +74,7 @@ class PaymentGateway:
 
 
 @task
-async def mark_paid(invoice_id: str) -> None:
+async def mark_paid(context: AppContext, invoice_id: str) -> None:
     """Mark an invoice paid (the provider confirmed the charge)."""
     invoice = await Invoice.get(invoice_id)
     if invoice is not None:
@@ -94,10 +94,10 @@ async def premium(user: RequireUser) -> dict[str, str]:
 
 
 @router.post("/invoices", status_code=201)
-async def create_invoice(user: RequireUser, amount_cents: int) -> dict[str, str]:
+async def create_invoice(context: Context, user: RequireUser, amount_cents: int) -> dict[str, str]:
     """Open an invoice and queue its payment."""
     invoice = await Invoice(email=user.email, amount_cents=amount_cents).insert()
-    await mark_paid.enqueue(str(invoice.id))
+    await mark_paid.enqueue(context, str(invoice.id))
     return {"id": str(invoice.id)}
 
 

@@ -1,7 +1,9 @@
-"""This app's background jobs: thumbnails of pictures, and the clean-up of deleted notes.
+"""This app's background jobs: thumbnails of pictures, and the clean-up of deleted notes
+(which the notes pages also use).
 
 They run in the web process, or with ``REDIS_URL`` in ``vibetuner run worker``
-processes; ``await make_thumbnail.enqueue(...)`` is the same either way.
+processes; ``await make_thumbnail.enqueue(context, ...)`` is the same either way. Each
+gets the app's context as its first argument; ``JOBS`` is what the app registers.
 """
 
 from __future__ import annotations
@@ -9,16 +11,21 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from datetime import timedelta
+from typing import Any
 
-from vibetuner import BlobStore
-from vibetuner.jobs import JobCannotRun, cron, job_context, task
-from vibetuner.models import Blob
+from vibetuner import AppContext, BlobStore
+from vibetuner.jobs import JobCannotRun, JobTask, cron, task
+from vibetuner.models import Blob, UserModel
+from vibetuner.models.mixins import utcnow
 
 from .models import Note
 
 logger = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = (320, 320)
+# How long a deleted note can be brought back before it is purged with its files.
+UNDO_WINDOW = timedelta(minutes=10)
 PICTURES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 # What Pillow may decode, whatever the declared type says: nothing else is tried.
 FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
@@ -58,14 +65,40 @@ def thumbnail_of(data: bytes, max_pixels: int) -> bytes | None:
         raise JobCannotRun(f"not a picture Pillow can read: {exc}") from None
 
 
+async def purge_deleted(store: BlobStore, user: UserModel | None = None) -> int:
+    """Remove for good the notes deleted longer ago than ``UNDO_WINDOW``, with their files."""
+    cutoff = utcnow() - UNDO_WINDOW
+    query: dict[str, Any] = {"deleted_at": {"$ne": None, "$lt": cutoff}}
+    if user is not None:
+        query["owner.$id"] = user.id
+    purged = 0
+    # (Links are fetched per note: fetch_links=True would match on the fetched owner.)
+    for note in await Note.find(query).to_list():
+        await note.fetch_all_links()
+        await discard(store, [blob for blob in note.attachments if isinstance(blob, Blob)])
+        thumbnails = [await Blob.get(blob_id) for blob_id in note.thumbnails.values()]
+        await discard(store, [blob for blob in thumbnails if blob is not None])
+        await note.delete()
+        purged += 1
+    return purged
+
+
+async def discard(store: BlobStore, blobs: list[Blob]) -> None:
+    """Delete ``blobs`` that no note points to, logging (not raising) failures."""
+    for blob in blobs:
+        try:
+            await store.delete(blob)
+        except Exception:
+            logger.exception("could not remove attachment %s", blob.id)
+
+
 @task(max_attempts=3, timeout=120)
-async def make_thumbnail(note: Note, blob_id: str) -> None:
+async def make_thumbnail(context: AppContext, note: Note, blob_id: str) -> None:
     """Store a small copy of the picture ``blob_id`` and show it in the note.
 
     A picture over ``IMAGE_MAX_PIXELS`` (uploads refuse them; one may be older than the
     limit) gets no thumbnail: the job logs it and ends, and is not retried.
     """
-    context = job_context()
     store = context.get(BlobStore)
     blob = await Blob.get(blob_id)
     if blob is None or not is_picture(blob):
@@ -87,10 +120,12 @@ async def make_thumbnail(note: Note, blob_id: str) -> None:
 
 
 @cron("*/5 * * * *")
-async def purge_deleted_notes() -> None:
+async def purge_deleted_notes(context: AppContext) -> None:
     """Every five minutes: remove for good the notes whose undo window has passed."""
-    from .notes import purge_deleted
-
-    purged = await purge_deleted(job_context().get(BlobStore))
+    purged = await purge_deleted(context.get(BlobStore))
     if purged:
         logger.info("purged %d deleted note(s)", purged)
+
+
+#: This app's jobs, registered in ``JobsFeature(jobs=JOBS)`` (app.py and worker.py).
+JOBS: list[JobTask] = [make_thumbnail, purge_deleted_notes]

@@ -6,7 +6,7 @@ changed: ``render(..., block="note_list")`` renders one block of the same templa
 
 Files go to vibetuner's blob store (local disk or S3, by setting) and are served by its
 ``/blobs`` routes, which check ownership, so a note only links to ``/blobs/{id}/content``.
-A deleted note can be brought back for ``UNDO_WINDOW``; after that it is purged with
+A deleted note can be brought back for ``jobs.UNDO_WINDOW``; after that it is purged with
 its files.
 """
 
@@ -16,14 +16,13 @@ import asyncio
 import logging
 import math
 import re
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from vibetuner import (
+    AppContext,
     BlobStorageError,
-    BlobStore,
     BlobTooLarge,
     Context,
     FlashAction,
@@ -37,12 +36,12 @@ from vibetuner import (
     is_htmx,
     parse_object_id,
 )
-from vibetuner.auth.session_auth import wants_html
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
 from vibetuner.models import Blob, UserModel
 from vibetuner.models.mixins import utcnow
 from vibetuner.web.body_limits import body_limit
+from vibetuner.web.identity import wants_html
 from vibetuner.web.pages import with_flashes
 from vibetuner.web.responses import (
     SIGN_IN_REQUIRED,
@@ -51,7 +50,7 @@ from vibetuner.web.responses import (
     redirect,
 )
 
-from .jobs import is_picture, make_thumbnail
+from .jobs import discard, is_picture, make_thumbnail, purge_deleted
 from .models import Note
 from .web import render
 
@@ -61,7 +60,6 @@ PAGE_SIZE = 10
 MAX_ATTACHMENTS = 10
 MAX_TITLE = 200
 MAX_BODY = 20_000
-UNDO_WINDOW = timedelta(minutes=10)
 # Room for the title, the text (up to 20,000 characters) and the multipart framing.
 FORM_ROOM = 256 * 1024
 # A title is one line of text: no control characters (NUL, CR, LF ...).
@@ -191,24 +189,6 @@ async def notes_page(user: UserModel, page: int) -> tuple[int, list[Note]]:
     return total, [Note.model_validate(raw) for raw in found["notes"]]
 
 
-async def purge_deleted(store: BlobStore, user: UserModel | None = None) -> int:
-    """Remove for good the notes deleted longer ago than ``UNDO_WINDOW``, with their files."""
-    cutoff = utcnow() - UNDO_WINDOW
-    query: dict[str, Any] = {"deleted_at": {"$ne": None, "$lt": cutoff}}
-    if user is not None:
-        query["owner.$id"] = user.id
-    purged = 0
-    # (Links are fetched per note: fetch_links=True would match on the fetched owner.)
-    for note in await Note.find(query).to_list():
-        await note.fetch_all_links()
-        await discard(store, [blob for blob in note.attachments if isinstance(blob, Blob)])
-        thumbnails = [await Blob.get(blob_id) for blob_id in note.thumbnails.values()]
-        await discard(store, [blob for blob in thumbnails if blob is not None])
-        await note.delete()
-        purged += 1
-    return purged
-
-
 async def delete_notes_of(user: UserModel) -> None:
     """Remove every note of ``user``, whose account is being deleted (vibetuner removes files)."""
     await Note.find(Note.owner.id == user.id).delete()
@@ -278,7 +258,7 @@ async def create_note(
                 status.HTTP_503_SERVICE_UNAVAILABLE, N_("The file could not be stored; try again.")
             ) from None
         raise
-    await queue_thumbnails(note, blobs)
+    await queue_thumbnails(context, note, blobs)
     flash(request, _("Saved “%(title)s”.", title=note.title))
     if is_htmx(request):
         values = await list_values(user, 1)
@@ -322,24 +302,15 @@ async def form_with_errors(
     return render(request, "notes/index.html", {**values, **await list_values(user, 1)}, 422)
 
 
-async def queue_thumbnails(note: Note, blobs: list[Blob]) -> None:
+async def queue_thumbnails(context: AppContext, note: Note, blobs: list[Blob]) -> None:
     """Ask for a thumbnail of each picture; the note is saved even if the queue is down."""
     for blob in blobs:
         if not is_picture(blob):
             continue
         try:
-            await make_thumbnail.enqueue(note, str(blob.id), key=f"thumbnail:{blob.id}")
+            await make_thumbnail.enqueue(context, note, str(blob.id), key=f"thumbnail:{blob.id}")
         except JobQueueUnavailable:
             logger.warning("no thumbnail for %s: the job queue is unavailable", blob.id)
-
-
-async def discard(store: BlobStore, blobs: list[Blob]) -> None:
-    """Delete ``blobs`` that no note points to, logging (not raising) failures."""
-    for blob in blobs:
-        try:
-            await store.delete(blob)
-        except Exception:
-            logger.exception("could not remove attachment %s", blob.id)
 
 
 @router.get("/{note_id}", responses={**SIGN_IN_REQUIRED, **NOT_FOUND, 200: PAGE_OR_FRAGMENT})

@@ -17,12 +17,11 @@ from vibetuner import (
     create_app,
 )
 
-from my_app import jobs as _jobs  # noqa: F401 -- declares the app's jobs
-
 # --8<-- [start:import]
 from my_app.feedback import router as feedback_router
 
 # --8<-- [end:import]
+from my_app.jobs import JOBS
 from my_app.models import MODELS, Note
 from my_app.notes import delete_notes_of
 from my_app.notes import router as notes_router
@@ -37,8 +36,13 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         # vibetuner's features: sign-in and the account page (/auth, /account), file
         # storage (/blobs), background jobs (in this process, or Redis with REDIS_URL)
         # and the admin at /admin (`vibetuner users promote EMAIL` makes an admin), where
-        # this app's notes are listed too.
-        features=[AuthFeature(), BlobsFeature(), JobsFeature(), AdminFeature(models=[Note])],
+        # this app's notes are listed too. worker.py lists what the job workers start.
+        features=[
+            AuthFeature(),
+            BlobsFeature(),
+            JobsFeature(jobs=JOBS),
+            AdminFeature(models=[Note]),
+        ],
         models=MODELS,
         # --8<-- [start:routers]
         routers=[pages_router, notes_router, feedback_router],

@@ -17,8 +17,8 @@ from vibetuner import (
     create_app,
 )
 
-from my_app import jobs as _jobs  # noqa: F401 -- declares the app's jobs
 from my_app.feedback import router as feedback_router
+from my_app.jobs import JOBS
 from my_app.models import MODELS, Feedback, Note
 from my_app.notes import delete_notes_of
 from my_app.notes import router as notes_router
@@ -33,12 +33,12 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         # vibetuner's features: sign-in and the account page (/auth, /account), file
         # storage (/blobs), background jobs (in this process, or Redis with REDIS_URL)
         # and the admin at /admin (`vibetuner users promote EMAIL` makes an admin), where
-        # this app's notes are listed too.
+        # this app's notes are listed too. worker.py lists what the job workers start.
         # --8<-- [start:admin]
         features=[
             AuthFeature(),
             BlobsFeature(),
-            JobsFeature(),
+            JobsFeature(jobs=JOBS),
             AdminFeature(models=[Note, Feedback]),
         ],
         # --8<-- [end:admin]

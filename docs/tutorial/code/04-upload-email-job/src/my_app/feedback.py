@@ -61,7 +61,7 @@ async def send_feedback(
         )
     await feedback.insert()
     # In this process, or on Redis for `vibetuner run worker` when REDIS_URL is set.
-    await email_feedback.enqueue(feedback)
+    await email_feedback.enqueue(context, feedback)
     flash(request, _("Thank you! The team will read it."))
     return RedirectResponse(request.url_for("feedback_form"), status_code=303)
 
