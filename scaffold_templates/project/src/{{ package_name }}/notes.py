@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from vibetuner import (
     AppContext,
     BlobStorageError,
+    BlobStore,
     BlobTooLarge,
     Context,
     FlashAction,
