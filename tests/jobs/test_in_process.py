@@ -144,6 +144,12 @@ async def test_without_jobs_feature_enqueue_says_what_to_add(vibetuner_settings:
         await work.record.enqueue(context, 1)
 
 
+async def test_enqueue_without_the_context_says_so(jobs: Any) -> None:
+    with pytest.raises(TypeError, match="enqueue takes the app's context first"):
+        await work.record.enqueue(7)  # type: ignore[arg-type]
+    assert jobs.enqueued == []
+
+
 async def test_a_job_its_app_was_not_given_is_refused(jobs: Any) -> None:
     # Declaring a job registers it nowhere: every_second is not in TEST_JOBS.
     with pytest.raises(ConfigurationError, match="every_second is not registered"):

@@ -99,7 +99,10 @@ def test_commands_that_write_refuse_while_the_dev_server_holds_the_database(
         {
             "ENVIRONMENT": "development",
             "DATA_DIR": str(data),
-            "PYTHONPATH": str(root / "src"),
+            # The project's package first, then whatever vibetuner the caller runs.
+            "PYTHONPATH": os.pathsep.join(
+                [str(root / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
             "COLUMNS": "200",
         }
     )

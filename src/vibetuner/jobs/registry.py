@@ -20,14 +20,12 @@ import types
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, get_type_hints, overload
+from typing import Any, get_type_hints, overload
 
+from vibetuner.context import AppContext
 from vibetuner.errors import JobArgumentError
 from vibetuner.jobs.queue import check_known, queue_of
 from vibetuner.request_id import current_request_id
-
-if TYPE_CHECKING:
-    from vibetuner.context import AppContext
 
 JobFunction = Callable[..., Awaitable[Any]]
 
@@ -77,6 +75,11 @@ class JobTask:
         cannot be stored, ``ConfigurationError`` for a job the app's ``JobsFeature`` was
         not given, and ``JobQueueUnavailable`` when the broker is down.
         """
+        if not isinstance(context, AppContext):
+            raise TypeError(
+                f"{self.name}: enqueue takes the app's context first: "
+                "await job.enqueue(context, ...)"
+            )
         if delay is not None and at is not None:
             raise JobArgumentError("give either delay or at, not both")
         stored_args, stored_kwargs = self.encode(args, kwargs)
