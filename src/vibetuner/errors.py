@@ -199,7 +199,12 @@ class RateLimitExceeded(VibetunerError):
         return {**super().response_headers(), "Retry-After": str(self.retry_after)}
 
     def public_values(self) -> dict[str, str | int]:
-        return {"minutes": max(1, (self.retry_after + 59) // 60)}
+        from vibetuner.i18n import format_wait
+
+        return {
+            "minutes": max(1, (self.retry_after + 59) // 60),
+            "wait": format_wait(self.retry_after),
+        }
 
 
 # --- email ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from gettext import NullTranslations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -283,6 +283,13 @@ def format_ago(value: datetime | None, now: datetime | None = None) -> str:
         # Babel would say "0 seconds ago" / "in 3 seconds" (clock skew): say "just now".
         return gettext("just now")
     return format_timedelta(delta, add_direction=True, locale=current_locale())
+
+
+def format_wait(seconds: int) -> str:
+    """A wait in the current locale's words: ``42 seconds``, ``13 minutes``."""
+    from babel.dates import format_timedelta
+
+    return format_timedelta(timedelta(seconds=max(1, seconds)), locale=current_locale())
 
 
 def format_filesize(size: int | None) -> str:

@@ -10,13 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vibetuner.errors import RateLimitExceeded
-from vibetuner.i18n import N_
+from vibetuner.i18n import N_, format_wait
 from vibetuner.ratelimit.limiter import Decision, RateLimited, rate_limit_headers, retry_after
 
 TITLE = N_("Too many requests")
-MESSAGE = N_(
-    "You have sent a lot of requests in a short time. Please wait %(seconds)s s and try again."
-)
+MESSAGE = N_("Too many requests in a short time. Please wait %(wait)s and try again.")
 
 
 def too_many_requests(request: Request, decisions: Sequence[Decision]) -> Response:
@@ -31,7 +29,7 @@ def too_many_requests(request: Request, decisions: Sequence[Decision]) -> Respon
         MESSAGE,
         code=RateLimitExceeded.code,
         headers=rate_limit_headers(decisions),
-        values={"seconds": wait},
+        values={"wait": format_wait(wait)},
         link=("/", N_("Back to the home page")),
     )
 

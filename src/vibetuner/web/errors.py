@@ -34,7 +34,7 @@ CORE_ERRORS: dict[type[errors.VibetunerError], ErrorAnswer] = {
     errors.RateLimitExceeded: ErrorAnswer(
         429,
         N_("Too many requests"),
-        N_("Too many attempts. Try again in %(minutes)s minute(s)."),
+        N_("Too many requests in a short time. Please wait %(wait)s and try again."),
     ),
     errors.EmailDeliveryError: ErrorAnswer(
         502,
