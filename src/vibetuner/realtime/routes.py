@@ -28,7 +28,7 @@ from vibetuner.realtime.hub import HEARTBEAT, Hub, Listener
 from vibetuner.web.context import get_context
 from vibetuner.web.csrf import origin_of
 from vibetuner.web.identity import SESSION_TOKEN_KEY
-from vibetuner.web.responses import documented_problem as problem
+from vibetuner.web.responses import documented_problem
 
 if TYPE_CHECKING:
     from vibetuner.realtime.broker import Subscription
@@ -151,10 +151,12 @@ PARAMETERS = [
     openapi_extra={"parameters": PARAMETERS},
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
-        400: problem("No channel, too many channels, or a malformed channel name"),
-        401: problem("Not signed in"),
-        403: problem("A channel the user may not read, or a request from another site"),
-        429: problem("More streams open in this browser than REALTIME_MAX_STREAMS_PER_SESSION"),
+        400: documented_problem("No channel, too many channels, or a malformed channel name"),
+        401: documented_problem("Not signed in"),
+        403: documented_problem("A channel the user may not read, or a request from another site"),
+        429: documented_problem(
+            "More streams open in this browser than REALTIME_MAX_STREAMS_PER_SESSION"
+        ),
     },
 )
 async def realtime_events(request: Request) -> Response:

@@ -109,7 +109,7 @@ def max_note_body(request: Request) -> int:
 # it gets a tighter budget; changing, deleting and restoring notes share another.
 CREATE_LIMIT = rate_limit("2/second;30/minute", key="user", name="notes.create")
 CHANGE_LIMIT = rate_limit("5/second;120/minute", key="user", name="notes.change")
-TOO_FAST = {429: problem("Too many changes in a short time; see Retry-After", html=True)}
+TOO_FAST = {429: documented_problem("Too many changes in a short time; see Retry-After", html=True)}
 
 # Bodies over max_note_body are refused (413) before FastAPI reads and spools the form.
 router = APIRouter(prefix="/notes", tags=["notes"], route_class=body_limit(max_note_body))

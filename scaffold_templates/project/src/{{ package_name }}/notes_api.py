@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from vibetuner import UserModel, require_scope
 from vibetuner.models.mixins import utcnow
 from vibetuner.web.body_limits import body_limit
-from vibetuner.web.responses import problem
+from vibetuner.web.responses import documented_problem
 
 from .models import Note
 from .notes import MAX_BODY, MAX_TITLE, ONE_LINE_NOT_BLANK, PAGE_SIZE, notes_page, owned_note
@@ -28,9 +28,9 @@ API_BODY_LIMIT = 64 * 1024
 
 router = APIRouter(prefix="/api/notes", tags=["notes API"], route_class=body_limit(API_BODY_LIMIT))
 TOKEN_PROBLEMS = {
-    401: problem("No token, or an unknown, revoked or expired one"),
-    403: problem("The token lacks the scope this route needs"),
-    429: problem("Too many requests with this token; see Retry-After"),
+    401: documented_problem("No token, or an unknown, revoked or expired one"),
+    403: documented_problem("The token lacks the scope this route needs"),
+    429: documented_problem("Too many requests with this token; see Retry-After"),
 }
 
 Reader = Annotated[UserModel, Depends(require_scope("notes:read"))]
@@ -97,7 +97,10 @@ async def api_create_note(note: NoteIn, user: Writer) -> NoteOut:
 @router.delete(
     "/{note_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={**TOKEN_PROBLEMS, 404: problem("No such note, or it belongs to someone else")},
+    responses={
+        **TOKEN_PROBLEMS,
+        404: documented_problem("No such note, or it belongs to someone else"),
+    },
 )
 async def api_delete_note(note_id: str, user: Writer) -> Response:
     """Delete a note; as on the notes page, it (and its files) goes for good after the undo
