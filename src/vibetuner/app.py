@@ -16,6 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vibetuner import observability
 from vibetuner._compat.fastapi import add_router
 from vibetuner._compat.starlette import index_static_routes
 from vibetuner.config import Settings, downgrades, get_settings
@@ -84,6 +85,8 @@ def create_app(
     """
     active = settings or get_settings()
     chosen = list(default_features() if features is None else features)
+    # Traces, metrics and error reports, when OTEL_*, METRICS_* or SENTRY_DSN ask for them.
+    chosen += observability.features(active, chosen)
     check_dependencies(chosen)
     problems = [problem for feature in chosen for problem in feature.check_settings(active)]
     if problems:
@@ -177,6 +180,7 @@ def create_app(
         app.router.routes.extend(feature.routes())
     for router in routers:
         add_router(app, router)
+    observability.instrument_app(app)
     index_static_routes(app.router)
     return app
 

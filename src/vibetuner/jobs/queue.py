@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -41,11 +44,13 @@ class JobQueue(Protocol):
         delay: float,
         key: str | None,
         request_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> str | None:
         """Queue ``job``; its id, or None when ``key`` was queued before.
 
         ``request_id`` is the id of the request (or job) that queued it: the job's log
-        lines carry it.
+        lines carry it. ``headers`` travel with the job to its attempts (the trace
+        context, from :func:`carried_headers`).
         """
         ...
 
@@ -81,6 +86,39 @@ def job_context() -> AppContext:
     return _context
 
 
+class AttemptObserver(Protocol):
+    """Watches jobs being queued and run (tracing and metrics: ``vibetuner.observability``)."""
+
+    def headers(self) -> dict[str, str]:
+        """What a job queued here carries to its attempts (a trace context)."""
+        ...
+
+    def attempt(
+        self, job: JobTask, number: int, headers: dict[str, str] | None
+    ) -> AbstractContextManager[Callable[[Outcome, float], None]]:
+        """Entered around one attempt; the callable it gives is told how it ended."""
+        ...
+
+
+_observers: list[AttemptObserver] = []
+
+
+def observe_attempts(observer: AttemptObserver) -> None:
+    """Add ``observer`` to every job queued and every attempt run in this process."""
+    if observer not in _observers:
+        _observers.append(observer)
+
+
+def carried_headers() -> dict[str, str] | None:
+    """The headers a job queued here carries (None when nothing observes jobs)."""
+    if not _observers:
+        return None
+    headers: dict[str, str] = {}
+    for observer in _observers:
+        headers.update(observer.headers())
+    return headers or None
+
+
 @dataclass
 class Outcome:
     """How one attempt ended."""
@@ -96,6 +134,7 @@ async def attempt(
     kwargs: dict[str, Any],
     number: int,
     request_id: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Outcome:
     """Run attempt ``number`` of ``job``: within its timeout, failures logged; after the
     last failed attempt the job is kept as a ``FailedJob``.
@@ -105,7 +144,15 @@ async def attempt(
     """
     info = RequestInfo(id=request_id or new_request_id(), job=job.name)
     with bound(info):
-        return await _attempt(job, args, kwargs, number)
+        if not _observers:
+            return await _attempt(job, args, kwargs, number)
+        with ExitStack() as stack:
+            ended = [stack.enter_context(o.attempt(job, number, headers)) for o in _observers]
+            started = time.perf_counter()
+            outcome = await _attempt(job, args, kwargs, number)
+            for tell in ended:
+                tell(outcome, time.perf_counter() - started)
+            return outcome
 
 
 async def _attempt(job: JobTask, args: list[Any], kwargs: dict[str, Any], number: int) -> Outcome:

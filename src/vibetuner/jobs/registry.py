@@ -66,7 +66,7 @@ class JobTask:
         Raises ``JobArgumentError`` for arguments the function does not take or that
         cannot be stored, and ``JobQueueUnavailable`` when the broker is down.
         """
-        from vibetuner.jobs.queue import current_queue
+        from vibetuner.jobs.queue import carried_headers, current_queue
         from vibetuner.request_id import current_request_id
 
         if delay is not None and at is not None:
@@ -74,7 +74,7 @@ class JobTask:
         stored_args, stored_kwargs = self.encode(args, kwargs)
         seconds = _seconds_until(delay, at)
         return await current_queue().enqueue(
-            self, stored_args, stored_kwargs, seconds, key, current_request_id()
+            self, stored_args, stored_kwargs, seconds, key, current_request_id(), carried_headers()
         )
 
     def encode(

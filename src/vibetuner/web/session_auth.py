@@ -69,6 +69,7 @@ async def login(request: Request, user: UserModel) -> None:
     )
     request.session[SESSION_TOKEN_KEY] = token
     request.scope.pop(_SCOPE_SESSION, None)
+    set_user_id(user.id)  # the sign-in's own log lines and span name the user
     first_time = user.last_login_at is None
     await user.set({UserModel.last_login_at: utcnow()})
     from vibetuner.web.locale import prefer_user_locale
