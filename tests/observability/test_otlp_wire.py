@@ -48,7 +48,8 @@ def tree(spans: list[Any], root: Any) -> list[str]:
 
     def walk(span: Any, depth: int) -> None:
         took = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
-        lines.append(f"{'  ' * depth}{span.name} ({took:.1f} ms)")
+        on = attributes(span).get("db.collection.name") or attributes(span).get("http.route")
+        lines.append(f"{'  ' * depth}{span.name} [{on}] ({took:.1f} ms)")
         for child in sorted(
             (s for s in spans if s.parent_span_id == span.span_id),
             key=lambda s: s.start_time_unix_nano,
@@ -120,8 +121,11 @@ def test_a_sign_in_and_a_job_are_exported_as_otlp_traces_and_metrics(tmp_path: P
     assert tags["http.route"] == "/auth/magic-link/{token}"
     assert tags["http.response.status_code"] == 303
     assert tags["enduser.id"] and tags["vibetuner.request_id"]
-    in_trace = [s for s in everything if s.trace_id == sign_in.trace_id]
-    print("\n".join(tree(in_trace, sign_in)))
+    # The sign-in's three requests as exported (pytest -s shows them).
+    for request in sorted(everything, key=lambda s: s.start_time_unix_nano):
+        if request.kind == SERVER and request.name.startswith(("POST /auth", "GET /auth")):
+            in_trace = [s for s in everything if s.trace_id == request.trace_id]
+            print("\n".join(tree(in_trace, request)))
     # The sign-in link's token (and a secret-looking query value) is in no exported span.
     refused_spans = [s for s in everything if attributes(s).get("http.response.status_code") == 403]
     assert refused_spans and attributes(refused_spans[0])["url.path"].endswith("/[redacted]")

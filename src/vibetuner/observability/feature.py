@@ -80,12 +80,12 @@ class ObservabilityFeature(Feature):
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
         from vibetuner.observability import otel
-        from vibetuner.observability.request_tags import redact_request
+        from vibetuner.observability.request_tags import RequestRedactor
 
         otel.install(settings)
         FastAPIInstrumentor.instrument_app(
             app,
-            server_request_hook=redact_request,
+            server_request_hook=RequestRedactor(app.router.routes),
             # No span per ASGI message: two spans a request fewer, same information.
             exclude_spans=["receive", "send"],
         )

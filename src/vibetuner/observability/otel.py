@@ -26,7 +26,7 @@ from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -87,7 +87,15 @@ def install(
 
             readers.append(PrometheusMetricReader())
         if readers:
-            meter_provider = MeterProvider(resource=resource(settings), metric_readers=readers)
+            meter_provider = MeterProvider(
+                resource=resource(settings),
+                metric_readers=readers,
+                # Exemplars (a span id kept with each histogram bucket) cost on every
+                # measurement; OTEL_METRICS_EXEMPLAR_FILTER=trace_based turns them on.
+                exemplar_filter=None
+                if os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER")
+                else AlwaysOffExemplarFilter(),
+            )
     # The global providers can be set once (a test installs the same ones again).
     if tracer_provider is not None and trace.get_tracer_provider() is not tracer_provider:
         trace.set_tracer_provider(tracer_provider)

@@ -1,12 +1,16 @@
-"""Adds the request id and the signed-in user to the request's span."""
+"""The request's span: its id and signed-in user added, secrets in its path and query redacted."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from opentelemetry import trace
 from opentelemetry.trace import Span
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vibetuner.logs import redacted_path, scrub
+from vibetuner.logs import REDACTED, SECRET_NAME, scrub
 from vibetuner.request_id import RequestInfo, current
 
 
@@ -43,19 +47,40 @@ class RequestSpanTags:
         await self.app(scope, receive, send_tagged)
 
 
-def redact_request(span: Span, scope: Scope) -> None:
-    """The server span's ``url.path`` and ``url.query`` as the logs show them: the sign-in
-    link's token, a signed download's signature ... redacted (``server_request_hook``:
-    it runs for every request, also those refused before routing)."""
-    if not span.is_recording():
-        return
-    path = str(scope.get("path", ""))
-    redacted = redacted_path(scope)
-    if redacted != path:
-        span.set_attribute("url.path", redacted)
-    query = scope.get("query_string", b"")
-    if query:
-        text = query.decode("latin-1")
-        scrubbed = scrub(text, RequestInfo(id="", scope=scope))
-        if scrubbed != text:
-            span.set_attribute("url.query", scrubbed)
+class RequestRedactor:
+    """``server_request_hook``: the server span's ``url.path`` and ``url.query`` as the
+    logs show them, the sign-in link's token, a signed download's signature ...
+    ``[redacted]``. It runs for every request, also those refused before routing, so it
+    matches the path itself, against the few routes that have secret parameters only.
+    """
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self.routes: list[tuple[re.Pattern[str], list[str]]] = []
+        for route in routes:
+            regex = getattr(route, "path_regex", None)
+            names = [n for n in getattr(route, "param_convertors", {}) if SECRET_NAME.search(n)]
+            if regex is not None and names:
+                self.routes.append((regex, names))
+
+    def __call__(self, span: Span, scope: Scope) -> None:
+        if not span.is_recording():
+            return
+        path = str(scope.get("path", ""))
+        for regex, names in self.routes:
+            match = regex.match(path)
+            if match is None:
+                continue
+            redacted = path
+            for name in names:
+                value = match.group(name)
+                if value and len(value) >= 4:
+                    redacted = redacted.replace(value, REDACTED)
+            if redacted != path:
+                span.set_attribute("url.path", redacted)
+            break
+        query = scope.get("query_string", b"")
+        if query:
+            text = query.decode("latin-1")
+            scrubbed = scrub(text, RequestInfo(id="", scope={"query_string": query}))
+            if scrubbed != text:
+                span.set_attribute("url.query", scrubbed)
