@@ -33,6 +33,16 @@ async def noop(n: int) -> None:
     pass
 
 
+@task(name="served.fails", max_attempts=1)
+async def fails(n: int) -> None:
+    raise ValueError("the job failed on purpose")
+
+
+@router.post("/fail")
+async def fail() -> dict:
+    return {"id": await fails.enqueue(1)}
+
+
 @router.get("/boom")
 async def boom(user: CurrentUser, token: str = "") -> None:
     password = "hunter2-" + token
@@ -44,7 +54,7 @@ async def queue() -> dict:
     return {"id": await noop.enqueue(1)}
 
 
-app = create_app(features=[*default_features(), JobsFeature([noop])], routers=[router])
+app = create_app(features=[*default_features(), JobsFeature([noop, fails])], routers=[router])
 """
 
 

@@ -151,3 +151,35 @@ def test_a_sign_in_and_a_job_are_exported_as_otlp_traces_and_metrics(tmp_path: P
         "vibetuner.job.runs",
         "vibetuner.job.duration",
     } <= names, names
+
+
+def test_an_exporter_vibetuner_cannot_use_stops_the_server_with_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.observability.served import APP, SRC
+
+    (tmp_path / "pyproject.toml").write_text('[tool.vibetuner]\napp = "served_app:app"\n')
+    (tmp_path / "served_app.py").write_text(APP)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(
+        {
+            "PYTHONPATH": f"{tmp_path}{os.pathsep}{SRC}",
+            "ENVIRONMENT": "test",
+            "DATA_DIR": str(tmp_path / "data"),
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
+            "OTEL_TRACES_EXPORTER": "zipkin",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "vibetuner.cli", "run", "prod", "--port", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "OTEL_TRACES_EXPORTER='zipkin' is not one of otlp, console, none" in result.stderr
+    assert "Traceback" not in result.stderr

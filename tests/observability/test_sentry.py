@@ -63,6 +63,9 @@ def test_an_unhandled_error_reaches_the_tracker_tagged_and_scrubbed(tmp_path: Pa
                 me = http.get("/auth/me").json()
                 secret_query = "Query-Secret-" + form_token[:8]
                 seen.append(secret_query)
+                home = http.get("/", headers=HTML)
+                job = http.post("/fail", headers={"X-CSRF-Token": csrf_token_in(home.text)})
+                assert job.status_code == 200, job.text
                 failed = http.get(
                     "/boom",
                     params={"token": secret_query},
@@ -72,7 +75,7 @@ def test_an_unhandled_error_reaches_the_tracker_tagged_and_scrubbed(tmp_path: Pa
                 seen.append("Api-Token-4711")
 
             deadline = time.monotonic() + 20
-            while not any(b'"type":"event"' in b for b in ingest.bodies("/api/42/envelope/")):
+            while sum(b.count(b'"type":"event"') for b in ingest.bodies("/api/42/envelope/")) < 2:
                 assert time.monotonic() < deadline, "no event reached the ingest endpoint"
                 time.sleep(0.1)
         sent = ingest.bodies("/api/42/envelope/")
@@ -92,6 +95,10 @@ def test_an_unhandled_error_reaches_the_tracker_tagged_and_scrubbed(tmp_path: Pa
     assert event["user"] == {"id": me["id"]}
     assert event["release"] == "notes@1.2.3"
     assert event["environment"] == "test"
+    # The failed job: its log line, tagged with the job and the request that queued it.
+    (job_event,) = [e for e in events if e.get("tags", {}).get("job") == "served.fails"]
+    assert "the job failed on purpose" in json.dumps(job_event)
+    assert job_event["tags"]["request_id"] == job.headers["X-Request-ID"]
     assert all("0123456789abcdef" in a for a in auth)  # the DSN's key authenticates the sends
     # No secret left the process: not the sign-in token, the session cookie, the CSRF
     # token, a secret query value, the Authorization header, nor the route's local
