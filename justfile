@@ -75,3 +75,4 @@ bench:
     python bench/scaffold.py
     python bench/blob_memory.py
     python bench/jobs.py
+    python bench/observability.py
