@@ -46,6 +46,18 @@ async def test_a_job_run_by_a_worker_is_linked_to_the_request_that_queued_it(
             assert time.monotonic() < deadline, "the worker exported no job span"
             await asyncio.sleep(0.1)
 
+        # The worker's own polling of Redis (several calls a second) is not exported:
+        # only spans of requests and jobs are.
+        await asyncio.sleep(2)
+        names = [
+            (span.name, bool(span.parent_span_id))
+            for body in collector.bodies("/v1/traces")
+            for resource_spans in ExportTraceServiceRequest.FromString(body).resource_spans
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        ]
+        assert [name for name, has_parent in names if not has_parent] == ["job tests.record"]
+
     (request,) = [
         s for s in telemetry.spans() if s.kind is SpanKind.SERVER and s.name == "POST /queue/{n}"
     ]

@@ -26,10 +26,11 @@ from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from vibetuner.errors import ConfigurationError
@@ -189,8 +190,32 @@ def tracer_provider_from_env(settings: Settings) -> TracerProvider | None:
         return None
     provider = TracerProvider(resource=resource(settings))
     for exporter in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(SkipBrokerPolling(BatchSpanProcessor(exporter)))
     return provider
+
+
+class SkipBrokerPolling(SpanProcessor):
+    """Drops Redis spans that belong to no request or job: the job broker's own polling
+    (a worker asks Redis for work several times a second) would be most of the traces.
+    Redis calls made while a request or a job runs are kept."""
+
+    def __init__(self, processor: SpanProcessor) -> None:
+        self.processor = processor
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.processor.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        scope = span.instrumentation_scope
+        if span.parent is None and scope is not None and scope.name == "coredis":
+            return
+        self.processor.on_end(span)
+
+    def shutdown(self) -> None:
+        self.processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.processor.force_flush(timeout_millis)
 
 
 def metric_readers_from_env() -> list[MetricReader]:
