@@ -14,6 +14,7 @@ from opentelemetry.trace import SpanKind
 from tests.jobs.test_redis import client_app, redis, start_worker, worker_project  # noqa: F401
 from tests.observability.conftest import Recorded
 from tests.observability.receiver import receiver
+from vibetuner.testing import free_port
 
 
 async def test_a_job_run_by_a_worker_is_linked_to_the_request_that_queued_it(
@@ -21,12 +22,14 @@ async def test_a_job_run_by_a_worker_is_linked_to_the_request_that_queued_it(
     start_worker: Any,  # noqa: F811
     telemetry: Recorded,
 ) -> None:
+    metrics_port = free_port()
     with receiver() as collector:
         start_worker(
             extra_env={
                 "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
                 "OTEL_SERVICE_NAME": "worker",
                 "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "METRICS_PORT": str(metrics_port),
             }
         )
         transport = httpx.ASGITransport(app=client_app)
@@ -57,6 +60,12 @@ async def test_a_job_run_by_a_worker_is_linked_to_the_request_that_queued_it(
             for span in scope_spans.spans
         ]
         assert [name for name, has_parent in names if not has_parent] == ["job tests.record"]
+
+        # The worker serves its own metrics (jobs run there, not in the web process).
+        async with httpx.AsyncClient() as http:
+            scraped = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+        runs = [line for line in scraped.splitlines() if line.startswith("vibetuner_job_runs")]
+        assert any('"tests.record"' in line and '"succeeded"' in line for line in runs), runs
 
     (request,) = [
         s for s in telemetry.spans() if s.kind is SpanKind.SERVER and s.name == "POST /queue/{n}"
