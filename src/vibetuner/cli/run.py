@@ -335,6 +335,7 @@ def worker(
     """
     import asyncio
 
+    from vibetuner import observability
     from vibetuner.context import running
     from vibetuner.errors import VibetunerError
     from vibetuner.jobs.feature import JobsFeature
@@ -345,6 +346,10 @@ def worker(
     project.activate()
     context = worker_context_or_exit(project)
     configure_logging(context.settings)
+    # Traces, metrics and error reports of the jobs, as in the web processes.
+    extra = observability.features(context.settings, list(context.features))
+    if extra:
+        context.features = [*context.features, *extra]
     feature = next((f for f in context.features if isinstance(f, JobsFeature)), None)
     if feature is None:
         err.print(
