@@ -70,6 +70,7 @@ def serve(args: argparse.Namespace) -> None:
         return
 
     from vibetuner import create_app
+    from vibetuner.auth.feature import AuthFeature
     from vibetuner.auth.sessions import start_session
     from vibetuner.blobs.routes import BlobsFeature
     from vibetuner.config import Settings
@@ -116,7 +117,9 @@ def serve(args: argparse.Namespace) -> None:
         write_cookie(f"{settings.session_cookie}={cookie}\n{mask(secret)}")
         yield
 
-    app = create_app(settings=settings, features=[BlobsFeature()], lifespan=signed_in)
+    app = create_app(
+        settings=settings, features=[AuthFeature(), BlobsFeature()], lifespan=signed_in
+    )
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

@@ -5,11 +5,12 @@ with Markdown made from vibetuner itself, so a setting, a command or an error ad
 the code shows up in the site without anyone editing the docs:
 
 - ``settings``: every field of ``vibetuner.config.Settings``, grouped by the section
-  comments of its class, with its environment variable, default and description;
+  comments of its class, with its environment variable, default and description, then
+  each built-in feature's own settings section;
 - ``cli``: every command of the Typer app, walked through Click's command tree;
 - ``api``: one mkdocstrings block per public name of ``vibetuner.__all__``;
 - ``errors``: every ``VibetunerError`` with its code and the HTTP status the error
-  table (``vibetuner.web.errors``) gives it;
+  table (``vibetuner.web.errors``, with every built-in feature's entries) gives it;
 - ``memory-gaps``: what the in-memory development database does not do.
 """
 
@@ -51,22 +52,51 @@ def cell(text: str) -> str:
 
 
 def settings_markdown() -> str:
-    """One table per section of ``Settings``: variable, default, description."""
+    """One table per section of ``Settings``, then one per built-in feature's own
+    section (``Feature.settings_class``): variable, default, description."""
     from vibetuner.config import Settings
 
-    sections = settings_sections(Settings)
-    comments = field_comments(Settings)
+    out = settings_tables(Settings)
+    out += nested_models_markdown(Settings)
+    out += feature_settings_markdown(built_in_features())
+    return "\n".join(out)
+
+
+def built_in_features() -> list[Any]:
+    """vibetuner's own features, as an app lists them."""
+    from vibetuner import AdminFeature, AuthFeature, BlobsFeature, JobsFeature
+
+    return [AuthFeature(), BlobsFeature(), JobsFeature([]), AdminFeature()]
+
+
+def feature_settings_markdown(features: list[Any]) -> list[str]:
+    """A table for each feature that has a settings section, its variables prefixed."""
+    out: list[str] = []
+    for feature in features:
+        kind = feature.settings_class
+        if kind is not None:
+            prefix = str(kind.model_config.get("env_prefix") or "").upper()
+            out += settings_tables(kind, prefix, heading=f"The {feature.name} feature")
+    return out
+
+
+def settings_tables(settings: Any, prefix: str = "", heading: str = "") -> list[str]:
+    """The settings class's tables, one per section (one in all under ``heading``)."""
+    sections = settings_sections(settings)
+    comments = field_comments(settings)
+    if heading:
+        sections = [(heading, [name for _, names in sections for name in names])]
     out = []
     for title, names in sections:
         out.append(f"### {title[:1].upper()}{title[1:]}\n")
         out.append("| variable | default | description |\n|---|---|---|")
         for name in names:
-            field = Settings.model_fields[name]
+            field = settings.model_fields[name]
             description = field.description or comments.get(name) or ""
-            out.append(f"| `{name.upper()}` | {cell(default_text(field))} | {cell(description)} |")
+            variable = f"{prefix}{name.upper()}"
+            out.append(f"| `{variable}` | {cell(default_text(field))} | {cell(description)} |")
         out.append("")
-    out += nested_models_markdown(Settings)
-    return "\n".join(out)
+    return out
 
 
 def nested_models_markdown(settings: Any) -> list[str]:
@@ -245,9 +275,14 @@ def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
 
 
 def errors_markdown() -> str:
-    """Every error class with its code, status and meaning, from the error table."""
+    """Every error class with its code, status and meaning, from the error table of an
+    app with every built-in feature."""
     from vibetuner import errors
-    from vibetuner.web.errors import status_for
+    from vibetuner.web.errors import ErrorTable
+
+    table = ErrorTable()
+    for feature in built_in_features():
+        table.add(feature.errors(), owner=feature.name)
 
     classes = [
         value
@@ -256,7 +291,7 @@ def errors_markdown() -> str:
     ]
     out = ["| code | status | meaning |", "|---|---|---|"]
     for kind in sorted(classes, key=lambda kind: kind.code):
-        status, title = status_for(kind.__new__(kind))
+        status, title, _message = table.answer(kind)
         doc = rst(inspect.cleandoc(kind.__doc__ or "").split("\n\n")[0])
         parents = [
             f"`{base.__name__}`"

@@ -17,6 +17,9 @@ _EXPORTS: dict[str, str] = {
     "create_app": "vibetuner.app",
     "default_features": "vibetuner.app",
     "Feature": "vibetuner.features",
+    "ErrorAnswer": "vibetuner.features",
+    "SignIn": "vibetuner.features",
+    "running_app": "vibetuner.cli.app_session",
     "AuthFeature": "vibetuner.auth.feature",
     "BlobsFeature": "vibetuner.blobs.routes",
     "JobsFeature": "vibetuner.jobs.feature",
@@ -89,6 +92,9 @@ __all__ = [
     "create_app",
     "default_features",
     "Feature",
+    "ErrorAnswer",
+    "SignIn",
+    "running_app",
     "AdminFeature",
     "AuthFeature",
     "BlobsFeature",
@@ -167,6 +173,7 @@ if TYPE_CHECKING:
     from vibetuner.auth.two_factor import require_role
     from vibetuner.blobs.routes import BlobsFeature
     from vibetuner.blobs.store import BlobStore
+    from vibetuner.cli.app_session import running_app
     from vibetuner.config import Settings, get_settings
     from vibetuner.context import AppContext, create_context, open_context
     from vibetuner.errors import (
@@ -185,7 +192,7 @@ if TYPE_CHECKING:
         RateLimitExceeded,
         VibetunerError,
     )
-    from vibetuner.features import Feature
+    from vibetuner.features import ErrorAnswer, Feature, SignIn
     from vibetuner.jobs.feature import JobsFeature
     from vibetuner.models import (
         Blob,

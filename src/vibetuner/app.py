@@ -20,9 +20,6 @@ from vibetuner import observability
 from vibetuner._compat.fastapi import add_router
 from vibetuner._compat.starlette import index_static_routes
 from vibetuner.auth.feature import AuthFeature
-from vibetuner.auth.impersonation import ViewAsAuditMiddleware
-from vibetuner.auth.impersonation import router as view_as_router
-from vibetuner.auth.impersonation import template_globals as view_as_globals
 from vibetuner.auth.session_auth import session_middleware_options
 from vibetuner.blobs.routes import BlobsFeature
 from vibetuner.config import Settings, downgrades, get_settings
@@ -35,7 +32,12 @@ from vibetuner.web.bearer import BearerCookieMiddleware
 from vibetuner.web.body_limits import ClientDisconnect, client_disconnected
 from vibetuner.web.context import STATE_KEY, RouterLinks
 from vibetuner.web.csrf import CSRFMiddleware
-from vibetuner.web.errors import http_error_page, server_error_page, vibetuner_error_handler
+from vibetuner.web.errors import (
+    ErrorTable,
+    http_error_page,
+    server_error_page,
+    vibetuner_error_handler,
+)
 from vibetuner.web.health import router as health_router
 from vibetuner.web.lifespan import AppLifespan, vibetuner_lifespan
 from vibetuner.web.locale import LocaleMiddleware
@@ -44,7 +46,7 @@ from vibetuner.web.request_body import RequestBodyMiddleware
 from vibetuner.web.request_id import RequestIdMiddleware
 from vibetuner.web.security_headers import SecurityHeadersMiddleware
 from vibetuner.web.static_assets import STATIC_PATH, StaticAssets
-from vibetuner.web.ui import page_context
+from vibetuner.web.ui import page_values
 from vibetuner.web.ui import router as ui_router
 from vibetuner.web.ui import template_globals as ui_globals
 
@@ -97,16 +99,22 @@ def create_app(
     )
     templates = context.templates
     templates.context_processors.append(lambda request: {"app_name": active.app_name})
-    templates.context_processors.append(page_context)
+    templates.context_processors.append(page_values)
     # csrf_field(), csrf_meta(), csrf_token(), csp_nonce(), static_url(), path_for() ...
     templates.env.globals.update(template_globals())
     templates.env.globals.update(ui_globals())
-    templates.env.globals.update(view_as_globals())
+    for feature in chosen:
+        templates.env.globals.update(feature.template_globals())
+        templates.env.filters.update(feature.template_filters())
     static = StaticAssets(static_dirs, reload=active.environment == "development")
     for feature in context.features:
         for directory in feature.static_dirs():
             static.add_dir(directory)
     context.static = static
+    errors = ErrorTable()
+    for feature in context.features:
+        errors.add(feature.errors(), owner=feature.name)
+    context.provide(errors)
 
     fastapi_kwargs.setdefault("title", active.app_name)
     # /docs and /redoc are served from local assets (they work offline), not FastAPI's CDN;
@@ -127,14 +135,13 @@ def create_app(
     context.links = RouterLinks(app.router, active.base_url)
 
     # add_middleware puts each one outside the ones before. Innermost first: features'
-    # middleware and the CSRF check run inside the session (they read it); the security
+    # middleware (inside the CSRF check: a refused request never reaches them) and the
+    # CSRF check run inside the session (they read it); the security
     # headers go around both, so refusals get them too; startup errors are outermost.
     for feature in reversed(chosen):
         for entry in reversed(feature.middleware()):
             app.add_middleware(entry.cls, *entry.args, **entry.kwargs)
     session_options = session_middleware_options(active)
-    # Inside the CSRF check: a refused request never reaches a route, so is not a write.
-    app.add_middleware(ViewAsAuditMiddleware)
     app.add_middleware(
         CSRFMiddleware,
         base_url=active.base_url,
@@ -165,7 +172,6 @@ def create_app(
 
     add_router(app, health_router)
     add_router(app, ui_router)
-    add_router(app, view_as_router)
     app.mount(STATIC_PATH, static, name="static")
     add_offline_docs(app, docs_url, redoc_url)
     for feature in chosen:

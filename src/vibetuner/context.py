@@ -13,11 +13,11 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from vibetuner.config import Settings, get_settings
 from vibetuner.errors import ConfigurationError
-from vibetuner.features import Feature, check_dependencies
+from vibetuner.features import Feature, check_dependencies, read_settings
 from vibetuner.i18n import Catalogs
 from vibetuner.models import core_document_models
 from vibetuner.mongo import connect, init_models
@@ -28,14 +28,15 @@ if TYPE_CHECKING:
     from beanie import Document
     from starlette.requests import Request
 
-    from vibetuner.auth.oauth_providers import OAuthProviders
-    from vibetuner.auth.signin import AuthService
-    from vibetuner.blobs.store import BlobStore
     from vibetuner.models.user import UserModel
     from vibetuner.mongo import Mongo
     from vibetuner.services.email import EmailBackend, Mailer
     from vibetuner.services.links import LinkBuilder
     from vibetuner.web.static_assets import StaticAssets
+
+
+T = TypeVar("T")
+F = TypeVar("F", bound="Feature")
 
 
 def document_models(extra: Sequence[type[Document]] = ()) -> list[type[Document]]:
@@ -60,9 +61,6 @@ class AppContext:
     links: LinkBuilder | None = None
     mongo: Mongo | None = None
     mailer: Mailer | None = None
-    blobs: BlobStore | None = None
-    auth: AuthService | None = None
-    oauth: OAuthProviders | None = None
     static: StaticAssets | None = None
     #: The signed-in user of a request (``async def loader(request)``), set by the sign-in
     #: feature; the core asks it through ``vibetuner.web.identity.signed_in_user``.
@@ -72,35 +70,61 @@ class AppContext:
     #: Run when a user deletes their account, to remove the app's own data of that user
     #: (``async def cleaner(user)``); vibetuner removes its own documents and files.
     user_data_cleaners: list[Callable[[UserModel], Awaitable[None]]] = field(default_factory=list)
-    #: Room for an app's own features to keep what they open.
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: What features open, by type (:meth:`provide`, :meth:`get`): a feature's settings
+    #: section, its services.
+    services: dict[type, object] = field(default_factory=dict)
 
     def models(self) -> list[type[Document]]:
-        """Core models, then each feature's, then the app's, without repeats."""
-        feature_models = [model for feature in self.features for model in feature.models()]
-        return document_models([*feature_models, *self.app_models])
+        """Each feature's models, then the app's, without repeats."""
+        merged: list[type[Document]] = []
+        for feature in self.features:
+            merged += [model for model in feature.models() if model not in merged]
+        return merged + [model for model in self.app_models if model not in merged]
 
     def has_feature(self, name: str) -> bool:
         """True when a feature of that name is part of the app."""
         return any(feature.name == name for feature in self.features)
+
+    def find_feature(self, kind: type[F]) -> F | None:
+        """The app's feature of class ``kind`` (or a subclass), or None."""
+        return next((f for f in self.features if isinstance(f, kind)), None)
+
+    def feature(self, kind: type[F]) -> F:
+        """The app's feature of class ``kind``; a clear error when the app has none."""
+        found = self.find_feature(kind)
+        if found is None:
+            raise ConfigurationError(
+                f"this app has no {kind.__name__}: add {kind.__name__}() to its features"
+            )
+        return found
+
+    def provide(self, service: object, *, as_type: type | None = None) -> None:
+        """Keep ``service`` for the app's lifetime, found by its type (or ``as_type``)."""
+        self.services[as_type or type(service)] = service
+
+    def withdraw(self, kind: type) -> None:
+        """Forget the service kept under ``kind`` (a feature's shutdown)."""
+        self.services.pop(kind, None)
+
+    def find(self, kind: type[T]) -> T | None:
+        """The service kept under ``kind``, or None."""
+        return cast("T | None", self.services.get(kind))
+
+    def get(self, kind: type[T]) -> T:
+        """The service kept under ``kind``; a clear error when nothing provides it."""
+        found = self.find(kind)
+        if found is None:
+            raise ConfigurationError(
+                f"nothing in this app provides {kind.__name__} (is its feature added, "
+                "and has the app started?)"
+            )
+        return found
 
     def require_static(self) -> StaticAssets:
         """The static files; a clear error outside an app made by ``create_app``."""
         if self.static is None:
             raise ConfigurationError("static files are served by apps made by create_app")
         return self.static
-
-    def require_blobs(self) -> BlobStore:
-        """The blob store; a clear error when the blob feature is not started."""
-        if self.blobs is None:
-            raise ConfigurationError("blob storage is not running: add BlobsFeature() to the app")
-        return self.blobs
-
-    def require_auth(self) -> AuthService:
-        """The sign-in service; a clear error when the sign-in feature is not started."""
-        if self.auth is None:
-            raise ConfigurationError("sign-in is not running: add AuthFeature() to the app")
-        return self.auth
 
     def require_mailer(self) -> Mailer:
         """The email sender; a clear error before startup."""
@@ -161,7 +185,7 @@ def create_context(
     for feature in chosen:
         for directory in feature.template_dirs():
             templates.add_dir(directory, first=False)
-    return AppContext(
+    context = AppContext(
         settings=active,
         templates=templates,
         features=chosen,
@@ -169,6 +193,18 @@ def create_context(
         email_backend=email_backend,
         i18n=Catalogs(active.locales, active.default_locale, locale_dirs),
     )
+    # Each feature's own settings section, validated now: a bad value stops the app here.
+    provide_settings_sections(context)
+    return context
+
+
+def provide_settings_sections(context: AppContext) -> None:
+    """Read each feature's settings section (``Feature.settings_class``) and keep it by
+    its class; ``ConfigurationError`` with one line per bad variable."""
+    for feature in context.features:
+        section = read_settings(feature)
+        if feature.settings_class is not None and section is not None:
+            context.provide(section, as_type=feature.settings_class)
 
 
 @asynccontextmanager
@@ -176,9 +212,9 @@ async def open_context(
     settings: Settings, features: Sequence[Feature] = (), models: Sequence[type[Document]] = ()
 ) -> AsyncIterator[AppContext]:
     """A started context outside a web app (command-line tools, scripts, workers)."""
-
     context = AppContext(
         settings=settings, templates=Templates(), features=features, app_models=models
     )
+    provide_settings_sections(context)
     async with running(context):
         yield context

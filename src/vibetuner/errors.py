@@ -2,8 +2,8 @@
 
 Each class has a stable machine-readable ``code``; API answers carry it next to the
 human ``detail`` (``{"detail": ..., "code": ...}``). Services raise these and know
-nothing of HTTP: the one table that maps them to status codes is
-``vibetuner.web.errors.STATUS_BY_ERROR``.
+nothing of HTTP: the app's error table (``vibetuner.web.errors.ErrorTable``,
+extended by each feature's ``errors()``) maps them to status codes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,17 @@ class VibetunerError(Exception):
     """Base class of every error vibetuner raises on purpose."""
 
     code: ClassVar[str] = "vibetuner_error"
+    #: Set by a route that refuses a request body part way: the answer closes the
+    #: connection, so the rest of the body is never read.
+    close_connection: bool = False
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers the HTTP answer to this error carries (``Retry-After``)."""
+        return {"Connection": "close"} if self.close_connection else {}
+
+    def public_values(self) -> dict[str, str | int]:
+        """Values the error table's message for this error may name (``%(minutes)s``)."""
+        return {}
 
 
 # --- configuration and infrastructure ---------------------------------------------------
@@ -183,6 +194,12 @@ class RateLimitExceeded(VibetunerError):
         super().__init__(f"rate limit {scope!r} reached; retry in {retry_after} s")
         self.scope = scope
         self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        return {**super().response_headers(), "Retry-After": str(self.retry_after)}
+
+    def public_values(self) -> dict[str, str | int]:
+        return {"minutes": max(1, (self.retry_after + 59) // 60)}
 
 
 # --- email ------------------------------------------------------------------------------

@@ -444,11 +444,13 @@ def jobs(app: Any) -> Any:
     ``jobs.enqueued`` lists what was queued (name, args, kwargs, delay, key);
     ``await jobs.drain()`` runs everything queued so far, and what it queues, to the end.
     """
+    from vibetuner.jobs.feature import JobsFeature
     from vibetuner.jobs.inprocess import InProcessQueue
 
-    queue = app_context(app).extras.get("jobs")
-    if queue is None:
+    feature = app_context(app).find_feature(JobsFeature)
+    if feature is None:
         pytest.fail("the app under test has no JobsFeature")
+    queue = feature.queue
     if not isinstance(queue, InProcessQueue):
         pytest.fail("the jobs fixture runs jobs in process: unset REDIS_URL for these tests")
     return queue
@@ -468,7 +470,9 @@ def blob_store(request: pytest.FixtureRequest) -> Any:
     the same files and database; else ``vibetuner_blob_store``.
     """
     if "app" in request.fixturenames:
-        return app_context(request.getfixturevalue("app")).blobs
+        from vibetuner.blobs.store import BlobStore
+
+        return app_context(request.getfixturevalue("app")).find(BlobStore)
     return request.getfixturevalue("vibetuner_blob_store")
 
 

@@ -17,6 +17,8 @@ from tests.admin.conftest import (
     make_user,
     replace_field,
 )
+from vibetuner.blobs.store import BlobStore
+from vibetuner.jobs.feature import JobsFeature
 from vibetuner.models import Blob, EmailVerificationToken, OAuthAccount, UserModel, UserSession
 from vibetuner.models.audit import AuditLog
 from vibetuner.models.failed_job import FailedJob
@@ -47,8 +49,10 @@ async def store_png(app: Any, owner: Any) -> Blob:
     async def chunks() -> Any:
         yield PNG
 
-    blob: Blob = await app_context(app).blobs.put(
-        chunks(), filename="cat.png", content_type="image/png", uploaded_by=owner
+    blob: Blob = (
+        await app_context(app)
+        .get(BlobStore)
+        .put(chunks(), filename="cat.png", content_type="image/png", uploaded_by=owner)
     )
     return blob
 
@@ -349,7 +353,7 @@ async def test_user_actions_and_delete_cascade_keep_the_audit_trail(
     admin = await make_user("chief@example.com", roles=["admin"])
     member = await make_user("leaving@example.com")
     blob = await store_png(admin_app, member)
-    stored = app_context(admin_app).blobs
+    stored = app_context(admin_app).get(BlobStore)
     member_http = await browser_for(member)
     assert (await member_http.get("/account")).status_code == 200
     http = await browser_for(admin)
@@ -370,7 +374,7 @@ async def test_user_actions_and_delete_cascade_keep_the_audit_trail(
     assert refused.status_code == 400 and "yourself" in refused.json()["msg"]
 
     assert (await act("delete", member.id)).status_code == 200
-    await app_context(admin_app).extras["jobs"].drain()  # files are removed in a job
+    await app_context(admin_app).feature(JobsFeature).queue.drain()  # files are removed in a job
     assert await UserModel.get(member.id) is None
     assert await Blob.get(blob.id) is None
     assert not await stored.exists(blob)
@@ -400,7 +404,7 @@ async def test_deleting_a_file_removes_the_stored_object(admin_app: Any, browser
     deleted = await http.post(f"/admin/_api/blobs/action?name=delete&pks={blob.id}", data={})
     assert deleted.status_code == 200
     assert await Blob.get(blob.id) is None
-    assert not await app_context(admin_app).blobs.exists(blob)
+    assert not await app_context(admin_app).get(BlobStore).exists(blob)
     (entry,) = await AuditLog.find({"target_type": "blobs"}).to_list()
     assert entry.action == "delete" and entry.target_label == "cat.png"
 
@@ -498,7 +502,7 @@ async def test_retrying_a_failed_job_from_the_admin(admin_app: Any, browser_for:
     http = await browser_for(admin)
     retried = await http.post(f"/admin/_api/failed-jobs/action?name=retry&pks={failed.id}", data={})
     assert retried.status_code == 200, retried.text
-    await app_context(admin_app).extras["jobs"].drain()
+    await app_context(admin_app).feature(JobsFeature).queue.drain()
     assert await FailedJob.find().count() == 0  # it ran, and did not fail again
     (entry,) = await AuditLog.find({"action": "retry"}).to_list()
     assert entry.target_type == "failed_jobs"

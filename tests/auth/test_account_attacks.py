@@ -17,6 +17,7 @@ from bson import DBRef
 from tests.auth.conftest import follow_link, magic_link, request_link
 from tests.auth.test_oauth import ENCRYPTION_KEY, fresh_client, sign_in
 from tests.auth.test_sessions import client_for
+from vibetuner.auth.signin import AuthService
 from vibetuner.models import Blob, OAuthAccount, UserModel
 from vibetuner.testing import app_context, send_csrf_token
 
@@ -363,6 +364,6 @@ async def test_a_sign_in_racing_the_proof_is_refused(app):
     # Run from the start, the rule finds no link, and the address is not verified.
     identity = auth.OAuthIdentity(provider="testidp", provider_user_id="racer", email=VICTIM)
     with pytest.raises(OAuthSignInRefused) as again:
-        await app_context(app).auth.oauth_sign_in(identity, {}, None)
+        await app_context(app).get(AuthService).oauth_sign_in(identity, {}, None)
     assert again.value.reason == "unverified_email"
     assert await OAuthAccount.find_all().count() == 0

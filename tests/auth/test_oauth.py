@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 
 from tests.auth.conftest import PROVIDER_USERS, link_path
 from tests.auth.test_sessions import client_for
+from vibetuner.auth.signin import AuthService
 from vibetuner.models import OAuthAccount, UserModel
 from vibetuner.models.mixins import utcnow
 from vibetuner.testing import app_context
@@ -47,7 +48,7 @@ def github_at_provider(app, oidc_provider):
         api_base_url=f"{issuer}/",
     )
     context = app_context(app)
-    context.oauth = OAuthProviders(context.settings, links=context.links, github=endpoints)
+    context.provide(OAuthProviders(context.settings, links=context.links, github=endpoints))
 
 
 def with_params(url: str, **params: str) -> str:
@@ -118,7 +119,7 @@ async def test_stored_tokens_are_encrypted_and_still_work(
     raw = await OAuthAccount.get_pymongo_collection().find_one({"provider": "testidp"})
     assert raw["access_token"].startswith("fernet:")
     account = await OAuthAccount.find_one({"provider": "testidp"})
-    access_token = app_context(app).auth.reveal(account.access_token)
+    access_token = app_context(app).get(AuthService).reveal(account.access_token)
     assert access_token and access_token not in str(raw)
     userinfo = await provider_browser.get(
         f"{oidc_provider.issuer}/userinfo", headers={"Authorization": f"Bearer {access_token}"}
@@ -266,7 +267,7 @@ async def test_linking_does_not_undo_a_concurrent_sign_out_everywhere(app, user)
     identity = OAuthIdentity(
         provider="testidp", provider_user_id="race-1", email="race@example.com", email_verified=True
     )
-    outcome = await app_context(app).auth.oauth_sign_in(identity, {}, stale)
+    outcome = await app_context(app).get(AuthService).oauth_sign_in(identity, {}, stale)
     assert outcome.user.id == user.id
     stored = await UserModel.get(user.id)
     assert stored.session_version == user.session_version + 1
@@ -444,8 +445,10 @@ async def test_refreshing_tokens_never_writes_back_a_removed_link(app, user):
     identity = OAuthIdentity(
         provider="testidp", provider_user_id="gone-1", email="gone@example.com"
     )
-    refreshed = await app_context(app).auth._refresh_account(
-        account, identity, {"access_token": "new-token"}
+    refreshed = (
+        await app_context(app)
+        .get(AuthService)
+        ._refresh_account(account, identity, {"access_token": "new-token"})
     )
     assert refreshed is False
     assert await OAuthAccount.find_all().count() == 0

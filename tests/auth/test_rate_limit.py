@@ -49,7 +49,7 @@ async def test_limit_page_for_browsers(app_with, vibetuner_settings):
         )
     assert refused.status_code == 429
     assert refused.headers["content-type"].startswith("text/html")
-    assert "Too many sign-in links" in refused.text
+    assert "Too many attempts. Try again in" in refused.text  # the error table's words
 
 
 async def test_concurrent_requests_never_exceed_the_limit(app_with, vibetuner_settings, outbox):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from vibetuner.blobs.store import BlobStore
 from vibetuner.testing import app_context, free_port
 
 MiB = 1024 * 1024
@@ -71,7 +72,7 @@ def vibetuner_settings(
 @pytest.fixture
 def store(app: Any) -> Any:
     """The app's running ``BlobStore``."""
-    return app_context(app).blobs
+    return app_context(app).get(BlobStore)
 
 
 async def stored_keys(store: Any) -> list[str]:

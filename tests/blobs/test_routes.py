@@ -295,7 +295,8 @@ async def test_storage_failure_on_delete_is_503_and_keeps_the_metadata(
 
     answer = await signed_in_client.delete(f"/blobs/{blob_id}")
     assert answer.status_code == 503
-    assert answer.json() == {"detail": "Storage is unavailable; try again later."}
+    assert answer.json()["detail"] == "Storage is unavailable; try again later."
+    assert answer.json()["code"] == "blob_storage_failed"
     assert await Blob.get(blob_id) is not None
 
     content = await signed_in_client.get(f"/blobs/{blob_id}/content")

@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests.cache.app import RUNS, cache_app
+from vibetuner.cache import Cache
 from vibetuner.testing import app_context, csrf_token_in
 
 HTML = {"Accept": "text/html"}
@@ -48,7 +49,7 @@ async def test_fifty_concurrent_requests_for_a_cold_key_compute_it_once(
     # The lifespan runs in the test's own task, as a server runs it (coredis needs that).
     async with application.router.lifespan_context(application):
         if cache_backend == "redis":
-            await app_context(application).extras["cache"].backend._client.flushdb()
+            await app_context(application).get(Cache).backend._client.flushdb()
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             answers = await asyncio.gather(*(http.get("/count") for _ in range(50)))
@@ -232,7 +233,7 @@ async def test_a_fragment_tag_invalidated_in_one_worker_is_dropped_in_the_other(
     async with AsyncExitStack() as stack:
         for application in (first, second):
             await stack.enter_async_context(application.router.lifespan_context(application))
-        await app_context(first).extras["cache"].backend._client.flushdb()
+        await app_context(first).get(Cache).backend._client.flushdb()
         clients = []
         for application in (first, second):
             transport = httpx.ASGITransport(app=application)
@@ -246,7 +247,7 @@ async def test_a_fragment_tag_invalidated_in_one_worker_is_dropped_in_the_other(
         assert "total=20" in (await two.get("/fragments", headers=HTML)).text  # its own copy
         assert "total=20" in (await two.get("/fragments", headers=HTML)).text
         # A note changes in the first process.
-        await app_context(first).extras["cache"].invalidate_tags("totals")
+        await app_context(first).get(Cache).invalidate_tags("totals")
         await asyncio.sleep(0.3)  # a few sync intervals
         last = (await two.get("/fragments", headers=HTML)).text
         assert "total=40" in last, re.findall(r"total=\d+|Hello [^<]*", last)

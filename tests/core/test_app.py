@@ -373,7 +373,8 @@ async def test_domain_errors_become_answers_with_a_code(vibetuner_settings):
     async def db_down() -> dict:
         raise DatabaseUnavailable("mongodb://admin:hunter2@db.internal is down")
 
-    application = create_app(settings=vibetuner_settings, routers=[router], features=[])
+    # BlobTooLarge is the blob feature's error: its entry comes with the feature.
+    application = create_app(settings=vibetuner_settings, routers=[router])
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -409,9 +410,12 @@ async def test_an_app_feature_contributes_routes_models_and_a_lifespan(vibetuner
     events: list[str] = []
     router = APIRouter()
 
+    class WidgetIndex:
+        opened = True
+
     @router.get("/widgets")
     async def widgets(context: Context) -> dict:
-        return {"count": await Widget.count(), "opened": context.extras["opened"]}
+        return {"count": await Widget.count(), "opened": context.get(WidgetIndex).opened}
 
     class Widgets(Feature):
         name = "widgets"
@@ -424,7 +428,7 @@ async def test_an_app_feature_contributes_routes_models_and_a_lifespan(vibetuner
 
         @asynccontextmanager
         async def lifespan(self, context):
-            context.extras["opened"] = True
+            context.provide(WidgetIndex())
             events.append("start")
             yield
             events.append("stop")

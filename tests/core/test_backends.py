@@ -7,8 +7,9 @@ from email.message import EmailMessage
 import httpx
 import pytest
 
-from vibetuner import BlobsFeature, create_app
+from vibetuner import AuthFeature, BlobsFeature, create_app
 from vibetuner.blobs.local import LocalBackend
+from vibetuner.blobs.store import BlobStore
 from vibetuner.errors import ConfigurationError
 from vibetuner.services.email import backend_from_settings
 from vibetuner.testing import app_context
@@ -69,9 +70,11 @@ async def test_an_email_backend_instance_receives_the_sign_in_link(vibetuner_set
 
 async def test_a_blob_backend_instance_stores_the_files(vibetuner_settings, tmp_path):
     backend = LocalBackend(tmp_path / "elsewhere")
-    application = create_app(settings=vibetuner_settings, features=[BlobsFeature(backend)])
+    application = create_app(
+        settings=vibetuner_settings, features=[AuthFeature(), BlobsFeature(backend)]
+    )
     async with application.router.lifespan_context(application):
-        store = app_context(application).require_blobs()
+        store = app_context(application).get(BlobStore)
         assert store.backend is backend
         blob = await store.put(b"hello", filename="hello.txt")
     path = backend.path(blob.key)

@@ -205,7 +205,7 @@ async def test_a_periodic_job_runs_once_per_tick_with_two_workers(
 
 async def test_retries_back_off_on_redis_too(client_app: Any, job_log: Path) -> None:
 
-    queue = app_context(client_app).extras["jobs"]
+    queue = app_context(client_app).feature(JobsFeature).queue
     worker_task = asyncio.create_task(_run_worker_here(client_app))
     try:
         await work.flaky.enqueue(app_context(client_app), 3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from tests.ratelimit.conftest import client_of, signed_in, statuses
 from vibetuner.models import UserModel
 from vibetuner.models.mixins import utcnow
+from vibetuner.ratelimit.limiter import Limiter
 from vibetuner.testing import app_context
 
 MEMORY = {"rate_limit_backend": "memory"}
@@ -140,6 +141,6 @@ async def test_a_huge_key_value_makes_a_counter_of_bounded_size(start_app):
             200,
             429,
         ]
-        counter = app_context(app).extras["ratelimit"].counter
+        counter = app_context(app).get(Limiter).counter
     assert all(len(key) < 200 for key in counter.counts)
     assert not any("xxxx" in key for key in counter.counts)

@@ -183,7 +183,7 @@ async def sse_lines(response: httpx.Response) -> AsyncIterator[str]:
 
 
 def hub_of(app: Any) -> Any:
-    from vibetuner.realtime.routes import EXTRAS_KEY
+    from vibetuner.realtime.hub import Hub
     from vibetuner.web.context import app_context
 
-    return app_context(app).extras[EXTRAS_KEY]
+    return app_context(app).get(Hub)

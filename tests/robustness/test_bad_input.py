@@ -21,6 +21,7 @@ import pytest
 
 from tests.images import png_bomb
 from tests.robustness.conftest import LiveApp, served
+from vibetuner.blobs.store import BlobStore
 from vibetuner.models import Blob, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
 from vibetuner.testing import app_context, csrf_session, csrf_token_in, signed_in_cookie
@@ -114,7 +115,7 @@ def says_what_is_wrong(response: httpx.Response) -> str:
 async def assert_nothing_stored(app: Any, *, users: int = 1) -> None:
     from robust_app.models import Note
 
-    store = app_context(app).blobs
+    store = app_context(app).get(BlobStore)
     outbox = app_context(app).settings.email_file_dir
     assert await UserModel.find_all().count() == users
     assert await EmailVerificationToken.find_all().count() == 0

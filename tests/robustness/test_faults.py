@@ -29,6 +29,7 @@ from pydantic import SecretStr
 
 from tests.helpers import wait_until
 from tests.robustness.conftest import MiB, free_port, idle, served
+from vibetuner.blobs.store import BlobStore
 from vibetuner.models import Blob, BlobStatus, EmailVerificationToken, UserModel
 from vibetuner.models.mixins import utcnow
 from vibetuner.testing import app_context, csrf_session, signed_in_cookie
@@ -239,7 +240,7 @@ async def test_s3_stopping_mid_upload_gives_503_and_no_available_blob(start_app,
         s3_part_size=5 * MiB,
         blob_max_size=64 * MiB,
     ) as app:
-        store = app_context(app).blobs
+        store = app_context(app).get(BlobStore)
         user = await new_user()
         async with served(app) as (url, _server):
             size = 40 * MiB
@@ -394,7 +395,7 @@ async def test_a_body_cut_off_mid_upload_leaves_nothing(app, cut):
 
     path, make = CUTS[cut]
     first, rest, length = make()
-    store = app_context(app).blobs
+    store = app_context(app).get(BlobStore)
     user = await new_user()
     headers = await browser_headers(app, user)
     async with served(app) as (url, server):

@@ -21,6 +21,7 @@ import pytest
 
 from tests.helpers import stop_process, wait_until
 from tests.robustness.conftest import MiB, idle, served
+from vibetuner.blobs.store import BlobStore
 from vibetuner.models import Blob, UserModel
 from vibetuner.models.mixins import utcnow
 from vibetuner.testing import (
@@ -202,8 +203,10 @@ async def test_a_5000_digit_range_is_not_a_500(app, browser):
     async def data() -> AsyncIterator[bytes]:
         yield b"0123456789"
 
-    blob = await app_context(app).blobs.put(
-        data(), filename="r.bin", content_type="application/octet-stream", uploaded_by=owner
+    blob = (
+        await app_context(app)
+        .get(BlobStore)
+        .put(data(), filename="r.bin", content_type="application/octet-stream", uploaded_by=owner)
     )
     content = f"/blobs/{blob.id}/content"
     digits = "9" * 5000

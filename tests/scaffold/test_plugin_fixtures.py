@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vibetuner.blobs.store import BlobStore
 from vibetuner.models import Blob, UserModel
 from vibetuner.testing import app_context
 
@@ -44,7 +45,7 @@ async def test_blob_store_on_its_own(blob_store, vibetuner_settings):
 
 
 async def test_blob_store_is_the_apps_when_the_app_runs(app, blob_store, signed_in_client):
-    assert blob_store is app_context(app).blobs
+    assert blob_store is app_context(app).get(BlobStore)
     blob = await blob_store.put(b"shared", filename="b.txt")
     response = await signed_in_client.get(f"/blobs/{blob.id}")
     # Blobs without an uploader belong to nobody: the route must not show them to a user.

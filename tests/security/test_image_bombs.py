@@ -13,6 +13,7 @@ import pytest
 
 from tests.admin.conftest import admin_app, browser_for, make_user  # noqa: F401
 from tests.images import picture, png_bomb, with_jpeg_size
+from vibetuner.blobs.store import BlobStore
 from vibetuner.models import Blob, UserModel
 from vibetuner.testing import app_context
 
@@ -20,7 +21,7 @@ HTML = {"Accept": "text/html"}
 
 
 async def stored_objects(app: Any) -> list[str]:
-    return [key async for key in app_context(app).blobs.backend.keys()]
+    return [key async for key in app_context(app).get(BlobStore).backend.keys()]
 
 
 async def test_a_bomb_is_refused_as_a_profile_picture(
@@ -114,7 +115,7 @@ async def test_the_admin_does_not_preview_a_stored_bomb(
     browser_for: Any,  # noqa: F811
 ) -> None:
     admin = await make_user(roles=["admin"])
-    store = app_context(admin_app).blobs
+    store = app_context(admin_app).get(BlobStore)
     # As stored before the limit existed (or under a larger one).
     bomb = await store.put(
         png_bomb(),

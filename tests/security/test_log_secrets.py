@@ -21,6 +21,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from tests.helpers import capture_json_logs
+from vibetuner.blobs.store import BlobStore
 from vibetuner.config import Settings
 from vibetuner.logs import UVICORN_LOGGERS
 from vibetuner.models import UserModel
@@ -110,7 +111,7 @@ async def test_a_full_session_leaves_no_secret_in_the_logs(
             from vibetuner.models import Blob
 
             blob = await Blob.get(uploaded.json()["id"])
-            signed = await app_context(application).blobs.url(blob)
+            signed = await app_context(application).get(BlobStore).url(blob)
             seen.append(signed.split("token=", 1)[1])
             async with httpx.AsyncClient() as stranger:
                 assert (await stranger.get(signed)).status_code == 200

@@ -143,11 +143,14 @@ class VibetunerAdmin(AdminWithAppCsrf):
         """A stored file's bytes for the admin (previews and downloads)."""
         from starlette.exceptions import HTTPException
 
+        from vibetuner.blobs.store import BlobStore
+
         context: AppContext = getattr(request.app.state, STATE_KEY)
         blob = await find_blob(str(request.path_params["blob_id"]))
-        if blob is None or context.blobs is None:
+        store = context.find(BlobStore)
+        if blob is None or store is None:
             raise HTTPException(404, "No such file.")
-        return await serve_blob(request, context.blobs, blob)
+        return await serve_blob(request, store, blob)
 
 
 class DebugView(CustomView):
@@ -189,6 +192,10 @@ def build_admin_app(context: AppContext, feature: AdminFeature) -> Starlette:
         admin.add_view(AuditedModelView(model))
     for view in feature.resolved_views():
         admin.add_view(view)
+    # Every feature's own views (Feature.admin_views), in the order of the features.
+    for other in context.features:
+        for view in other.admin_views():
+            admin.add_view(view)
     if settings.environment == "development":
         admin.add_view(DebugView())
     home_panels(admin.index_view)

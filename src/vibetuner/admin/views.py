@@ -46,6 +46,7 @@ from vibetuner.auth.impersonation import start_viewing_as
 from vibetuner.auth.sessions import ip_prefix, sign_out_everywhere
 from vibetuner.auth.signin import claim_mailbox
 from vibetuner.blobs.jobs import file_remover
+from vibetuner.blobs.store import BlobStore
 from vibetuner.errors import (
     BlobStorageError,
     CannotViewAs,
@@ -303,7 +304,10 @@ class UserView(AuditedModelView):
         context = _context(request)
         try:
             await delete_account(
-                obj, context.blobs, context.user_data_cleaners, remove_file=file_remover(context)
+                obj,
+                context.find(BlobStore),
+                context.user_data_cleaners,
+                remove_file=file_remover(context),
             )
         except BlobStorageError as exc:
             raise ActionFailed(f"The user's files could not be removed: {exc}") from exc
@@ -647,7 +651,9 @@ class BlobFileField(ComputedField):
 
         url = str(request.url_for("admin:vt-blob-content", blob_id=str(obj.id)))
         context = _context(request)
-        image, reason = await preview(context.blobs, obj, context.settings.image_max_pixels)
+        image, reason = await preview(
+            context.find(BlobStore), obj, context.settings.image_max_pixels
+        )
         return {
             "url": _path_of(url),
             "image": image,
@@ -686,7 +692,7 @@ class BlobView(ReadOnlyView):
 
     async def delete_object(self, request: Request, obj: Any) -> None:
         """The stored object goes first; when storage refuses, the record stays."""
-        store = _context(request).blobs
+        store = _context(request).find(BlobStore)
         if store is None:
             raise ActionFailed("Blob storage is not running in this app.")
         try:
@@ -729,8 +735,9 @@ class FailedJobView(ReadOnlyView):
         submit_btn_text="Retry",
     )
     async def retry_action(self, request: Request, selection: ActionSelection) -> str:
+        from vibetuner.jobs.feature import JobsFeature
 
-        feature = next((f for f in _context(request).features if f.name == "jobs"), None)
+        feature = _context(request).find_feature(JobsFeature)
         if feature is None:
             raise ActionFailed("Background jobs are not enabled in this app.")
         retried = 0

@@ -24,8 +24,7 @@ from vibetuner.web.context import get_context
 from vibetuner.web.flash import flash
 from vibetuner.web.identity import wants_html
 from vibetuner.web.pages import problem
-from vibetuner.web.responses import SIGN_IN_REQUIRED, redirect
-from vibetuner.web.responses import problem as documented_problem
+from vibetuner.web.responses import SIGN_IN_REQUIRED, documented_problem, redirect
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

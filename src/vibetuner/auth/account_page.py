@@ -17,7 +17,9 @@ from vibetuner.auth.account_sections import PAGE, answer, page_values
 from vibetuner.auth.fresh_factor import require_fresh_second_factor
 from vibetuner.auth.impersonation import refuse_while_viewing_as
 from vibetuner.auth.session_auth import RequireUser, logout, this_session
+from vibetuner.auth.signin import AuthService
 from vibetuner.blobs.jobs import file_remover
+from vibetuner.blobs.store import BlobStore
 from vibetuner.errors import BlobTooLarge
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
@@ -72,7 +74,7 @@ async def upload_picture(
         )
     if len(data) > accounts.PICTURE_MAX_SIZE:
         raise BlobTooLarge(accounts.PICTURE_MAX_SIZE)
-    await accounts.set_picture(user, context.require_blobs(), data, picture.filename or "")
+    await accounts.set_picture(user, context.get(BlobStore), data, picture.filename or "")
     flash(request, _("Your picture was updated."))
     return await answer(request, context, user, "profile")
 
@@ -80,7 +82,7 @@ async def upload_picture(
 @router.post("/picture/remove", name="account_picture_remove")
 async def remove_picture(request: Request, context: Context, user: RequireUser) -> Response:
     """Go back to the initial-letter avatar."""
-    await accounts.remove_picture(user, context.blobs)
+    await accounts.remove_picture(user, context.find(BlobStore))
     flash(request, _("Your picture was removed."))
     return await answer(request, context, user, "profile")
 
@@ -92,7 +94,9 @@ async def remove_picture(request: Request, context: Context, user: RequireUser) 
 )
 async def unlink(request: Request, context: Context, user: RequireUser, provider: str) -> Response:
     """Remove a linked sign-in provider (never the last way to sign in)."""
-    if not await accounts.unlink_provider(user, provider, email_sign_in=context.auth is not None):
+    if not await accounts.unlink_provider(
+        user, provider, email_sign_in=context.find(AuthService) is not None
+    ):
         return problem(
             request, 404, N_("Not linked"), N_("That provider is not linked."), code="not_linked"
         )
@@ -148,7 +152,7 @@ async def delete(
             link=(request.app.url_path_for("account_page"), N_("Back to your account")),
         )
     await accounts.delete_account(
-        user, context.blobs, context.user_data_cleaners, remove_file=file_remover(context)
+        user, context.find(BlobStore), context.user_data_cleaners, remove_file=file_remover(context)
     )
     await logout(request)
     flash(request, _("Your account and everything in it were deleted."), "info")

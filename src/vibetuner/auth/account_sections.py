@@ -16,7 +16,9 @@ from vibetuner.auth import accounts, passkey_store, sessions
 from vibetuner.auth import api_token_store as api_tokens
 from vibetuner.auth import two_factor_codes as two_factor
 from vibetuner.auth.current import session_providers, this_session
+from vibetuner.auth.oauth_providers import OAuthProviders
 from vibetuner.auth.signin import linked_providers
+from vibetuner.blobs.store import BlobStore
 from vibetuner.context import AppContext
 from vibetuner.i18n import gettext as _
 from vibetuner.models.user import UserModel
@@ -31,7 +33,7 @@ LIFETIMES = (7, 30, 90, 365)
 
 async def page_values(request: Request, context: AppContext, user: UserModel) -> dict[str, Any]:
     linked = await accounts_linked(request, user)
-    offered = context.oauth.offered() if context.oauth is not None else []
+    offered = context.get(OAuthProviders).offered()
     this = this_session(request)
     listed = await sessions.list_sessions(user.id)  # type: ignore[arg-type]
     return {
@@ -44,7 +46,7 @@ async def page_values(request: Request, context: AppContext, user: UserModel) ->
         "confirmed": user.email_verified_at is not None,
         "sessions": [(s, this is not None and s.id == this.id) for s in listed],
         "picture_max_mb": accounts.PICTURE_MAX_SIZE // (1024 * 1024),
-        "pictures": context.blobs is not None,
+        "pictures": context.find(BlobStore) is not None,
         **await passkey_values(context, user),
         **await two_factor_values(request, user),
         **await api_token_values(request, user),

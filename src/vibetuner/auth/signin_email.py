@@ -10,15 +10,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel
 
 from vibetuner.auth.impersonation import leave_view_as
+from vibetuner.auth.oauth_providers import OAuthProviders
 from vibetuner.auth.passkey_store import available as passkeys_available
 from vibetuner.auth.session_auth import current_user, login
+from vibetuner.auth.signin import AuthService
 from vibetuner.errors import (
     AccountDisabled,
-    EmailDeliveryError,
     InvalidEmail,
     MagicLinkRefused,
-    RateLimitExceeded,
-    UploadTooLarge,
 )
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
@@ -28,8 +27,7 @@ from vibetuner.web.forms import read_small_body
 from vibetuner.web.identity import wants_html
 from vibetuner.web.pages import problem, render
 from vibetuner.web.redirects import after_sign_in
-from vibetuner.web.responses import HTML, ValidationProblem, redirect
-from vibetuner.web.responses import problem as documented_problem
+from vibetuner.web.responses import HTML, ValidationProblem, documented_problem, redirect
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -74,7 +72,7 @@ def _login_form(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    providers = context.oauth.offered() if context.oauth is not None else []
+    providers = context.get(OAuthProviders).offered()
     return render(
         request,
         "auth/login.html",
@@ -130,11 +128,12 @@ MAGIC_LINK_FORM: dict[str, Any] = {
     dependencies=[Depends(leave_view_as)],
 )
 async def request_magic_link(request: Request, context: Context) -> Response:
-    """Issue and send a sign-in link; the answer is the same whether or not an account exists."""
-    try:
-        body = await read_small_body(request)
-    except UploadTooLarge as exc:
-        return problem(request, 413, N_("Too large"), N_("The form is too large."), code=exc.code)
+    """Issue and send a sign-in link; the answer is the same whether or not an account exists.
+
+    Too many links, an email that cannot be sent and a body too large are raised and
+    answered by the error table (429 with ``Retry-After``, 502, 413).
+    """
+    body = await read_small_body(request)
     raw_email = body.get("email")
     next_path = after_sign_in(request, body.get("next"))
     html = wants_html(request)
@@ -144,37 +143,14 @@ async def request_magic_link(request: Request, context: Context) -> Response:
         )
     client_ip = client_address(request)  # behind TRUSTED_PROXIES; IPv6 per /64
     try:
-        address = await context.require_auth().send_magic_link(
+        address = await context.get(AuthService).send_magic_link(
             raw_email, next_path=next_path, client_ip=client_ip
         )
     except InvalidEmail as exc:
+        # Not an error page: the form again, with the address and what is wrong with it.
         message = N_("That email address is not valid: %(reason)s")
         return _invalid_email(
             request, context, html, raw_email, message, next_path, {"reason": str(exc)}
-        )
-    except RateLimitExceeded as exc:
-        minutes = max(1, (exc.retry_after + 59) // 60)
-        return problem(
-            request,
-            429,
-            N_("Too many sign-in links"),
-            N_("Too many sign-in links were requested. Try again in %(minutes)s minute(s)."),
-            code=exc.code,
-            html=html,
-            headers=limit_headers(exc),
-            values={"minutes": minutes},
-        )
-    except EmailDeliveryError as exc:
-        return problem(
-            request,
-            502,
-            N_("We could not send the email"),
-            N_(
-                "The sign-in email could not be sent right now, so no link was created. "
-                "Please try again in a few minutes."
-            ),
-            code=exc.code,
-            html=html,
         )
     if html:
         ttl_minutes = max(1, context.settings.magic_link_ttl_seconds // 60)
@@ -255,7 +231,7 @@ async def confirm_magic_link(
     mailed by someone else shows the account it would sign into.
     """
     try:
-        email = await context.require_auth().magic_link_email(token)
+        email = await context.get(AuthService).magic_link_email(token)
     except MagicLinkRefused as exc:
         return _link_refused(request, exc)
     return render(
@@ -283,7 +259,7 @@ async def follow_magic_link(
 ) -> Response:
     """Consume the link (once), sign in (creating the user if new) and redirect to ``next``."""
     try:
-        user = await context.require_auth().sign_in_with_magic_link(token)
+        user = await context.get(AuthService).sign_in_with_magic_link(token)
     except MagicLinkRefused as exc:
         return _link_refused(request, exc)
     except AccountDisabled as exc:
@@ -300,13 +276,3 @@ async def follow_magic_link(
     from vibetuner.auth.two_factor import sign_in_redirect
 
     return sign_in_redirect(request, after_sign_in(request, next))
-
-
-def limit_headers(exc: RateLimitExceeded) -> dict[str, str]:
-    """``Retry-After`` and, from the limiter, the ``RateLimit`` headers of a refusal."""
-    from vibetuner.ratelimit.headers import rate_limit_headers
-    from vibetuner.ratelimit.limiter import RateLimited
-
-    if isinstance(exc, RateLimited):
-        return rate_limit_headers(exc.decisions)
-    return {"Retry-After": str(exc.retry_after)}

@@ -10,7 +10,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from vibetuner.auth.fresh_factor import require_fresh_second_factor
 from vibetuner.auth.impersonation import leave_view_as
+from vibetuner.auth.oauth_providers import OAuthProviders
 from vibetuner.auth.session_auth import CurrentUser, login
+from vibetuner.auth.signin import AuthService
 from vibetuner.context import AppContext
 from vibetuner.errors import (
     AccountDisabled,
@@ -22,8 +24,7 @@ from vibetuner.i18n import N_
 from vibetuner.web.context import Context
 from vibetuner.web.pages import problem
 from vibetuner.web.redirects import after_sign_in
-from vibetuner.web.responses import problem as documented_problem
-from vibetuner.web.responses import redirect
+from vibetuner.web.responses import documented_problem, redirect
 
 logger = logging.getLogger("vibetuner.auth")
 
@@ -39,7 +40,7 @@ OAUTH_FAILED: dict[int | str, dict[str, Any]] = {
 
 
 def _offered(context: AppContext, provider: str) -> bool:
-    return context.oauth is not None and provider in context.oauth.providers
+    return provider in context.get(OAuthProviders).providers
 
 
 def _unknown_provider(request: Request) -> Response:
@@ -71,11 +72,11 @@ async def oauth_start(
     request: Request, context: Context, provider: str, next: str | None = None
 ) -> Response:
     """Redirect to the provider's authorization page."""
-    if context.oauth is None or not _offered(context, provider):
+    if not _offered(context, provider):
         return _unknown_provider(request)
     request.session[NEXT_SESSION_KEY] = after_sign_in(request, next)
     try:
-        redirect: Response = await context.oauth.start(request, provider)
+        redirect: Response = await context.get(OAuthProviders).start(request, provider)
         return redirect
     except OAuthFlowError as exc:
         return _flow_failed(request, exc)
@@ -104,14 +105,14 @@ async def oauth_callback(
     request: Request, context: Context, signed_in: CurrentUser, provider: str
 ) -> Response:
     """Check the provider's answer, apply the account rules, sign in and redirect."""
-    if context.oauth is None or not _offered(context, provider):
+    if not _offered(context, provider):
         return _unknown_provider(request)
     try:
-        identity, token = await context.oauth.finish(request, provider)
+        identity, token = await context.get(OAuthProviders).finish(request, provider)
     except OAuthFlowError as exc:
         return _flow_failed(request, exc)
     try:
-        outcome = await context.require_auth().oauth_sign_in(identity, token, signed_in)
+        outcome = await context.get(AuthService).oauth_sign_in(identity, token, signed_in)
     except OAuthSignInRefused as exc:
         status_code = 400 if exc.reason in ("no_email", "bad_email") else 409
         return problem(

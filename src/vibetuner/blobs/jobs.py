@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from vibetuner.blobs.check import find_orphans, remove_orphans
+from vibetuner.blobs.store import BlobStore
 from vibetuner.jobs.queue import find_queue
 from vibetuner.jobs.registry import JobTask, cron, task
 from vibetuner.models.blob import Blob
@@ -22,7 +23,7 @@ logger = logging.getLogger("vibetuner.jobs")
 async def check_blobs(context: AppContext) -> None:
     """Every hour: remove stale uploads and objects or records left without the other
     (what ``vibetuner blobs check --delete`` does)."""
-    store = context.blobs
+    store = context.find(BlobStore)
     if store is None:
         return  # the file feature is not started in this process
     report = await find_orphans(store)
@@ -35,7 +36,7 @@ async def check_blobs(context: AppContext) -> None:
 async def delete_blob(context: AppContext, blob_id: str) -> None:
     """Delete a stored file and its record (retried while the storage is unavailable)."""
     blob = await Blob.get(blob_id)
-    store = context.blobs
+    store = context.find(BlobStore)
     if blob is not None and store is not None:
         await store.delete(blob)
 

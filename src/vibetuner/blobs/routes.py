@@ -13,34 +13,35 @@ A blob of another user answers 404 everywhere, exactly like a blob that does not
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
+from vibetuner import errors
 from vibetuner.auth.session_auth import RequireUser
 from vibetuner.blobs.backend import BlobBackend
 from vibetuner.blobs.jobs import JOBS
 from vibetuner.blobs.store import BlobStore, content_disposition
 from vibetuner.context import AppContext
 from vibetuner.errors import (
+    BlobError,
     BlobNotFound,
-    BlobStorageError,
     BlobTooLarge,
-    ImageTooLarge,
     UploadError,
     UploadTooLarge,
+    VibetunerError,
 )
-from vibetuner.features import Feature
+from vibetuner.features import ErrorAnswer, Feature
+from vibetuner.i18n import N_
 from vibetuner.jobs.registry import JobTask
 from vibetuner.models.blob import Blob
 from vibetuner.models.ids import parse_object_id
 from vibetuner.models.user import UserModel
-from vibetuner.sizes import format_size
 from vibetuner.web.body_limits import declared_length
 from vibetuner.web.context import get_context
 from vibetuner.web.multipart import MultipartFileReader, multipart_boundary
@@ -48,9 +49,14 @@ from vibetuner.web.responses import (
     ANY_CONTENT,
     SIGN_IN_REQUIRED,
     OpenAPIResponses,
-    problem,
+    documented_problem,
     redirect,
 )
+
+if TYPE_CHECKING:
+    from beanie import Document
+
+    from vibetuner.jobs.registry import JobTask
 
 logger = logging.getLogger("vibetuner.blobs")
 
@@ -75,7 +81,7 @@ class BlobOut(BaseModel):
 
 def get_blob_store(request: Request) -> BlobStore:
     """The app's ``BlobStore``, opened at startup by ``BlobsFeature``."""
-    store = get_context(request).blobs
+    store = get_context(request).find(BlobStore)
     if store is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Blob storage is not running.")
     return store
@@ -117,8 +123,8 @@ async def owned_blob(blob_id: str, user: UserModel) -> Blob:
     return blob
 
 
-NOT_FOUND_RESPONSE = problem("No such blob, or it belongs to someone else")
-UNAVAILABLE_RESPONSE = problem("The storage backend failed; try again later")
+NOT_FOUND_RESPONSE = documented_problem("No such blob, or it belongs to someone else")
+UNAVAILABLE_RESPONSE = documented_problem("The storage backend failed; try again later")
 # Download answers: the bytes, a part of them, or a cache hit.
 CONTENT_RESPONSES: OpenAPIResponses = {
     200: {"content": dict(ANY_CONTENT), "description": "The bytes, with the blob's content type"},
@@ -137,9 +143,11 @@ CONTENT_RESPONSES: OpenAPIResponses = {
     summary="Upload a file (multipart field 'file')",
     responses={
         **SIGN_IN_REQUIRED,
-        400: problem("Malformed multipart body, or the upload ended early"),
-        413: problem("Larger than BLOB_MAX_SIZE"),
-        422: problem("Not multipart/form-data, no 'file' field, or an image over IMAGE_MAX_PIXELS"),
+        400: documented_problem("Malformed multipart body, or the upload ended early"),
+        413: documented_problem("Larger than BLOB_MAX_SIZE"),
+        422: documented_problem(
+            "Not multipart/form-data, no 'file' field, or an image over IMAGE_MAX_PIXELS"
+        ),
         503: UNAVAILABLE_RESPONSE,
     },
     # The body is streamed by hand (not parsed by FastAPI), so it is described here.
@@ -163,7 +171,7 @@ async def upload_blob(request: Request, user: RequireUser, store: Store) -> Blob
     max_body = store.max_size + MULTIPART_OVERHEAD
     declared = declared_length(request)
     if declared is not None and declared > max_body:
-        return too_large(store)
+        raise refused(BlobTooLarge(store.max_size))
     boundary = multipart_boundary(request.headers.get("content-type"))
     if boundary is None:
         raise HTTPException(
@@ -184,48 +192,24 @@ async def upload_blob(request: Request, user: RequireUser, store: Store) -> Blob
             content_type=part.content_type,
             uploaded_by=user,
         )
-    except BlobTooLarge:
-        return too_large(store)
     except UploadTooLarge:
-        return too_large(store)
-    except ImageTooLarge as exc:
-        # Closing: the rest of a refused upload is not read.
-        return JSONResponse(
-            {"detail": f"{str(exc).capitalize()}.", "code": exc.code},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            headers={"Connection": "close"},
-        )
-    except UploadError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+        # Past the file limit plus the form's framing: what the client must hear is the
+        # file's limit, not the body's.
+        raise refused(BlobTooLarge(store.max_size)) from None
+    except (BlobError, UploadError) as exc:
+        # Too large, not an image it can take, a broken body, storage down: the error
+        # table answers (413, 422, 400, 503).
+        raise refused(exc) from None
     except ClientDisconnect:
         # Nothing was stored; the client is gone and will not read an answer.
         return Response(status_code=status.HTTP_400_BAD_REQUEST)
-    except BlobStorageError:
-        logger.exception("blob upload failed")
-        raise storage_unavailable(close=True) from None
     return blob_json(request, blob)
 
 
-def storage_unavailable(*, close: bool = False) -> HTTPException:
-    """503 for a failing backend; the details go to the log, not to the client.
-
-    ``close`` ends the connection after the answer, so a failed upload's remaining body
-    is not read for nothing.
-    """
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        "Storage is unavailable; try again later.",
-        headers={"Connection": "close"} if close else None,
-    )
-
-
-def too_large(store: BlobStore) -> JSONResponse:
-    """413, closing the connection so the rest of the body is never read."""
-    return JSONResponse(
-        {"detail": f"The file is larger than the limit of {format_size(store.max_size)}."},
-        status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-        headers={"Connection": "close"},
-    )
+def refused(error: VibetunerError) -> VibetunerError:
+    """``error``, answered with ``Connection: close``: the rest of the upload is not read."""
+    error.close_connection = True
+    return error
 
 
 @router.get(
@@ -272,7 +256,7 @@ async def blob_content(blob_id: str, request: Request, user: RequireUser, store:
 
 SIGNED_RESPONSES: OpenAPIResponses = {
     **CONTENT_RESPONSES,
-    403: problem("The link is invalid or has expired"),
+    403: documented_problem("The link is invalid or has expired"),
 }
 
 
@@ -309,11 +293,7 @@ async def blob_signed(blob_id: str, request: Request, store: Store, token: str =
 async def delete_blob(blob_id: str, user: RequireUser, store: Store) -> Response:
     """Remove the bytes and the metadata."""
     blob = await owned_blob(blob_id, user)
-    try:
-        await store.delete(blob)
-    except BlobStorageError:
-        logger.exception("blob %s could not be deleted", blob.id)
-        raise storage_unavailable() from None
+    await store.delete(blob)  # BlobStorageError: 503 from the error table
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -361,9 +341,6 @@ async def serve_blob(request: Request, store: BlobStore, blob: Blob) -> Response
     except BlobNotFound:
         logger.error("blob %s has metadata but no stored object", blob.id)
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
-    except BlobStorageError:
-        logger.exception("blob %s could not be read", blob.id)
-        raise storage_unavailable() from None
     return StreamingResponse(_send(first, chunks), status_code=code, headers=headers)
 
 
@@ -440,13 +417,28 @@ class BlobsFeature(Feature):
     """
 
     name = "blobs"
+    # Files belong to users: the routes need a signed-in one.
+    requires = ("auth",)
 
     def __init__(self, backend: BlobBackend | None = None) -> None:
         self.backend = backend
 
+    def models(self) -> Sequence[type[Document]]:
+        return [Blob]
+
     def jobs(self) -> Sequence[JobTask]:
         """The hourly orphan check and background file deletion."""
         return JOBS
+
+    def errors(self) -> Mapping[type[errors.VibetunerError], ErrorAnswer]:
+        return {
+            errors.BlobTooLarge: ErrorAnswer(413, N_("Too large")),
+            errors.BlobNotFound: ErrorAnswer(404, N_("Not found")),
+            errors.BlobUnavailable: ErrorAnswer(404, N_("Not found")),
+            errors.BlobStorageError: ErrorAnswer(
+                503, N_("Storage unavailable"), N_("Storage is unavailable; try again later.")
+            ),
+        }
 
     def routers(self) -> Sequence[APIRouter]:
         return [router]
@@ -455,8 +447,8 @@ class BlobsFeature(Feature):
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
         store = BlobStore.from_settings(context.settings, self.backend)
         async with store:
-            context.blobs = store
+            context.provide(store)
             try:
                 yield
             finally:
-                context.blobs = None
+                context.withdraw(BlobStore)

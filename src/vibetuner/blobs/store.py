@@ -8,7 +8,7 @@
         link = await store.url(blob, expires_in=600)
         await store.delete(blob)
 
-In an app ``BlobsFeature`` opens one store at startup as ``context.blobs``.
+In an app ``BlobsFeature`` opens one store at startup: ``context.get(BlobStore)``.
 
 Every upload is streamed: size and SHA-256 are computed on the way through and
 memory does not grow with the file. A ``Blob`` is inserted as ``pending``, the bytes

@@ -16,7 +16,7 @@ from vibetuner.cache.backends import Backend, MemoryBackend
 from vibetuner.cache.decorator import current_cache, use_cache
 from vibetuner.cache.fragments import FragmentCacheExtension, FragmentStore
 from vibetuner.cache.mongo_backend import CacheEntry, MongoBackend
-from vibetuner.cache.pages import EXTRAS_KEY, PageCacheMiddleware
+from vibetuner.cache.pages import PageCacheMiddleware
 from vibetuner.cache.store import Cache
 from vibetuner.features import Feature
 
@@ -43,7 +43,7 @@ def backend_for(settings: Settings) -> Backend:
 
 class CacheFeature(Feature):
     """A cache on ``CACHE_BACKEND``: ``@cached``, ``cache_page``, ``cache_control`` and
-    ``{% cache %}``; the app context keeps it as ``context.extras["cache"]``."""
+    ``{% cache %}``; the app context keeps it (``context.get(Cache)``)."""
 
     name = "cache"
 
@@ -67,8 +67,8 @@ class CacheFeature(Feature):
 
     async def check_ready(self, context: AppContext) -> list[str]:
         """The shared backend answers."""
-        cache = context.extras.get(EXTRAS_KEY)
-        if not isinstance(cache, Cache) or not cache.backend.shared:
+        cache = context.find(Cache)
+        if cache is None or not cache.backend.shared:
             return []
         try:
             await cache.backend.get_many([cache.tag_key("ready")])
@@ -100,7 +100,7 @@ class CacheFeature(Feature):
             env.add_extension(FragmentCacheExtension)
         store = FragmentStore(cache, settings.cache_memory_max_bytes)
         env.fragment_store = store  # type: ignore[attr-defined]
-        context.extras[EXTRAS_KEY] = cache
+        context.provide(cache)
         use_cache(cache)
         syncing = None
         if backend.shared:
@@ -117,7 +117,7 @@ class CacheFeature(Feature):
             if current_cache() is cache:
                 use_cache(None)
             env.fragment_store = None  # type: ignore[attr-defined]
-            context.extras.pop(EXTRAS_KEY, None)
+            context.withdraw(Cache)
             await cache.close()
 
 

@@ -39,7 +39,6 @@ logger = logging.getLogger("vibetuner.cache")
 
 SCOPE_PAGE = "vibetuner.cache.page"
 # Where the app context keeps the cache.
-EXTRAS_KEY = "cache"
 # Pages larger than this are sent but not stored.
 MAX_PAGE_BYTES = 2 * 1024 * 1024
 # How many addresses a process remembers as cacheable (least recently used go first).
@@ -106,8 +105,7 @@ def cache_of(scope: Scope) -> Cache | None:
     app = scope.get("app")
     state = getattr(app, "state", None)
     context = getattr(state, STATE_KEY, None) if state is not None else None
-    found = context.extras.get(EXTRAS_KEY) if context is not None else None
-    return found if isinstance(found, Cache) else None
+    return context.find(Cache) if context is not None else None
 
 
 def _session_state(scope: Scope) -> str:

@@ -51,7 +51,42 @@ def _root(
 
 def main() -> None:
     """Entry point of the ``vibetuner`` script."""
+    import sys
+
+    try:
+        add_feature_commands(sys.argv[1:2])
+    except typer.Exit as stop:  # bad settings or a broken app: the line is printed
+        sys.exit(stop.exit_code)
     app()
+
+
+def add_feature_commands(first: list[str]) -> None:
+    """Add the commands of the project's features (``Feature.commands``) as
+    ``vibetuner <feature name> ...``.
+
+    Only when the command asked for is none of vibetuner's own: those never import the
+    app (``vibetuner --help`` stays fast). Bad settings or a broken app end in one line.
+    """
+    if not first or first[0].startswith("-") or first[0] in BUILT_IN:
+        return
+    from vibetuner.cli.project import ProjectError, find_project
+
+    try:
+        project = find_project()
+    except ProjectError:
+        return  # not in a project: Typer says the command does not exist
+    from vibetuner.cli.run import check_app_or_exit
+    from vibetuner.web.context import app_context
+
+    project.activate()
+    loaded = check_app_or_exit(project)
+    for feature in app_context(loaded).features:
+        commands = feature.commands()
+        if commands is not None and feature.name not in BUILT_IN:
+            app.add_typer(commands, name=feature.name)
+
+
+BUILT_IN = frozenset({"scaffold", "run", "db", "blobs", "css", "i18n", "jobs", "users"})
 
 
 def _register() -> None:

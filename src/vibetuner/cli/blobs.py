@@ -53,8 +53,8 @@ async def _check(*, delete: bool, grace_minutes: int, settings: Any = None) -> b
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    from vibetuner.cli.settings_errors import settings_error_lines
     from vibetuner.config import Settings
+    from vibetuner.config_errors import settings_error_lines
     from vibetuner.errors import VibetunerError
 
     try:

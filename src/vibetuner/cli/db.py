@@ -72,8 +72,8 @@ def load_settings() -> Any:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    from vibetuner.cli.settings_errors import settings_error_lines
     from vibetuner.config import Settings
+    from vibetuner.config_errors import settings_error_lines
 
     try:
         return Settings()

@@ -35,8 +35,7 @@ async def running_app(*, writes: bool = False) -> AsyncIterator[Any]:
     from vibetuner.web.context import app_context
 
     async with app_running(writes=writes) as loaded:
-        features = app_context(loaded).features
-        feature = next((f for f in features if isinstance(f, JobsFeature)), None)
+        feature = app_context(loaded).find_feature(JobsFeature)
         if feature is None:
             raise _fail("this app has no JobsFeature: add JobsFeature() to its features")
         yield feature

@@ -37,7 +37,7 @@ def check_app_or_exit(project: Project) -> Any:
     from pydantic_settings import SettingsError
 
     from vibetuner.cli.project import load_object
-    from vibetuner.cli.settings_errors import settings_error_lines
+    from vibetuner.config_errors import settings_error_lines
     from vibetuner.errors import VibetunerError
 
     try:
@@ -350,7 +350,7 @@ def worker(
     extra = observability.features(context.settings, list(context.features))
     if extra:
         context.features = [*context.features, *extra]
-    feature = next((f for f in context.features if isinstance(f, JobsFeature)), None)
+    feature = context.find_feature(JobsFeature)
     if feature is None:
         err.print(
             f"[red]Error:[/red] {project.worker} has no JobsFeature: add JobsFeature(jobs=[...]) "
@@ -390,7 +390,7 @@ def worker_context_or_exit(project: Project) -> AppContext:
     from pydantic_settings import SettingsError
 
     from vibetuner.cli.project import load_object
-    from vibetuner.cli.settings_errors import settings_error_lines
+    from vibetuner.config_errors import settings_error_lines
     from vibetuner.context import AppContext
     from vibetuner.errors import VibetunerError
 

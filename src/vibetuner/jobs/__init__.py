@@ -7,7 +7,7 @@
 
     @task(max_attempts=3, timeout=60)
     async def make_thumbnail(context: AppContext, note: Note, blob_id: str) -> None:
-        store = context.require_blobs()
+        store = context.get(BlobStore)
         ...
 
     await make_thumbnail.enqueue(context, note, blob_id, key=f"thumb:{blob_id}")

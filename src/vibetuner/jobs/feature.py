@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
-from vibetuner.errors import ConfigurationError
-from vibetuner.features import Feature
+from vibetuner.errors import ConfigurationError, JobQueueUnavailable, VibetunerError
+from vibetuner.features import ErrorAnswer, Feature
+from vibetuner.i18n import N_
 from vibetuner.jobs.heartbeat import file_path, interval
 from vibetuner.jobs.inprocess import InProcessQueue, JobsMiddleware
 from vibetuner.jobs.queue import JobQueue
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
     from vibetuner.context import AppContext
 
 logger = logging.getLogger("vibetuner.jobs")
-# Where health.py, the account page and the testing helpers read the queue until they
-# find the feature by type.
-EXTRAS_KEY = "jobs"
 
 
 class JobsFeature(Feature):
@@ -39,7 +37,8 @@ class JobsFeature(Feature):
 
     Without ``REDIS_URL`` jobs run on the web process's event loop (after the response
     of the request that queued them); with it they go to Redis and run in
-    ``vibetuner run worker`` processes.
+    ``vibetuner run worker`` processes. Found by type:
+    ``context.feature(JobsFeature).queue``.
     """
 
     name = "jobs"
@@ -60,6 +59,28 @@ class JobsFeature(Feature):
     def models(self) -> Sequence[type[Document]]:
         return [FailedJob]
 
+    def errors(self) -> Mapping[type[VibetunerError], ErrorAnswer]:
+        return {JobQueueUnavailable: ErrorAnswer(503, N_("Service unavailable"))}
+
+    async def check_ready(self, context: AppContext) -> list[str]:
+        if self.queue is None:
+            return ["not started"]
+        return [] if await self.queue.ping() else ["unreachable"]
+
+    async def health_details(self, context: AppContext) -> Mapping[str, Any]:
+        """``jobs`` (the broker answers), ``jobs_backend`` and, with
+        ``JOBS_HEALTH_DEPTH``, ``jobs_waiting``."""
+        if self.queue is None:
+            return {}
+        answering = await self.queue.ping()
+        details: dict[str, Any] = {
+            "jobs": "ok" if answering else "unreachable",
+            "jobs_backend": self.queue.kind,
+        }
+        if answering and context.settings.jobs_health_depth:
+            details["jobs_waiting"] = await self.queue.depth()
+        return details
+
     def middleware(self) -> Sequence[Middleware]:
         # Resolved per request: the queue exists only once the app has started.
         return [Middleware(_DeferredJobs, feature=self)]
@@ -77,12 +98,10 @@ class JobsFeature(Feature):
             )
             self.queue = in_process
             await in_process.start()
-            context.extras[EXTRAS_KEY] = in_process
             try:
                 yield
             finally:
                 self.queue = None
-                context.extras.pop(EXTRAS_KEY, None)
                 await in_process.close(settings.jobs_shutdown_grace)
             return
         # Lazy: streaq and coredis (the optional `redis` extra) only with REDIS_URL.
@@ -95,7 +114,6 @@ class JobsFeature(Feature):
             worker=self.worker_mode,
         )
         self.queue = on_redis
-        context.extras[EXTRAS_KEY] = on_redis
         try:
             if self.worker_mode:
                 yield  # the worker command runs (and enters) the streaq worker itself
@@ -104,7 +122,6 @@ class JobsFeature(Feature):
                     yield
         finally:
             self.queue = None
-            context.extras.pop(EXTRAS_KEY, None)
 
 
 def jobs_of(features: Sequence[Feature]) -> list[JobTask]:

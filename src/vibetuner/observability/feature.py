@@ -127,12 +127,13 @@ class ObservabilityFeature(Feature):
 
 async def _watch_depth(context: AppContext) -> None:
     """Read the job queue's depth every few seconds for the gauge (its callback is sync)."""
+    from vibetuner.jobs.queue import find_queue
     from vibetuner.observability.jobs import DEPTHS
 
     kind = None
     try:
         while True:
-            queue = context.extras.get("jobs")
+            queue = find_queue(context)
             if queue is not None:
                 kind = queue.kind
                 try:

@@ -11,8 +11,7 @@ from starlette.responses import Response
 
 from vibetuner.errors import RateLimitExceeded
 from vibetuner.i18n import N_
-from vibetuner.ratelimit.headers import rate_limit_headers
-from vibetuner.ratelimit.limiter import Decision, RateLimited, retry_after
+from vibetuner.ratelimit.limiter import Decision, RateLimited, rate_limit_headers, retry_after
 
 TITLE = N_("Too many requests")
 MESSAGE = N_(

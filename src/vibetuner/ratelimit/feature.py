@@ -10,12 +10,11 @@ from starlette.middleware import Middleware
 
 from vibetuner.errors import ConfigurationError
 from vibetuner.features import ExceptionHandler, Feature
-from vibetuner.ratelimit.state import EXTRAS_KEY
+from vibetuner.ratelimit.limiter import Limiter
 
 if TYPE_CHECKING:
     from vibetuner.config import Settings
     from vibetuner.context import AppContext
-    from vibetuner.ratelimit.limiter import Limiter
 
 
 class RateLimitFeature(Feature):
@@ -56,11 +55,11 @@ class RateLimitFeature(Feature):
         open_counter = getattr(limiter.counter, "open", None)
         if open_counter is not None:
             await open_counter()
-        context.extras[EXTRAS_KEY] = limiter
+        context.provide(limiter, as_type=Limiter)
         try:
             yield
         finally:
-            context.extras.pop(EXTRAS_KEY, None)
+            context.withdraw(Limiter)
             await limiter.close()
 
 
@@ -68,7 +67,6 @@ def open_limiter(context: AppContext) -> Limiter:
     """The limiter ``RATE_LIMIT_BACKEND`` names (``auto``: Redis with ``REDIS_URL``, else
     MongoDB)."""
     from vibetuner.ratelimit.counters import MemoryCounter, MongoCounter, RedisCounter
-    from vibetuner.ratelimit.limiter import Limiter
 
     settings = context.settings
     backend = settings.rate_limit_backend

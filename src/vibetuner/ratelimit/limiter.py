@@ -109,6 +109,43 @@ def retry_after(decisions: Sequence[Decision]) -> int:
     return max((d.reset_after for d in decisions if d.exceeded), default=0)
 
 
+# --- the RateLimit headers (draft-ietf-httpapi-ratelimit-headers-10) --------------------
+# Each rate a request was counted against is one policy, named after its limit and
+# window: ``RateLimit-Policy: "pages/60s";q=300;w=60`` states the quota ``q`` per window
+# ``w`` (seconds), ``RateLimit: "pages/60s";r=299;t=42`` the hits remaining ``r`` and the
+# seconds ``t`` until the window resets. Both are Structured Field lists.
+
+
+def _sf_string(text: str) -> str:
+    """``text`` as a Structured Field string: printable ASCII, quotes and backslashes escaped."""
+    printable = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return '"' + printable.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def policy_name(decision: Decision) -> str:
+    """The policy's name: the limit's name and the window in seconds."""
+    return _sf_string(f"{decision.name}/{decision.rate.seconds}s")
+
+
+def rate_limit_headers(decisions: Sequence[Decision]) -> dict[str, str]:
+    """The headers for ``decisions`` (empty when there are none); ``Retry-After`` when one
+    of them is exceeded."""
+    if not decisions:
+        return {}
+    headers = {
+        "RateLimit-Policy": ", ".join(
+            f"{policy_name(d)};q={d.rate.amount};w={d.rate.seconds}" for d in decisions
+        ),
+        "RateLimit": ", ".join(
+            f"{policy_name(d)};r={d.remaining};t={d.reset_after}" for d in decisions
+        ),
+    }
+    wait = retry_after(decisions)
+    if wait:
+        headers["Retry-After"] = str(wait)
+    return headers
+
+
 class RateLimited(RateLimitExceeded):
     """A request went over one of its limits; ``decisions`` are every rate it was counted
     against (the headers list them all)."""
@@ -117,3 +154,6 @@ class RateLimited(RateLimitExceeded):
         exceeded = [d.name for d in decisions if d.exceeded]
         super().__init__(", ".join(dict.fromkeys(exceeded)), retry_after(decisions))
         self.decisions = list(decisions)
+
+    def response_headers(self) -> dict[str, str]:
+        return {**super().response_headers(), **rate_limit_headers(self.decisions)}

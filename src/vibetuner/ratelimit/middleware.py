@@ -18,9 +18,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.ratelimit.answer import too_many_requests
-from vibetuner.ratelimit.headers import rate_limit_headers
 from vibetuner.ratelimit.keys import by_session
-from vibetuner.ratelimit.limiter import LimiterUnavailable
+from vibetuner.ratelimit.limiter import LimiterUnavailable, rate_limit_headers
 from vibetuner.ratelimit.state import limiter_of, record, recorded
 from vibetuner.rates import Rate, parse_rates
 

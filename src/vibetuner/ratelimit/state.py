@@ -9,8 +9,6 @@ if TYPE_CHECKING:
     from vibetuner.context import AppContext
     from vibetuner.ratelimit.limiter import Decision, Limiter
 
-EXTRAS_KEY = "ratelimit"
-FALLBACK_KEY = "ratelimit.fallback"
 # Where a request's decisions wait for the middleware to turn them into headers.
 SCOPE_KEY = "vibetuner.ratelimit"
 
@@ -23,10 +21,11 @@ def limiter_of(context: AppContext) -> Limiter:
     from vibetuner.ratelimit.counters import MongoCounter
     from vibetuner.ratelimit.limiter import Limiter
 
-    limiter: Limiter | None = context.extras.get(EXTRAS_KEY) or context.extras.get(FALLBACK_KEY)
-    if limiter is None:
-        limiter = context.extras[FALLBACK_KEY] = Limiter(MongoCounter(), "mongodb")
-    return limiter
+    found = context.find(Limiter)
+    if found is None:
+        # Stateless: the counters are documents of the app's database.
+        return Limiter(MongoCounter(), "mongodb")
+    return found
 
 
 def record(scope: MutableMapping[str, Any], decisions: list[Decision]) -> None:

@@ -12,7 +12,7 @@ from vibetuner.realtime import hub as hubs
 from vibetuner.realtime.access import ChannelRules, Rule
 from vibetuner.realtime.broker import Broker, InProcessBroker
 from vibetuner.realtime.events import user_channel
-from vibetuner.realtime.routes import EXTRAS_KEY, router
+from vibetuner.realtime.routes import router
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, Request
@@ -90,14 +90,14 @@ class RealtimeFeature(Feature):
         await hub.start()
         self.hub = hub
         hubs.set_current(hub)
-        context.extras[EXTRAS_KEY] = hub
+        context.provide(hub)
         globals_ = context.templates.env.globals
         globals_["realtime_url"] = lambda *channels: stream_url(hub, channels)
         globals_["user_channel"] = user_channel
         try:
             yield
         finally:
-            context.extras.pop(EXTRAS_KEY, None)
+            context.withdraw(hubs.Hub)
             if hubs.current_hub() is hub:
                 hubs.set_current(None)
             self.hub = None

@@ -28,14 +28,13 @@ from vibetuner.realtime.hub import HEARTBEAT, Hub, Listener
 from vibetuner.web.context import get_context
 from vibetuner.web.csrf import origin_of
 from vibetuner.web.identity import SESSION_TOKEN_KEY
-from vibetuner.web.responses import problem
+from vibetuner.web.responses import documented_problem as problem
 
 if TYPE_CHECKING:
     from vibetuner.realtime.broker import Subscription
 
 logger = logging.getLogger("vibetuner.realtime")
 
-EXTRAS_KEY = "realtime"
 #: Sent (without data) to a client that reconnected too late to get everything it missed.
 MISSED_EVENT = "realtime-missed"
 PING = b": ping\r\n\r\n"
@@ -60,7 +59,7 @@ class RealtimeResponse(EventSourceResponse):
 
 def hub_of(request: Request) -> Hub:
     """The running hub of the request's app."""
-    hub: Hub | None = get_context(request).extras.get(EXTRAS_KEY)
+    hub = get_context(request).find(Hub)
     if hub is None:
         raise HTTPException(503, "Realtime is not running.")
     return hub

@@ -8,11 +8,13 @@ may catch one to answer in its own words; anything it lets through is answered h
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import Request
 from fastapi.responses import Response
 
 from vibetuner import errors
+from vibetuner.features import ErrorAnswer
 from vibetuner.i18n import N_
 from vibetuner.logs import redacted_path
 from vibetuner.request_id import HEADER, current_request_id
@@ -26,39 +28,62 @@ HOME = ("/", N_("Back to the home page"))
 
 logger = logging.getLogger("vibetuner.errors")
 
-# Most specific first; the first class the error is an instance of wins.
-STATUS_BY_ERROR: tuple[tuple[type[errors.VibetunerError], int, str], ...] = (
-    (errors.InvalidEmail, 422, N_("Invalid email address")),
-    (errors.MagicLinkRefused, 400, N_("This link cannot be used")),
-    (errors.NotSignedIn, 401, N_("Not signed in")),
-    (errors.AccountDisabled, 403, N_("Account disabled")),
-    (errors.OAuthSignInRefused, 409, N_("Sign-in refused")),
-    (errors.EmailNotConfirmed, 403, N_("Confirm your email address first")),
-    (errors.PasskeyRefused, 400, N_("Passkey refused")),
-    (errors.OAuthProviderUnreachable, 502, N_("Sign-in failed")),
-    (errors.OAuthFlowError, 400, N_("Sign-in failed")),
-    (errors.RateLimitExceeded, 429, N_("Too many requests")),
-    (errors.InvalidApiToken, 401, N_("Not signed in")),
-    (errors.InsufficientScope, 403, N_("Forbidden")),
-    (errors.TwoFactorCodeRefused, 422, N_("Code not accepted")),
-    (errors.TwoFactorAlreadyOn, 409, N_("Conflict")),
-    (errors.SecondFactorRequired, 403, N_("Confirm it is you")),
-    (errors.EmailDeliveryError, 502, N_("We could not send the email")),
-    (errors.LastSignInMethod, 409, N_("Cannot remove the last way to sign in")),
-    (errors.CannotViewAs, 409, N_("Conflict")),
-    (errors.ViewAsRefused, 403, N_("Forbidden")),
-    (errors.UnsupportedPicture, 415, N_("Unsupported picture")),
-    (errors.ImageTooLarge, 422, N_("Image too large")),
-    (errors.BlobTooLarge, 413, N_("Too large")),
-    (errors.UploadTooLarge, 413, N_("Too large")),
-    (errors.UploadError, 400, N_("Bad upload")),
-    (errors.BlobNotFound, 404, N_("Not found")),
-    (errors.BlobUnavailable, 404, N_("Not found")),
-    (errors.BlobStorageError, 503, N_("Storage unavailable")),
-    (errors.DuplicateKey, 409, N_("Already exists")),
-    (errors.DatabaseUnavailable, 503, N_("Service unavailable")),
-    (errors.JobQueueUnavailable, 503, N_("Service unavailable")),
-)
+# The core's errors; each feature adds its own (``Feature.errors``), so sign-in's,
+# storage's and an app's feature's errors are answered the same way.
+CORE_ERRORS: dict[type[errors.VibetunerError], ErrorAnswer] = {
+    errors.RateLimitExceeded: ErrorAnswer(
+        429,
+        N_("Too many requests"),
+        N_("Too many attempts. Try again in %(minutes)s minute(s)."),
+    ),
+    errors.EmailDeliveryError: ErrorAnswer(
+        502,
+        N_("We could not send the email"),
+        N_("The email could not be sent right now. Please try again in a few minutes."),
+    ),
+    errors.UnsupportedPicture: ErrorAnswer(415, N_("Unsupported picture")),
+    errors.ImageTooLarge: ErrorAnswer(422, N_("Image too large")),
+    errors.UploadTooLarge: ErrorAnswer(413, N_("Too large")),
+    errors.UploadError: ErrorAnswer(400, N_("Bad upload")),
+    errors.DuplicateKey: ErrorAnswer(409, N_("Already exists")),
+    errors.DatabaseUnavailable: ErrorAnswer(503, N_("Service unavailable")),
+}
+UNKNOWN = ErrorAnswer(500, N_("Something went wrong"))
+
+
+class ErrorTable:
+    """Error classes and how to answer each: the core's, then each feature's.
+
+    The most specific class wins, whatever the order entries were added in: an error
+    is looked up along its class's method resolution order.
+    """
+
+    def __init__(self, entries: Mapping[type[errors.VibetunerError], ErrorAnswer] = CORE_ERRORS):
+        self.entries: dict[type[errors.VibetunerError], ErrorAnswer] = dict(entries)
+
+    def add(self, entries: Mapping[type[errors.VibetunerError], ErrorAnswer], owner: str) -> None:
+        """Add a feature's entries; a class another feature answers already is an error."""
+        for kind, answer in entries.items():
+            if not (isinstance(kind, type) and issubclass(kind, errors.VibetunerError)):
+                raise errors.ConfigurationError(
+                    f"the feature {owner!r} lists {kind!r} in errors(): only "
+                    "VibetunerError subclasses are answered by the error table"
+                )
+            if kind in self.entries and self.entries[kind] != answer:
+                raise errors.ConfigurationError(
+                    f"the feature {owner!r} answers {kind.__name__} differently from "
+                    "another feature"
+                )
+            self.entries[kind] = ErrorAnswer(*answer)
+
+    def answer(self, kind: type[BaseException]) -> ErrorAnswer:
+        """The status and title for errors of class ``kind`` (500 for unknown ones)."""
+        for base in kind.__mro__:
+            found = self.entries.get(base)
+            if found is not None:
+                return found
+        return UNKNOWN
+
 
 # Errors whose message is about the server, not the request: the client gets a generic line.
 PRIVATE_MESSAGES = {
@@ -68,29 +93,36 @@ PRIVATE_MESSAGES = {
 }
 
 
-def status_for(exc: errors.VibetunerError) -> tuple[int, str]:
-    """The HTTP status and page title for ``exc`` (500 for errors not in the table)."""
-    for kind, status_code, title in STATUS_BY_ERROR:
-        if isinstance(exc, kind):
-            return status_code, title
-    return 500, N_("Something went wrong")
+def error_table(request: Request) -> ErrorTable:
+    """The app's error table (the core's alone outside an app made by ``create_app``)."""
+    from vibetuner.web.context import get_context
+
+    try:
+        context = get_context(request)
+    except Exception:  # no app context (a broken start): the core's table still answers
+        return ErrorTable()
+    return context.find(ErrorTable) or ErrorTable()
 
 
 async def vibetuner_error_handler(request: Request, exc: Exception) -> Response:
-    """Answer a ``VibetunerError`` a route did not handle itself."""
+    """Answer a ``VibetunerError`` a route did not handle itself, from the error table."""
     if not isinstance(exc, errors.VibetunerError):  # registered for VibetunerError only
         raise exc
-    status_code, title = status_for(exc)
+    status_code, title, public = error_table(request).answer(type(exc))
+    values = exc.public_values() or None
     if status_code >= 500:
         logger.error("%s on %s %s: %s", exc.code, request.method, redacted_path(request.scope), exc)
-        message = PRIVATE_MESSAGES.get(status_code, PRIVATE_MESSAGES[500])
+        message = public or PRIVATE_MESSAGES.get(status_code, PRIVATE_MESSAGES[500])
+    elif public:
+        message = public
     else:
         text = str(exc)
         message = (text[:1].upper() + text[1:]).rstrip(".") + "." if text else title + "."
-    headers = None
-    if isinstance(exc, errors.RateLimitExceeded):
-        headers = {"Retry-After": str(exc.retry_after)}
-    return problem(request, status_code, title, message, code=exc.code, headers=headers)
+        values = None  # the error's own words: no placeholders to fill
+    headers = exc.response_headers() or None
+    return problem(
+        request, status_code, title, message, code=exc.code, headers=headers, values=values
+    )
 
 
 HTTP_TITLES = {

@@ -10,8 +10,9 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from vibetuner.context import AppContext
 from vibetuner.features import Feature
 from vibetuner.migrations import migration_files, pending_migrations, project_migrations_folder
 from vibetuner.web.context import get_context
@@ -22,17 +23,19 @@ router = APIRouter(tags=["health"])
 class HealthStatus(BaseModel):
     """Body of ``GET /health``.
 
-    With ``JobsFeature``: ``jobs`` (the broker answers), ``jobs_backend`` and, with
-    ``JOBS_HEALTH_DEPTH``, ``jobs_waiting``. A broker that does not answer makes the
-    status ``degraded`` (pages still work; queuing a job does not).
+    ``checks`` holds each feature's health check (``"ok"`` or what is wrong); a failing
+    one makes the status ``degraded`` (pages still work; that feature does not). Features
+    add fields of their own (``Feature.health_details``): with ``JobsFeature``, ``jobs``
+    (the broker answers), ``jobs_backend`` and, with ``JOBS_HEALTH_DEPTH``,
+    ``jobs_waiting``.
     """
+
+    model_config = ConfigDict(extra="allow")
 
     status: Literal["ok", "degraded", "error"]
     database: Literal["ok", "unreachable"]
     backend: Literal["memory", "mongodb"]
-    jobs: Literal["ok", "unreachable"] | None = None
-    jobs_backend: Literal["in-process", "redis"] | None = None
-    jobs_waiting: int | None = None
+    checks: dict[str, str] | None = None
 
 
 @router.get(
@@ -51,16 +54,33 @@ async def health(request: Request) -> JSONResponse:
         database="ok" if reachable else "unreachable",
         backend="memory" if mongo is not None and mongo.in_memory else "mongodb",
     )
-    queue = context.extras.get("jobs")
-    if queue is not None:
-        answering = await queue.ping()
-        body.jobs = "ok" if answering else "unreachable"
-        body.jobs_backend = queue.kind
-        if answering and context.settings.jobs_health_depth:
-            body.jobs_waiting = await queue.depth()
-        if not answering and reachable:
-            body.status = "degraded"
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if reachable else 503)
+    checks = await feature_checks(context)
+    if checks:
+        body.checks = checks
+    if reachable and any(value != "ok" for value in checks.values()):
+        body.status = "degraded"
+    answer = body.model_dump(exclude_none=True)
+    for feature in context.features:
+        try:
+            details = await feature.health_details(context)
+        except Exception as exc:  # a broken hook is reported, never a 500
+            details = {feature.name: f"the check failed: {type(exc).__name__}"}
+        answer.update({key: value for key, value in details.items() if key not in answer})
+    return JSONResponse(answer, status_code=200 if reachable else 503)
+
+
+async def feature_checks(context: AppContext) -> dict[str, str]:
+    """Each feature's health check (``Feature.check_ready``) by feature name: ``"ok"``
+    or its problems; features without a check are left out."""
+    checks: dict[str, str] = {}
+    for feature in context.features:
+        try:
+            problems = await feature.check_ready(context)
+        except Exception as exc:  # a broken check is a failed check, not a 500
+            problems = [f"the check failed: {type(exc).__name__}"]
+        if problems or type(feature).check_ready is not Feature.check_ready:
+            checks[feature.name] = "; ".join(problems) or "ok"
+    return checks
 
 
 class LiveStatus(BaseModel):
@@ -101,9 +121,6 @@ async def ready(request: Request) -> JSONResponse:
     mongo = context.mongo
     reachable = mongo is not None and await mongo.ping()
     checks["database"] = "ok" if reachable else "unreachable"
-    queue = context.extras.get("jobs")
-    if queue is not None:
-        checks["jobs"] = "ok" if await queue.ping() else "unreachable"
     if reachable and mongo is not None:
         try:
             pending = await pending_migrations(mongo.database, project_migrations())
@@ -115,13 +132,7 @@ async def ready(request: Request) -> JSONResponse:
                 if not pending
                 else "pending (run `vibetuner db migrate`): " + ", ".join(pending)
             )
-    for feature in context.features:
-        try:
-            problems = await feature.check_ready(context)
-        except Exception as exc:  # a broken check is a failed check, not a 500
-            problems = [f"the check failed: {type(exc).__name__}"]
-        if problems or type(feature).check_ready is not Feature.check_ready:
-            checks[feature.name] = "; ".join(problems) or "ok"
+    checks.update(await feature_checks(context))
     ok = all(value == "ok" for value in checks.values())
     body = ReadyStatus(status="ready" if ok else "not ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

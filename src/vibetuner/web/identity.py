@@ -2,8 +2,9 @@
 
 The core's pages, locale switch and cache headers ask here; the sign-in feature
 (``vibetuner.auth``) writes the session token under :data:`SESSION_TOKEN_KEY`, keeps the
-session it found for a request in the scope under :data:`SCOPE_SESSION` and sets
-``AppContext.user_loader``. Without a sign-in feature nobody is signed in.
+session it found for a request in the scope under :data:`SCOPE_SESSION`, sets
+``AppContext.user_loader`` and provides a ``SignIn`` (where its pages are). Without a
+sign-in feature nobody is signed in.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import NoMatchFound
 
+from vibetuner.features import SignIn
 from vibetuner.web.context import get_context
 
 #: The session key of the signed-in browser's session token.
 SESSION_TOKEN_KEY = "sid"
 #: Where the sign-in feature keeps what it found, so a request checks its session once.
 SCOPE_SESSION = "vibetuner.session"
-#: The route name of the sign-in page.
-LOGIN_ROUTE = "login_page"
 
 
 def wants_html(request: Request) -> bool:
@@ -30,9 +30,13 @@ def wants_html(request: Request) -> bool:
 
 
 def login_path(request: Request) -> str | None:
-    """The sign-in page's path (from the router), or None when the app has no sign-in."""
+    """The sign-in page's path (the ``SignIn`` the sign-in feature provides), or None
+    when the app has no sign-in."""
+    sign_in = get_context(request).find(SignIn)
+    if sign_in is None:
+        return None
     try:
-        return str(request.app.url_path_for(LOGIN_ROUTE))
+        return str(request.app.url_path_for(sign_in.login_route))
     except NoMatchFound:
         return None
 

@@ -42,7 +42,7 @@ HTML: dict[str, Any] = {"text/html": {"schema": {"type": "string"}}}
 ANY_CONTENT: dict[str, Any] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 
 
-def problem(description: str, *, html: bool = False) -> dict[str, Any]:
+def documented_problem(description: str, *, html: bool = False) -> dict[str, Any]:
     """A documented ``{"detail": ...}`` answer; ``html`` when browsers get a page instead.
 
     The JSON schema is spelled out rather than given as ``model``: FastAPI files a
@@ -62,5 +62,5 @@ def redirect(description: str) -> dict[str, Any]:
 # Routes that need a signed-in user (``RequireUser``).
 SIGN_IN_REQUIRED: OpenAPIResponses = {
     303: redirect("Not signed in (browsers): sent to the sign-in page"),
-    401: problem("Not signed in (API clients)"),
+    401: documented_problem("Not signed in (API clients)"),
 }

@@ -4,6 +4,8 @@ Template globals (each reads ``request`` from the page's context):
 
 * ``static_url(name)`` / ``static_exists(name)`` -- content-hashed static file URLs;
 * ``path_for(name, **params)`` / ``has_route(name)`` -- route paths by name;
+* ``sign_in()`` -- the route names of the app's sign-in pages (a ``SignIn``), or None
+  when the app has no sign-in feature;
 * ``current_user()`` -- the signed-in user when the route looked it up (``CurrentUser``
   or ``RequireUser``), else None; ``signed_in_hint()`` -- the browser has a session;
 * ``pop_flashes()`` -- the flash messages waiting for this page;
@@ -139,6 +141,14 @@ def _has_route(context: Any, name: str) -> bool:
 
 
 @jinja2.pass_context
+def _sign_in(context: Any) -> Any:
+    from vibetuner.features import SignIn
+    from vibetuner.web.context import get_context
+
+    return get_context(_request(context)).find(SignIn)
+
+
+@jinja2.pass_context
 def _current_user(context: Any) -> Any:
     if "user" in context and context["user"] is not None:
         return context["user"]
@@ -163,13 +173,14 @@ def template_globals() -> dict[str, Any]:
         "static_exists": _static_exists,
         "path_for": _path_for,
         "has_route": _has_route,
+        "sign_in": _sign_in,
         "current_user": _current_user,
         "signed_in_hint": _signed_in_hint,
         "pop_flashes": _pop_flashes,
     }
 
 
-def page_context(request: Request) -> dict[str, Any]:
+def page_values(request: Request) -> dict[str, Any]:
     """Context processor: values every page gets."""
 
     return {

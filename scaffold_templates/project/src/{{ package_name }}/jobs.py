@@ -114,7 +114,7 @@ async def make_thumbnail(context: AppContext, note: Note, blob_id: str) -> None:
     A picture over ``IMAGE_MAX_PIXELS`` (uploads refuse them; one may be older than the
     limit) gets no thumbnail: the job logs it and ends, and is not retried.
     """
-    store = context.require_blobs()
+    store = context.get(BlobStore)
     blob = await Blob.get(blob_id)
     if blob is None or not is_picture(blob):
         return
@@ -138,7 +138,7 @@ async def make_thumbnail(context: AppContext, note: Note, blob_id: str) -> None:
 @cron("*/5 * * * *")
 async def purge_deleted_notes(context: AppContext) -> None:
     """Every five minutes: remove for good the notes whose undo window has passed."""
-    purged = await purge_deleted(context.require_blobs())
+    purged = await purge_deleted(context.get(BlobStore))
     if purged:
         logger.info("purged %d deleted note(s)", purged)
 

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from vibetuner import (
     AppContext,
     BlobStorageError,
+    BlobStore,
     BlobTooLarge,
     Context,
     FlashAction,
@@ -45,7 +46,12 @@ from vibetuner.models.mixins import utcnow
 from vibetuner.web.body_limits import body_limit
 from vibetuner.web.identity import wants_html
 from vibetuner.web.pages import with_flashes
-from vibetuner.web.responses import SIGN_IN_REQUIRED, ValidationProblem, problem, redirect
+from vibetuner.web.responses import (
+    SIGN_IN_REQUIRED,
+    ValidationProblem,
+    documented_problem,
+    redirect,
+)
 
 from .jobs import discard, is_picture, make_thumbnail, purge_deleted, tell_open_pages
 from .models import Note
@@ -107,7 +113,7 @@ TOO_FAST = {429: problem("Too many changes in a short time; see Retry-After", ht
 
 # Bodies over max_note_body are refused (413) before FastAPI reads and spools the form.
 router = APIRouter(prefix="/notes", tags=["notes"], route_class=body_limit(max_note_body))
-NOT_FOUND = {404: problem("No such note, or it belongs to someone else", html=True)}
+NOT_FOUND = {404: documented_problem("No such note, or it belongs to someone else", html=True)}
 INVALID = {
     "model": ValidationProblem,
     "content": {"text/html": {}},
@@ -230,10 +236,10 @@ async def list_notes(request: Request, user: RequireUser, page: int = 1) -> Resp
         **SIGN_IN_REQUIRED,
         303: redirect("Created: back to the list"),
         200: PAGE_OR_FRAGMENT,
-        400: problem("A malformed form"),
-        413: problem("A file is larger than BLOB_MAX_SIZE, or the whole form too large"),
+        400: documented_problem("A malformed form"),
+        413: documented_problem("A file is larger than BLOB_MAX_SIZE, or the whole form too large"),
         422: INVALID,  # also a picture of more than IMAGE_MAX_PIXELS
-        503: problem("A file could not be stored"),
+        503: documented_problem("A file could not be stored"),
     },
     openapi_extra=form_body(NOTE_UPLOAD_FORM, "multipart/form-data"),
 )
@@ -253,7 +259,7 @@ async def create_note(
         return await form_with_errors(request, user, title, body, errors)
     uploads = [f for f in files if f.filename]
     blobs: list[Blob] = []
-    store = context.require_blobs()
+    store = context.get(BlobStore)
     try:
         for upload in uploads:
             blob = await store.put(
@@ -417,7 +423,7 @@ async def delete_note(
     await notes_changed(user)
     # Notes deleted earlier whose undo window has closed go now, with their files (the
     # periodic job does it too); reading the list never writes.
-    await purge_deleted(context.require_blobs(), user)
+    await purge_deleted(context.get(BlobStore), user)
     restore = request.app.url_path_for("restore_note", note_id=note_id)
     flash(
         request,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
-from vibetuner import Context, RequireUser, flash
+from vibetuner import BlobStore, Context, RequireUser, flash
 from vibetuner.i18n import gettext as _
 from vibetuner.web.body_limits import body_limit
 
@@ -53,7 +53,7 @@ async def send_feedback(
     feedback = Feedback(author=user, message=message.strip())
     if screenshot is not None and screenshot.filename:
         # Streamed to the store (local disk or S3); over BLOB_MAX_SIZE it is a 413.
-        feedback.screenshot = await context.require_blobs().put(
+        feedback.screenshot = await context.get(BlobStore).put(
             screenshot,
             filename=screenshot.filename,
             uploaded_by=user,

@@ -17,25 +17,31 @@ HINTS = {
 }
 
 
-def settings_error_lines(exc: BaseException) -> list[str] | None:
-    """One line per bad variable of a settings error, or None if ``exc`` is not one."""
+def settings_error_lines(exc: BaseException, prefix: str = "") -> list[str] | None:
+    """One line per bad variable of a settings error, or None if ``exc`` is not one.
+
+    ``prefix`` is the settings class's ``env_prefix`` (a feature's section), so each line
+    names the variable as it is set.
+    """
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
     if isinstance(exc, SettingsError):
         found = re.search(r'field "([^"]+)"', str(exc))
-        name = found.group(1).upper() if found else "a setting"
+        name = (prefix + found.group(1)).upper() if found else "a setting"
         return [
             f"{name}: must be JSON (a list or an object, for example "
             f'[{{"name": "acme", ...}}]); the value could not be parsed as JSON'
         ]
     if isinstance(exc, ValidationError):
-        return [_line(error) for error in exc.errors()]
+        return [_line(error, prefix) for error in exc.errors()]
     return None
 
 
-def _line(error: Any) -> str:
+def _line(error: Any, prefix: str = "") -> str:
     name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
+    if prefix and error["loc"]:
+        name = prefix.upper() + name
     message = str(error["msg"]).removeprefix("Value error, ")
     hint = HINTS.get(error.get("type", ""))
     if hint:
