@@ -21,7 +21,7 @@ from vibetuner.testing import free_port, real_mongodb_url
 SRC = Path(__file__).resolve().parents[2] / "src"
 APP = """
 from fastapi import APIRouter
-from vibetuner import CurrentUser, JobsFeature, create_app
+from vibetuner import AppContext, Context, CurrentUser, JobsFeature, create_app
 from vibetuner.jobs import task
 from vibetuner.app import default_features
 
@@ -29,18 +29,18 @@ router = APIRouter()
 
 
 @task(name="served.noop")
-async def noop(n: int) -> None:
+async def noop(context: AppContext, n: int) -> None:
     pass
 
 
 @task(name="served.fails", max_attempts=1)
-async def fails(n: int) -> None:
+async def fails(context: AppContext, n: int) -> None:
     raise ValueError("the job failed on purpose")
 
 
 @router.post("/fail")
-async def fail() -> dict:
-    return {"id": await fails.enqueue(1)}
+async def fail(context: Context) -> dict:
+    return {"id": await fails.enqueue(context, 1)}
 
 
 @router.get("/boom")
@@ -50,11 +50,11 @@ async def boom(user: CurrentUser, token: str = "") -> None:
 
 
 @router.post("/queue")
-async def queue() -> dict:
-    return {"id": await noop.enqueue(1)}
+async def queue(context: Context) -> dict:
+    return {"id": await noop.enqueue(context, 1)}
 
 
-app = create_app(features=[*default_features(), JobsFeature([noop, fails])], routers=[router])
+app = create_app(features=[*default_features(), JobsFeature(jobs=[noop, fails])], routers=[router])
 """
 
 

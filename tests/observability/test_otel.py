@@ -21,6 +21,7 @@ from tests.jobs import jobs_for_tests as jobs_module
 from tests.jobs.conftest import jobs_app
 from tests.jobs.redis_server import RedisServer
 from tests.observability.conftest import Recorded, tree
+from vibetuner.jobs.queue import find_queue
 from vibetuner.testing import app_context
 
 HTML = {"Accept": "text/html"}
@@ -75,7 +76,7 @@ async def test_a_job_is_its_own_trace_linked_to_the_request_that_queued_it(
     application, http = jobs_client
     queued = await http.post("/queue/7")
     assert queued.status_code == 200
-    await app_context(application).extras["jobs"].drain()
+    await find_queue(app_context(application)).drain()
     (request_span,) = [s for s in server_spans(telemetry) if s.name == "POST /queue/{n}"]
     (job_span,) = [s for s in telemetry.spans() if s.name == "job tests.record"]
     assert job_span.kind is SpanKind.CONSUMER
@@ -91,9 +92,9 @@ async def test_job_runs_and_failures_are_counted_and_timed(
     jobs_client: Any, telemetry: Recorded
 ) -> None:
     application, _ = jobs_client
-    queue = app_context(application).extras["jobs"]
-    await jobs_module.always_fails.enqueue("no")
-    await jobs_module.record.enqueue(1)
+    queue = find_queue(app_context(application))
+    await jobs_module.always_fails.enqueue(app_context(application), "no")
+    await jobs_module.record.enqueue(app_context(application), 1)
     await queue.drain()
     runs = {
         (p.attributes["vibetuner.job.name"], p.attributes["vibetuner.job.outcome"]): p.value
@@ -111,8 +112,8 @@ async def test_job_runs_and_failures_are_counted_and_timed(
 
 async def test_the_queue_depth_is_a_gauge(jobs_client: Any, telemetry: Recorded) -> None:
     application, _ = jobs_client
-    queue = app_context(application).extras["jobs"]
-    await jobs_module.long_job.enqueue(1, 30)
+    queue = find_queue(app_context(application))
+    await jobs_module.long_job.enqueue(app_context(application), 1, 30)
     for _ in range(100):  # the feature reads the depth every few seconds; first at once
         points = telemetry.points("vibetuner.job.queue.depth")
         if any(p.value == 1 for p in points):

@@ -341,6 +341,7 @@ def worker(
     from vibetuner.jobs.feature import JobsFeature
     from vibetuner.jobs.redis_queue import RedisQueue
     from vibetuner.logs import configure_logging
+    from vibetuner.observability.feature import ObservabilityFeature
 
     project = project_or_exit()
     project.activate()
@@ -348,6 +349,9 @@ def worker(
     configure_logging(context.settings)
     # Traces, metrics and error reports of the jobs, as in the web processes.
     extra = observability.features(context.settings, list(context.features))
+    for added in extra:
+        if isinstance(added, ObservabilityFeature):
+            added.install(context.settings)
     if extra:
         context.features = [*context.features, *extra]
     feature = context.find_feature(JobsFeature)

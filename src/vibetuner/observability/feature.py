@@ -14,7 +14,8 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from vibetuner.features import Feature
-from vibetuner.observability import FEATURE_NAME, otel_wanted, prometheus_wanted, state
+from vibetuner.observability import state
+from vibetuner.observability.switches import FEATURE_NAME, otel_wanted, prometheus_wanted
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -66,29 +67,38 @@ class ObservabilityFeature(Feature):
 
         return [Middleware(RequestSpanTags)]
 
-    def instrument_app(self, app: FastAPI) -> None:
-        """Install what the app's settings turn on; instrument its requests."""
-        from vibetuner.web.context import app_context
-
-        settings = app_context(app).settings
+    def install(self, settings: Settings) -> bool:
+        """Install what ``settings`` turn on: error reports, traces and metrics (of the
+        libraries and the jobs). True when traces or metrics are on. A job worker, which
+        has no app, calls it directly."""
         if settings.sentry_dsn is not None:
             from vibetuner.observability import sentry
 
             sentry.install(settings)
         if not (otel_wanted() or prometheus_wanted(settings)):
+            return False
+        from vibetuner.observability import otel
+
+        otel.install(settings)
+        return True
+
+    def instrument_app(self, app: FastAPI) -> None:
+        """Install what the app's settings turn on; instrument its requests."""
+        from vibetuner.web.context import app_context
+
+        if not self.install(app_context(app).settings):
             return
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        from vibetuner.observability import otel
         from vibetuner.observability.request_tags import RequestRedactor
 
-        otel.install(settings)
         FastAPIInstrumentor.instrument_app(
             app,
             server_request_hook=RequestRedactor(app.router.routes),
             # No span per ASGI message: two spans a request fewer, same information.
             exclude_spans=["receive", "send"],
         )
+        settings = app_context(app).settings
         if settings.metrics_token is not None:
             from vibetuner.observability.prometheus import metrics_endpoint
 

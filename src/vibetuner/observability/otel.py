@@ -34,7 +34,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from vibetuner.errors import ConfigurationError
-from vibetuner.observability import otel_wanted, prometheus_wanted, state
+from vibetuner.observability import state
+from vibetuner.observability.switches import otel_wanted, prometheus_wanted
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter
