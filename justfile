@@ -77,3 +77,4 @@ bench:
     python bench/jobs.py
     python bench/cache.py
     python bench/realtime.py
+    python bench/observability.py

@@ -33,7 +33,7 @@ done
 export TEST_MONGODB_URL="$(cat "$workdir/uri")"
 echo "test-wire: running against $TEST_MONGODB_URL"
 python -m pytest -p no:cacheprovider -rs \
-    tests/core tests/auth tests/blobs tests/robustness tests/jobs tests/admin tests/ratelimit tests/realtime \
+    tests/core tests/auth tests/blobs tests/robustness tests/jobs tests/admin tests/ratelimit tests/realtime tests/observability \
     tests/scaffold/test_plugin_fixtures.py tests/scaffold/test_generated_projects.py \
     "$@" | tee "$workdir/pytest.log"
 status=${PIPESTATUS[0]}

@@ -16,12 +16,13 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vibetuner import observability
 from vibetuner._compat.fastapi import add_router
 from vibetuner._compat.starlette import index_static_routes
 from vibetuner.auth.feature import AuthFeature
 from vibetuner.auth.session_auth import session_middleware_options
 from vibetuner.blobs.routes import BlobsFeature
-from vibetuner.config import Settings, downgrades
+from vibetuner.config import Settings, downgrades, get_settings
 from vibetuner.context import create_context
 from vibetuner.errors import VibetunerError
 from vibetuner.features import Feature
@@ -84,16 +85,18 @@ def create_app(
     ``EMAIL_BACKEND`` names. ``lifespan`` is the app's own lifespan; it runs inside the
     framework's, after the database is ready. Extra keyword arguments go to ``FastAPI``.
     """
-    chosen = default_features() if features is None else features
+    active = settings or get_settings()
+    chosen = list(default_features() if features is None else features)
+    # Traces, metrics and error reports, when OTEL_*, METRICS_* or SENTRY_DSN ask for them.
+    chosen += observability.features(active, chosen)
     context = create_context(
         features=chosen,
         models=models,
-        settings=settings,
+        settings=active,
         template_dirs=template_dirs,
         locale_dirs=locale_dirs,
         email_backend=email_backend,
     )
-    active = context.settings
     templates = context.templates
     templates.context_processors.append(lambda request: {"app_name": active.app_name})
     templates.context_processors.append(page_values)
@@ -177,6 +180,7 @@ def create_app(
         app.router.routes.extend(feature.routes())
     for router in routers:
         add_router(app, router)
+    observability.instrument_app(app)
     index_static_routes(app.router)
     return app
 

@@ -116,6 +116,27 @@ class Settings(BaseSettings):
     """On SIGTERM, `vibetuner run prod` stops accepting and lets requests in flight finish for this
     long.
     """
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Serve Prometheus metrics at `http://METRICS_HOST:METRICS_PORT/metrics`, from every web and
+    worker process (a process whose port is taken uses the next free one, up to 63 above).
+    Unset, and without `METRICS_TOKEN`: no metrics endpoint. Needs `vibetuner[prometheus]`.
+    """
+    metrics_host: str = "127.0.0.1"
+    """Address of the `METRICS_PORT` endpoint; `0.0.0.0` only on a network that only Prometheus
+    reaches.
+    """
+    metrics_token: SecretStr | None = None
+    """Serve Prometheus metrics at `/metrics` on the app's own port too, to requests with
+    `Authorization: Bearer <token>` only (at least 32 characters). Needs `vibetuner[prometheus]`.
+    """
+    sentry_dsn: SecretStr | None = None
+    """Send unhandled errors to Sentry (or a compatible tracker) at this DSN, with the request id,
+    user id and release; secrets scrubbed. Needs `vibetuner[sentry]`.
+    """
+    sentry_release: str | None = None
+    """The release reported with each error (a version or commit); unset: Sentry's own guess."""
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
+    """Share of requests Sentry also traces (0: errors only; tracing is OpenTelemetry's job)."""
     locales: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["en", "es", "de"])
     """Languages offered (comma-separated locale codes); pages and emails are answered in the first
     one that matches the user.

@@ -446,7 +446,9 @@ async def test_an_app_feature_contributes_routes_models_and_a_lifespan(vibetuner
 def test_starting_an_app_leaves_optional_libraries_unloaded(tmp_path):
     """An app with every built-in feature, started and answering ``/health``, has loaded
     none of the libraries only some configurations use: S3, OAuth, the Redis job broker,
-    the admin's library (loaded on the first admin page), the scaffold, image tools."""
+    the admin's library (loaded on the first admin page), the scaffold, image tools,
+    OpenTelemetry's SDK and instrumentation, Prometheus and Sentry (loaded only when
+    configured; FastAPI itself imports OpenTelemetry's API when it is installed)."""
     code = textwrap.dedent(
         """
         import asyncio, sys
@@ -470,7 +472,9 @@ def test_starting_an_app_leaves_optional_libraries_unloaded(tmp_path):
 
         asyncio.run(main())
         heavy = ("aioboto3", "botocore", "authlib", "copier", "streaq", "coredis",
-                 "starlette_admin", "PIL", "tailwindcss", "schemathesis", "playwright")
+                 "starlette_admin", "PIL", "tailwindcss", "schemathesis", "playwright",
+                 "opentelemetry.sdk", "opentelemetry.instrumentation", "prometheus_client",
+                 "sentry_sdk")
         print(",".join(m for m in heavy if m in sys.modules))
         """
     )

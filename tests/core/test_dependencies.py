@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # Extras a user installs for a part of vibetuner (the others are for working on it).
-RUNTIME_EXTRAS = ("memory", "s3", "css", "jobs")
+RUNTIME_EXTRAS = ("memory", "s3", "css", "jobs", "otel", "prometheus", "sentry")
 # What the generated app's own package is called in its template's imports.
 APP_PACKAGE = "generated_app"
 

@@ -28,6 +28,7 @@ from vibetuner.errors import NotSignedIn
 from vibetuner.i18n import gettext as _
 from vibetuner.models.mixins import utcnow
 from vibetuner.models.user import UserModel
+from vibetuner.request_id import set_user_id
 from vibetuner.services.keys import signing_key
 from vibetuner.web.client_address import client_address
 from vibetuner.web.context import get_context
@@ -112,6 +113,7 @@ async def login(request: Request, user: UserModel, *, second_factor: bool = Fals
     )
     request.session[SESSION_TOKEN_KEY] = token
     request.scope.pop(SCOPE_SESSION, None)
+    set_user_id(user.id)  # the sign-in's own log lines and span name the user
     first_time = user.last_login_at is None
     await user.set({UserModel.last_login_at: utcnow()})
     prefer_user_locale(request, user.locale)

@@ -335,16 +335,25 @@ def worker(
     """
     import asyncio
 
+    from vibetuner import observability
     from vibetuner.context import running
     from vibetuner.errors import VibetunerError
     from vibetuner.jobs.feature import JobsFeature
     from vibetuner.jobs.redis_queue import RedisQueue
     from vibetuner.logs import configure_logging
+    from vibetuner.observability.feature import ObservabilityFeature
 
     project = project_or_exit()
     project.activate()
     context = worker_context_or_exit(project)
     configure_logging(context.settings)
+    # Traces, metrics and error reports of the jobs, as in the web processes.
+    extra = observability.features(context.settings, list(context.features))
+    for added in extra:
+        if isinstance(added, ObservabilityFeature):
+            added.install(context.settings)
+    if extra:
+        context.features = [*context.features, *extra]
     feature = context.find_feature(JobsFeature)
     if feature is None:
         err.print(

@@ -46,6 +46,7 @@ class Enqueued:
     delay: float
     key: str | None
     request_id: str | None = None
+    headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -55,6 +56,7 @@ class _Running:
     kwargs: dict[str, Any]
     attempts: int = 0
     request_id: str | None = None
+    headers: dict[str, str] | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -100,6 +102,7 @@ class InProcessQueue:
         delay: float,
         key: str | None,
         request_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> str | None:
         now = time.monotonic()
         if key is not None:
@@ -108,12 +111,14 @@ class InProcessQueue:
                 return None
             self._keys[key] = now + IDEMPOTENCY_TTL
         job_id = uuid.uuid4().hex
-        self.enqueued.append(Enqueued(job_id, job.name, args, kwargs, delay, key, request_id))
+        self.enqueued.append(
+            Enqueued(job_id, job.name, args, kwargs, delay, key, request_id, headers)
+        )
         deferred = _deferred.get()
         if deferred is not None:
-            deferred.append((job, args, kwargs, delay, request_id))
+            deferred.append((job, args, kwargs, delay, request_id, headers))
         else:
-            self.spawn(job, args, kwargs, delay, request_id)
+            self.spawn(job, args, kwargs, delay, request_id, headers)
         return job_id
 
     def spawn(
@@ -123,12 +128,13 @@ class InProcessQueue:
         kwargs: dict[str, Any],
         delay: float,
         request_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Run ``job`` in the background (after ``delay`` seconds)."""
         if self._closed:
             logger.warning("job %s queued after shutdown began; it will not run", job.name)
             return
-        state = _Running(job, args, kwargs, request_id=request_id)
+        state = _Running(job, args, kwargs, request_id=request_id, headers=headers)
         task = asyncio.create_task(self._run(state, delay), name=f"job {job.name}")
         state.task = task
         self._running.add(task)
@@ -146,7 +152,13 @@ class InProcessQueue:
         while True:
             state.attempts += 1
             outcome = await attempt(
-                self.context, state.job, state.args, state.kwargs, state.attempts, state.request_id
+                self.context,
+                state.job,
+                state.args,
+                state.kwargs,
+                state.attempts,
+                state.request_id,
+                state.headers,
             )
             if outcome.retry_in is None:
                 return
@@ -221,5 +233,5 @@ class JobsMiddleware:
 
     def _start(self, pending: list[Any]) -> None:
         while pending:
-            job, args, kwargs, delay, request_id = pending.pop(0)
-            self.queue.spawn(job, args, kwargs, delay, request_id)
+            job, args, kwargs, delay, request_id, headers = pending.pop(0)
+            self.queue.spawn(job, args, kwargs, delay, request_id, headers)

@@ -38,11 +38,13 @@ class JobQueue(Protocol):
         delay: float,
         key: str | None,
         request_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> str | None:
         """Queue ``job``; its id, or None when ``key`` was queued before.
 
         ``request_id`` is the id of the request (or job) that queued it: the job's log
-        lines carry it.
+        lines carry it. ``headers`` travel with the job to its attempts (the trace
+        context, from :func:`carried_headers`).
         """
         ...
 

@@ -82,10 +82,13 @@ class RedisQueue:
         registered: Any = None
 
         async def run(
-            args: list[Any], kwargs: dict[str, Any], request_id: str | None = None
+            args: list[Any],
+            kwargs: dict[str, Any],
+            request_id: str | None = None,
+            headers: dict[str, str] | None = None,
         ) -> None:
             outcome = await attempt(
-                self.context, job, args, kwargs, registered.context.tries, request_id
+                self.context, job, args, kwargs, registered.context.tries, request_id, headers
             )
             if outcome.retry_in is not None:
                 raise StreaqRetry(outcome.error, delay=timedelta(seconds=outcome.retry_in))
@@ -124,6 +127,7 @@ class RedisQueue:
         delay: float,
         key: str | None,
         request_id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> str | None:
         registered = self.registered.get(job.name)
         if registered is None:
@@ -138,7 +142,7 @@ class RedisQueue:
                 )
                 if not fresh:
                     return None
-            queued = registered.enqueue(args, kwargs, request_id)
+            queued = registered.enqueue(args, kwargs, request_id, headers)
             if delay > 0:
                 queued = queued.start(delay=timedelta(seconds=delay))
             await queued

@@ -24,6 +24,7 @@ from typing import Any, get_type_hints, overload
 
 from vibetuner.context import AppContext
 from vibetuner.errors import JobArgumentError
+from vibetuner.jobs.observers import carried_headers
 from vibetuner.jobs.queue import check_known, queue_of
 from vibetuner.request_id import current_request_id
 
@@ -87,7 +88,7 @@ class JobTask:
         queue = queue_of(context)
         check_known(queue, self)
         return await queue.enqueue(
-            self, stored_args, stored_kwargs, seconds, key, current_request_id()
+            self, stored_args, stored_kwargs, seconds, key, current_request_id(), carried_headers()
         )
 
     def encode(

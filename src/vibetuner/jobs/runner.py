@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vibetuner.jobs.observers import observed, observing
 from vibetuner.jobs.registry import JobCannotRun, JobTask
 from vibetuner.models.failed_job import FailedJob
 from vibetuner.request_id import RequestInfo, bound, new_request_id
@@ -34,16 +36,25 @@ async def attempt(
     kwargs: dict[str, Any],
     number: int,
     request_id: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Outcome:
     """Run attempt ``number`` of ``job`` with ``context``: within its timeout, failures
     logged; after the last failed attempt the job is kept as a ``FailedJob``.
 
     While it runs, ``request_id`` (the id of the request that queued it, else a new one)
-    is the current request id, so the job's log lines and the jobs it queues carry it.
+    is the current request id, so the job's log lines and the jobs it queues carry it;
+    ``headers`` (a trace context) go to the observers of :mod:`vibetuner.jobs.observers`.
     """
     info = RequestInfo(id=request_id or new_request_id(), job=job.name)
     with bound(info):
-        return await _attempt(context, job, args, kwargs, number)
+        if not observing():
+            return await _attempt(context, job, args, kwargs, number)
+        with observed(job, number, headers) as ended:
+            started = time.perf_counter()
+            outcome = await _attempt(context, job, args, kwargs, number)
+            for tell in ended:
+                tell(outcome, time.perf_counter() - started)
+            return outcome
 
 
 async def _attempt(
