@@ -183,6 +183,8 @@ def test_run_dev_quick_start(installed):
             "backend": "memory",
             "jobs": "ok",
             "jobs_backend": "in-process",
+            # The scaffold's features with a readiness check of their own.
+            "checks": {"cache": "ok", "jobs": "ok", "realtime": "ok"},
         }
 
         with httpx.Client(base_url=base, timeout=10) as browser:

@@ -18,6 +18,7 @@ from vibetuner import AppContext, BlobStore
 from vibetuner.jobs import JobCannotRun, JobTask, cron, task
 from vibetuner.models import Blob, UserModel
 from vibetuner.models.mixins import utcnow
+from vibetuner.realtime import RealtimeUnavailable, publish, user_channel
 
 from .models import Feedback, Note
 
@@ -29,6 +30,20 @@ UNDO_WINDOW = timedelta(minutes=10)
 PICTURES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 # What Pillow may decode, whatever the declared type says: nothing else is tried.
 FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
+#: The event a user's open notes pages refresh their list on, in every browser.
+NOTES_CHANGED = "notes-changed"
+
+
+async def tell_open_pages(user_id: Any) -> None:
+    """Tell the user's open notes pages that their notes changed (they fetch the list).
+
+    The change is saved whatever happens here: with Redis away the pages catch up on
+    their next load.
+    """
+    try:
+        await publish(user_channel(user_id), NOTES_CHANGED)
+    except RealtimeUnavailable as exc:
+        logger.warning("the open notes pages were not told of a change: %s", exc)
 
 
 def is_picture(blob: Blob) -> bool:
@@ -117,6 +132,7 @@ async def make_thumbnail(context: AppContext, note: Note, blob_id: str) -> None:
         namespace="thumbnails",
     )
     await note.update({"$set": {f"thumbnails.{blob_id}": str(thumbnail.id)}})
+    await tell_open_pages(note.owner.ref.id)  # the thumbnail shows in the open pages
 
 
 @cron("*/5 * * * *")
@@ -127,6 +143,7 @@ async def purge_deleted_notes(context: AppContext) -> None:
         logger.info("purged %d deleted note(s)", purged)
 
 
+#: This app's jobs, registered in ``JobsFeature(jobs=JOBS)`` (app.py and worker.py).
 # --8<-- [start:email_feedback]
 @task(max_attempts=5, backoff=2.0, timeout=60)
 async def email_feedback(context: AppContext, feedback: Feedback) -> None:
@@ -151,5 +168,4 @@ async def email_feedback(context: AppContext, feedback: Feedback) -> None:
 # --8<-- [end:email_feedback]
 
 
-#: This app's jobs, registered in ``JobsFeature(jobs=JOBS)`` (app.py and worker.py).
 JOBS: list[JobTask] = [make_thumbnail, purge_deleted_notes, email_feedback]
