@@ -21,7 +21,15 @@ from vibetuner.web.body_limits import body_limit
 from vibetuner.web.responses import documented_problem
 
 from .models import Note
-from .notes import MAX_BODY, MAX_TITLE, ONE_LINE_NOT_BLANK, PAGE_SIZE, notes_page, owned_note
+from .notes import (
+    MAX_BODY,
+    MAX_TITLE,
+    ONE_LINE_NOT_BLANK,
+    PAGE_SIZE,
+    notes_changed,
+    notes_page,
+    owned_note,
+)
 
 # A note's JSON is its title and text: 64 KiB is room enough.
 API_BODY_LIMIT = 64 * 1024
@@ -85,12 +93,16 @@ async def api_list_notes(
 
 
 @router.post(
-    "", response_model=NoteOut, status_code=status.HTTP_201_CREATED, responses=TOKEN_PROBLEMS
+    "",
+    response_model=NoteOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={**TOKEN_PROBLEMS, 400: documented_problem("A body that is not JSON")},
 )
 async def api_create_note(note: NoteIn, user: Writer) -> NoteOut:
     """Write a note (without attachments: those are uploaded from the notes page)."""
     created = Note(title=note.title, body=note.body, owner=user)
     await created.insert()
+    await notes_changed(user)  # the cached summary, and the user's open notes pages
     return NoteOut.of(created)
 
 
@@ -107,4 +119,5 @@ async def api_delete_note(note_id: str, user: Writer) -> Response:
     window."""
     note = await owned_note(note_id, user)
     await note.set({Note.deleted_at: utcnow()})
+    await notes_changed(user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
