@@ -59,9 +59,15 @@ async def test_an_anonymous_page_sends_nothing(client, mongo_commands):
 
 async def test_the_account_page(signed_in_client, mongo_commands):
     sent = await sent_by(mongo_commands, lambda: signed_in_client.get("/account", headers=HTML))
-    # The session (with user and providers), then the page's own lists of sessions and
-    # passkeys.
-    assert sent == [*SIGNED_IN, "find user_sessions", "find passkeys"]
+    # The session (with user and providers), then the page's own lists: sessions,
+    # passkeys, the two-factor state and the API tokens.
+    assert sent == [
+        *SIGNED_IN,
+        "find user_sessions",
+        "find passkeys",
+        "find two_factor_secrets",
+        "find api_tokens",
+    ]
 
 
 async def test_an_upload(signed_in_client, mongo_commands):

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 
 from tests.jobs import jobs_for_tests as jobs_module
 from vibetuner import Context, JobsFeature, create_app
+from vibetuner.models import UserModel
 
 router = APIRouter()
 
@@ -44,8 +45,14 @@ TEST_JOBS = jobs_module.TEST_JOBS
 
 
 def jobs_app(settings: Any) -> FastAPI:
-    """An app with the test jobs (no periodic one) and a route that queues one."""
-    return create_app(settings=settings, features=[JobsFeature(TEST_JOBS)], routers=[router])
+    """An app with the test jobs (no periodic one) and a route that queues one; users are
+    registered too (a job takes one as its argument), the app having no sign-in feature."""
+    return create_app(
+        settings=settings,
+        features=[JobsFeature(TEST_JOBS)],
+        models=[UserModel],
+        routers=[router],
+    )
 
 
 @pytest.fixture
