@@ -59,7 +59,13 @@ def test_a_short_metrics_token_is_refused(vibetuner_settings: Any) -> None:
 
 
 def query(prometheus: str, expression: str) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expression}, timeout=5)
+    # Prometheus answers 503 until its storage and query engine are ready: wait for them.
+    deadline = time.monotonic() + 30
+    while True:
+        answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expression}, timeout=5)
+        if answer.status_code != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     answer.raise_for_status()
     result: list[dict[str, Any]] = answer.json()["data"]["result"]
     return result
