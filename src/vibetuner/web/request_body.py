@@ -77,7 +77,7 @@ class _Body:
         expects_continue: bool,
     ) -> None:
         self.scope = scope
-        self._receive = receive
+        self.upstream = receive
         self._send = send
         self.timeout = timeout
         self.declared = declared
@@ -91,10 +91,10 @@ class _Body:
         if self.timed_out:
             return {"type": "http.disconnect"}
         if self.done or self.timeout is None:
-            return self._note(await self._receive())
+            return self._note(await self.upstream())
         try:
             async with asyncio.timeout(self.timeout):
-                message = await self._receive()
+                message = await self.upstream()
         except TimeoutError:
             await self._give_up()
             return {"type": "http.disconnect"}
@@ -124,7 +124,7 @@ class _Body:
         try:
             async with asyncio.timeout(DRAIN_SECONDS):
                 while not self.done and read <= DRAIN_BYTES:
-                    message = self._note(await self._receive())
+                    message = self._note(await self.upstream())
                     read += len(message.get("body", b""))
         except TimeoutError:
             pass  # the answer goes out anyway; the server closes the connection
