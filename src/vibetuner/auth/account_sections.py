@@ -70,8 +70,17 @@ async def accounts_linked(request: Request, user: UserModel) -> list[str]:
 async def answer(request: Request, context: AppContext, user: UserModel, section: str) -> Response:
     """Back to the page (a redirect), or the changed section for htmx."""
     if is_htmx(request):
-        return render(request, PAGE, await page_values(request, context, user), block=section)
+        return await show_section(request, context, user, section)
     return RedirectResponse(request.app.url_path_for("account_page"), status_code=303)
+
+
+async def show_section(
+    request: Request, context: AppContext, user: UserModel, section: str, **extra: Any
+) -> Response:
+    """The account page (for htmx, only its ``section`` block) with ``extra`` values,
+    such as a secret shown this once."""
+    values = {**await page_values(request, context, user), **extra}
+    return render(request, PAGE, values, block=section)
 
 
 async def passkey_values(context: AppContext, user: UserModel) -> dict[str, Any]:

@@ -10,18 +10,17 @@ the CSRF check does not concern them and a browser's session never mixes in.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vibetuner.auth import api_token_store as api_tokens
-from vibetuner.auth.account_sections import PAGE, page_values
+from vibetuner.auth.account_sections import show_section
 from vibetuner.auth.fresh_factor import require_fresh_second_factor
 from vibetuner.auth.impersonation import refuse_while_viewing_as
 from vibetuner.auth.session_auth import RequireUser
-from vibetuner.context import AppContext
 from vibetuner.errors import EmailNotConfirmed, InsufficientScope, InvalidApiToken
 from vibetuner.i18n import N_
 from vibetuner.i18n import gettext as _
@@ -31,7 +30,7 @@ from vibetuner.web.client_address import client_address
 from vibetuner.web.context import Context, get_context
 from vibetuner.web.flash import flash
 from vibetuner.web.htmx import is_htmx
-from vibetuner.web.pages import problem, render
+from vibetuner.web.pages import problem
 
 SECTION = "api_tokens"
 # The lifetimes offered on the account page, in days (up to API_TOKEN_MAX_DAYS).
@@ -90,13 +89,6 @@ async def token_error_handler(request: Request, exc: Exception) -> Response:
 # --- the account page's section ------------------------------------------------------------
 
 
-async def _section(
-    request: Request, context: AppContext, user: UserModel, **extra: Any
-) -> Response:
-    values = {**await page_values(request, context, user), **extra}
-    return render(request, PAGE, values, block=SECTION)
-
-
 GUARDS = [Depends(refuse_while_viewing_as)]
 
 
@@ -127,7 +119,7 @@ async def create_token(
             link=("/account#api-tokens", N_("Back to your account")),
         )
     flash(request, _("Copy the token now: it is not shown again."))
-    return await _section(request, context, user, new_api_token=made.secret)
+    return await show_section(request, context, user, SECTION, new_api_token=made.secret)
 
 
 @account_router.post("/{public_id}/revoke", name="api_token_revoke", dependencies=GUARDS)
@@ -146,7 +138,7 @@ async def revoke_token(
         )
     flash(request, _("The token was revoked."))
     if is_htmx(request):
-        return await _section(request, context, user)
+        return await show_section(request, context, user, SECTION)
     return RedirectResponse(
         str(request.app.url_path_for("account_page")) + "#api-tokens", status_code=303
     )

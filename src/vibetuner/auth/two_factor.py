@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from vibetuner.auth import sessions
 from vibetuner.auth import two_factor_codes as two_factor
-from vibetuner.auth.account_sections import PAGE, page_values
+from vibetuner.auth.account_sections import show_section
 from vibetuner.auth.fresh_factor import (
     two_factor_missing,
 )
@@ -286,17 +286,9 @@ async def _mark_fresh(request: Request) -> None:
 # --- the account page's section ------------------------------------------------------------
 
 
-async def _section(
-    request: Request, context: AppContext, user: UserModel, **extra: Any
-) -> Response:
-    """The account page (or, for htmx, its two-factor section) with ``extra`` values."""
-    values = {**await page_values(request, context, user), **extra}
-    return render(request, PAGE, values, block=SECTION)
-
-
 async def _back_to_account(request: Request, context: AppContext, user: UserModel) -> Response:
     if is_htmx(request):
-        return await _section(request, context, user)
+        return await show_section(request, context, user, SECTION)
     return RedirectResponse(
         str(request.app.url_path_for("account_page")) + "#two-factor", status_code=303
     )
@@ -344,7 +336,7 @@ async def confirm(
     await _mark_fresh(request)  # this browser just gave a code
     logger.info("user %s turned two-factor codes on", user.id)
     flash(request, _("Two-factor codes are on. Keep your recovery codes somewhere safe."))
-    return await _section(request, context, user, new_recovery_codes=codes)
+    return await show_section(request, context, user, SECTION, new_recovery_codes=codes)
 
 
 @account_router.post("/cancel", name="two_factor_cancel", dependencies=GUARDS)
@@ -369,7 +361,7 @@ async def recovery_codes(
         return _refused(request, exc)
     await _mark_fresh(request)
     flash(request, _("New recovery codes were made; the old ones no longer work."))
-    return await _section(request, context, user, new_recovery_codes=codes)
+    return await show_section(request, context, user, SECTION, new_recovery_codes=codes)
 
 
 @account_router.post("/disable", name="two_factor_disable", dependencies=GUARDS)
