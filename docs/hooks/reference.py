@@ -455,7 +455,7 @@ def error_table() -> tuple[Any, dict[type, str]]:
     for feature in built_in_features():
         entries = feature.errors()
         table.add(entries, owner=feature.name)
-        owners.update(dict.fromkeys(entries, f"the {feature.name} feature"))
+        owners.update(dict.fromkeys(entries, feature.name))
     return table, owners
 
 

@@ -219,9 +219,9 @@ def test_every_error_code_is_in_the_error_reference_with_the_apps_answer(site, v
     # Rows a reader looks for: the rate limit's 429, the API tokens' 401 and 403, and the
     # feature each comes from.
     assert rows["rate_limited"] == ("429", "core")
-    assert rows["invalid_token"] == ("401", "the auth feature")
-    assert rows["insufficient_scope"] == ("403", "the auth feature")
-    assert rows["realtime_unavailable"] == ("503", "the realtime feature")
+    assert rows["invalid_token"] == ("401", "auth")
+    assert rows["insufficient_scope"] == ("403", "auth")
+    assert rows["realtime_unavailable"] == ("503", "realtime")
     assert rows["job_arguments_invalid"] == ("500", "none")
     page = text_of(site / "reference" / "errors" / "index.html")
     assert "blob_too_large 413 Too large." in page
