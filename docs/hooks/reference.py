@@ -15,6 +15,7 @@ the code shows up in the site without anyone editing the docs:
 - ``errors``: every ``VibetunerError`` of vibetuner with its code and the HTTP status
   the error table (``vibetuner.web.errors``, with every built-in feature's entries)
   gives it;
+- ``route-codes``: the codes routes answer themselves, found in vibetuner's source;
 - ``memory-gaps``: what the in-memory development database does not do.
 """
 
@@ -480,6 +481,74 @@ def error_classes() -> list[type]:
     return [found[code] for code in sorted(found)]
 
 
+def route_codes_markdown() -> str:
+    """The codes that routes answer themselves (not through the error table), found in
+    vibetuner's source: a ``code="..."`` argument or a ``{"code": "..."}`` body, with the
+    status given in the same call."""
+    classes = {kind.code for kind in error_classes()}
+    where: dict[tuple[str, int | None], list[str]] = {}
+    for code, status, module in sorted(route_codes()):
+        if code not in classes:
+            where.setdefault((code, status), []).append(f"`{module}`")
+    out = ["| code | status | answered in |", "|---|---|---|"]
+    for (code, status), modules in sorted(where.items()):
+        shown = f"`{code}`"
+        if code == "passkey_*":
+            shown += " (one per `reason` of `passkey_refused`)"
+        out.append(f"| {shown} | {status or ''} | {', '.join(modules)} |")
+    return "\n".join(out) + "\n"
+
+
+def route_codes() -> set[tuple[str, int | None, str]]:
+    """``(code, status, module)`` for each literal code vibetuner's routes answer."""
+    source = DOCS.parent / "src" / "vibetuner"
+    found: set[tuple[str, int | None, str]] = set()
+    for path in sorted(source.rglob("*.py")):
+        module = ".".join(path.relative_to(source.parent).with_suffix("").parts)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                named = [k.value for k in node.keywords if k.arg == "code"]
+                # _error(status, code, message): the passkey routes' JSON answers
+                if isinstance(node.func, ast.Name) and node.func.id == "_error":
+                    named += node.args[1:2]
+                for value in named:
+                    code = code_text(value)
+                    if code:
+                        found.add((code, status_in(node), module))
+            elif isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    code = code_text(value)
+                    if isinstance(key, ast.Constant) and key.value == "code" and code:
+                        call = parents.get(node)
+                        status = status_in(call) if isinstance(call, ast.Call) else None
+                        found.add((code, status, module))
+    return found
+
+
+def code_text(node: ast.AST) -> str | None:
+    """A code written in the source: ``"not_linked"``, or ``f"passkey_{...}"`` as
+    ``passkey_*``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr) and node.values:
+        first = node.values[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            return first.value + "*"
+    return None
+
+
+def status_in(call: ast.Call) -> int | None:
+    """The HTTP status a call gives as a number (positional, or ``status_code=``)."""
+    values = [*call.args, *(k.value for k in call.keywords if k.arg in ("status_code", "status"))]
+    for value in values:
+        if isinstance(value, ast.Constant) and type(value.value) is int:
+            if 100 <= value.value < 600:
+                return value.value
+    return None
+
+
 # --- the development database ------------------------------------------------------------
 
 
@@ -495,5 +564,6 @@ GENERATORS = {
     "cli": cli_markdown,
     "api": api_markdown,
     "errors": errors_markdown,
+    "route-codes": route_codes_markdown,
     "memory-gaps": memory_gaps_markdown,
 }

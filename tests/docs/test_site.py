@@ -185,8 +185,9 @@ def test_the_reference_knows_every_built_in_feature():
 
 
 def error_rows(site: Path) -> dict[str, tuple[str, str]]:
-    """The error reference's rows: code -> (status, answered by)."""
+    """The rows of the error reference's table of error classes: code -> (status, answered by)."""
     html = (site / "reference" / "errors" / "index.html").read_text(encoding="utf-8")
+    html = html[: html.index('<h2 id="codes-that-routes-answer-themselves"')]
     rows = {}
     for row in re.findall(r"<tr>(.*?)</tr>", html, re.S):
         cells = [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
@@ -225,6 +226,28 @@ def test_every_error_code_is_in_the_error_reference_with_the_apps_answer(site, v
     assert rows["job_arguments_invalid"] == ("500", "none")
     page = text_of(site / "reference" / "errors" / "index.html")
     assert "blob_too_large 413 Too large." in page
+
+
+async def test_codes_that_routes_answer_themselves_are_in_the_error_reference(
+    site, signed_in_client
+):
+    html = (site / "reference" / "errors" / "index.html").read_text(encoding="utf-8")
+    table = html[html.index('id="codes-that-routes-answer-themselves"') :]
+    rows = {
+        re.sub(r"<[^>]+>", "", cells[0]).split()[0]: re.sub(r"<[^>]+>", "", cells[1])
+        for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+        if (cells := re.findall(r"<td>(.*?)</td>", row, re.S))
+    }
+    # Each literal `code="..."` of vibetuner's routes has its row, status included.
+    found = {code: status for code, status, _ in hook.route_codes()}
+    classes = {kind.code for kind in hook.error_classes()}
+    expected = {code: str(status) for code, status in found.items() if code not in classes}
+    assert len(expected) >= 10
+    assert {code: rows.get(code) for code in expected} == expected
+    # ... and says what the app answers: signing out a session the user does not have.
+    answer = await signed_in_client.delete("/auth/sessions/not-one-of-mine")
+    assert (answer.status_code, answer.json()["code"]) == (404, "session_not_found")
+    assert rows["session_not_found"] == "404"
 
 
 def test_every_public_name_is_in_the_api_reference(site):
