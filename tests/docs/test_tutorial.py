@@ -12,6 +12,7 @@ used by the test, and every command it holds must be one the test knows how to r
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shutil
@@ -72,6 +73,54 @@ def test_every_block_includes_a_file_and_every_file_is_shown():
             assert f"--8<-- [end:{section}]" in text, f"{page}: {path} has no end of {section}"
     # Reported with the docs: how many blocks the build-and-run below executes.
     print(f"{len(blocks)} tutorial code blocks, from {len(shown)} files")
+
+
+SNIPPET_MARK = re.compile(r"--8<-- \[(start|end):[\w-]+\]")
+
+
+def scaffold_changes(original: str, changed: str) -> list[str]:
+    """Where ``changed`` (a step's copy of a scaffolded file, snippet marks aside) does
+    more than add to ``original``: a line removed, or one rewritten so that some of its
+    words are gone. Both would silently undo the scaffold's own code when the page's
+    reader adds the shown lines to their project."""
+    old = original.splitlines()
+    new = [line for line in changed.splitlines() if not SNIPPET_MARK.search(line)]
+    problems = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "delete":
+            problems += [f"removed: {line.strip()}" for line in old[i1:i2]]
+        elif tag == "replace":
+            words = set(re.findall(r"\w+", "\n".join(new[j1:j2])))
+            lost = [line for line in old[i1:i2] if not set(re.findall(r"\w+", line)) <= words]
+            problems += [f"rewritten: {line.strip()}" for line in lost]
+    return problems
+
+
+def test_the_steps_only_add_to_the_scaffolded_files(tmp_path, monkeypatch):
+    # The steps ship whole files; where the scaffold has the same file, the step's copy
+    # must be the scaffold's with the page's additions, or the tutorial has gone stale.
+    monkeypatch.setenv("VIBETUNER_CACHE_DIR", str(tmp_path / "cache"))
+    project = scaffold(tmp_path / "myapp")
+    compared, problems = 0, []
+    for path in sorted(CODE.glob("*/*/**/*")):
+        rel = path.relative_to(CODE)
+        original = project / Path(*rel.parts[1:])
+        if path.is_file() and original.is_file() and path.suffix not in NOT_PROJECT_FILES:
+            compared += 1
+            changes = scaffold_changes(original.read_text(), path.read_text())
+            problems += [f"{rel}: {change}" for change in changes]
+    assert compared >= 6
+    assert problems == []
+
+
+def test_the_comparison_with_the_scaffold_sees_removed_and_rewritten_lines():
+    original = "a = 1\n# see jobs.purge\nb = [x]\n"
+    assert scaffold_changes(original, "a = 1\n# see jobs.purge\nb = [x, y]\nc = 2\n") == []
+    assert scaffold_changes(original, "a = 1\nb = [x]\n") == ["removed: # see jobs.purge"]
+    assert scaffold_changes(original, "a = 1\n# see notes.purge\nb = [x]\n") == [
+        "rewritten: # see jobs.purge"
+    ]
 
 
 class Tutorial:

@@ -111,3 +111,21 @@ async def test_publish_while_redis_is_down_says_so(app, redis_server):
     with pytest.raises(RealtimeUnavailable):
         await hub_of(app).publish("app", "e", "x")
     assert not await hub_of(app).broker.ping()
+
+
+async def test_a_route_whose_publish_finds_redis_down_answers_503_with_its_code(
+    app, base_url, redis_server, caplog
+):
+    # The route lets RealtimeUnavailable through: the app's error table answers it.
+    redis_server.stop()
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        api = await http.post("/test-publish/app/e")
+        page = await http.post("/test-publish/app/e", headers={"Accept": "text/html"})
+    assert api.status_code == 503
+    answer = api.json()
+    assert answer["code"] == "realtime_unavailable"
+    assert answer["detail"] == "The service is unavailable; try again later."
+    assert page.status_code == 503 and "Service unavailable" in page.text
+    # Logged with the path, the broker's address kept out of the answer.
+    assert "realtime_unavailable on POST /test-publish/app/e" in caplog.text
+    assert "127.0.0.1" not in api.text

@@ -52,7 +52,8 @@ def test_a_bad_setting_stops_the_app_with_one_line(
         build_billing_app(vibetuner_settings)
 
 
-def test_the_settings_reference_shows_the_section() -> None:
+def reference_hook() -> Any:
+    """The docs' reference generator (``docs/hooks/reference.py``), as MkDocs loads it."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -61,7 +62,11 @@ def test_the_settings_reference_shows_the_section() -> None:
     assert spec is not None and spec.loader is not None
     hook = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hook)
-    table = "\n".join(hook.feature_settings_markdown([BillingFeature()]))
+    return hook
+
+
+def test_the_settings_reference_shows_the_section() -> None:
+    table = "\n".join(reference_hook().feature_settings_markdown([BillingFeature()]))
     assert "### The billing feature" in table
     assert "| `BILLING_TRIAL_DAYS` | `14` | Days of free use before the first invoice. |" in table
 
@@ -124,6 +129,20 @@ async def test_its_health_check_shows_in_health_and_ready(billing_app: Any, http
     ready = await http.get("/health/ready")
     assert ready.status_code == 503
     assert ready.json()["checks"]["billing"] == "the payment gateway does not answer"
+
+
+async def test_its_health_details_are_in_the_summary(billing_app: Any, http_for: Any) -> None:
+    http = await http_for(None)
+    assert (await http.get("/health")).json()["billing_unpaid_invoices"] == 0
+    await Invoice(email="ada@example.com", amount_cents=1900).insert()
+    assert (await http.get("/health")).json()["billing_unpaid_invoices"] == 1
+
+
+async def test_its_check_finds_no_gateway_before_startup(vibetuner_settings: Any) -> None:
+    # context.find, not get: an app built for a command and never started is not a crash.
+    context = app_context(build_billing_app(vibetuner_settings))
+    problems = await context.feature(BillingFeature).check_ready(context)
+    assert problems == ["the payment gateway is not started"]
 
 
 # --- admin ---------------------------------------------------------------------------------
@@ -201,6 +220,14 @@ def test_its_commands_run_in_the_project(project: tuple[Path, dict[str, str]]) -
     unpaid = vibetuner(project, "billing", "unpaid")  # with the app's database started
     assert unpaid.returncode == 0, unpaid.stderr
     assert unpaid.stdout.strip() == "0 unpaid"
+
+
+def test_the_cli_reference_shows_its_commands_as_a_project_runs_them() -> None:
+    page = "\n".join(reference_hook().feature_commands_markdown([BillingFeature()]))
+    assert "## `vibetuner billing`\n" in page and "Billing: plans and invoices." in page
+    assert "```text\nvibetuner billing plans [OPTIONS]\n```" in page
+    assert "### `vibetuner billing unpaid`" in page
+    assert "Print how many invoices are unpaid (the app's database)." in page
 
 
 def test_its_bad_setting_is_one_line_on_the_command_line(

@@ -136,26 +136,31 @@ class AuthFeature(Feature):
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:
-        if context.links is None:
-            raise RuntimeError("the sign-in feature needs the app's links (create_app sets them)")
-        settings = context.settings
-        context.provide(OAuthProviders(settings, links=context.links))
-        context.provide(
-            AuthService(
-                settings,
-                context.require_mailer(),
-                context.links,
-                cipher_from_settings(settings),
-                limiter=lambda: limiter_of(context),
+        # A job worker has no web app (no links to the sign-in pages): nobody signs in
+        # there, so the sign-in services are the web app's only.
+        links = context.links
+        if links is not None:
+            settings = context.settings
+            context.provide(OAuthProviders(settings, links=links))
+            context.provide(
+                AuthService(
+                    settings,
+                    context.require_mailer(),
+                    links,
+                    cipher_from_settings(settings),
+                    limiter=lambda: limiter_of(context),
+                )
             )
-        )
-        context.provide(
-            SignIn(
-                login_route="login_page", sign_out_route="sign_out", account_route="account_page"
+            context.provide(
+                SignIn(
+                    login_route="login_page",
+                    sign_out_route="sign_out",
+                    account_route="account_page",
+                )
             )
-        )
-        context.user_loader = current_user
-        # A deleted account's passkeys, two-factor secret and API tokens go with it.
+            context.user_loader = current_user
+        # A deleted account's passkeys, two-factor secret and API tokens go with it, in a
+        # job worker too (an account deleted in a job).
         cleaners = [remove_user_passkeys, remove_two_factor, remove_api_tokens]
         context.user_data_cleaners.extend(cleaners)
         try:
@@ -163,7 +168,8 @@ class AuthFeature(Feature):
         finally:
             for cleaner in cleaners:
                 context.user_data_cleaners.remove(cleaner)
-            context.user_loader = None
-            context.withdraw(SignIn)
-            context.withdraw(AuthService)
-            context.withdraw(OAuthProviders)
+            if links is not None:
+                context.user_loader = None
+                context.withdraw(SignIn)
+                context.withdraw(AuthService)
+                context.withdraw(OAuthProviders)

@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from vibetuner.features import ExceptionHandler, Feature
+from vibetuner.features import ErrorAnswer, Feature
+from vibetuner.i18n import N_
 from vibetuner.realtime import hub as hubs
 from vibetuner.realtime.access import ChannelRules, Rule
 from vibetuner.realtime.broker import Broker, InProcessBroker
@@ -15,11 +16,11 @@ from vibetuner.realtime.events import user_channel
 from vibetuner.realtime.routes import router
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter, Request
-    from fastapi.responses import Response
+    from fastapi import APIRouter
 
     from vibetuner.config import Settings
     from vibetuner.context import AppContext
+    from vibetuner.errors import VibetunerError
 
 STREAM_PATH = "/realtime"
 
@@ -56,10 +57,11 @@ class RealtimeFeature(Feature):
     def routers(self) -> Sequence[APIRouter]:
         return [router]
 
-    def exception_handlers(self) -> Mapping[type[Exception] | int, ExceptionHandler]:
+    def errors(self) -> Mapping[type[VibetunerError], ErrorAnswer]:
         from vibetuner.realtime import RealtimeUnavailable
 
-        return {RealtimeUnavailable: unavailable}
+        # A 503 (the broker cannot be reached), logged with the request's path.
+        return {RealtimeUnavailable: ErrorAnswer(503, N_("Service unavailable"))}
 
     def check_settings(self, settings: Settings) -> list[str]:
         if settings.redis_url is None:
@@ -111,19 +113,3 @@ def stream_url(hub: hubs.Hub, channels: Sequence[str]) -> str:
     if hub.broker.last_id is not None:
         query.append(("after", hub.broker.last_id))
     return f"{STREAM_PATH}?{urlencode(query)}"
-
-
-async def unavailable(request: Request, exc: Exception) -> Response:
-    """503 for ``RealtimeUnavailable`` (the broker cannot be reached), logged once."""
-    import logging
-
-    from vibetuner.i18n import N_
-    from vibetuner.web.errors import PRIVATE_MESSAGES
-    from vibetuner.web.pages import problem
-
-    logging.getLogger("vibetuner.realtime").error(
-        "realtime unavailable on %s %s: %s", request.method, request.url.path, exc
-    )
-    return problem(
-        request, 503, N_("Service unavailable"), PRIVATE_MESSAGES[503], code="realtime_unavailable"
-    )

@@ -1,5 +1,9 @@
 """The billing feature: settings, a model, routes, an error, a health check, an admin view,
-template helpers, a command, a job, middleware and static files."""
+template helpers, a command, a job, middleware and static files.
+
+The page "Writing a feature" (docs/concepts/features.md) shows its parts: the sections
+between the snippet marks below.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from vibetuner.jobs import task
 HERE = Path(__file__).parent
 
 
+# --8<-- [start:settings]
 class BillingSettings(BaseSettings):
     """The billing section: ``BILLING_*`` variables."""
 
@@ -48,6 +53,10 @@ class BillingSettings(BaseSettings):
     """Days of free use before the first invoice."""
 
 
+# --8<-- [end:settings]
+
+
+# --8<-- [start:model]
 class Invoice(Document):
     """An invoice of a user."""
 
@@ -59,10 +68,17 @@ class Invoice(Document):
         name = "billing_invoices"
 
 
+# --8<-- [end:model]
+
+
+# --8<-- [start:error]
 class PaymentRequired(VibetunerError):
     """The page needs a paid plan."""
 
     code = "payment_required"
+
+
+# --8<-- [end:error]
 
 
 class PaymentGateway:
@@ -73,6 +89,7 @@ class PaymentGateway:
         self.reachable = True
 
 
+# --8<-- [start:job]
 @task
 async def mark_paid(context: AppContext, invoice_id: str) -> None:
     """Mark an invoice paid (the provider confirmed the charge)."""
@@ -82,6 +99,10 @@ async def mark_paid(context: AppContext, invoice_id: str) -> None:
         await invoice.save()
 
 
+# --8<-- [end:job]
+
+
+# --8<-- [start:routes]
 router = APIRouter(prefix="/billing", tags=["billing"])
 
 
@@ -101,12 +122,16 @@ async def create_invoice(context: Context, user: RequireUser, amount_cents: int)
     return {"id": str(invoice.id)}
 
 
+# --8<-- [end:routes]
+
+
 @router.get("/plan", response_class=HTMLResponse)
 async def plan(request: Request, context: Context) -> HTMLResponse:
     """The plan page: the template global and filter at work."""
     return render_page(request, "billing/plan.html", {"title": "Your plan", "price": 1900})
 
 
+# --8<-- [start:templates]
 @pass_context
 def plan_badge(template: Any) -> str:
     """The trial offer, from the feature's settings (read through the request's app)."""
@@ -117,6 +142,9 @@ def plan_badge(template: Any) -> str:
 def money(cents: int, currency: str = "EUR") -> str:
     """``1900`` -> ``19.00 EUR``."""
     return f"{cents / 100:.2f} {currency}"
+
+
+# --8<-- [end:templates]
 
 
 class CurrencyHeader:
@@ -139,6 +167,7 @@ class CurrencyHeader:
         await self.app(scope, receive, send_with_header)
 
 
+# --8<-- [start:commands]
 commands = typer.Typer(help="Billing: plans and invoices.")
 
 
@@ -161,6 +190,10 @@ def count_unpaid() -> None:
     typer.echo(f"{asyncio.run(count())} unpaid")
 
 
+# --8<-- [end:commands]
+
+
+# --8<-- [start:feature]
 class BillingFeature(Feature):
     """Invoices for signed-in users."""
 
@@ -194,8 +227,15 @@ class BillingFeature(Feature):
         return {PaymentRequired: ErrorAnswer(402, "Payment required")}
 
     async def check_ready(self, context: AppContext) -> list[str]:
-        gateway = context.get(PaymentGateway)
+        # find: None where the lifespan has not run (a command's app), get would raise.
+        gateway = context.find(PaymentGateway)
+        if gateway is None:
+            return ["the payment gateway is not started"]
         return [] if gateway.reachable else ["the payment gateway does not answer"]
+
+    async def health_details(self, context: AppContext) -> Mapping[str, Any]:
+        unpaid = await Invoice.find(Invoice.paid == False).count()  # noqa: E712
+        return {"billing_unpaid_invoices": unpaid}
 
     def admin_views(self) -> Sequence[Any]:
         return [AuditedModelView(Invoice, menu_label="Invoices", key="invoices")]
@@ -213,3 +253,6 @@ class BillingFeature(Feature):
             yield
         finally:
             context.withdraw(PaymentGateway)
+
+
+# --8<-- [end:feature]

@@ -25,7 +25,7 @@ class Note(TimeStampMixin, Document):
     # Attachment id -> id of its thumbnail (made by the make_thumbnail job).
     thumbnails: dict[str, str] = Field(default_factory=dict)
     # Set when the note is deleted; "Undo" clears it, and the note and its files go for
-    # good once the undo window has passed (see notes.purge_deleted).
+    # good once the undo window has passed (see jobs.purge_deleted).
     deleted_at: datetime | None = None
     # --8<-- [start:pinned]
     # Pinned notes get a badge in the list (an admin pins them in /admin).

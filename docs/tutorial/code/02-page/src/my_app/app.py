@@ -55,6 +55,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
             RealtimeFeature(),
         ],
         models=MODELS,
+        # The notes API (/api/notes) takes personal API tokens from the account page.
         # --8<-- [start:routers]
         routers=[pages_router, notes_router, notes_api_router, feedback_router],
         # --8<-- [end:routers]

@@ -54,6 +54,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
         ],
         # --8<-- [end:admin]
         models=MODELS,
+        # The notes API (/api/notes) takes personal API tokens from the account page.
         routers=[pages_router, notes_router, notes_api_router, feedback_router],
         # This app's templates, searched before vibetuner's own, and its static files
         # (the stylesheet `vibetuner css build` makes), served at /static.
