@@ -65,6 +65,7 @@ from vibetuner.models.session import UserSession
 from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel, normalize_email
 from vibetuner.services import audit
 from vibetuner.user_agents import browser_name
+from vibetuner.web.client_address import client_address
 from vibetuner.web.context import get_context
 
 # Fields that name a record, in the order tried.
@@ -156,7 +157,8 @@ class AuditedModelView(ModelView[Any]):
         changes: dict[str, Any] | None = None,
     ) -> AuditLog:
         """Add an audit entry by the acting admin about ``obj``."""
-        client = request.client.host if request.client else None
+        # The client behind TRUSTED_PROXIES, as every other record names it.
+        client = client_address(request)
         return await audit.record(
             actor=acting_admin(request),
             action=action_name,
