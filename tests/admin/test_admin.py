@@ -28,6 +28,7 @@ VIEW_KEYS = (
     "users",
     "oauth-accounts",
     "sessions",
+    "api-tokens",
     "email-tokens",
     "blobs",
     "failed-jobs",
@@ -163,6 +164,7 @@ async def test_any_method_on_any_admin_path_answers_as_a_missing_path(
     for http in signed_in:  # a page seen first, as a browser has: its CSRF secret is set
         assert (await http.get("/auth/login")).status_code == 200
     paths = ["/admin", "/admin/", "/admin/users/list", "/admin/_api/users", "/admin/statics/x.css"]
+    paths += ["/admin/api-tokens/list", "/admin/_api/api-tokens"]
 
     for method in ODD_METHODS:
         for accept in ("text/html", "application/json", None):
