@@ -261,8 +261,18 @@ async def test_secrets_never_appear_in_pages_or_exports(admin_app: Any, browser_
     assert session is not None
     secrets |= {session_token, session.id}
     memo = await Memo(title="Keys", api_token="memo-api-token-0123456789").insert()
+    from vibetuner.auth import api_token_store
+
+    made = await api_token_store.create(member, "script", ["read"], 30, settings)
+    secrets |= {made.secret, made.record.id}
 
     http = await browser_for(admin)
+    # Revoked from the admin first, so the audit log's pages hold its entry too.
+    revoked = await http.post(
+        f"/admin/_api/api-tokens/action?name=delete&pks={made.record.public_id}", data={}
+    )
+    assert revoked.status_code == 200, revoked.text[:300]
+    assert await AuditLog.find({"target_type": "api_tokens"}).count() == 1
     pages = []
     for key in VIEW_KEYS:
         listing = await http.get(f"/admin/{key}/list")

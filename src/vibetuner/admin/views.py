@@ -598,6 +598,17 @@ class ApiTokenView(ReadOnlyView):
     async def repr(self, obj: Any, request: Request) -> str:
         return f"API token {obj.name} ({obj.public_id})"
 
+    async def record(
+        self,
+        request: Request,
+        action_name: str,
+        obj: Any,
+        changes: dict[str, Any] | None = None,
+    ) -> AuditLog:
+        # The document's id is the token's hash: never shown, in the audit log neither.
+        kept = {name: value for name, value in (changes or {}).items() if name != "id"}
+        return await super().record(request, action_name, obj, kept or None)
+
     @action(
         name="delete",
         text="Revoke",
