@@ -268,3 +268,12 @@ async def test_a_token_made_before_the_address_changed_hands_dies_with_the_proof
         refused = await call(app, method, token)
         assert refused.status_code == 401, refused.text
     assert await ApiToken.find_one({"user_id": user.id}) is None
+
+
+async def test_no_token_is_made_while_the_address_is_unproven(app, owner, user):
+    await user.set({UserModel.email: "new-owner@example.com", UserModel.email_verified_at: None})
+    refused = await owner.post(
+        "/account/api-tokens", data={"name": "script", "scopes": ["read"], "days": "30"}
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "email_not_confirmed"
+    assert await ApiToken.find_one({"user_id": user.id}) is None
