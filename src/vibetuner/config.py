@@ -201,8 +201,8 @@ class Settings(BaseSettings):
     allow_insecure_production: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Security downgrades production accepts (comma-separated): `trusted_proxies`,
     `security_headers`, `csp`, `csp_report_only`, `csrf_http_origins`, `session_max_age` (over 30
-    days), `hsts`, `rate_limits` (`RATE_LIMIT_ENABLED=false`); each is otherwise refused, and
-    logged as a warning when accepted.
+    days), `hsts`, `rate_limits` (`RATE_LIMIT_ENABLED=false`), `realtime_session_check` (over 300
+    seconds); each is otherwise refused, and logged as a warning when accepted.
     """
     api_docs: bool | None = None
     """Serve `/docs`, `/redoc` and `/openapi.json`; unset: served except in production."""
@@ -291,7 +291,9 @@ class Settings(BaseSettings):
     realtime_send_timeout: float = Field(default=10, gt=0)
     """Seconds one write to a browser may take before the browser is dropped (stopped reading)."""
     realtime_session_check: float = Field(default=30, gt=0)
-    """Seconds between checks that each open stream's session is still live."""
+    """Seconds between checks that each open stream's session is still live: how long a stream may
+    outlive a session that ended without a signal (production refuses over 300).
+    """
     realtime_max_channels: int = Field(default=16, ge=1, le=1000)
     """Channels one event stream may subscribe to."""
     realtime_max_streams_per_session: int = Field(default=32, ge=1)
@@ -683,9 +685,12 @@ INSECURE_OPT_OUTS = (
     "session_max_age",
     "hsts",
     "rate_limits",
+    "realtime_session_check",
 )
 # Longest sign-in production accepts without the opt-out: a stolen cookie lasts this long.
 PRODUCTION_MAX_SESSION_AGE = 30 * 24 * 3600
+# Longest an event stream may outlive its session (expired, or ended with no signal).
+PRODUCTION_MAX_REALTIME_SESSION_CHECK = 300
 # Hosts that SMTP_SECURITY=none may talk to: the mail never leaves the machine.
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
@@ -780,6 +785,12 @@ def downgrades(settings: Settings) -> dict[str, str]:
         )
     if settings.hsts_max_age == 0:
         found["hsts"] = "HSTS_MAX_AGE=0 lets browsers reach the site over plain http"
+    if settings.realtime_session_check > PRODUCTION_MAX_REALTIME_SESSION_CHECK:
+        found["realtime_session_check"] = (
+            f"REALTIME_SESSION_CHECK={settings.realtime_session_check:g} keeps an event stream "
+            "open that long after its session ended (expired, or signed out on a worker "
+            f"the others do not hear from): at most {PRODUCTION_MAX_REALTIME_SESSION_CHECK}"
+        )
     if not settings.rate_limit_enabled:
         found["rate_limits"] = (
             "RATE_LIMIT_ENABLED=false lets one client send unsafe requests, API calls and "

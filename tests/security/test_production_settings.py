@@ -96,6 +96,9 @@ DOWNGRADES = [
     ({"session_max_age": 10 * 365 * 24 * 3600}, "session_max_age", "SESSION_MAX_AGE"),
     ({"hsts_max_age": 0}, "hsts", "HSTS_MAX_AGE=0"),
     ({"rate_limit_enabled": False}, "rate_limits", "RATE_LIMIT_ENABLED=false"),
+    # An event stream outlives its ended session (expired, or revoked on another worker
+    # without a shared broker) until this check: an hour of a stolen cookie's events.
+    ({"realtime_session_check": 3600}, "realtime_session_check", "REALTIME_SESSION_CHECK=3600"),
 ]
 
 
@@ -133,6 +136,10 @@ def test_each_downgrade_is_one_sentence_in_the_one_message():
         assert named in message and f"ALLOW_INSECURE_PRODUCTION={name}" in message
     names = ",".join(name for _, name, _ in DOWNGRADES)
     assert production(**changes, allow_insecure_production=names).is_production
+
+
+def test_a_realtime_session_check_of_five_minutes_is_fine():
+    assert production(realtime_session_check=300).is_production
 
 
 def test_a_month_long_session_is_fine():
