@@ -360,7 +360,8 @@ class UserView(AuditedModelView):
         text="Mark email verified",
         confirmation=(
             "Mark the selected users' addresses as verified? As at a first sign-in by email, "
-            "their sessions end and their provider links, name and picture are removed."
+            "their sessions end and their provider links, passkeys, API tokens, two-factor "
+            "codes, name and picture are removed."
         ),
     )
     async def verify_action(self, request: Request, selection: ActionSelection) -> str:
