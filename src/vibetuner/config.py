@@ -201,7 +201,8 @@ class Settings(BaseSettings):
     allow_insecure_production: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Security downgrades production accepts (comma-separated): `trusted_proxies`,
     `security_headers`, `csp`, `csp_report_only`, `csrf_http_origins`, `session_max_age` (over 30
-    days), `hsts`; each is otherwise refused, and logged as a warning when accepted.
+    days), `hsts`, `rate_limits` (`RATE_LIMIT_ENABLED=false`), `realtime_session_check` (over 300
+    seconds); each is otherwise refused, and logged as a warning when accepted.
     """
     api_docs: bool | None = None
     """Serve `/docs`, `/redoc` and `/openapi.json`; unset: served except in production."""
@@ -290,7 +291,9 @@ class Settings(BaseSettings):
     realtime_send_timeout: float = Field(default=10, gt=0)
     """Seconds one write to a browser may take before the browser is dropped (stopped reading)."""
     realtime_session_check: float = Field(default=30, gt=0)
-    """Seconds between checks that each open stream's session is still live."""
+    """Seconds between checks that each open stream's session is still live: how long a stream may
+    outlive a session that ended without a signal (production refuses over 300).
+    """
     realtime_max_channels: int = Field(default=16, ge=1, le=1000)
     """Channels one event stream may subscribe to."""
     realtime_max_streams_per_session: int = Field(default=32, ge=1)
@@ -667,6 +670,10 @@ class Settings(BaseSettings):
 
 
 KEY_COMMAND = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+METRICS_TOKEN_COMMAND = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+FERNET_COMMAND = (
+    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+)
 # The downgrades production refuses unless ALLOW_INSECURE_PRODUCTION names them.
 # (What each stands for is in ``downgrades``.)
 INSECURE_OPT_OUTS = (
@@ -677,9 +684,13 @@ INSECURE_OPT_OUTS = (
     "csrf_http_origins",
     "session_max_age",
     "hsts",
+    "rate_limits",
+    "realtime_session_check",
 )
 # Longest sign-in production accepts without the opt-out: a stolen cookie lasts this long.
 PRODUCTION_MAX_SESSION_AGE = 30 * 24 * 3600
+# Longest an event stream may outlive its session (expired, or ended with no signal).
+PRODUCTION_MAX_REALTIME_SESSION_CHECK = 300
 # Hosts that SMTP_SECURITY=none may talk to: the mail never leaves the machine.
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
@@ -718,8 +729,20 @@ def production_problems(settings: Settings) -> list[str]:
     ):
         problems.append(
             "TOKEN_ENCRYPTION_KEY must be set when OAuth providers are configured (provider "
-            "tokens are stored encrypted; generate one with: python -c 'from "
-            "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+            f"tokens are stored encrypted; generate one with: {FERNET_COMMAND})"
+        )
+    weak_fernet = guessable_fernet_key(settings.token_encryption_key)
+    if weak_fernet:
+        problems.append(
+            f"TOKEN_ENCRYPTION_KEY is guessable ({weak_fernet}); use a generated key "
+            f"(generate one with: {FERNET_COMMAND})"
+        )
+    metrics = settings.metrics_token.get_secret_value().strip() if settings.metrics_token else ""
+    if metrics and is_guessable(metrics):
+        # /metrics on the app's own port answers whoever knows it.
+        problems.append(
+            f"METRICS_TOKEN is guessable ({guessable_because(metrics)}); use a random value "
+            f"(generate one with: {METRICS_TOKEN_COMMAND})"
         )
     if not settings.base_url.startswith("https://"):
         problems.append("BASE_URL must be the public https:// address (session cookies are Secure)")
@@ -762,6 +785,17 @@ def downgrades(settings: Settings) -> dict[str, str]:
         )
     if settings.hsts_max_age == 0:
         found["hsts"] = "HSTS_MAX_AGE=0 lets browsers reach the site over plain http"
+    if settings.realtime_session_check > PRODUCTION_MAX_REALTIME_SESSION_CHECK:
+        found["realtime_session_check"] = (
+            f"REALTIME_SESSION_CHECK={settings.realtime_session_check:g} keeps an event stream "
+            "open that long after its session ended (expired, or signed out on a worker "
+            f"the others do not hear from): at most {PRODUCTION_MAX_REALTIME_SESSION_CHECK}"
+        )
+    if not settings.rate_limit_enabled:
+        found["rate_limits"] = (
+            "RATE_LIMIT_ENABLED=false lets one client send unsafe requests, API calls and "
+            "page loads without any limit (the sign-in limits stay)"
+        )
     return found
 
 
@@ -793,6 +827,32 @@ def guessable_because(key: str) -> str:
             f"about {bits:.0f} bits by its characters, {MIN_KEY_BITS} bits needed: runs "
             "such as abc, 123 or qwe, words, or too short a random value"
         )
+    return ""
+
+
+def guessable_fernet_key(keys: SecretStr | None) -> str:
+    """Why one of the Fernet keys of ``TOKEN_ENCRYPTION_KEY`` is guessable; empty if none is.
+
+    A Fernet key is 32 bytes in base64: generated, they look like noise. Text encoded as
+    a key (a phrase, a run) is judged as any other key; bytes with few different values
+    (zeros, a short pattern) are guessable too.
+    """
+    import base64
+    import binascii
+
+    raw = keys.get_secret_value() if keys is not None else ""
+    for number, key in enumerate((p.strip() for p in raw.split(",") if p.strip()), 1):
+        try:
+            decoded = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            continue  # not a Fernet key at all: the cipher refuses it with its own error
+        repeated = any(decoded == decoded[:n] * (len(decoded) // n) for n in (1, 2, 4, 8, 16))
+        if repeated or len(set(decoded)) < 16:
+            return f"key {number}: a repeated pattern or too few different bytes"
+        if decoded.isascii() and decoded.decode("ascii").isprintable():
+            why = guessable_because(decoded.decode("ascii"))
+            if why:
+                return f"key {number} is text: {why}"
     return ""
 
 

@@ -28,6 +28,7 @@ VIEW_KEYS = (
     "users",
     "oauth-accounts",
     "sessions",
+    "api-tokens",
     "email-tokens",
     "blobs",
     "failed-jobs",
@@ -163,6 +164,7 @@ async def test_any_method_on_any_admin_path_answers_as_a_missing_path(
     for http in signed_in:  # a page seen first, as a browser has: its CSRF secret is set
         assert (await http.get("/auth/login")).status_code == 200
     paths = ["/admin", "/admin/", "/admin/users/list", "/admin/_api/users", "/admin/statics/x.css"]
+    paths += ["/admin/api-tokens/list", "/admin/_api/api-tokens"]
 
     for method in ODD_METHODS:
         for accept in ("text/html", "application/json", None):
@@ -259,8 +261,18 @@ async def test_secrets_never_appear_in_pages_or_exports(admin_app: Any, browser_
     assert session is not None
     secrets |= {session_token, session.id}
     memo = await Memo(title="Keys", api_token="memo-api-token-0123456789").insert()
+    from vibetuner.auth import api_token_store
+
+    made = await api_token_store.create(member, "script", ["read"], 30, settings)
+    secrets |= {made.secret, made.record.id}
 
     http = await browser_for(admin)
+    # Revoked from the admin first, so the audit log's pages hold its entry too.
+    revoked = await http.post(
+        f"/admin/_api/api-tokens/action?name=delete&pks={made.record.public_id}", data={}
+    )
+    assert revoked.status_code == 200, revoked.text[:300]
+    assert await AuditLog.find({"target_type": "api_tokens"}).count() == 1
     pages = []
     for key in VIEW_KEYS:
         listing = await http.get(f"/admin/{key}/list")

@@ -91,3 +91,50 @@ async def test_a_new_address_typed_by_an_admin_is_unproven(
     fields = replace_field(form_fields(page, "email"), "email", "DESK@example.com")
     await http.post(f"/admin/users/edit?pk={admin.id}", data=as_form(fields))
     assert (await UserModel.get(admin.id)).email_verified_at is not None
+
+
+async def test_an_address_changed_in_the_admin_takes_the_former_holders_ways_in(
+    admin_app: Any, browser_for: Any
+) -> None:
+    from tests.auth.test_two_factor import turn_on
+    from vibetuner.models.api_token import ApiToken
+    from vibetuner.models.two_factor import TwoFactorSecret
+
+    admin = await make_user("desk@example.com", roles=["admin"])
+    member = await make_user("old@example.com")
+    holder = await browser_for(member)
+    await turn_on(holder)
+    made = await holder.post(
+        "/account/api-tokens", data={"name": "script", "scopes": ["read"], "days": "30"}
+    )
+    token = made.text.split("data-new-api-token>", 1)[1].split("<", 1)[0]
+    assert token.startswith("vt_")
+
+    async def token_works() -> bool:
+        # The check require_scope makes on every API route (this app has none of its own;
+        # tests/auth/test_api_tokens.py runs the same over HTTP).
+        from vibetuner.auth import api_token_store
+        from vibetuner.errors import InvalidApiToken
+        from vibetuner.testing import app_context
+
+        try:
+            await api_token_store.authenticate(token, app_context(admin_app).settings)
+        except InvalidApiToken:
+            return False
+        return True
+
+    assert await token_works()
+    # The address is given to someone else in the admin: unproven from now on.
+    http = await browser_for(admin)
+    page = (await http.get(f"/admin/users/edit?pk={member.id}")).text
+    fields = replace_field(form_fields(page, "email"), "email", "new@example.com")
+    answer = await http.post(f"/admin/users/edit?pk={member.id}", data=as_form(fields))
+    assert answer.status_code in (200, 303), answer.text[:500]
+    assert not await token_works()
+    marked = await http.post(
+        f"/admin/_api/users/action?name=mark_verified&pks={member.id}", data={}
+    )
+    assert marked.status_code == 200
+    assert await ApiToken.find({"user_id": member.id}).count() == 0
+    assert await TwoFactorSecret.find({"user_id": member.id}).count() == 0
+    assert not await token_works()

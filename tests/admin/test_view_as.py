@@ -7,6 +7,7 @@ httpx client carrying each redirect between the app and the provider.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -306,3 +307,59 @@ async def test_a_session_opened_by_an_admin_is_refused_without_the_waiting_one(
     )
     assert refused.status_code == 403 and refused.json()["code"] == "view_as_refused"
     assert await UserModel.get(member.id) is not None
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+async def test_two_factor_and_api_tokens_are_out_of_reach(
+    admin_app: Any, browser_for: Any, accept: str
+) -> None:
+    import pyotp
+
+    from tests.auth.test_two_factor import code_at, turn_on
+    from vibetuner.models.api_token import ApiToken
+    from vibetuner.models.two_factor import TwoFactorSecret
+
+    admin = await make_user("lead@example.com", roles=["admin"])
+    member = await make_user("member@example.com")
+    member_http = await browser_for(member)
+    secret, codes = await turn_on(member_http)
+    made = await member_http.post(
+        "/account/api-tokens", data={"name": "script", "scopes": ["read"], "days": "30"}
+    )
+    assert made.status_code == 200
+    (token,) = await ApiToken.find({"user_id": member.id}).to_list()
+    stored = (await TwoFactorSecret.find_one({"user_id": member.id})).model_dump()
+    http = await browser_for(admin)
+    await view_as(http, member)
+    before = await AuditLog.find().count()
+
+    # A code from the member's app is typed by the admin (read over their shoulder).
+    attempts = [
+        ("/account/two-factor/disable", {"code": code_at(secret)}),
+        ("/account/two-factor/recovery-codes", {"code": codes[0]}),
+        ("/account/two-factor/cancel", {}),
+        ("/account/two-factor/start", {}),
+        ("/account/two-factor/confirm", {"code": code_at(secret)}),
+        ("/account/api-tokens", {"name": "mine now", "scopes": ["read"], "days": "365"}),
+        (f"/account/api-tokens/{token.public_id}/revoke", {}),
+    ]
+    for path, form in attempts:
+        answer = await http.post(path, data=form, headers={"Accept": accept})
+        assert answer.status_code == 403, (path, answer.status_code, answer.text[:300])
+        assert "vt_" not in answer.text and "data-recovery-codes" not in answer.text
+    assert (await TwoFactorSecret.find_one({"user_id": member.id})).model_dump() == stored
+    assert await ApiToken.find({"user_id": member.id}).count() == 1
+    assert await AuditLog.find().count() == before
+
+    # The member starts setting up codes anew elsewhere: the view never shows the secret
+    # the member's app will use.
+    await TwoFactorSecret.find({"user_id": member.id}).delete()
+    started = await member_http.post("/account/two-factor/start")
+    assert started.status_code == 303
+    page = (await member_http.get("/account")).text
+    pending = re.search(r"data-two-factor-secret>([A-Z2-7 ]+)<", page).group(1).replace(" ", "")
+    viewed = (await http.get("/account")).text
+    assert "member@example.com" in viewed
+    assert pending not in viewed.replace(" ", "") and "vt-qr" not in viewed
+    assert "data-two-factor-secret" not in viewed
+    assert pyotp.TOTP(pending).now() not in viewed

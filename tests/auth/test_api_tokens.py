@@ -246,3 +246,34 @@ async def test_the_api_docs_show_the_bearer_scheme(app):
         "description": schemes["API token"]["description"],
     }
     assert schema["paths"]["/api/things"]["post"]["security"] == [{"API token": []}]
+
+
+async def test_a_token_made_before_the_address_changed_hands_dies_with_the_proof(
+    app, owner, user, outbox
+):
+    from tests.auth.conftest import follow_link, magic_link, request_link
+
+    # The former holder of the account keeps a token; an admin then gives the account
+    # another address (the admin's edit leaves it unproven, as here).
+    token = await make_token(owner, scopes=["things:read", "things:write"])
+    await user.set({UserModel.email: "new-owner@example.com", UserModel.email_verified_at: None})
+    # Until the new owner proves the mailbox, the token reaches nothing of theirs ...
+    assert (await call(app, "GET", token)).status_code == 401
+    # ... and the new owner proves the mailbox: whatever was attached before must not survive.
+    async with browser(app) as new_owner:
+        await request_link(new_owner, "new-owner@example.com")
+        assert (await follow_link(new_owner, magic_link(outbox()[-1]))).status_code == 303
+        assert (await new_owner.get("/auth/me")).json()["id"] == str(user.id)
+    for method in ("GET", "POST"):
+        refused = await call(app, method, token)
+        assert refused.status_code == 401, refused.text
+    assert await ApiToken.find_one({"user_id": user.id}) is None
+
+
+async def test_no_token_is_made_while_the_address_is_unproven(app, owner, user):
+    await user.set({UserModel.email: "new-owner@example.com", UserModel.email_verified_at: None})
+    refused = await owner.post(
+        "/account/api-tokens", data={"name": "script", "scopes": ["read"], "days": "30"}
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "email_not_confirmed"
+    assert await ApiToken.find_one({"user_id": user.id}) is None

@@ -595,3 +595,42 @@ async def test_the_same_answer_sent_twice_at_once_signs_in_once(app, registered)
         assert sorted([first.status_code, second.status_code]) == [200, 400]
         refused = first if first.status_code == 400 else second
         assert refused.json()["code"] == "passkey_challenge_unknown"
+
+
+async def test_a_passkey_sign_in_while_viewing_as_ends_the_view_first(vibetuner_settings):
+    # The admin signs in with their own passkey from the browser that views the member:
+    # nothing of the sign-in lands on the member, and the view's end is audited.
+    import httpx
+
+    from tests.admin.conftest import build_admin_app, make_user
+    from vibetuner.models.audit import AuditLog
+    from vibetuner.testing import set_session_cookie, signed_in_cookie
+
+    application = build_admin_app(vibetuner_settings)
+    async with application.router.lifespan_context(application):
+        admin = await make_user("lead@example.com", roles=["admin"])
+        member = await make_user("member@example.com")
+        settings = app_context(application).settings
+        authenticator = SoftAuthenticator(ORIGIN)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url=ORIGIN
+        ) as http:
+            set_session_cookie(http, settings, await signed_in_cookie(settings, admin))
+            send_csrf_token(http, settings.session_cookie_name)
+            assert (await add_passkey(http, authenticator)).status_code == 200
+            started = await http.post(
+                f"/admin/_api/users/row-action?name=view_as&pk={member.id}", data={}
+            )
+            assert started.status_code == 303, started.text[:300]
+            assert (await me(http)).json()["email"] == "member@example.com"
+            http.headers.pop("X-CSRF-Token", None)
+            options = await sign_in_options(http)
+            answer = await passkey_sign_in(http, authenticator.get(options))
+            assert answer.status_code == 200, answer.text[:300]
+            assert (await me(http)).json()["email"] == "lead@example.com"
+            assert "data-view-as-banner" not in (await http.get("/", headers=HTML)).text
+        assert await UserSession.find({"user_id": member.id}).count() == 0
+        assert await Passkey.find({"user_id": member.id}).count() == 0
+        ended = await AuditLog.find_one({"action": "view_as_end"})
+        assert ended is not None and ended.actor_email == "lead@example.com"
+        assert ended.path == "/auth/passkeys"

@@ -510,3 +510,52 @@ async def test_starting_again_while_on_keeps_the_secret(app, victim):
         assert "Two-factor codes are already on." in page
     after = await TwoFactorSecret.find_one({"user_id": user.id})
     assert after.secret == before.secret and after.confirmed_at is not None
+
+
+async def test_codes_set_up_before_the_address_changed_hands_do_not_survive_the_proof(
+    app, victim, outbox
+):
+    # The former holder turned two-factor on; an admin then gave the account another
+    # address (the admin's edit leaves it unproven, as here).
+    user, secret, codes = victim
+    await user.set({UserModel.email: "new-owner@example.com", UserModel.email_verified_at: None})
+    async with browser(app) as new_owner:
+        answer = await first_factor(app, new_owner, "new-owner@example.com", outbox)
+        # The new owner is not asked for the former holder's codes ...
+        assert answer.status_code == 303 and answer.headers["location"] == "/account"
+        me = await new_owner.get("/auth/me")
+        assert me.status_code == 200 and me.json()["id"] == str(user.id)
+        # ... and can set up their own.
+        await turn_on(new_owner)
+    # The former holder's secret and recovery codes are gone.
+    stored = await TwoFactorSecret.find({"user_id": user.id}).to_list()
+    assert len(stored) == 1 and stored[0].recovery_codes
+    async with browser(app) as former:
+        await first_factor(app, former, "new-owner@example.com", outbox)
+        for code in (code_at(secret), codes[0]):
+            assert (await give_code(former, code)).status_code == 422
+        assert (await former.get("/auth/me")).status_code == 401
+
+
+async def test_nothing_is_set_up_while_the_address_is_unproven(app, user):
+    # The former holder is still signed in after an admin gave the account another
+    # address; a setup they began before is not finished, and none is begun.
+    settings = app_context(app).settings
+    async with browser(app) as holder:
+        set_session_cookie(holder, settings, await signed_in_cookie(settings, user))
+        assert (await holder.post("/account/two-factor/start", headers=HTML)).status_code == 303
+        page = (await holder.get("/account", headers=HTML)).text
+        secret = SECRET_RE.search(page).group(1).replace(" ", "")
+        await user.set(
+            {UserModel.email: "new-owner@example.com", UserModel.email_verified_at: None}
+        )
+        confirmed = await holder.post(
+            "/account/two-factor/confirm", data={"code": code_at(secret)}, headers=HTML
+        )
+        assert confirmed.status_code == 403, confirmed.text[:300]
+        assert not RECOVERY_RE.search(confirmed.text)
+        started = await holder.post("/account/two-factor/start")
+        assert started.status_code == 403 and started.json()["code"] == "email_not_confirmed"
+    assert (
+        await TwoFactorSecret.find({"user_id": user.id, "confirmed_at": {"$ne": None}}).count() == 0
+    )

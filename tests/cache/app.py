@@ -6,12 +6,20 @@ import asyncio
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from vibetuner import CurrentUser, RequireUser, create_app, flash, render_page
+from vibetuner import (
+    CurrentUser,
+    RequireUser,
+    UserModel,
+    create_app,
+    flash,
+    render_page,
+    require_scope,
+)
 from vibetuner.app import default_features
 from vibetuner.cache import (
     CacheFeature,
@@ -50,6 +58,17 @@ async def sets_cookie(request: Request) -> HTMLResponse:
 async def mine(request: Request, user: RequireUser) -> HTMLResponse:
     RUNS["mine"] += 1
     return render_page(request, "cache_test/page.html", {"runs": RUNS["mine"], "who": user.email})
+
+
+@router.get("/api/mine", dependencies=[Depends(cache_page(ttl=60))])
+async def api_mine(user: Annotated[UserModel, Depends(require_scope("read"))]) -> dict[str, str]:
+    RUNS["api mine"] += 1
+    return {"owner": user.email}
+
+
+@router.get("/api/profile", dependencies=[Depends(cache_control("public, max-age=60"))])
+async def api_profile(user: Annotated[UserModel, Depends(require_scope("read"))]) -> dict[str, str]:
+    return {"owner": user.email}
 
 
 @router.get("/notes/{note_id}", dependencies=[Depends(cache_page(ttl=60, tags=["note:{note_id}"]))])

@@ -87,6 +87,19 @@ async def test_a_public_policy_becomes_private_for_a_signed_in_user(signed_in_cl
     assert answer.headers["cache-control"] == "private, max-age=60"
 
 
+async def test_a_public_policy_becomes_private_for_an_api_tokens_answer(app, client, user):
+    # A proxy must not keep one token's answer for the next client (a "public" answer
+    # to a request with Authorization may be stored by shared caches).
+    from vibetuner.auth import api_token_store
+    from vibetuner.testing import app_context
+
+    settings = app_context(app).settings
+    token = (await api_token_store.create(user, "ada", ["read"], 30, settings)).secret
+    answer = await client.get("/api/profile", headers={"Authorization": f"Bearer {token}"})
+    assert answer.json() == {"owner": user.email}
+    assert answer.headers["cache-control"] == "private, max-age=60"
+
+
 async def test_signed_in_pages_stay_no_store_by_default(signed_in_client):
     answer = await signed_in_client.get("/validated")
     assert answer.headers["cache-control"] == "no-store"

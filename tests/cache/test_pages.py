@@ -251,3 +251,73 @@ async def test_a_fragment_tag_invalidated_in_one_worker_is_dropped_in_the_other(
         await asyncio.sleep(0.3)  # a few sync intervals
         last = (await two.get("/fragments", headers=HTML)).text
         assert "total=40" in last, re.findall(r"total=\d+|Hello [^<]*", last)
+
+
+async def test_an_api_tokens_answer_is_never_served_to_anyone_else(app, user):
+    # A route that caches its page and reads the token's user: the answer to a bearer
+    # request is that user's, whatever the cache thinks of a request without cookies.
+    from vibetuner.auth import api_token_store
+    from vibetuner.models import UserModel
+    from vibetuner.models.mixins import utcnow
+
+    settings = app_context(app).settings
+    bob = UserModel(email="bob@example.com", email_verified_at=utcnow())
+    await bob.insert()
+    ada_token = (await api_token_store.create(user, "ada", ["read"], 30, settings)).secret
+    bob_token = (await api_token_store.create(bob, "bob", ["read"], 30, settings)).secret
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        for _ in range(2):
+            ada = await api.get("/api/mine", headers={"Authorization": f"Bearer {ada_token}"})
+            assert ada.json() == {"owner": user.email}
+        anonymous = await api.get("/api/mine")
+        assert anonymous.status_code == 401 and user.email not in anonymous.text
+        guessed = await api.get("/api/mine", headers={"Authorization": "Bearer vt_guessed"})
+        assert guessed.status_code == 401 and user.email not in guessed.text
+        bob_answer = await api.get("/api/mine", headers={"Authorization": f"Bearer {bob_token}"})
+        assert bob_answer.json() == {"owner": "bob@example.com"}
+    assert "x-cache" not in bob_answer.headers
+
+
+async def test_a_view_as_session_is_neither_served_nor_stored_the_users_pages(
+    client_for, user, app
+):
+    from vibetuner.auth.current import STASHED_TOKEN_KEY
+    from vibetuner.auth.impersonation import VIEWED_KEY
+    from vibetuner.auth.sessions import start_session
+    from vibetuner.models import UserModel
+    from vibetuner.models.mixins import utcnow
+    from vibetuner.testing import session_cookie, set_session_cookie
+    from vibetuner.web.identity import SESSION_TOKEN_KEY
+
+    # The user's own copy is stored ...
+    own = await client_for(user)
+    assert runs(await own.get("/mine", headers=HTML)) == "1"
+    assert (await own.get("/mine", headers=HTML)).headers["x-cache"] == "hit"
+    # ... then an admin views the app as the user: the browser holds the view's session
+    # and the admin's own, waiting.
+    settings = app_context(app).settings
+    admin = UserModel(email="lead@example.com", roles=["admin"], email_verified_at=utcnow())
+    await admin.insert()
+    waiting = await start_session(admin, settings)
+    view = await start_session(user, settings, impersonator=admin, max_age=3600)
+    cookie = session_cookie(
+        settings,
+        {
+            SESSION_TOKEN_KEY: view,
+            STASHED_TOKEN_KEY: waiting,
+            VIEWED_KEY: user.email,
+        },
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as viewing:
+        set_session_cookie(viewing, settings, cookie)
+        for _ in range(2):
+            page = await viewing.get("/mine", headers=HTML)
+            assert page.status_code == 200 and user.email in page.text
+            assert "x-cache" not in page.headers
+            assert "data-view-as-banner" in page.text  # the way back is always there
+    # The view's pages never became the user's copy.
+    mine = await own.get("/mine", headers=HTML)
+    assert mine.headers["x-cache"] == "hit" and runs(mine) == "1"
+    assert "data-view-as-banner" not in mine.text

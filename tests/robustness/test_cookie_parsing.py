@@ -114,3 +114,39 @@ async def test_the_language_cookie_is_read_after_a_malformed_cookie(live, prefix
     page = await http.get("/auth/login", headers={"Cookie": f"{prefix}; vt_locale=es"})
     assert page.status_code == 200
     assert '<html lang="es"' in page.text
+
+
+# The unsafe routes of the features that came later: sign-in methods and API tokens.
+LATER_ROUTES = [
+    ("/account/api-tokens", {"name": "forged", "scopes": "read", "days": "30"}),
+    ("/account/two-factor/start", {}),
+    ("/account/passkeys/options", {}),
+    ("/auth/logout-everywhere", {}),
+]
+
+
+@pytest.mark.parametrize("prefix", MALFORMED)
+@pytest.mark.parametrize("bearer", [None, "Bearer vt_guessed"])
+async def test_a_malformed_cookie_first_does_not_skip_the_token_for_later_routes(
+    live, prefix, bearer
+):
+    from vibetuner.models import UserSession
+    from vibetuner.models.api_token import ApiToken
+    from vibetuner.models.two_factor import TwoFactorSecret
+
+    http, app = live
+    person, value, _ = await session_of(app)
+    headers = cookie(app, prefix, value)
+    if bearer:
+        # With a bearer header the cookies are dropped: the session is not reached at all.
+        headers["Authorization"] = bearer
+    for path, form in LATER_ROUTES:
+        forged = await http.post(path, data=form, headers=headers)
+        assert forged.status_code in (401, 403), (path, forged.status_code, forged.text[:300])
+        assert "vt_" not in forged.text
+    assert await ApiToken.find({"user_id": person.id}).count() == 0
+    assert await TwoFactorSecret.find({"user_id": person.id}).count() == 0
+    assert await UserSession.find({"user_id": person.id}).count() == 1
+    # The session itself still works (with its token) and still needs it.
+    me = await http.get("/auth/me", headers=cookie(app, prefix, value))
+    assert me.status_code == 200 and me.json()["email"] == person.email

@@ -12,6 +12,7 @@ never answering (``tests/auth/test_email.py``).
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import secrets
 import socket
@@ -126,6 +127,9 @@ def test_vibetuner_run_prod_names_every_weak_setting_before_listening(project: P
         "GITHUB_CLIENT_ID": "gh-id",
         "GITHUB_CLIENT_SECRET": "gh-secret",
         "TRUSTED_PROXIES": "*",
+        # The secrets and downgrades of the later features.
+        "METRICS_TOKEN": "my-super-secret-metrics-token-for-production",
+        "RATE_LIMIT_ENABLED": "false",
     }
     result = subprocess.run(
         [sys.executable, "-m", "vibetuner.cli", "run", "prod", "--host", "127.0.0.1"]
@@ -144,9 +148,28 @@ def test_vibetuner_run_prod_names_every_weak_setting_before_listening(project: P
         "SMTP_SECURITY=none",
         "TOKEN_ENCRYPTION_KEY",
         "ALLOW_INSECURE_PRODUCTION=trusted_proxies",
+        "METRICS_TOKEN is guessable",
+        "ALLOW_INSECURE_PRODUCTION=rate_limits",
     ):
         assert named in line, line
     assert "secrets.token_urlsafe(48)" in line
+    assert "Uvicorn running" not in output and "Traceback" not in output
+    assert weak["METRICS_TOKEN"] not in output
+
+    # A Fernet key that is a phrase in base64: as good as none for what it encrypts.
+    phrase_key = base64.urlsafe_b64encode(b"my-super-secret-encryption-key!!").decode()
+    result = subprocess.run(
+        [sys.executable, "-m", "vibetuner.cli", "run", "prod", "--host", "127.0.0.1"]
+        + ["--port", str(port)],
+        cwd=project,
+        env={**env, **weak, "TOKEN_ENCRYPTION_KEY": phrase_key},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "TOKEN_ENCRYPTION_KEY is guessable" in output and phrase_key not in output
     assert "Uvicorn running" not in output and "Traceback" not in output
 
 

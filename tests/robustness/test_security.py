@@ -397,3 +397,36 @@ def test_run_dev_believes_forwarded_for_only_from_trusted_proxies(project: Path,
         assert ask_links(url, forged) == [200, 200, 200]
     finally:
         stop_process(process)
+
+
+def unsafe_requests(url: str, forwarded: list[str]) -> list[tuple[int, str]]:
+    """One anonymous POST per ``X-Forwarded-For`` value: status and error code."""
+    answers = []
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for address in forwarded:
+            response = http.post("/auth/logout", json={}, headers={"X-Forwarded-For": address})
+            code = response.json().get("code", "") if response.status_code == 429 else ""
+            answers.append((response.status_code, code))
+    return answers
+
+
+def test_run_prod_rate_limits_count_the_client_behind_trusted_proxies_only(
+    project: Path, tmp_path: Path
+):
+    # The app-wide limits (ratelimit/) count by the same client address as the sign-in
+    # limits: a rotating X-Forwarded-For escapes neither.
+    limits = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_UNSAFE": "2/minute"}
+    forged = ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
+    process, url = run_prod(project, tmp_path / "none", **limits)
+    try:
+        answers = unsafe_requests(url, forged)
+        assert answers[2] == (429, "rate_limited"), answers
+    finally:
+        stop_process(process)
+    process, url = run_prod(project, tmp_path / "proxy", TRUSTED_PROXIES="127.0.0.1", **limits)
+    try:
+        answers = unsafe_requests(url, forged + ["198.51.100.1", "198.51.100.1"])
+        assert all(status != 429 for status, _ in answers[:4]), answers
+        assert answers[4] == (429, "rate_limited"), answers
+    finally:
+        stop_process(process)

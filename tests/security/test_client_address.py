@@ -99,3 +99,60 @@ async def test_forwarded_for_is_ignored_without_trusted_proxies(vibetuner_settin
         assert await ask(http, 2, "198.51.100.2") == 200
         # A new forged address each time: still the one peer, over its limit.
         assert await ask(http, 3, "198.51.100.3") == 429
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "network"),
+    [("198.51.100.77", "198.51.100.0/24"), ("2001:db8:1:2::9", "2001:db8:1::/48")],
+)
+async def test_audit_entries_and_sessions_name_the_client_behind_the_proxy(
+    vibetuner_settings, forwarded, network
+):
+    # Behind a trusted proxy whose server does not rewrite the peer (any ASGI server but
+    # `vibetuner run`'s uvicorn): the audit log and the sessions list show the client's
+    # network, never the proxy's, nor an address a client forged on the left.
+    from tests.admin.conftest import build_admin_app, make_user
+    from vibetuner.models import UserSession
+    from vibetuner.models.audit import AuditLog
+    from vibetuner.testing import (
+        app_context,
+        follow_sign_in_link,
+        send_csrf_token,
+        set_session_cookie,
+        signed_in_cookie,
+    )
+
+    changed = type(vibetuner_settings)(
+        _env_file=None, **{**vibetuner_settings.model_dump(), "trusted_proxies": ["127.0.0.1"]}
+    )
+    application = build_admin_app(changed)
+    headers = {"X-Forwarded-For": f"6.6.6.6, {forwarded}"}
+    async with application.router.lifespan_context(application):
+        settings = app_context(application).settings
+        admin = await make_user("lead@example.com", roles=["admin"])
+        member = await make_user("member@example.com")
+        transport = httpx.ASGITransport(app=application)  # the peer is 127.0.0.1
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=headers
+        ) as http:
+            set_session_cookie(http, settings, await signed_in_cookie(settings, admin))
+            send_csrf_token(http, settings.session_cookie_name)
+            done = await http.post(
+                f"/admin/_api/users/action?name=deactivate&pks={member.id}", data={}
+            )
+            assert done.status_code == 200, done.text[:300]
+        (entry,) = await AuditLog.find({"action": "deactivate"}).to_list()
+        assert entry.ip_prefix == network
+        # A sign-in through the same proxy.
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=headers
+        ) as browser:
+            send_csrf_token(browser, settings.session_cookie_name)
+            await browser.post("/auth/magic-link", data={"email": "lead@example.com"})
+            from tests.auth.conftest import magic_link
+            from vibetuner.testing import Outbox
+
+            link = magic_link(Outbox(settings.email_file_dir).last)
+            assert (await follow_sign_in_link(browser, link)).status_code == 303
+        newest = await UserSession.find({"user_id": admin.id}).sort("-created_at").first_or_none()
+        assert newest is not None and newest.ip_prefix == network

@@ -95,6 +95,10 @@ DOWNGRADES = [
     ),
     ({"session_max_age": 10 * 365 * 24 * 3600}, "session_max_age", "SESSION_MAX_AGE"),
     ({"hsts_max_age": 0}, "hsts", "HSTS_MAX_AGE=0"),
+    ({"rate_limit_enabled": False}, "rate_limits", "RATE_LIMIT_ENABLED=false"),
+    # An event stream outlives its ended session (expired, or revoked on another worker
+    # without a shared broker) until this check: an hour of a stolen cookie's events.
+    ({"realtime_session_check": 3600}, "realtime_session_check", "REALTIME_SESSION_CHECK=3600"),
 ]
 
 
@@ -132,6 +136,10 @@ def test_each_downgrade_is_one_sentence_in_the_one_message():
         assert named in message and f"ALLOW_INSECURE_PRODUCTION={name}" in message
     names = ",".join(name for _, name, _ in DOWNGRADES)
     assert production(**changes, allow_insecure_production=names).is_production
+
+
+def test_a_realtime_session_check_of_five_minutes_is_fine():
+    assert production(realtime_session_check=300).is_production
 
 
 def test_a_month_long_session_is_fine():
@@ -173,6 +181,55 @@ def test_unencrypted_smtp_to_localhost_is_allowed(host):
 def test_oauth_without_token_encryption_key_is_refused(provider):
     assert "TOKEN_ENCRYPTION_KEY must be set" in refusal(**provider)
     assert production(**provider, token_encryption_key=FERNET_KEY).is_production
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "my-super-secret-metrics-token-for-production",
+        "a" * 40,
+        "metricsmetricsmetricsmetricsmetrics",
+        "abcdefghijklmnopqrstuvwxyz0123456789",
+        # Random, but 128 bits.
+        "3f1c8a9be02d4c7f9a6b1e5d0c2f8a47",
+    ],
+)
+def test_a_guessable_metrics_token_is_refused(token):
+    # /metrics on the app's own port answers whoever guesses it.
+    message = refusal(metrics_token=token)
+    assert "METRICS_TOKEN is guessable" in message and token not in message
+    assert "secrets.token_urlsafe(32)" in message
+    for _ in range(200):
+        assert production(metrics_token=secrets.token_urlsafe(32)).is_production
+
+
+def fernet_of(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\0" * 32,
+        b"my-super-secret-encryption-key!!",
+        b"abcdefghijklmnopqrstuvwxyz012345",
+        bytes(range(16)) * 2,
+    ],
+)
+def test_a_guessable_token_encryption_key_is_refused(raw):
+    # A valid Fernet key whose 32 bytes are a phrase, a run or zeros: two-factor secrets and
+    # provider tokens in a copy of the database are as good as clear text.
+    key = fernet_of(raw)
+    message = refusal(token_encryption_key=key)
+    assert "TOKEN_ENCRYPTION_KEY" in message and "guessable" in message and key not in message
+    # Also as the second key of a rotation.
+    assert "guessable" in refusal(token_encryption_key=f"{FERNET_KEY},{key}")
+    from cryptography.fernet import Fernet
+
+    for _ in range(200):
+        assert production(token_encryption_key=Fernet.generate_key().decode()).is_production
 
 
 def test_one_message_names_every_problem():

@@ -12,13 +12,30 @@ import httpx
 import pytest
 
 from vibetuner import create_app
+from vibetuner.app import default_features
+from vibetuner.features import Feature
+from vibetuner.realtime import RealtimeFeature
 
 # Read before the event loop runs: what the links would leak.
 LEAKABLE = (b"the database password", Path("/etc/passwd").read_bytes())
 
 
-@pytest.fixture
-async def static_app(vibetuner_settings: Any, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+class WidgetsFeature(Feature):
+    """An app's own feature with a static folder of its own (served at /static too)."""
+
+    name = "widgets"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def static_dirs(self) -> list[Path]:
+        return [self.folder]
+
+
+@pytest.fixture(params=["app folder", "feature folder"])
+async def static_app(
+    vibetuner_settings: Any, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[httpx.AsyncClient]:
     secret_dir = tmp_path / "private"
     secret_dir.mkdir()
     (secret_dir / "secret.txt").write_text("the database password")
@@ -31,7 +48,15 @@ async def static_app(vibetuner_settings: Any, tmp_path: Path) -> AsyncIterator[h
     (static / "relative.txt").symlink_to(Path("..") / "private" / "secret.txt")
     # A link that stays inside the folder is an ordinary file of the folder.
     (static / "alias.css").symlink_to(static / "app.css")
-    application = create_app(settings=vibetuner_settings, features=[], static_dirs=[static])
+    if request.param == "app folder":
+        application = create_app(settings=vibetuner_settings, features=[], static_dirs=[static])
+    else:
+        # Next to the built-in features (whose scripts, realtime's included, are served
+        # from the framework's folder by the same code).
+        application = create_app(
+            settings=vibetuner_settings,
+            features=[*default_features(), RealtimeFeature(), WidgetsFeature(static)],
+        )
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -64,3 +89,21 @@ async def test_a_symlink_inside_the_static_folder_is_served(static_app):
     assert answer.status_code == 200
     assert answer.text == "body { color: red }"
     assert (await static_app.get("/static/app.css")).status_code == 200
+
+
+async def test_the_framework_scripts_are_served_and_nothing_beside_them(static_app):
+    for name in ("vibetuner-realtime.js", "vibetuner-passkeys.js", "htmx.min.js"):
+        assert (await static_app.get(f"/static/vibetuner/{name}")).status_code == 200, name
+    for path in (
+        "/static/../config.py",
+        "/static/vibetuner/../config.py",
+        "/static/vibetuner/%2e%2e/config.py",
+        "/static/%2e%2e/config.py",
+        "/static/..%2fconfig.py",
+        "/static/.hidden",
+        "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd",
+    ):
+        answer = await static_app.get(path)
+        assert answer.status_code == 404, path
+        assert b"root:" not in answer.content and b"Settings" not in answer.content

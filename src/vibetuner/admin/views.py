@@ -65,6 +65,7 @@ from vibetuner.models.session import UserSession
 from vibetuner.models.user import ADMIN_ROLE, ROLE_PATTERN, UserModel, normalize_email
 from vibetuner.services import audit
 from vibetuner.user_agents import browser_name
+from vibetuner.web.client_address import client_address
 from vibetuner.web.context import get_context
 
 # Fields that name a record, in the order tried.
@@ -156,7 +157,8 @@ class AuditedModelView(ModelView[Any]):
         changes: dict[str, Any] | None = None,
     ) -> AuditLog:
         """Add an audit entry by the acting admin about ``obj``."""
-        client = request.client.host if request.client else None
+        # The client behind TRUSTED_PROXIES, as every other record names it.
+        client = client_address(request)
         return await audit.record(
             actor=acting_admin(request),
             action=action_name,
@@ -358,7 +360,8 @@ class UserView(AuditedModelView):
         text="Mark email verified",
         confirmation=(
             "Mark the selected users' addresses as verified? As at a first sign-in by email, "
-            "their sessions end and their provider links, name and picture are removed."
+            "their sessions end and their provider links, passkeys, API tokens, two-factor "
+            "codes, name and picture are removed."
         ),
     )
     async def verify_action(self, request: Request, selection: ActionSelection) -> str:
@@ -595,6 +598,17 @@ class ApiTokenView(ReadOnlyView):
 
     async def repr(self, obj: Any, request: Request) -> str:
         return f"API token {obj.name} ({obj.public_id})"
+
+    async def record(
+        self,
+        request: Request,
+        action_name: str,
+        obj: Any,
+        changes: dict[str, Any] | None = None,
+    ) -> AuditLog:
+        # The document's id is the token's hash: never shown, in the audit log neither.
+        kept = {name: value for name, value in (changes or {}).items() if name != "id"}
+        return await super().record(request, action_name, obj, kept or None)
 
     @action(
         name="delete",

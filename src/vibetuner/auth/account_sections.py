@@ -16,6 +16,7 @@ from vibetuner.auth import accounts, passkey_store, sessions
 from vibetuner.auth import api_token_store as api_tokens
 from vibetuner.auth import two_factor_codes as two_factor
 from vibetuner.auth.current import session_providers, this_session
+from vibetuner.auth.impersonation import is_viewing_as
 from vibetuner.auth.oauth_providers import OAuthProviders
 from vibetuner.auth.signin import linked_providers
 from vibetuner.blobs.store import BlobStore
@@ -110,6 +111,11 @@ async def two_factor_values(request: Request, user: UserModel) -> dict[str, Any]
     if record.confirmed_at is not None:
         values["two_factor_state"] = "on"
         values["recovery_codes_left"] = len(record.recovery_codes)
+        return values
+    session = this_session(request)
+    if is_viewing_as(request) or (session is not None and session.impersonator_id is not None):
+        # A setup not confirmed yet: its secret becomes the user's second factor, so an
+        # admin viewing the app as them never sees it (the section reads "off").
         return values
     enrolment = await two_factor.enrolment(user, settings)
     if enrolment is not None:

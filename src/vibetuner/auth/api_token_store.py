@@ -92,9 +92,11 @@ async def authenticate(
 ) -> tuple[ApiToken, UserModel]:
     """The live token and its active user; raises :class:`InvalidApiToken`.
 
-    Refused: an unknown (or revoked) token, one past ``expires_at``, and one whose user
-    is gone or deactivated. The use is counted against ``API_TOKEN_RATE_PER_MINUTE``
-    (``RateLimitExceeded``) and noted (time and address) at most once a minute.
+    Refused: an unknown (or revoked) token, one past ``expires_at``, one whose user is
+    gone or deactivated, or whose address is unproven, and one made before the address
+    was last proven (the account changed hands since: the token is deleted). The use is
+    counted against ``API_TOKEN_RATE_PER_MINUTE`` (``RateLimitExceeded``) and noted (time
+    and address) at most once a minute.
     """
     if not token.startswith(PREFIX) or len(token) > 200:
         raise InvalidApiToken("the token is not valid")
@@ -108,6 +110,18 @@ async def authenticate(
     user = await UserModel.load(record.user_id)
     if user is None or not user.is_active:
         raise InvalidApiToken("the token's account is not active")
+    proven_at = user.email_verified_at
+    if proven_at is None:
+        # Given another address that nobody proved yet: whoever holds the mailbox now
+        # may not be whoever made the token.
+        raise InvalidApiToken("the token's account has not confirmed its email address")
+    if _aware(record.created_at) < _aware(proven_at):
+        # Made by the former holder of the account (the proof should have removed it).
+        await ApiToken.get_pymongo_collection().delete_one({"_id": record.id})
+        logger.info(
+            "removed API token %s made before its user proved the address", record.public_id
+        )
+        raise InvalidApiToken("the token is not valid, or was revoked")
     await rate_limit.enforce(
         "api-token", record.id, limit=settings.api_token_rate_per_minute, window_seconds=60
     )

@@ -34,15 +34,20 @@ def hash_session_token(token: str) -> str:
 
 
 def ip_prefix(address: str | None) -> str:
-    """Where a session came from, coarsely: an IPv4 /24 or an IPv6 /48, never the full address."""
+    """Where a session came from, coarsely: an IPv4 /24 or an IPv6 /48, never the full address.
+
+    ``address`` is an address or, as ``client_address`` gives IPv6 clients, a network.
+    """
     if not address:
         return ""
     try:
-        parsed = ipaddress.ip_address(address)
+        parsed = ipaddress.ip_network(address, strict=False)
     except ValueError:
         return ""
     prefix = 24 if parsed.version == 4 else 48
-    return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))
+    if parsed.prefixlen < prefix:
+        return ""  # wider than the prefix shown: not one client's network
+    return str(parsed.supernet(new_prefix=prefix))
 
 
 async def start_session(

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 from beanie import PydanticObjectId
 from pydantic import SecretStr
 
-from vibetuner.auth import rate_limit
+from vibetuner.auth import api_token_store, rate_limit, two_factor_codes
 from vibetuner.auth.crypto import TokenCipher
 from vibetuner.auth.sessions import end_all_sessions
 from vibetuner.config import Settings
@@ -369,9 +369,9 @@ async def claim_mailbox(user: UserModel) -> UserModel | None:
 
     Until now nobody had proven the address: whoever created the account, or signed in
     to it, may not be the mailbox owner. So nothing attached before the proof survives
-    it: every provider link and passkey goes (whatever address it claimed), every earlier session
-    ends (``session_version``), and the profile (name, picture, language) is cleared.
-    None when the user was deleted in between.
+    it: every provider link, passkey, API token and two-factor secret (with its recovery
+    codes) goes, every earlier session ends (``session_version``), and the profile (name,
+    picture, language) is cleared. None when the user was deleted in between.
     """
     # Links go before the address counts as proven: a provider sign-in that finds one of
     # them and then loads the user sees either an unproven user or a link made earlier
@@ -386,6 +386,9 @@ async def claim_mailbox(user: UserModel) -> UserModel | None:
 
     if await remove_all(user.id):  # type: ignore[arg-type]
         logger.info("removed the passkeys added before user %s proved the address", user.id)
+    # A token or a second factor of the former holder would be a way in, or a lock-out.
+    await api_token_store.remove_all(user)
+    await two_factor_codes.remove(user)
     await user.update(
         {
             "$set": {"email_verified_at": utcnow(), "name": None, "picture": None, "locale": None},

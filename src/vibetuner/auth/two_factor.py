@@ -308,11 +308,17 @@ def _refused(request: Request, exc: TwoFactorCodeRefused) -> Response:
 GUARDS = [Depends(refuse_while_viewing_as)]
 
 
+def _require_proven(user: UserModel) -> None:
+    """Nothing is set up while the address is unproven: whoever is signed in may not be
+    its owner (an admin gave the account another address)."""
+    if user.email_verified_at is None:
+        raise EmailNotConfirmed("confirm your email address before you set up two-factor codes")
+
+
 @account_router.post("/start", name="two_factor_start", dependencies=GUARDS)
 async def start(request: Request, context: Context, user: RequireUser) -> Response:
     """Make a new secret and show its QR code; two-factor is on once a code confirms it."""
-    if user.email_verified_at is None:
-        raise EmailNotConfirmed("confirm your email address before you turn on two-factor codes")
+    _require_proven(user)
     try:
         await two_factor.begin(user, context.settings)
     except TwoFactorAlreadyOn:
@@ -325,6 +331,7 @@ async def confirm(
     request: Request, context: Context, user: RequireUser, code: CODE_FIELD = ""
 ) -> Response:
     """Turn two-factor on with the first code; shows the recovery codes, this once."""
+    _require_proven(user)
     try:
         codes = await two_factor.confirm(
             user, code, context.settings, client_ip=client_address(request)
@@ -351,6 +358,7 @@ async def recovery_codes(
     request: Request, context: Context, user: RequireUser, code: CODE_FIELD = ""
 ) -> Response:
     """Replace the recovery codes (after a code from the app); shows the new ones once."""
+    _require_proven(user)
     try:
         codes = await two_factor.regenerate_recovery_codes(
             user, code, context.settings, client_ip=client_address(request)

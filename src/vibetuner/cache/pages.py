@@ -8,9 +8,10 @@ signed-in users are never stored unless the route asks with ``signed_in=True``; 
 each user gets their own copy, looked up after their session is checked.
 
 Never stored: answers other than 200, answers that set a cookie or say ``private`` or
-``no-store``, answers to htmx requests (they are parts of pages), and requests that
-change the session (a message shown once, a sign-in) or have messages waiting. The
-visitor's CSRF token and the CSP nonce inside a stored page are replaced by their own.
+``no-store``, answers to htmx requests (they are parts of pages), requests that change
+the session (a message shown once, a sign-in) or have messages waiting, requests with an
+``Authorization`` header (an API token's) and an admin's view as a user. The visitor's
+CSRF token and the CSP nonce inside a stored page are replaced by their own.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vibetuner.cache.http import SCOPE_CONTROL, private_policy
 from vibetuner.cache.store import MISSING, Cache
 from vibetuner.cache.substitute import fresh_values, request_values, restore, stand_ins
-from vibetuner.cache.viewer import ANONYMOUS, has_flashes, has_session_token, viewer_of
+from vibetuner.cache.viewer import (
+    ANONYMOUS,
+    has_authorization,
+    has_flashes,
+    has_session_token,
+    is_view_as,
+    viewer_of,
+)
 from vibetuner.errors import ConfigurationError
 from vibetuner.web.context import STATE_KEY
 from vibetuner.web.csrf import SESSION_KEY as CSRF_SESSION_KEY
@@ -163,6 +171,10 @@ class PageCacheMiddleware:
             and scope["method"] == "GET"
             and not _header(scope, b"hx-request")
             and not has_flashes(scope)
+            # Credentials other than the session, and an admin's view as a user: the
+            # page is theirs alone (see vibetuner.cache.viewer).
+            and not has_authorization(scope)
+            and not is_view_as(scope)
         )
         if readable and cache is not None and scope["path"] in self.known:
             policy, tags = self.known[scope["path"]]
@@ -200,7 +212,8 @@ class PageCacheMiddleware:
         headers = message.setdefault("headers", [])
         if any(name.lower() == b"cache-control" for name, _ in headers):
             return  # the response chose its own
-        if has_session_token(scope):
+        if has_session_token(scope) or has_authorization(scope):
+            # One visitor's answer: a shared cache must not keep it for the next one.
             policy = private_policy(policy)
         headers.append((b"cache-control", policy.encode("latin-1")))
 
@@ -212,7 +225,7 @@ class PageCacheMiddleware:
         from vibetuner.auth.session_auth import current_user
 
         user = await current_user(request)  # checks the session on the server first
-        return f"user:{user.id}" if user is not None else ANONYMOUS
+        return viewer_of(request) if user is not None else ANONYMOUS
 
     async def _serve(
         self, cache: Cache, scope: Scope, send: Send, policy: PagePolicy, tags: list[str]

@@ -100,9 +100,10 @@ class ObservabilityFeature(Feature):
         )
         settings = app_context(app).settings
         if settings.metrics_token is not None:
-            from vibetuner.observability.prometheus import metrics_endpoint
+            from vibetuner.observability.prometheus import MetricsEndpoint
 
-            app.router.routes.append(Route(METRICS_PATH, metrics_endpoint, methods=["GET"]))
+            # Every method: a refused one answers as a missing path, never 405 with Allow.
+            app.router.routes.append(Route(METRICS_PATH, MetricsEndpoint()))
 
     @asynccontextmanager
     async def lifespan(self, context: AppContext) -> AsyncIterator[None]:

@@ -10,8 +10,10 @@ import hmac
 import logging
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from vibetuner.errors import ConfigurationError
 
@@ -19,7 +21,11 @@ logger = logging.getLogger("vibetuner.observability")
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    """``GET /metrics`` with ``Authorization: Bearer <METRICS_TOKEN>``; else 401."""
+    """``GET /metrics`` with ``Authorization: Bearer <METRICS_TOKEN>``.
+
+    Any other request (no token, a wrong one, another method) gets the app's 404, the
+    very answer of a path that does not exist: a scanner cannot tell metrics are served.
+    """
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
     from vibetuner.web.context import app_context
@@ -28,16 +34,23 @@ async def metrics_endpoint(request: Request) -> Response:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     expected = token.get_secret_value().strip().encode() if token is not None else b""
     if (
-        not expected
+        request.method not in ("GET", "HEAD")
+        or not expected
         or scheme.lower() != "bearer"
         or not hmac.compare_digest(given.strip().encode(), expected)
     ):
-        return PlainTextResponse(
-            "Metrics need Authorization: Bearer <METRICS_TOKEN>.\n",
-            status_code=401,
-            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-        )
+        raise HTTPException(404)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+class MetricsEndpoint:
+    """The ASGI app of the ``/metrics`` route, for every method (a function endpoint
+    would get Starlette's 405 with ``Allow`` for any method but GET, which tells that the
+    path exists)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await metrics_endpoint(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 def serve_metrics(host: str, port: int, tried: int) -> tuple[Any, int]:
