@@ -241,7 +241,8 @@ class Settings(BaseSettings):
     rate_limit_pages: str = ""
     """Default limit of GET, HEAD and OPTIONS requests that ask for HTML (pages, htmx), per
     signed-in session, else per client address, such as `20/second;600/minute`; empty (the
-    default): none, as counting costs a database or Redis command on every page.
+    default): none, as a burst rate under 32 a window (`20/second`) costs a database or Redis
+    command on every page (larger quotas are counted in blocks, see Rate limits).
     """
     rate_limit_api: str = ""
     """Default limit of GET, HEAD and OPTIONS requests that do not ask for HTML (API clients), per

@@ -23,6 +23,13 @@ async def burst() -> dict[str, str]:
     return {"ok": "yes"}
 
 
+# Large enough for blocks of places (6, 5, ... 1) on the shared backends.
+@router.get("/many")
+@rate_limit("100/minute", name="many")
+async def many() -> dict[str, str]:
+    return {"ok": "yes"}
+
+
 @router.get("/sync")
 @rate_limit("2/minute")
 def sync_route(request: Request) -> dict[str, str]:

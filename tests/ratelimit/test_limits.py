@@ -48,6 +48,22 @@ async def test_concurrent_requests_never_pass_more_than_the_limit(start_app, bac
     assert sorted(a.status_code for a in answers) == [200] * 3 + [429] * 17
 
 
+async def test_a_large_limit_counts_every_request_and_says_what_is_left(start_app, backend):
+    # On MongoDB and Redis this worker takes blocks of places and counts them itself;
+    # one worker's answers still count down one by one.
+    async with start_app(**backend) as app, client_of(app) as http:
+        answers = [await http.get("/many") for _ in range(103)]
+    assert [a.status_code for a in answers] == [200] * 100 + [429] * 3
+    remaining = [int(STATE.findall(a.headers["ratelimit"])[0][1]) for a in answers]
+    assert remaining == [*range(99, -1, -1), 0, 0, 0]
+
+
+async def test_concurrent_requests_never_pass_more_than_a_large_limit(start_app, backend):
+    async with start_app(**backend) as app, client_of(app) as http:
+        answers = await asyncio.gather(*(http.get("/many") for _ in range(150)))
+    assert sorted(a.status_code for a in answers) == [200] * 100 + [429] * 50
+
+
 async def test_burst_and_sustained_rates_both_hold(start_app):
     async with start_app(rate_limit_backend="memory") as app, client_of(app) as http:
         await asyncio.sleep(1 - time.time() % 1)  # start of a second: the burst window

@@ -1,7 +1,7 @@
 """Where the counters live: the app's MongoDB database, Redis, or this process.
 
-Every backend does the same thing in one round trip: add ``cost`` to several counters
-and return their new values, giving a counter its expiry time when it is created, so
+Every backend does the same thing in one round trip: add an amount to each of several
+counters and return their new values, giving a counter its expiry time when it is created, so
 that no counter outlives its window (MongoDB: the TTL index; Redis: ``EXPIREAT`` in the
 same script; in process: a sweep).
 """
@@ -23,8 +23,9 @@ from vibetuner.errors import ConfigurationError
 class Counter(Protocol):
     """A store of counters that expire."""
 
-    async def incr(self, keys: Sequence[tuple[str, float]], cost: int) -> list[int]:
-        """Add ``cost`` to each ``(key, expires_at)`` counter; their new values, in order."""
+    async def incr(self, keys: Sequence[tuple[str, float, int]]) -> list[int]:
+        """Add ``amount`` to each ``(key, expires_at, amount)`` counter; their new values,
+        in order."""
         ...
 
     async def close(self) -> None:
@@ -40,17 +41,17 @@ class MemoryCounter:
         self.counts: dict[str, list[float]] = {}
         self._next_sweep = 0.0
 
-    async def incr(self, keys: Sequence[tuple[str, float]], cost: int) -> list[int]:
+    async def incr(self, keys: Sequence[tuple[str, float, int]]) -> list[int]:
         now = time.time()
         if now >= self._next_sweep:
             self._next_sweep = now + 1
             self.counts = {k: v for k, v in self.counts.items() if v[1] > now}
         values = []
-        for key, expires_at in keys:
+        for key, expires_at, amount in keys:
             entry = self.counts.get(key)
             if entry is None or entry[1] <= now:
                 entry = self.counts[key] = [0, expires_at]
-            entry[0] += cost
+            entry[0] += amount
             values.append(int(entry[0]))
         return values
 
@@ -66,20 +67,18 @@ class MongoCounter:
     development database applies TTL indexes too, on each read).
     """
 
-    async def incr(self, keys: Sequence[tuple[str, float]], cost: int) -> list[int]:
+    async def incr(self, keys: Sequence[tuple[str, float, int]]) -> list[int]:
         from vibetuner.models.rate_limit import RateLimitCounter
 
         collection = RateLimitCounter.get_pymongo_collection()
         if len(keys) == 1:
-            return [await self._incr_one(collection, *keys[0], cost)]
-        return list(
-            await asyncio.gather(*(self._incr_one(collection, k, e, cost) for k, e in keys))
-        )
+            return [await self._incr_one(collection, *keys[0])]
+        return list(await asyncio.gather(*(self._incr_one(collection, *key) for key in keys)))
 
     @staticmethod
-    async def _incr_one(collection: Any, key: str, expires_at: float, cost: int) -> int:
+    async def _incr_one(collection: Any, key: str, expires_at: float, amount: int) -> int:
         update = {
-            "$inc": {"hits": cost},
+            "$inc": {"hits": amount},
             # A second past the window's end: the counter is never removed while a hit
             # of its window is still being counted.
             "$setOnInsert": {"expires_at": datetime.fromtimestamp(expires_at + 1, UTC)},
@@ -95,21 +94,21 @@ class MongoCounter:
             )
         # None only when the window ended and its counter expired in between: this hit
         # was the window's last, and counts alone.
-        return int(doc["hits"]) if doc is not None else cost
+        return int(doc["hits"]) if doc is not None else amount
 
     async def close(self) -> None:
         return None
 
 
-# Adds ARGV[1] to every key; a key that this call created gets its expiry (ARGV[i + 1],
+# Adds ARGV[2i - 1] to KEYS[i]; a key that this call created gets its expiry (ARGV[2i],
 # Unix seconds) in the same atomic step, so no counter is ever left without one.
 INCR_SCRIPT = """
 local values = {}
-local cost = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
-  local value = redis.call('INCRBY', key, cost)
-  if value == cost then
-    redis.call('EXPIREAT', key, ARGV[i + 1])
+  local amount = tonumber(ARGV[2 * i - 1])
+  local value = redis.call('INCRBY', key, amount)
+  if value == amount then
+    redis.call('EXPIREAT', key, ARGV[2 * i])
   end
   values[i] = value
 end
@@ -118,7 +117,8 @@ return values
 
 
 class RedisCounter:
-    """Counters in Redis (``REDIS_URL``), shared by every worker; one script call a request."""
+    """Counters in Redis (``REDIS_URL``), shared by every worker; one script call for
+    all the counters a hit needs."""
 
     def __init__(self, url: str) -> None:
         try:
@@ -138,9 +138,11 @@ class RedisCounter:
             await self.client.__aenter__()
             self._entered = True
 
-    async def incr(self, keys: Sequence[tuple[str, float]], cost: int) -> list[int]:
-        args = [cost, *(int(expires_at) + 1 for _, expires_at in keys)]
-        values = await self.script(keys=[key for key, _ in keys], args=args)
+    async def incr(self, keys: Sequence[tuple[str, float, int]]) -> list[int]:
+        args: list[int] = []
+        for _, expires_at, amount in keys:
+            args += (amount, int(expires_at) + 1)
+        values = await self.script(keys=[key for key, _, _ in keys], args=args)
         return [int(value) for value in values]
 
     async def close(self) -> None:

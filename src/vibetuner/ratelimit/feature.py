@@ -75,10 +75,11 @@ def open_limiter(context: AppContext) -> Limiter:
     if backend == "redis":
         if settings.redis_url is None:
             raise ConfigurationError("RATE_LIMIT_BACKEND=redis needs REDIS_URL")
-        return Limiter(RedisCounter(settings.redis_url.get_secret_value()), "redis")
+        counter = RedisCounter(settings.redis_url.get_secret_value())
+        return Limiter(counter, "redis", leases=True)
     if backend == "memory":
         return Limiter(MemoryCounter(), "memory")
-    return Limiter(MongoCounter(), "mongodb")
+    return Limiter(MongoCounter(), "mongodb", leases=True)
 
 
 def check_decorator_order(routes: Iterable[Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Literal
 from starlette.requests import HTTPConnection
 
 from vibetuner.web.client_address import client_address
+from vibetuner.web.identity import SESSION_TOKEN_KEY
 
 KeyFunction = Callable[[HTTPConnection], "str | None | Awaitable[str | None]"]
 KeyKind = Literal["address", "user", "session"]
@@ -28,8 +29,6 @@ def by_address(request: HTTPConnection) -> str:
 
 def session_token(request: HTTPConnection) -> str | None:
     """The signed-in session's token from the signed cookie (no database read), or None."""
-    from vibetuner.auth.session_auth import SESSION_TOKEN_KEY
-
     if "session" not in request.scope:
         return None
     token = request.session.get(SESSION_TOKEN_KEY)

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.ratelimit.answer import too_many_requests
@@ -22,6 +22,7 @@ from vibetuner.ratelimit.keys import by_session
 from vibetuner.ratelimit.limiter import LimiterUnavailable, rate_limit_headers
 from vibetuner.ratelimit.state import limiter_of, record, recorded
 from vibetuner.rates import Rate, parse_rates
+from vibetuner.web.context import app_context
 
 logger = logging.getLogger("vibetuner.ratelimit")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -40,7 +41,7 @@ def request_kind(scope: Scope) -> str:
 
 def is_exempt(path: str, prefixes: list[str]) -> bool:
     """True when ``path`` is one of ``prefixes`` or below one (whole segments only)."""
-    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+    return path in prefixes or path.startswith(tuple(p.rstrip("/") + "/" for p in prefixes))
 
 
 class RateLimitMiddleware:
@@ -64,8 +65,6 @@ class RateLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from vibetuner.web.context import app_context
-
         context = app_context(scope["app"])
         settings = context.settings
         if not settings.rate_limit_enabled:
@@ -75,26 +74,30 @@ class RateLimitMiddleware:
             kind = request_kind(scope)
             rates = self.defaults(settings)[kind]
             if rates:
-                request = Request(scope, receive)
                 limiter = limiter_of(context)
                 try:
-                    decisions = await limiter.hit(kind, by_session(request), rates)
+                    decisions = await limiter.hit(kind, by_session(HTTPConnection(scope)), rates)
                 except LimiterUnavailable as exc:
                     # A limit protects the app; the backend being away must not take it down.
                     logger.warning("default rate limit not checked: %s", exc)
                     decisions = []
                 record(scope, decisions)
                 if any(d.exceeded for d in decisions):
-                    await too_many_requests(request, decisions)(scope, receive, send)
+                    answer = too_many_requests(Request(scope, receive), decisions)
+                    await answer(scope, receive, send)
                     return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 found = recorded(scope)
-                headers = MutableHeaders(scope=message)
-                if found and "ratelimit-policy" not in headers:
-                    for name, value in rate_limit_headers(found).items():
-                        headers[name] = value
+                if found:
+                    headers = MutableHeaders(scope=message)
+                    if "ratelimit-policy" not in headers:  # a 429 answer has its own
+                        for name, value in rate_limit_headers(found).items():
+                            if name == "Retry-After":
+                                headers[name] = value  # the only one an answer may have
+                            else:
+                                headers.append(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

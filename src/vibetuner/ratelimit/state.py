@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from vibetuner.ratelimit.counters import MongoCounter
+from vibetuner.ratelimit.limiter import Decision, Limiter
+
 if TYPE_CHECKING:
     from vibetuner.context import AppContext
-    from vibetuner.ratelimit.limiter import Decision, Limiter
 
 # Where a request's decisions wait for the middleware to turn them into headers.
 SCOPE_KEY = "vibetuner.ratelimit"
@@ -18,9 +20,6 @@ def limiter_of(context: AppContext) -> Limiter:
 
     The fallback keeps the sign-in limits working in an app without the feature.
     """
-    from vibetuner.ratelimit.counters import MongoCounter
-    from vibetuner.ratelimit.limiter import Limiter
-
     found = context.find(Limiter)
     if found is None:
         # Stateless: the counters are documents of the app's database.
