@@ -35,7 +35,7 @@ BASELINE_APP = textwrap.dedent(
 
     from vibetuner.models import Blob, EmailVerificationToken, OAuthAccount, UserModel
     from vibetuner.models import core_document_models
-    from vibetuner.mongo_memory import create_memory_client
+    from vibetuner.mongo_memory_client import create_memory_client
     {app_models_import}
 
     @asynccontextmanager
