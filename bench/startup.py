@@ -107,7 +107,8 @@ def bench_first_request(repeat: int) -> tuple[float, float]:
         )
         # Bytecode caches on, as in any deployment: the untimed first start of each app
         # below writes them (the generated app's modules are new files).
-        env = {**os.environ, "PYTHONPATH": str(src)}
+        paths = [str(src), os.environ.get("PYTHONPATH", "")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         env.pop("MONGODB_URL", None)
         env["EMAIL_BACKEND"] = "console"
         env["DATA_DIR"] = str(work / "data")
