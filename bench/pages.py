@@ -178,10 +178,12 @@ BASELINE = textwrap.dedent(
     from contextlib import asynccontextmanager
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
+    from types import SimpleNamespace
+    from urllib.parse import urlencode
 
     import itsdangerous
     import jinja2
-    from babel.dates import format_datetime
+    from babel.dates import format_datetime, format_timedelta
     from beanie import init_beanie
     from fastapi import FastAPI, Request
     from fastapi.responses import HTMLResponse, PlainTextResponse
@@ -189,7 +191,7 @@ BASELINE = textwrap.dedent(
 
     import vibetuner
     from vibetuner.models import UserModel, UserSession, core_document_models
-    from vibetuner.mongo_memory import create_memory_client
+    from vibetuner.mongo_memory_client import create_memory_client
 
     from {PACKAGE}.models import MODELS, Note
     from {PACKAGE}.web import STATIC_DIR, TEMPLATES_DIR
@@ -229,9 +231,13 @@ BASELINE = textwrap.dedent(
             "vibetuner/vibetuner.css",
             "vibetuner/htmx.min.js",
             "vibetuner/vibetuner.js",
+            "vibetuner/vibetuner-realtime.js",
         )
     }}
     HAS_APP_CSS = (STATIC_DIR / "app.css").is_file()
+    SIGN_IN_PAGES = SimpleNamespace(
+        login_route="login_page", sign_out_route="sign_out", account_route="account_page"
+    )
 
 
     def aware(moment):
@@ -280,7 +286,11 @@ BASELINE = textwrap.dedent(
     env.filters["datetime"] = lambda value, format="medium": format_datetime(
         value, format=format, tzinfo=None, locale="en"
     )
+    env.filters["ago"] = lambda value: format_timedelta(
+        aware(value) - datetime.now(UTC), add_direction=True, locale="en"
+    )
     env.globals.update(
+        utc=UTC,
         csrf_field=csrf_field,
         csrf_meta=csrf_meta,
         static_url=STATIC_URLS.__getitem__,
@@ -291,6 +301,10 @@ BASELINE = textwrap.dedent(
         signed_in_hint=lambda: True,
         pop_flashes=lambda: [],
         viewing_as=lambda: "",
+        sign_in=lambda: SIGN_IN_PAGES,
+        # Nothing is published during the run: the stream starts at the newest event.
+        realtime_url=lambda *channels: "/realtime?" + urlencode([("channel", c) for c in channels]),
+        user_channel=lambda user: f"user:{{user.id}}",
     )
     page_template = env.get_template("notes/index.html")
 
@@ -384,7 +398,7 @@ BASELINE = textwrap.dedent(
             app_name="{PACKAGE}",
             theme=request.cookies.get("vt_theme", "system"),
             locale="en",
-            locales=[("en", "English"), ("es", "Español")],
+            locales=[("en", "English"), ("es", "Español"), ("de", "Deutsch")],
             csrf=masked(secret),
             signed_in=user,
             notes=notes,

@@ -51,7 +51,7 @@ DATABASE = textwrap.dedent(
 
             client = AsyncMongoClient(os.environ["MONGODB_URL"], tz_aware=True)
             return client[os.environ["MONGODB_DB"]]
-        from vibetuner.mongo_memory import create_memory_client
+        from vibetuner.mongo_memory_client import create_memory_client
 
         return create_memory_client()["bench"]
     """

@@ -179,30 +179,22 @@ def current_locale() -> str:
     return state.locale if state is not None else "en"
 
 
-def _translations() -> NullTranslations:
+def current_translations() -> NullTranslations:
+    """The translations of the locale in force (none: the source strings)."""
     state = _state.get()
     return state.translations if state is not None else _NO_TRANSLATIONS
 
 
 def gettext(message: str, **variables: Any) -> str:
     """``message`` in the current locale; ``%(name)s`` placeholders filled from ``variables``."""
-    text = _translations().gettext(message)
+    text = current_translations().gettext(message)
     return text % variables if variables else text
 
 
 def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
     """The singular or plural form for ``num`` in the current locale (``%(num)d`` is set)."""
-    text = _translations().ngettext(singular, plural, num)
+    text = current_translations().ngettext(singular, plural, num)
     return text % {"num": num, **variables}
-
-
-def _template_gettext(message: str) -> str:
-    # Jinja's "newstyle" gettext fills the placeholders (and escapes) itself.
-    return _translations().gettext(message)
-
-
-def _template_ngettext(singular: str, plural: str, num: int) -> str:
-    return _translations().ngettext(singular, plural, num)
 
 
 def lazy_gettext(message: str, **variables: Any) -> LazyProxy:
@@ -314,23 +306,6 @@ def format_number(value: float | int) -> str:
     from babel.numbers import format_decimal
 
     return format_decimal(value, locale=current_locale())
-
-
-def install(environment: Any) -> None:
-    """Give a Jinja2 environment ``_()``, ``{% trans %}`` and the locale filters."""
-    environment.add_extension("jinja2.ext.i18n")
-    environment.install_gettext_callables(_template_gettext, _template_ngettext, newstyle=True)
-    environment.filters.update(
-        {
-            "date": format_date,
-            "datetime": format_datetime,
-            "number": format_number,
-            "ago": format_ago,
-            "filesize": format_filesize,
-        }
-    )
-    environment.globals["current_locale"] = current_locale
-    environment.globals["utc"] = UTC
 
 
 def catalog_problems(po_file: str | os.PathLike[str]) -> list[str]:

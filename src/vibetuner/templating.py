@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from vibetuner import i18n
+from vibetuner import template_i18n
 from vibetuner.user_agents import browser_name
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def template_environment(dirs: Sequence[str | os.PathLike[str]] = ()) -> jinja2.
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    i18n.install(environment)
+    template_i18n.install(environment)
     environment.filters["browser"] = browser_name
     return environment
 

@@ -448,7 +448,9 @@ def test_starting_an_app_leaves_optional_libraries_unloaded(tmp_path):
     none of the libraries only some configurations use: S3, OAuth, the Redis job broker,
     the admin's library (loaded on the first admin page), the scaffold, image tools,
     OpenTelemetry's SDK and instrumentation, Prometheus and Sentry (loaded only when
-    configured; FastAPI itself imports OpenTelemetry's API when it is installed)."""
+    configured; FastAPI itself imports OpenTelemetry's API when it is installed), passkeys
+    and two-factor codes (loaded by their first request), QR codes, the event streams'
+    library (loaded by the first stream), Babel's formats and the user-agent parser."""
     code = textwrap.dedent(
         """
         import asyncio, sys
@@ -457,12 +459,15 @@ def test_starting_an_app_leaves_optional_libraries_unloaded(tmp_path):
         from vibetuner.admin import AdminFeature
         from vibetuner.app import default_features
         from vibetuner.config import Settings
+        from vibetuner.cache import CacheFeature
         from vibetuner.jobs.feature import JobsFeature
+        from vibetuner.realtime import RealtimeFeature
 
         settings = Settings(_env_file=None, environment="test", data_dir=sys.argv[1])
-        app = create_app(
-            settings=settings, features=[*default_features(), JobsFeature(), AdminFeature()]
-        )
+        features = [
+            *default_features(), JobsFeature(), AdminFeature(), CacheFeature(), RealtimeFeature()
+        ]
+        app = create_app(settings=settings, features=features)
 
         async def main():
             async with app.router.lifespan_context(app):
@@ -474,7 +479,8 @@ def test_starting_an_app_leaves_optional_libraries_unloaded(tmp_path):
         heavy = ("aioboto3", "botocore", "authlib", "copier", "streaq", "coredis",
                  "starlette_admin", "PIL", "tailwindcss", "schemathesis", "playwright",
                  "opentelemetry.sdk", "opentelemetry.instrumentation", "prometheus_client",
-                 "sentry_sdk")
+                 "sentry_sdk", "webauthn", "pyotp", "segno", "sse_starlette", "redis",
+                 "babel.dates", "ua_parser", "cryptography.hazmat.primitives.ciphers.aead")
         print(",".join(m for m in heavy if m in sys.modules))
         """
     )

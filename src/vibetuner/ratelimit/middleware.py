@@ -70,24 +70,32 @@ class RateLimitMiddleware:
         if not settings.rate_limit_enabled:
             await self.app(scope, receive, send)
             return
-        if not is_exempt(scope["path"], settings.rate_limit_exempt_paths):
+        defaults = self.defaults(settings)
+        # Read the Accept header only when the safe kinds have limits of their own (by
+        # default only unsafe requests do): a page's GET then costs nothing here.
+        if scope["method"] not in SAFE_METHODS:
+            kind = "unsafe"
+        elif defaults["pages"] or defaults["api"]:
             kind = request_kind(scope)
-            rates = self.defaults(settings)[kind]
-            if rates:
-                limiter = limiter_of(context)
-                try:
-                    decisions = await limiter.hit(kind, by_session(HTTPConnection(scope)), rates)
-                except LimiterUnavailable as exc:
-                    # A limit protects the app; the backend being away must not take it down.
-                    logger.warning("default rate limit not checked: %s", exc)
-                    decisions = []
-                record(scope, decisions)
-                if any(d.exceeded for d in decisions):
-                    answer = too_many_requests(Request(scope, receive), decisions)
-                    await answer(scope, receive, send)
-                    return
+        else:
+            kind = "api"
+        rates = defaults[kind]
+        if rates and not is_exempt(scope["path"], settings.rate_limit_exempt_paths):
+            limiter = limiter_of(context)
+            try:
+                decisions = await limiter.hit(kind, by_session(HTTPConnection(scope)), rates)
+            except LimiterUnavailable as exc:
+                # A limit protects the app; the backend being away must not take it down.
+                logger.warning("default rate limit not checked: %s", exc)
+                decisions = []
+            record(scope, decisions)
+            if any(d.exceeded for d in decisions):
+                answer = too_many_requests(Request(scope, receive), decisions)
+                await answer(scope, receive, send)
+                return
 
         async def send_with_headers(message: Message) -> None:
+            # Route limits (@rate_limit) record their decisions while the route runs.
             if message["type"] == "http.response.start":
                 found = recorded(scope)
                 if found:

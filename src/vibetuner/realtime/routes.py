@@ -17,9 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from sse_starlette.sse import SendTimeoutError
-from starlette.types import Receive, Scope, Send
 
 from vibetuner.auth.current import current_session, forget_session
 from vibetuner.auth.sessions import hash_session_token
@@ -32,6 +29,7 @@ from vibetuner.web.responses import documented_problem
 
 if TYPE_CHECKING:
     from vibetuner.realtime.broker import Subscription
+    from vibetuner.realtime.response import ServerSentEvent
 
 logger = logging.getLogger("vibetuner.realtime")
 
@@ -40,21 +38,6 @@ MISSED_EVENT = "realtime-missed"
 PING = b": ping\r\n\r\n"
 
 router = APIRouter(tags=["realtime"])
-
-
-class RealtimeResponse(EventSourceResponse):
-    """An event stream that drops, quietly, a client that stopped reading."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        except SendTimeoutError:
-            # The server closes the connection: the response never completed.
-            client = scope.get("client")
-            logger.info(
-                "dropped a realtime client that stopped reading: %s",
-                client[0] if client else "unknown",
-            )
 
 
 def hub_of(request: Request) -> Hub:
@@ -188,6 +171,9 @@ async def realtime_events(request: Request) -> Response:
         hub.forget(listener)
         raise
     settings = hub.settings
+    # sse-starlette loads with the first stream, not when the app starts.
+    from vibetuner.realtime.response import RealtimeResponse
+
     return RealtimeResponse(
         stream(hub, listener, after, backlog),
         ping=0,  # the hub queues heartbeats (one timer for all streams, not a task each)
@@ -204,6 +190,8 @@ async def stream(
     last = after
     try:
         if after is not None and backlog is None:
+            from vibetuner.realtime.response import ServerSentEvent
+
             # Too late to replay: the page refreshes what it shows instead.
             yield ServerSentEvent(data="", event=MISSED_EVENT, id=hub.broker.last_id)
         for event in backlog or ():

@@ -64,6 +64,8 @@ MAX_FORM_BYTES = 1024 * 1024
 SECRET_BYTES = 32
 # The masked token of this request, so a page's meta tag and forms carry the same one.
 SCOPE_TOKEN = "vibetuner.csrf_token"
+# The hidden form field holding that token, built once for the page's forms.
+SCOPE_FIELD = "vibetuner.csrf_field"
 
 _HEADER_KEY = HEADER_NAME.lower().encode("latin-1")
 
@@ -130,10 +132,18 @@ def csrf_token(request: Any) -> str:
 
 
 def csrf_field(request: Any) -> Markup:
-    """A hidden ``csrf_token`` input for a form; put it first in the form."""
-    return Markup('<input type="hidden" name="{}" value="{}">').format(
-        FIELD_NAME, csrf_token(request)
-    )
+    """A hidden ``csrf_token`` input for a form; put it first in the form.
+
+    Built once per token: every form of a page carries the same one.
+    """
+    token = csrf_token(request)
+    cached = request.scope.get(SCOPE_FIELD)
+    if cached is not None and cached[0] == token:
+        field: Markup = cached[1]
+        return field
+    field = Markup('<input type="hidden" name="%s" value="%s">') % (FIELD_NAME, token)
+    request.scope[SCOPE_FIELD] = (token, field)
+    return field
 
 
 def csrf_meta(request: Any) -> Markup:

@@ -7,7 +7,9 @@ changes whenever the file does and the answer can be cached for a year as
 
 Files are read once into memory with a gzip copy (the framework's assets are a few
 tens of kilobytes); in development a changed file is read again on its next use, so a
-rebuilt stylesheet shows up on reload. The framework's files live under
+rebuilt stylesheet shows up on reload, and a file added later is found. Outside
+development the files found and not found are remembered until the app restarts, as
+they are deployed with it. The framework's files live under
 ``vibetuner/``; an app's own folders (``create_app(static_dirs=[...])``) are served from
 the root, ``/static/app.css``. Only files inside a folder are served: a symlink
 pointing out of it is not followed.
@@ -35,6 +37,8 @@ REVALIDATE = "public, no-cache"
 # Compressing what is already compressed only costs time.
 COMPRESSIBLE = ("text/", "application/javascript", "application/json", "image/svg+xml")
 HASH_LENGTH = 12
+# Names found missing that are remembered (requests for /static/<anything> add to it).
+MAX_MISSING = 1024
 
 
 @dataclass(frozen=True)
@@ -98,10 +102,15 @@ class StaticAssets:
         self.reload = reload
         self._assets: dict[str, Asset] = {}
         self._by_hashed: dict[str, str] = {}
+        # The URL of each asset as last computed (a page asks for the same few each time).
+        self._urls: dict[str, tuple[Asset, str]] = {}
+        # Names with no file, remembered unless reloading (``static_exists`` on every page).
+        self._missing: set[str] = set()
 
     def add_dir(self, directory: str | os.PathLike[str], prefix: str = "") -> None:
         """Serve the files of ``directory`` under ``prefix`` (the app's folders first)."""
         self.roots.insert(1, (prefix.strip("/"), Path(directory).resolve()))
+        self._missing.clear()
 
     def _locate(self, name: str) -> Path | None:
         parts = PurePosixPath(name).parts
@@ -122,8 +131,11 @@ class StaticAssets:
     def asset(self, name: str) -> Asset | None:
         """The file served as ``name``; None when there is none."""
         known = self._assets.get(name)
-        if known is not None and not self.reload:
-            return known
+        if not self.reload:
+            if known is not None:
+                return known
+            if name in self._missing:
+                return None
         if known is not None:
             try:
                 if known.path.stat().st_mtime_ns == known.mtime_ns:
@@ -133,6 +145,8 @@ class StaticAssets:
         path = self._locate(name)
         if path is None:
             self._assets.pop(name, None)
+            if not self.reload and len(self._missing) < MAX_MISSING:
+                self._missing.add(name)
             return None
         asset = _read(path)
         self._assets[name] = asset
@@ -144,7 +158,12 @@ class StaticAssets:
         asset = self.asset(name)
         if asset is None:
             raise LookupError(f"no static file named {name!r}")
-        return f"{STATIC_PATH}/{hashed_name(name, asset.digest)}"
+        cached = self._urls.get(name)
+        if cached is not None and cached[0] is asset:
+            return cached[1]
+        url = f"{STATIC_PATH}/{hashed_name(name, asset.digest)}"
+        self._urls[name] = (asset, url)
+        return url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = self.respond(scope)

@@ -29,7 +29,7 @@ from vibetuner.web.htmx import is_htmx
 from vibetuner.web.identity import SCOPE_SESSION, signed_in_hint, signed_in_user
 from vibetuner.web.locale import LOCALE_COOKIE, SESSION_LOCALE_KEY
 from vibetuner.web.redirects import safe_next
-from vibetuner.web.route_paths import route_path
+from vibetuner.web.route_paths import RoutePaths, route_paths
 
 THEME_COOKIE = "vt_theme"
 THEMES = ("light", "dark", "system")
@@ -126,15 +126,27 @@ def _static_exists(context: Any, name: str) -> bool:
     return static is not None and static.asset(name) is not None
 
 
+# The app's route paths, kept in the request's scope: a page asks for dozens of links.
+SCOPE_PATHS = "vibetuner.route_paths"
+
+
+def _paths(context: Any) -> RoutePaths:
+    scope = _request(context).scope
+    paths: RoutePaths | None = scope.get(SCOPE_PATHS)
+    if paths is None:
+        paths = scope[SCOPE_PATHS] = route_paths(scope["app"])
+    return paths
+
+
 @jinja2.pass_context
 def _path_for(context: Any, name: str, /, **params: Any) -> str:
-    return str(route_path(_request(context).app, name, **params))
+    return _paths(context).text(name, **params)
 
 
 @jinja2.pass_context
 def _has_route(context: Any, name: str) -> bool:
     try:
-        route_path(_request(context).app, name)
+        _paths(context).text(name)
     except NoMatchFound:
         return False
     return True
