@@ -116,11 +116,6 @@ class AuthFeature(Feature):
     def middleware(self) -> Sequence[Middleware]:
         return [Middleware(impersonation.ViewAsAuditMiddleware)]
 
-    def commands(self) -> Any:
-        from vibetuner.auth.commands import commands
-
-        return commands
-
     def template_globals(self) -> Mapping[str, Any]:
         # viewing_as(): the viewed user's email while an admin views the app as them.
         return impersonation.template_globals()

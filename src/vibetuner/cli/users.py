@@ -1,4 +1,5 @@
-"""``vibetuner users list|promote|demote``: who holds which role.
+"""``vibetuner users list|promote|demote|two-factor-off``: who holds which role, and
+unlocking a user who lost their second factor.
 
 The first admin is made here: ``vibetuner users promote you@example.com`` once you
 have signed in. The database is the app's (``MONGODB_URL``, or the development one).
@@ -107,3 +108,59 @@ def demote(
 ) -> None:
     """Take a role (admin by default) from a user."""
     _change(email, _role(role), add=False)
+
+
+@app.command("two-factor-off")
+def two_factor_off(
+    email: Annotated[str, typer.Argument(help="The user's email address.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Turn off a user's two-factor codes (lost phone and recovery codes).
+
+    Deletes the user's authenticator secret and recovery codes, ends every session of
+    the user, and records the change in the audit log.
+    """
+    import asyncio
+
+    from vibetuner.cli.app_session import fail
+    from vibetuner.models.user import normalize_email
+
+    try:
+        address = normalize_email(email)
+    except ValueError as exc:
+        raise fail(f"{email!r} is not an email address: {exc}") from None
+    if not yes and not typer.confirm(
+        f"Turn off two-factor codes for {address} and end all their sessions?"
+    ):
+        raise fail("nothing changed", code=1)
+    asyncio.run(_two_factor_off(address))
+    out.print(
+        f"Two-factor codes are off for {address}; every session of theirs has ended. "
+        "They can sign in with an email link and turn the codes on again."
+    )
+
+
+async def _two_factor_off(address: str) -> None:
+    from vibetuner.auth.sessions import sign_out_everywhere
+    from vibetuner.auth.two_factor_codes import enabled, remove
+    from vibetuner.cli.app_session import fail, running_app
+    from vibetuner.models.user import UserModel
+    from vibetuner.services import audit
+
+    async with running_app(writes=True):
+        user = await UserModel.find_one({"email": address})
+        if user is None:
+            raise fail(f"no user has the address {address}")
+        if not await enabled(user.id):
+            raise fail(f"{address} has no two-factor codes turned on")
+        await remove(user)
+        await sign_out_everywhere(user)
+        await audit.record(
+            actor=None,
+            action="two_factor_off_by_operator",
+            target_type="user",
+            target_id=user.id,
+            target_label=address,
+            method="CLI",
+            path="vibetuner users two-factor-off",
+        )

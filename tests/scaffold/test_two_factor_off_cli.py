@@ -1,4 +1,4 @@
-"""``vibetuner auth two-factor-off``: an operator unlocks a user who lost phone and codes."""
+"""``vibetuner users two-factor-off``: an operator unlocks a user who lost phone and codes."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_two_factor_off_unlocks_the_user_ends_their_sessions_and_is_audited(
         )
 
     def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return run(sys.executable, "-m", "vibetuner.cli", "auth", *args, stdin=stdin)
+        return run(sys.executable, "-m", "vibetuner.cli", "users", *args, stdin=stdin)
 
     def state() -> dict[str, object]:
         read = run(sys.executable, "-c", READ_STATE)
