@@ -23,6 +23,11 @@ async def boom(part: str) -> None:
     raise RuntimeError("the route failed on purpose")
 
 
+@router.get("/leak/{token}")
+async def leak(token: str) -> None:
+    raise ValueError(f"no such link: {token}")
+
+
 @pytest.fixture
 async def http(vibetuner_settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     application = create_app(settings=vibetuner_settings, routers=[router])
@@ -111,3 +116,19 @@ async def test_a_request_refused_before_routing_is_measured_without_a_route(
     assert span.name == "POST"
     assert span.attributes is not None and "http.route" not in span.attributes
     assert count(telemetry, unrouted) == before + 1, durations(telemetry)
+
+
+async def test_an_error_message_carrying_the_requests_secret_is_scrubbed_on_the_span(
+    http: httpx.AsyncClient, telemetry: Recorded
+) -> None:
+    # An exception whose message quotes the secret path parameter (a sign-in token)
+    # must not carry it to the trace backend.
+    secret = "Zx9-sign-in-token-Qw8"
+    assert (await http.get(f"/leak/{secret}")).status_code == 500
+    (span,) = [s for s in telemetry.spans() if s.kind is SpanKind.SERVER]
+    assert span.status.status_code is StatusCode.ERROR
+    (event,) = [e for e in span.events if e.name == "exception"]
+    assert event.attributes is not None
+    assert event.attributes["exception.message"] == "no such link: [redacted]"
+    exported = f"{span.status.description} {dict(span.attributes or {})} {dict(event.attributes)}"
+    assert secret not in exported

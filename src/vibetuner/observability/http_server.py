@@ -15,6 +15,7 @@ four (also request and response body sizes) before the route is known.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -132,7 +133,8 @@ class RequestMetrics:
 
 class SpanErrors:
     """Records an unhandled exception on the request's span, before the error page (the
-    span ends with the 500 response, so the middleware around could no longer)."""
+    span ends with the 500 response, so the middleware around could no longer), its
+    message scrubbed of the request's secrets as the logs' lines are."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -143,8 +145,19 @@ class SpanErrors:
         except Exception as exc:
             span = trace.get_current_span()
             if span.is_recording():
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                from vibetuner.logs import scrub
+                from vibetuner.request_id import current
+
+                # As the logs write them: the request's secrets redacted (the traceback's
+                # last line quotes the message too).
+                info = current()
+                message = scrub(str(exc), info)
+                stacktrace = scrub("".join(traceback.format_exception(exc)), info)
+                span.record_exception(
+                    exc,
+                    attributes={"exception.message": message, "exception.stacktrace": stacktrace},
+                )
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
             raise
 
 
