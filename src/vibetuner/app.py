@@ -125,6 +125,10 @@ def create_app(
     if not docs_on and docs_url is None and redoc_url is None:
         fastapi_kwargs.setdefault("openapi_url", None)
     warn_accepted_downgrades(active)
+    if observability.native_telemetry_off(active):
+        # Requests are traced and measured by vibetuner's observability feature; FastAPI's
+        # own telemetry (in versions that have it) would look at every request to step aside.
+        fastapi_kwargs.setdefault("telemetry", {"tracing": False, "metrics": False, "logs": False})
     app = FastAPI(
         lifespan=vibetuner_lifespan(context, lifespan),
         docs_url=None,

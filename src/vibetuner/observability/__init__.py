@@ -16,11 +16,19 @@ settings and the standard ``OTEL_*`` variables and imports the OpenTelemetry SDK
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING
 
 from vibetuner.observability.switches import FEATURE_NAME, otel_wanted, prometheus_wanted
 
-__all__ = ["FEATURE_NAME", "features", "instrument_app", "otel_wanted", "prometheus_wanted"]
+__all__ = [
+    "FEATURE_NAME",
+    "features",
+    "instrument_app",
+    "native_telemetry_off",
+    "otel_wanted",
+    "prometheus_wanted",
+]
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -38,6 +46,16 @@ def features(settings: Settings, present: list[Feature]) -> list[Feature]:
     from vibetuner.observability.feature import ObservabilityFeature
 
     return [ObservabilityFeature()]
+
+
+def native_telemetry_off(settings: Settings) -> bool:
+    """True when vibetuner traces and measures requests itself and the installed FastAPI
+    has telemetry of its own (its ``telemetry`` argument), which then stays off."""
+    if not (otel_wanted() or prometheus_wanted(settings)):
+        return False
+    from fastapi import FastAPI
+
+    return "telemetry" in inspect.signature(FastAPI.__init__).parameters
 
 
 def instrument_app(app: FastAPI) -> None:

@@ -61,7 +61,9 @@ class ObservabilityFeature(Feature):
         return problems
 
     def middleware(self) -> Sequence[Middleware]:
-        if not otel_wanted():
+        # Traces or metrics name requests by route through it; Sentry alone has no use for
+        # it (and may run without OpenTelemetry installed).
+        if find_spec("opentelemetry") is None:
             return []
         from vibetuner.observability.request_tags import RequestSpanTags
 
@@ -88,15 +90,14 @@ class ObservabilityFeature(Feature):
 
         if not self.install(app_context(app).settings):
             return
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
+        from vibetuner.observability import http_server
         from vibetuner.observability.request_tags import RequestRedactor
 
-        FastAPIInstrumentor.instrument_app(
+        telemetry = state.telemetry
+        http_server.instrument(
             app,
+            tracing=telemetry is not None and telemetry.tracing,
             server_request_hook=RequestRedactor(app.router.routes),
-            # No span per ASGI message: two spans a request fewer, same information.
-            exclude_spans=["receive", "send"],
         )
         settings = app_context(app).settings
         if settings.metrics_token is not None:

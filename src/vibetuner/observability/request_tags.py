@@ -1,4 +1,5 @@
-"""The request's span: its id and signed-in user added, secrets in its path and query redacted."""
+"""The request's span and metrics: its route, id and signed-in user added, secrets in its
+path and query redacted."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.logs import REDACTED, SECRET_NAME, scrub
+from vibetuner.observability.http_server import ROUTE_SLOT, method_of, route_of
 from vibetuner.request_id import RequestInfo, current
 
 
 class RequestSpanTags:
-    """Sets ``vibetuner.request_id`` and ``enduser.id`` on the current (server) span.
+    """Names the request by its route once the router has matched it: the request
+    metrics' ``http.route``, and the server span's (``GET /notes/{note_id}``). Sets
+    ``vibetuner.request_id`` and ``enduser.id`` on the span.
 
-    Runs inside the session middleware; the user is known once the route has answered.
+    Runs inside the session middleware; the route and user are known once the route has
+    answered.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -27,24 +32,45 @@ class RequestSpanTags:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        slot = ROUTE_SLOT.get()
         span = trace.get_current_span()
-        if not span.is_recording():
-            await self.app(scope, receive, send)
-            return
+        recording = span.is_recording()
         info = current()
-        if info is None:
+        if recording and info is not None:
+            span.set_attribute("vibetuner.request_id", info.id)
+        if slot is None and not recording:
             await self.app(scope, receive, send)
             return
-        span.set_attribute("vibetuner.request_id", info.id)
+
+        tagged = False
+
+        def tag() -> None:
+            # Once routed: the route (and the user) are known; the span ends with the
+            # response, so this runs before that.
+            nonlocal tagged
+            tagged = True
+            route = route_of(scope)
+            if slot is not None:
+                slot.route = route
+            if recording:
+                if route is not None:
+                    span.set_attribute("http.route", route)
+                    method = method_of(scope)
+                    span.update_name(f"{'HTTP' if method == '_OTHER' else method} {route}")
+                if info is not None and info.user_id:
+                    span.set_attribute("enduser.id", info.user_id)
 
         async def send_tagged(message: Message) -> None:
-            # The span ends with the response: these are set on it before that.
             if message["type"] == "http.response.start":
-                if info.user_id:
-                    span.set_attribute("enduser.id", info.user_id)
+                tag()
             await send(message)
 
-        await self.app(scope, receive, send_tagged)
+        try:
+            await self.app(scope, receive, send_tagged)
+        except BaseException:
+            if not tagged:  # the error page outside answers; the route failed
+                tag()
+            raise
 
 
 class RequestRedactor:
