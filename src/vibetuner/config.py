@@ -260,7 +260,7 @@ class Settings(BaseSettings):
     cache_backend: Literal["memory", "redis", "mongodb"] = "memory"
     """Where `CacheFeature` keeps cached values and pages: `memory` (each process its own, an LRU
     bounded by `CACHE_MEMORY_MAX_BYTES`), `redis` (shared by every process on `REDIS_URL`; needs
-    `pip install "vibetuner[jobs]"`) or `mongodb` (shared, in a TTL collection of the app's
+    `pip install "vibetuner[redis]"`) or `mongodb` (shared, in a TTL collection of the app's
     database; works on the development database too).
     """
     cache_memory_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

@@ -5,8 +5,11 @@ mongomock compares a filter's values with Python's ``==``, where ``True == 1`` a
 boolean and number a filter compares for equality (a plain value, ``$eq``, ``$ne``,
 ``$in``, ``$nin``, ``$all``, inside subdocuments and arrays) in ``Exactly``, whose
 equality also checks the kind. Order comparisons (``$gt`` ...) already keep types apart
-in mongomock. The filter handed back is a new object; an unchanged filter is returned
-as is.
+in mongomock. ``{"$type": "null"}``, which mongomock does not implement, becomes an
+``$eq`` with ``IS_NULL``, a value equal only to ``None``: mongomock's ``$eq`` never
+matches a missing field to anything but ``None`` itself, and tests each element of an
+array, so it matches what MongoDB's ``$type: "null"`` does. The filter handed back is a
+new object; an unchanged filter is returned as is.
 """
 
 from __future__ import annotations
@@ -47,6 +50,29 @@ class Exactly:
         return repr(self.value)
 
 
+class IsNull:
+    """Equal to ``None`` only (not to a missing field, which mongomock never passes as None)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return other is None
+
+    def __ne__(self, other: object) -> bool:
+        return other is not None
+
+    def __hash__(self) -> int:
+        return hash(None)
+
+    def __repr__(self) -> str:
+        return "IS_NULL"
+
+
+IS_NULL = IsNull()
+# $type's names and numbers for null.
+_NULL_TYPES = ("null", 10)
+
+
 def _exact(value: Any) -> Any:
     if isinstance(value, bool) or (isinstance(value, _NUMBERS) and not isinstance(value, bool)):
         return Exactly(value)
@@ -72,6 +98,9 @@ def _strict_operators(operators: dict[str, Any]) -> dict[str, Any]:
             out[name] = _strict_operators(value)
         elif name == "$elemMatch" and isinstance(value, dict):
             out[name] = _strict_operators(value) if _is_operators(value) else _strict(value)
+        elif name == "$type" and value in _NULL_TYPES and "$eq" not in operators:
+            # (With an $eq of its own, the $type stays, and mongomock refuses it loudly.)
+            out["$eq"] = IS_NULL
         else:
             out[name] = value
     return out
@@ -92,7 +121,7 @@ def _strict(filter: dict[str, Any]) -> dict[str, Any]:
 
 
 def _contains_exactly(value: Any) -> bool:
-    if isinstance(value, Exactly):
+    if isinstance(value, (Exactly, IsNull)):
         return True
     if isinstance(value, dict):
         return any(_contains_exactly(item) for item in value.values())

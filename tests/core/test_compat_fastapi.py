@@ -56,9 +56,12 @@ async def test_routers_with_a_lifespan_or_startup_are_included_as_fastapi_does()
     assert can_flatten(build_router())
     assert not can_flatten(with_lifespan)
     assert not can_flatten(with_startup)
+    # A router with a router inside it is included as FastAPI does it, whether FastAPI
+    # keeps the inner router as a branch (0.16x) or copies its routes and merges its
+    # lifespan into the outer one (0.120).
     nested = APIRouter()
     nested.include_router(build_router())
-    assert can_flatten(nested) == all(type(r) is APIRoute for r in nested.routes)
+    assert not can_flatten(nested)
 
 
 # The contract with FastAPI.

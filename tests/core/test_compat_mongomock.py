@@ -16,7 +16,7 @@ from bson import DBRef
 from pymongo import ReplaceOne, UpdateOne
 
 from vibetuner.mongo_memory_client import create_memory_client
-from vibetuner.mongo_memory_filters import Exactly
+from vibetuner.mongo_memory_filters import IS_NULL, Exactly
 
 
 def _sync_collection():
@@ -86,13 +86,17 @@ def test_find_sorts_and_sort_stages_call_resolve_sort_key_by_name(monkeypatch):
     assert list(inspect.signature(mongomock.filtering.resolve_key).parameters) == ["key", "doc"]
 
 
-def test_the_type_table_is_consulted_and_a_missing_field_is_not_none():
-    create_memory_client()
-    assert "null" in mongomock.filtering.TYPE_MAP
+def test_eq_passes_a_missing_field_as_nothing_and_tests_each_element_of_an_array():
+    # ``{"$type": "null"}`` is rewritten to ``{"$eq": IS_NULL}`` (mongomock does not
+    # implement it): that is right only while ``$eq`` never hands a missing field over as
+    # None and compares an array element by element.
     applies = mongomock.filtering.filter_applies
-    assert applies({"v": {"$type": "null"}}, {"v": None})
-    assert not applies({"v": {"$type": "null"}}, {})
-    assert applies({"v": {"$type": "null"}}, {"v": [1, None]})
+    assert applies({"v": {"$eq": IS_NULL}}, {"v": None})
+    assert not applies({"v": {"$eq": IS_NULL}}, {})
+    assert not applies({"v": {"$eq": IS_NULL}}, {"v": 0})
+    assert applies({"v": {"$eq": IS_NULL}}, {"v": [1, None]})
+    assert applies({"v": {"$not": {"$eq": IS_NULL}}}, {})
+    assert applies({"a": {"$elemMatch": {"$eq": IS_NULL}}}, {"a": [1, None]})
 
 
 def test_the_bulk_builder_takes_no_sort_but_pymongo_passes_one():

@@ -347,6 +347,11 @@ async def test_type_null(db):
         [{"_id": 1, "v": None}, {"_id": 2}, {"_id": 3, "v": [1, None]}, {"_id": 4, "v": 0}]
     )
     assert sorted(await _ids(things.find({"v": {"$type": "null"}}))) == [1, 3]
+    assert sorted(await _ids(things.find({"v": {"$type": 10}}))) == [1, 3]
+    assert sorted(await _ids(things.find({"v": {"$not": {"$type": "null"}}}))) == [2, 4]
+    assert await things.count_documents({"v": {"$type": "null"}}) == 2
+    matched = await things.aggregate([{"$match": {"v": {"$type": "null"}}}, {"$sort": {"_id": 1}}])
+    assert await _ids(matched) == [1, 3]
     assert sorted(await _ids(things.find({"v": None}))) == [1, 2, 3]
 
 

@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # Extras a user installs for a part of vibetuner (the others are for working on it).
-RUNTIME_EXTRAS = ("memory", "s3", "css", "jobs", "otel", "prometheus", "sentry")
+RUNTIME_EXTRAS = ("memory", "s3", "css", "jobs", "redis", "otel", "prometheus", "sentry")
 # What the generated app's own package is called in its template's imports.
 APP_PACKAGE = "generated_app"
 
@@ -147,3 +147,126 @@ def test_every_package_the_tests_import_is_declared():
         if module not in local and not distributions_of(module) & allowed
     ]
     assert undeclared == []
+
+
+# The modules whose job is an extra's, and that extra: only they may need its packages
+# when imported. Everything else of vibetuner imports on `pip install vibetuner` alone.
+EXTRA_MODULES = {
+    "vibetuner.mongo_memory_client": "memory",
+    "vibetuner.jobs.redis_queue": "jobs",
+    "vibetuner.observability.otel": "otel",
+    "vibetuner.observability.jobs": "otel",
+    "vibetuner.observability.mongo": "otel",
+    "vibetuner.observability.request_tags": "otel",
+    "vibetuner.observability.sentry": "sentry",
+}
+
+IMPORT_ALL_BLOCKING = """
+import importlib, json, pkgutil, sys
+
+blocked, skip = set(sys.argv[1].split(",")) - {""}, set(sys.argv[2].split(",")) - {""}
+
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if any(name == b or name.startswith(b + ".") for b in blocked):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Refuse())
+import vibetuner
+
+failed = []
+for info in pkgutil.walk_packages(vibetuner.__path__, "vibetuner."):
+    if info.name in skip or info.name.endswith(".__main__"):  # __main__ runs the CLI
+        continue
+    try:
+        importlib.import_module(info.name)
+    except ImportError as exc:
+        failed.append(f"{info.name}: {exc}")
+print(json.dumps(failed))
+"""
+
+
+def _requirement_closure(names: set[str]) -> set[str]:
+    """``names`` and every installed distribution they require, transitively."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            lines = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        for line in lines:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    return seen
+
+
+def _packages_of(distribution: str) -> set[str]:
+    """The dotted names of ``distribution``'s outermost regular packages and modules (for a
+    namespace such as ``opentelemetry``, the packages inside it that it ships)."""
+    from importlib.metadata import files
+
+    shipped = [str(f) for f in files(distribution) or [] if str(f).endswith(".py")]
+    found: set[str] = set()
+    for path in shipped:
+        parts = path[: -len(".py")].split("/")
+        if ".." in parts or parts[0].endswith((".dist-info", ".data")) or parts[0] == "bin":
+            continue
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth])
+            if depth == len(parts) or f"{prefix}/__init__.py" in shipped:
+                found.add(".".join(parts[:depth]).removesuffix(".__init__"))
+                break
+    return found
+
+
+def extra_only_modules(extras: tuple[str, ...]) -> set[str]:
+    """The packages of the distributions that only ``extras`` bring: declared there, not in
+    the base install nor required by anything it brings."""
+    project = PYPROJECT["project"]
+    names: set[str] = set()
+    for extra in extras:
+        names |= declared(project["optional-dependencies"][extra])
+    names -= _requirement_closure(declared(project["dependencies"]))
+    return {package for name in names for package in _packages_of(name)}
+
+
+def imports_failing(blocked: set[str], skip: set[str]) -> list[str]:
+    import json
+    import os
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_ALL_BLOCKING, ",".join(sorted(blocked)), ",".join(skip)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        check=True,
+    )
+    failed: list[str] = json.loads(done.stdout.splitlines()[-1])
+    return failed
+
+
+def test_a_plain_install_imports_every_module_but_the_extras_own():
+    blocked = extra_only_modules(RUNTIME_EXTRAS)
+    assert {"mongomock", "coredis", "streaq", "opentelemetry.sdk.trace", "sentry_sdk"} <= blocked
+    assert imports_failing(blocked, set(EXTRA_MODULES)) == []
+
+
+def test_each_extras_own_modules_import_with_that_extra_alone():
+    for extra in sorted(set(EXTRA_MODULES.values())):
+        others = tuple(name for name in RUNTIME_EXTRAS if name != extra)
+        blocked = extra_only_modules(others) - extra_only_modules((extra,))
+        skip = {module for module, owner in EXTRA_MODULES.items() if owner != extra}
+        assert imports_failing(blocked, skip) == [], f"with [{extra}] alone"

@@ -5,7 +5,7 @@ checks, refusals) lives in subclasses of mongomock-motor's public classes
 (``vibetuner.mongo_memory_client``). What remains here cannot be done from outside:
 mongomock evaluates filters, sort keys and pipeline stages with module-level functions
 and tables, and offers no registration API for any of them. ``apply()`` installs the
-five patches once and ``run_pipeline`` is the sixth use;
+four patches once and ``run_pipeline`` is the fifth use;
 ``tests/core/test_compat_mongomock.py`` fails when what each relies on changes, and
 ``pyproject.toml`` keeps mongomock below 5 and mongomock-motor below 0.1.
 """
@@ -70,12 +70,7 @@ def apply(
 
     mongomock.filtering.resolve_sort_key = resolve_sort_key
 
-    # 4. ``{"$type": "null"}``: mongomock's public type table has no test for null (it
-    # raises NotImplementedError). A missing field is never null: mongomock passes it as
-    # its NOTHING marker, not None.
-    mongomock.filtering.TYPE_MAP["null"] = lambda value: value is None
-
-    # 5. Bulk writes. PyMongo 4.11+ hands ``sort=`` to every bulk update and replacement
+    # 4. Bulk writes. PyMongo 4.11+ hands ``sort=`` to every bulk update and replacement
     # (None when unused), which mongomock's bulk builder does not take; and the builder
     # ignores ``collation=``. PyMongo calls these methods from its private
     # ``_add_to_bulk``, so the builder is the only place to see each operation's options.

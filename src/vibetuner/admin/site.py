@@ -6,8 +6,9 @@ glue here makes it one part of the app:
 * **Who gets in** is decided by the gate in front (``AdminGate``); the auth provider
   only names the admin and signs out through vibetuner's sessions.
 * **CSRF**: the app's middleware checks every unsafe request, so starlette-admin's
-  second double-submit cookie is not added; its forms carry the app's token
-  (``csrf_input``) and ``vibetuner-admin.js`` sends it with every script request.
+  second double-submit cookie is taken out of its ``middlewares``; its forms carry the
+  app's token (``csrf_input``) and ``vibetuner-admin.js`` sends it with every script
+  request.
 * **CSP**: the app's policy stays. Script and style tags written in starlette-admin's
   templates get this response's nonce when the templates are compiled (data rendered
   into a page never does), its two inline event handlers are allowed by hash, and
@@ -34,10 +35,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette_admin import CustomView, DefaultTheme, TablerSettings
 from starlette_admin.auth import AdminUser, BaseAuthProvider
+from starlette_admin.contrib.beanie import Admin
 from starlette_admin.routing import route
+from starlette_admin.security.csrf import CSRFMiddleware
+from starlette_admin.views import BaseView
 
-from vibetuner._compat.starlette_admin import AdminWithAppCsrf, home_panels
 from vibetuner.admin.debug import debug_report
+from vibetuner.admin.home import HomeView
 from vibetuner.admin.paths import ADMIN_PATH, SCOPE_ADMIN
 from vibetuner.admin.views import AuditedModelView, framework_views
 from vibetuner.auth.session_auth import logout
@@ -135,8 +139,20 @@ class VibetunerTheme(DefaultTheme):
         return attrs
 
 
-class VibetunerAdmin(AdminWithAppCsrf):
+def _is_admin_csrf(factory: object) -> bool:
+    return factory is CSRFMiddleware
+
+
+class VibetunerAdmin(Admin):
     """starlette-admin's ``Admin`` with the app's CSRF check instead of its own."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # starlette-admin always adds its own double-submit CSRF middleware to the
+        # admin's ``middlewares`` (read when it is mounted). The app's CSRF middleware
+        # already checks every unsafe request under /admin, and a second cookie-and-token
+        # pair would make every admin form fail one check or the other.
+        self.middlewares = [m for m in self.middlewares if not _is_admin_csrf(m.cls)]
 
     @route("/_vt/blobs/{blob_id}/content", methods=["GET", "HEAD"], name="vt-blob-content")
     async def blob_content(self, request: Request) -> Response:
@@ -177,8 +193,11 @@ class DebugView(CustomView):
 def build_admin_app(context: AppContext, feature: AdminFeature) -> Starlette:
     """The starlette-admin app for ``context``'s models and ``feature``'s views."""
     settings = context.settings
+    title = feature.title or f"{settings.app_name} admin"
+    home = HomeView(title)
     admin = VibetunerAdmin(
-        title=feature.title or f"{settings.app_name} admin",
+        title=title,
+        index_view=home,
         base_url=ADMIN_PATH,
         route_name="admin",
         templates_dir=str(TEMPLATES),
@@ -186,19 +205,20 @@ def build_admin_app(context: AppContext, feature: AdminFeature) -> Starlette:
         auth_provider=GateAuth(),
         secret_key=derive_key(settings, "admin cookies").hex(),
     )
-    for view in framework_views(jobs=context.has_feature("jobs")):
-        admin.add_view(view)
-    for model in feature.app_models:
-        admin.add_view(AuditedModelView(model))
-    for view in feature.resolved_views():
-        admin.add_view(view)
-    # Every feature's own views (Feature.admin_views), in the order of the features.
-    for other in context.features:
-        for view in other.admin_views():
-            admin.add_view(view)
+    views: list[Any] = [
+        *framework_views(jobs=context.has_feature("jobs")),
+        *(AuditedModelView(model) for model in feature.app_models),
+        *feature.resolved_views(),
+        # Every feature's own views (Feature.admin_views), in the order of the features.
+        *(view for other in context.features for view in other.admin_views()),
+    ]
     if settings.environment == "development":
-        admin.add_view(DebugView())
-    home_panels(admin.index_view)
+        views.append(DebugView())
+    for view in views:
+        # A class is made here (as add_view would) so the home page sees the instance.
+        view = view if isinstance(view, BaseView) else view()
+        admin.add_view(view)
+        home.views.append(view)
     admin.mount_to(Starlette())
     app = admin.app
     setattr(app.state, STATE_KEY, context)

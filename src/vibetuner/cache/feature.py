@@ -62,7 +62,7 @@ class CacheFeature(Feature):
         if settings.redis_url is None:
             return ["CACHE_BACKEND=redis needs REDIS_URL"]
         if importlib.util.find_spec("coredis") is None:
-            return ['CACHE_BACKEND=redis needs coredis: pip install "vibetuner[jobs]"']
+            return ['CACHE_BACKEND=redis needs coredis: pip install "vibetuner[redis]"']
         return []
 
     async def check_ready(self, context: AppContext) -> list[str]:

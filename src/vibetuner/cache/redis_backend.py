@@ -1,6 +1,6 @@
 """The Redis backend (``CACHE_BACKEND=redis``): entries shared by every process on ``REDIS_URL``.
 
-It uses coredis, the client of the Redis job queue (``pip install "vibetuner[jobs]"``).
+It uses coredis, the Redis client of the job queue too (``pip install "vibetuner[redis]"``).
 Redis expires entries itself (``SET ... PX``); ``add`` is ``SET NX``, so two processes
 never both take a single-flight lock.
 """

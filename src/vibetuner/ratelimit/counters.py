@@ -125,7 +125,7 @@ class RedisCounter:
             import coredis
         except ImportError:
             raise ConfigurationError(
-                'rate limits on Redis need coredis: pip install "vibetuner[jobs]"'
+                'rate limits on Redis need coredis: pip install "vibetuner[redis]"'
             ) from None
         self.client: Any = coredis.Redis.from_url(url, decode_responses=False)
         self.script: Any = self.client.register_script(INCR_SCRIPT)

@@ -69,7 +69,7 @@ class RealtimeFeature(Feature):
         try:
             import coredis  # noqa: F401
         except ImportError:
-            return ["REDIS_URL is set but coredis is not installed: pip install 'vibetuner[jobs]'"]
+            return ["REDIS_URL is set but coredis is not installed: pip install 'vibetuner[redis]'"]
         return []
 
     async def check_ready(self, context: AppContext) -> list[str]:
