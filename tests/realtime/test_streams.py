@@ -4,6 +4,7 @@ ends of a stream (session ended, shutdown)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -435,4 +436,40 @@ async def test_event_data_keeps_its_text_across_line_ends(app, base_url):
         await publish("app", "empty", "")
         got = await stream.next()
         assert (got.event, got.data) == ("empty", "")
+        await response.aclose()
+
+
+def awaiting(task: asyncio.Task) -> list[Any]:
+    """The frames of ``task``'s coroutines, outermost first (what each one awaits)."""
+    frames, current = [], task.get_coro()
+    while current is not None:
+        frame = getattr(current, "cr_frame", None) or getattr(current, "gi_frame", None)
+        if frame is not None:
+            frames.append(frame)
+        current = getattr(current, "cr_await", None) or getattr(current, "gi_yieldfrom", None)
+    return frames
+
+
+async def test_an_idle_stream_holds_one_task_and_no_middleware(app, base_url):
+    """Thousands of streams sit idle: each is its request's task alone, waiting for the
+    client to go, with none of the app's middleware frames, request objects or timers."""
+    user = await new_user()
+    before = asyncio.all_tasks()
+    async with httpx.AsyncClient(base_url=base_url, cookies=await cookies_for(app, user)) as http:
+        response, stream = await open_stream(http, f"/realtime?channel={user_channel(user)}")
+        await publish(user_channel(user), "hello", "first")
+        assert (await stream.next()).data == "first"
+        await asyncio.sleep(0.1)  # the writer of that event has ended
+        new = [task for task in asyncio.all_tasks() - before if not task.done()]
+        server_side = [
+            task
+            for task in new
+            if any("vibetuner" in frame.f_code.co_filename for frame in awaiting(task))
+        ]
+        assert len(server_side) == 1, [awaiting(task) for task in server_side]
+        names = [frame.f_code.co_qualname for frame in awaiting(server_side[0])]
+        # Right inside the outermost of vibetuner's middleware: none of the others, no
+        # route, no Request object
+        outermost = names.index("DetachedResponses.__call__")
+        assert names[outermost + 1 :][:1] == ["EventStream.run"], names
         await response.aclose()
