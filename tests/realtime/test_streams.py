@@ -399,6 +399,52 @@ async def test_a_client_that_never_reads_is_dropped(app, base_url, realtime_sett
         sock.close()
 
 
+@pytest.mark.parametrize(
+    "realtime_settings",
+    [{"realtime_buffer": 10_000, "realtime_send_timeout": 1.0, "realtime_heartbeat": 300}],
+)
+async def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
+    app, base_url, realtime_settings
+):
+    """The buffer is far from full, but the socket is: a write that waits longer than
+    REALTIME_SEND_TIMEOUT drops the client."""
+    import socket
+    from urllib.parse import urlsplit
+
+    user = await new_user()
+    name, value = next(iter((await cookies_for(app, user)).items()))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", urlsplit(base_url).port))
+    request = (
+        f"GET /realtime?channel={user_channel(user)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Cookie: {name}={value}\r\n\r\n"
+    )
+    await loop.sock_sendall(sock, request.encode())
+    hub = hub_of(app)
+    try:
+
+        async def listening() -> bool:
+            return bool(hub.listeners)
+
+        async def gone() -> bool:
+            return not hub.listeners
+
+        await wait_until(listening, seconds=5)
+        [listener] = hub.listeners
+        for _ in range(100):  # 6 MB: more than the sockets hold, far less than the buffer
+            await publish(user_channel(user), "big", "x" * 60_000)
+        await asyncio.sleep(0.5)
+        assert listener.subscription.closed is None  # still within the send timeout
+        assert listener.subscription.pending() > 0
+        await wait_until(gone, seconds=5)
+        assert listener.subscription.closed == "slow"
+    finally:
+        sock.close()
+
+
 @pytest.mark.parametrize("realtime_settings", [{"realtime_max_streams_per_session": 3}])
 async def test_one_browser_cannot_open_streams_without_end(app, base_url, realtime_settings):
     """The attacker, signed in, opens stream after stream to fill the server's memory."""

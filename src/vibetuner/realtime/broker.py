@@ -35,7 +35,7 @@ class Subscription:
     queued, or the subscription closed): the stream writes from there.
     """
 
-    __slots__ = ("channels", "limit", "_queue", "closed", "quiet", "ready")
+    __slots__ = ("channels", "limit", "_queue", "closed", "quiet", "ready", "writing_since")
 
     def __init__(self, channels: Iterable[str], limit: int) -> None:
         self.channels = frozenset(channels)
@@ -47,6 +47,9 @@ class Subscription:
         self.quiet = True
         #: Called (with no argument) when an event is queued or the subscription closes.
         self.ready: Callable[[], None] | None = None
+        #: When (loop time) the write under way began, or None: the hub drops a client
+        #: whose write takes longer than REALTIME_SEND_TIMEOUT.
+        self.writing_since: float | None = None
 
     def offer(self, event: Event) -> None:
         """Queue ``event``; a full buffer ends the subscription (the client is too slow)."""

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("vibetuner.realtime")
 #: Queued to a quiet stream every REALTIME_HEARTBEAT seconds; written as a comment line.
 HEARTBEAT = Event("0-0", "", "heartbeat", "")
-#: How often (seconds) the hub looks whether the server was told to stop.
-EXIT_POLL = 0.25
+#: How often (seconds) the hub looks for stuck writes and whether the server is stopping.
+WATCH_EVERY = 0.25
 
 
 @dataclass(eq=False, slots=True)
@@ -46,6 +46,8 @@ class Hub:
         self.rules = rules
         self.settings = settings
         self.listeners: set[Listener] = set()
+        #: The subscriptions whose stream is writing right now (usually none).
+        self.writing: set[Subscription] = set()
         self._per_session: dict[str, int] = {}
         self._checker: asyncio.Task[None] | None = None
         self._beater: asyncio.Task[None] | None = None
@@ -58,7 +60,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         self._checker = loop.create_task(self._check_periodically())
         self._beater = loop.create_task(self._beat_periodically())
-        self._watcher = loop.create_task(self._watch_for_exit())
+        self._watcher = loop.create_task(self._watch())
 
     async def close(self) -> None:
         """Close every stream and the broker."""
@@ -145,11 +147,20 @@ class Hub:
                     subscription.offer(HEARTBEAT)
                 subscription.quiet = True
 
-    async def _watch_for_exit(self) -> None:
-        # uvicorn waits for open responses before it shuts the app down: the streams end
-        # as soon as it is told to stop (and any opened after, while it drains).
+    async def _watch(self) -> None:
+        # Four times a second: a write stuck past REALTIME_SEND_TIMEOUT (the client
+        # stopped reading) drops its client; and uvicorn waits for open responses before
+        # it shuts the app down, so the streams end as soon as it is told to stop (and
+        # any opened after, while it drains).
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(EXIT_POLL)
+            await asyncio.sleep(WATCH_EVERY)
+            if self.writing:
+                stuck_since = loop.time() - self.settings.realtime_send_timeout
+                for subscription in tuple(self.writing):
+                    since = subscription.writing_since
+                    if since is not None and since < stuck_since:
+                        subscription.close("slow")
             if server_exiting() and self.listeners:
                 logger.info("server stopping: closing %d stream(s)", len(self.listeners))
                 self.broker.close_all("shutdown")

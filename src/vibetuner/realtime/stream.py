@@ -15,7 +15,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from vibetuner.realtime.events import EventId
 from vibetuner.realtime.hub import HEARTBEAT
@@ -33,7 +33,6 @@ HEADERS = [
     # nginx: pass each event on at once, do not buffer the response
     (b"x-accel-buffering", b"no"),
 ]
-_END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 class EventStream:
@@ -97,39 +96,45 @@ class EventStream:
 
     async def _write(self) -> None:
         subscription = self.listener.subscription
-        send = self._send
-        assert send is not None
-        timeout = self.hub.settings.realtime_send_timeout
+        writing = self.hub.writing
+        writing.add(subscription)
         try:
             if self.first:
                 body, self.first = self.first, b""
-                async with asyncio.timeout(timeout):
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                await self._put(body)
             while (event := subscription.take()) is not None:
                 if event is HEARTBEAT:  # the hub's, for a stream quiet for a while
-                    body = PING
-                else:
-                    if self.last is not None:
-                        if event.position <= self.last:
-                            continue  # already sent from the history
-                        self.last = None  # events come in order: no need to look again
-                    body = event.wire  # encoded once for every subscriber
-                async with asyncio.timeout(timeout):
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                    await self._put(PING)
+                    continue
+                if self.last is not None:
+                    if event.position <= self.last:
+                        continue  # already sent from the history
+                    self.last = None  # events come in order: no need to look again
+                await self._put(event.wire)  # encoded once for every subscriber
             if subscription.closed is None:
                 return
             # Closed (signed out, shutdown ...): end the response, then the request.
             self._ended = True
-            async with asyncio.timeout(timeout):
-                await send(_END)
+            await self._put(b"", more=False)
             self._stop_request()
-        except TimeoutError:
-            self._drop()
         except OSError:  # the connection is gone: the request sees the disconnect
             pass
         finally:
+            writing.discard(subscription)
             if self._writer is asyncio.current_task():
                 self._writer = None
+
+    async def _put(self, body: bytes, more: bool = True) -> None:
+        # Stamped rather than wrapped in a timeout (a timer per write, thousands per
+        # event): the hub's watch drops a write stuck past REALTIME_SEND_TIMEOUT.
+        subscription = self.listener.subscription
+        send = self._send
+        assert send is not None
+        subscription.writing_since = asyncio.get_running_loop().time()
+        try:
+            await send({"type": "http.response.body", "body": body, "more_body": more})
+        finally:
+            subscription.writing_since = None
 
     def _drop(self) -> None:
         """The client stopped reading: close its connection, unfinished."""
