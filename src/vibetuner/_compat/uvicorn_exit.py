@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import signal
 
-from uvicorn.server import Server
-
 
 def server_exiting() -> bool:
     """True once the uvicorn server serving in this process's main thread is stopping."""
+    # Imported here: the models (which reach the realtime hub) load without uvicorn.
+    from uvicorn.server import Server
+
     server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
     return isinstance(server, Server) and bool(server.should_exit)
