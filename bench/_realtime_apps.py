@@ -124,3 +124,41 @@ def baseline() -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     return app
+
+
+def floor() -> Any:
+    """A bare ASGI app on uvicorn holding each stream open with nothing else: the
+    request task waits for the disconnect, as little as an idle stream can cost here."""
+    streams: set[Any] = set()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    path = Path(os.environ["BENCH_COOKIE_FILE"])
+                    await asyncio.to_thread(path.write_text, "none=none")
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["path"] == "/health":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b": open\r\n\r\n", "more_body": True})
+        streams.add(send)
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        finally:
+            streams.discard(send)
+
+    return app

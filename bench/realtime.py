@@ -2,7 +2,9 @@
 written directly with sse-starlette and redis.asyncio, same run.
 
 1. idle: N idle streams (default 5,000) on one uvicorn worker: server memory per
-   stream (RSS growth / N; target < 20 KiB) and CPU while they sit idle (near 0).
+   stream (RSS growth / N; target < 20 KiB) and CPU while they sit idle (near 0). The
+   floor is measured too: a bare ASGI app on uvicorn holding the same streams open with
+   nothing else (what the connection alone costs).
 2. fan-out in process: one event to M subscribers (default 1,000) on one worker,
    publish-to-receive p50 and p99 over the rounds (target p99 < 100 ms).
 3. fan-out through Redis: the same with 2 workers (M/2 subscribers on each), published
@@ -238,12 +240,15 @@ async def main() -> int:
     try:
         memory, cpu = await idle("ours", workdir, args.idle, args.idle_seconds)
         base_memory, base_cpu = await idle("baseline", workdir, args.idle, args.idle_seconds)
+        floor_memory, floor_cpu = await idle("floor", workdir, args.idle, args.idle_seconds)
         print(f"{args.idle} idle streams, one worker:")
         kib, base_kib = memory / 1024, base_memory / 1024
-        print(f"  memory per stream: vibetuner {kib:.1f} KiB, baseline {base_kib:.1f} KiB")
-        print("  (target < 20 KiB)")
+        print(
+            f"  memory per stream: vibetuner {kib:.1f} KiB, baseline {base_kib:.1f} KiB,"
+            f" bare uvicorn {floor_memory / 1024:.1f} KiB (target < 20 KiB)"
+        )
         print(f"  CPU while idle ({args.idle_seconds:.0f} s, heartbeats every 15 s):")
-        print(f"  vibetuner {cpu:.1f} %, baseline {base_cpu:.1f} %")
+        print(f"  vibetuner {cpu:.1f} %, baseline {base_cpu:.1f} %, bare uvicorn {floor_cpu:.1f} %")
         rows = []
         figures = {}
         for label, url in (("in process, 1 worker", None), ("Redis, 2 workers", redis_url)):
@@ -261,7 +266,11 @@ async def main() -> int:
             rows.append((f"fan-out p99 ms, {label}", ours[1], base[1], 1.11, "<="))
         print(f"\none event to {args.subscribers} subscribers, {args.rounds} rounds:")
         ok = report(rows)
-        ok &= memory < 20 * 1024
+        met = memory < 20 * 1024
+        ok &= met
+        print(
+            f"memory per idle stream: {kib:.1f} KiB (target < 20 KiB) {'ok' if met else 'MISSED'}"
+        )
         for label, (ours, _) in figures.items():
             met = ours[1] < 100
             ok &= met

@@ -32,6 +32,7 @@ from vibetuner.web.bearer import BearerCookieMiddleware
 from vibetuner.web.body_limits import ClientDisconnect, client_disconnected
 from vibetuner.web.context import STATE_KEY, RouterLinks
 from vibetuner.web.csrf import CSRFMiddleware
+from vibetuner.web.detached import DetachedResponses
 from vibetuner.web.errors import (
     ErrorTable,
     http_error_page,
@@ -165,6 +166,9 @@ def create_app(
     app.add_middleware(StartupErrorMiddleware)
     # Outermost: every other middleware, the error pages and the logs see the id.
     app.add_middleware(RequestIdMiddleware, trusted_proxies=active.trusted_proxies)
+    # Around all of them: a long-lived response (an event stream) goes on here, after
+    # the middleware has returned, instead of holding every frame of it open.
+    app.add_middleware(DetachedResponses)
 
     app.add_exception_handler(405, method_not_allowed)
     app.add_exception_handler(HTTPException, http_error_page)

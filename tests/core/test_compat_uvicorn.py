@@ -76,3 +76,29 @@ def test_the_uvicorn_parts_relied_on() -> None:
 
 def test_stamp_of_a_missing_file_is_none(tmp_path: Path) -> None:
     assert stamp(tmp_path / "absent") is None
+
+
+async def test_a_stopping_uvicorn_server_is_seen_while_it_drains() -> None:
+    """What the realtime streams rely on to end when uvicorn is told to stop."""
+    import asyncio
+
+    import uvicorn
+
+    from vibetuner._compat.uvicorn_exit import server_exiting
+    from vibetuner.testing import free_port
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        return None
+
+    assert not server_exiting()
+    config = uvicorn.Config(app, port=free_port(), lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done()
+        await asyncio.sleep(0.02)
+    assert not server_exiting()
+    server.should_exit = True  # what its SIGTERM handler does
+    assert server_exiting()
+    await serving
+    assert not server_exiting()  # its handlers are put back when it has stopped

@@ -4,6 +4,7 @@ ends of a stream (session ended, shutdown)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -398,6 +399,52 @@ async def test_a_client_that_never_reads_is_dropped(app, base_url, realtime_sett
         sock.close()
 
 
+@pytest.mark.parametrize(
+    "realtime_settings",
+    [{"realtime_buffer": 10_000, "realtime_send_timeout": 1.0, "realtime_heartbeat": 300}],
+)
+async def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
+    app, base_url, realtime_settings
+):
+    """The buffer is far from full, but the socket is: a write that waits longer than
+    REALTIME_SEND_TIMEOUT drops the client."""
+    import socket
+    from urllib.parse import urlsplit
+
+    user = await new_user()
+    name, value = next(iter((await cookies_for(app, user)).items()))
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", urlsplit(base_url).port))
+    request = (
+        f"GET /realtime?channel={user_channel(user)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Cookie: {name}={value}\r\n\r\n"
+    )
+    await loop.sock_sendall(sock, request.encode())
+    hub = hub_of(app)
+    try:
+
+        async def listening() -> bool:
+            return bool(hub.listeners)
+
+        async def gone() -> bool:
+            return not hub.listeners
+
+        await wait_until(listening, seconds=5)
+        [listener] = hub.listeners
+        for _ in range(100):  # 6 MB: more than the sockets hold, far less than the buffer
+            await publish(user_channel(user), "big", "x" * 60_000)
+        await asyncio.sleep(0.5)
+        assert listener.subscription.closed is None  # still within the send timeout
+        assert listener.subscription.pending() > 0
+        await wait_until(gone, seconds=5)
+        assert listener.subscription.closed == "slow"
+    finally:
+        sock.close()
+
+
 @pytest.mark.parametrize("realtime_settings", [{"realtime_max_streams_per_session": 3}])
 async def test_one_browser_cannot_open_streams_without_end(app, base_url, realtime_settings):
     """The attacker, signed in, opens stream after stream to fill the server's memory."""
@@ -435,4 +482,36 @@ async def test_event_data_keeps_its_text_across_line_ends(app, base_url):
         await publish("app", "empty", "")
         got = await stream.next()
         assert (got.event, got.data) == ("empty", "")
+        await response.aclose()
+
+
+def awaiting(task: asyncio.Task) -> list[Any]:
+    """The frames of ``task``'s coroutines, outermost first (what each one awaits)."""
+    frames, current = [], task.get_coro()
+    while current is not None:
+        frame = getattr(current, "cr_frame", None) or getattr(current, "gi_frame", None)
+        if frame is not None:
+            frames.append(frame)
+        current = getattr(current, "cr_await", None) or getattr(current, "gi_yieldfrom", None)
+    return frames
+
+
+async def test_an_idle_stream_holds_one_task_and_no_middleware(app, base_url):
+    """Thousands of streams sit idle: each is its request's task alone, waiting for the
+    client to go, with none of the app's middleware frames, request objects or timers."""
+    user = await new_user()
+    before = asyncio.all_tasks()
+    async with httpx.AsyncClient(base_url=base_url, cookies=await cookies_for(app, user)) as http:
+        response, stream = await open_stream(http, f"/realtime?channel={user_channel(user)}")
+        await publish(user_channel(user), "hello", "first")
+        assert (await stream.next()).data == "first"
+        await asyncio.sleep(0.1)  # the writer of that event has ended
+        # the server's tasks for this stream (the client runs in this test's task)
+        server_side = [task for task in asyncio.all_tasks() - before if not task.done()]
+        assert len(server_side) == 1, [awaiting(task)[-1] for task in server_side]
+        names = [frame.f_code.co_qualname for frame in awaiting(server_side[0])]
+        # Right inside the outermost of vibetuner's middleware: none of the others, no
+        # route, no Request object
+        outermost = names.index("DetachedResponses.__call__")
+        assert names[outermost + 1 :][:1] == ["EventStream.run"], names
         await response.aclose()

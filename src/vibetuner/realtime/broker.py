@@ -31,20 +31,25 @@ class Subscription:
     The buffer holds at most ``limit`` events: a client that reads slower than events
     arrive (or not at all) is dropped when it is full, so a stalled browser costs a
     bounded amount of memory, never a growing one. An idle subscription holds no buffer
-    and no waiter object beyond the one future its stream awaits (thousands sit idle).
+    (thousands sit idle). ``ready`` is called when there is something to do (an event
+    queued, or the subscription closed): the stream writes from there.
     """
 
-    __slots__ = ("channels", "limit", "_queue", "_waiter", "closed", "quiet")
+    __slots__ = ("channels", "limit", "_queue", "closed", "quiet", "ready", "writing_since")
 
     def __init__(self, channels: Iterable[str], limit: int) -> None:
         self.channels = frozenset(channels)
         self.limit = limit
         self._queue: deque[Event] | None = None
-        self._waiter: asyncio.Future[None] | None = None
         #: Why the subscription ended ("slow", "revoked", "shutdown" ...), or None.
         self.closed: str | None = None
         #: Nothing was queued since the last heartbeat round.
         self.quiet = True
+        #: Called (with no argument) when an event is queued or the subscription closes.
+        self.ready: Callable[[], None] | None = None
+        #: When (loop time) the write under way began, or None: the hub drops a client
+        #: whose write takes longer than REALTIME_SEND_TIMEOUT.
+        self.writing_since: float | None = None
 
     def offer(self, event: Event) -> None:
         """Queue ``event``; a full buffer ends the subscription (the client is too slow)."""
@@ -57,37 +62,29 @@ class Subscription:
             return
         self._queue.append(event)
         self.quiet = False
-        self._wake()
+        if self.ready is not None:
+            self.ready()
 
     def close(self, reason: str) -> None:
         """End the subscription; its stream sends nothing more and closes."""
-        if self.closed is None:
-            self.closed = reason
+        if self.closed is not None:
+            return
+        self.closed = reason
         self._queue = None
-        self._wake()
+        if self.ready is not None:
+            self.ready()
 
     def pending(self) -> int:
         """How many events wait to be sent."""
         return 0 if self._queue is None else len(self._queue)
 
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def next(self) -> Event | None:
-        """The next event, waiting for one; None once the subscription is closed."""
-        while not self._queue:
-            if self.closed is not None:
-                return None
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        if self.closed is not None:
+    def take(self) -> Event | None:
+        """The next event to send, or None when none waits (or the subscription closed)."""
+        queue = self._queue
+        if not queue:
             return None
-        event = self._queue.popleft()
-        if not self._queue:
+        event = queue.popleft()
+        if not queue:
             self._queue = None  # an idle stream keeps no buffer
         return event
 

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vibetuner._compat.uvicorn_exit import server_exiting
 from vibetuner.realtime.access import ChannelRules
 from vibetuner.realtime.broker import CONTROL_CHANNEL, Broker, Subscription
 from vibetuner.realtime.events import Event, check_channel, check_event_name, encode_data
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("vibetuner.realtime")
 #: Queued to a quiet stream every REALTIME_HEARTBEAT seconds; written as a comment line.
 HEARTBEAT = Event("0-0", "", "heartbeat", "")
+#: How often (seconds) the hub looks for stuck writes and whether the server is stopping.
+WATCH_EVERY = 0.25
 
 
 @dataclass(eq=False, slots=True)
@@ -31,6 +34,8 @@ class Listener:
     user_id: str
     session_key: str
     channels: frozenset[str] = field(default_factory=frozenset)
+    #: The client's address, for the log line when it is dropped.
+    client: str = ""
 
 
 class Hub:
@@ -41,9 +46,12 @@ class Hub:
         self.rules = rules
         self.settings = settings
         self.listeners: set[Listener] = set()
+        #: The subscriptions whose stream is writing right now (usually none).
+        self.writing: set[Subscription] = set()
         self._per_session: dict[str, int] = {}
         self._checker: asyncio.Task[None] | None = None
         self._beater: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         broker.on_control(self._on_control)
 
     async def start(self) -> None:
@@ -52,10 +60,11 @@ class Hub:
         loop = asyncio.get_running_loop()
         self._checker = loop.create_task(self._check_periodically())
         self._beater = loop.create_task(self._beat_periodically())
+        self._watcher = loop.create_task(self._watch())
 
     async def close(self) -> None:
         """Close every stream and the broker."""
-        for task in (self._checker, self._beater):
+        for task in (self._checker, self._beater, self._watcher):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -73,10 +82,12 @@ class Hub:
         """How many streams the session holds open in this process."""
         return self._per_session.get(session_key, 0)
 
-    def listen(self, channels: frozenset[str], user_id: str, session_key: str) -> Listener:
+    def listen(
+        self, channels: frozenset[str], user_id: str, session_key: str, client: str = ""
+    ) -> Listener:
         """Register a stream of ``user_id``'s session on ``channels``."""
         subscription = self.broker.subscribe(channels, self.settings.realtime_buffer)
-        listener = Listener(subscription, user_id, session_key, channels)
+        listener = Listener(subscription, user_id, session_key, subscription.channels, client)
         self.listeners.add(listener)
         self._per_session[session_key] = self._per_session.get(session_key, 0) + 1
         return listener
@@ -135,6 +146,24 @@ class Hub:
                 if subscription.quiet:
                     subscription.offer(HEARTBEAT)
                 subscription.quiet = True
+
+    async def _watch(self) -> None:
+        # Four times a second: a write stuck past REALTIME_SEND_TIMEOUT (the client
+        # stopped reading) drops its client; and uvicorn waits for open responses before
+        # it shuts the app down, so the streams end as soon as it is told to stop (and
+        # any opened after, while it drains).
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            if self.writing:
+                stuck_since = loop.time() - self.settings.realtime_send_timeout
+                for subscription in tuple(self.writing):
+                    since = subscription.writing_since
+                    if since is not None and since < stuck_since:
+                        subscription.close("slow")
+            if server_exiting() and self.listeners:
+                logger.info("server stopping: closing %d stream(s)", len(self.listeners))
+                self.broker.close_all("shutdown")
 
     async def _check_periodically(self) -> None:
         every = self.settings.realtime_session_check

@@ -11,31 +11,21 @@ slowly, and when the server shuts down.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from vibetuner.auth.current import current_session, forget_session
 from vibetuner.auth.sessions import hash_session_token
 from vibetuner.realtime.events import CHANNEL_PATTERN, EventId, check_channel, parse_event_id
-from vibetuner.realtime.hub import HEARTBEAT, Hub, Listener
+from vibetuner.realtime.hub import Hub
+from vibetuner.realtime.stream import EventStream, RealtimeResponse
 from vibetuner.web.context import get_context
 from vibetuner.web.csrf import origin_of
 from vibetuner.web.identity import SESSION_TOKEN_KEY
 from vibetuner.web.responses import documented_problem
 
-if TYPE_CHECKING:
-    from vibetuner.realtime.broker import Subscription
-    from vibetuner.realtime.response import ServerSentEvent
-
-logger = logging.getLogger("vibetuner.realtime")
-
 #: Sent (without data) to a client that reconnected too late to get everything it missed.
 MISSED_EVENT = "realtime-missed"
-PING = b": ping\r\n\r\n"
 
 router = APIRouter(tags=["realtime"])
 
@@ -158,54 +148,30 @@ async def realtime_events(request: Request) -> Response:
     session_key = hash_session_token(request.session[SESSION_TOKEN_KEY])
     if hub.streams_of(session_key) >= hub.settings.realtime_max_streams_per_session:
         raise HTTPException(429, "Too many open event streams; close some tabs.")
-    listener = hub.listen(channels, str(active.user.id), session_key)
+    client = request.client.host if request.client else ""
+    listener = hub.listen(channels, str(active.user.id), session_key, client)
     # The stream lives as long as the request: keep only what it needs, not the user
     # and session documents (thousands of idle streams).
     del active
     forget_session(request)
     try:
         backlog = None if after is None else await hub.broker.history_after(after, channels)
-        if unknown:
-            after = (0, 0)  # replays nothing; the stream starts with "realtime-missed"
     except BaseException:
         hub.forget(listener)
         raise
-    settings = hub.settings
-    # sse-starlette loads with the first stream, not when the app starts.
-    from vibetuner.realtime.response import RealtimeResponse
+    first = b""
+    if unknown or (after is not None and backlog is None):
+        # Too late to replay (or a point this app never gave): the page refreshes what
+        # it shows instead.
+        first = missed_event(hub.broker.last_id)
+        after = None
+    elif backlog:
+        first = b"".join(event.wire for event in backlog)
+        after = backlog[-1].position
+    return RealtimeResponse(EventStream(hub, listener, first, after))
 
-    return RealtimeResponse(
-        stream(hub, listener, after, backlog),
-        ping=0,  # the hub queues heartbeats (one timer for all streams, not a task each)
-        send_timeout=settings.realtime_send_timeout,
-        headers={"Cache-Control": "no-store"},
-    )
 
-
-async def stream(
-    hub: Hub, listener: Listener, after: EventId | None, backlog: list[Any] | None
-) -> AsyncIterator[ServerSentEvent | bytes]:
-    """The events of one stream: what it missed, then each new one, until it closes."""
-    subscription: Subscription = listener.subscription
-    last = after
-    try:
-        if after is not None and backlog is None:
-            from vibetuner.realtime.response import ServerSentEvent
-
-            # Too late to replay: the page refreshes what it shows instead.
-            yield ServerSentEvent(data="", event=MISSED_EVENT, id=hub.broker.last_id)
-        for event in backlog or ():
-            yield event.wire
-            last = event.position
-        while True:
-            event = await subscription.next()
-            if event is None:
-                return
-            if event is HEARTBEAT:  # the hub's, for a stream quiet for a while
-                yield PING
-                continue
-            if last is not None and event.position <= last:
-                continue  # already sent from the history
-            yield event.wire  # encoded once for every subscriber
-    finally:
-        hub.forget(listener)
+def missed_event(last_id: str | None) -> bytes:
+    """The ``realtime-missed`` event (no data), with the newest id when there is one."""
+    head = f"id: {last_id}\r\n" if last_id is not None else ""
+    return f"{head}event: {MISSED_EVENT}\r\ndata: \r\n\r\n".encode()
