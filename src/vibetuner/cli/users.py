@@ -115,7 +115,9 @@ def two_factor_off(
     email: Annotated[str, typer.Argument(help="The user's email address.")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Turn off a user's two-factor codes (lost phone and recovery codes).
+    """Turn off a locked-out user's two-factor codes.
+
+    For a user who lost both the phone and the recovery codes.
 
     Deletes the user's authenticator secret and recovery codes, ends every session of
     the user, and records the change in the audit log.
