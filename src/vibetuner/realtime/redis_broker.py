@@ -78,9 +78,9 @@ class RedisBroker(Broker):
             subscribed.set()
             async for message in pubsub:
                 if message.get("type") == "message":
-                    self._receive(message["data"])
+                    self._on_message(message["data"])
 
-    def _receive(self, payload: str) -> None:
+    def _on_message(self, payload: str) -> None:
         try:
             event_id, channel, name, data = payload.split("\n", 3)
         except ValueError:
